@@ -1,0 +1,46 @@
+"""The backend protocol every pose estimator implements."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from hiprom.landmarks import Landmarks
+
+__all__ = ["PoseBackend", "RunningMode"]
+
+
+class RunningMode(str, Enum):
+    """How frames relate to each other.
+
+    ``IMAGE``: every frame is independent (stills). ``VIDEO``: frames come from one clip
+    in increasing time, so the backend may track the person between frames.
+    """
+
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+@runtime_checkable
+class PoseBackend(Protocol):
+    """Anything that finds pose landmarks in an image.
+
+    Implementations are context managers; ``close()`` frees native resources.
+    """
+
+    name: str
+
+    def __call__(self, image_rgb: npt.NDArray[np.uint8], *, timestamp_s: float) -> Landmarks:
+        """Landmarks of every person in ``image_rgb`` (``(H, W, 3)`` uint8, RGB order)."""
+        ...
+
+    def close(self) -> None:
+        """Release the model."""
+        ...
+
+    def __enter__(self) -> PoseBackend: ...
+
+    def __exit__(self, *exc: object) -> None: ...

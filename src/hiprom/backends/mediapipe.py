@@ -1,0 +1,184 @@
+"""MediaPipe Pose Landmarker (Tasks API) behind the :class:`PoseBackend` protocol.
+
+``mediapipe`` is imported lazily, and its result objects are converted once, by
+:func:`from_mediapipe`, so nothing downstream sees a MediaPipe type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hiprom.backends.base import RunningMode
+from hiprom.errors import BackendError
+from hiprom.landmarks import N_LANDMARKS, Landmarks
+
+__all__ = [
+    "DEFAULT_MODEL_NAME",
+    "MediaPipeBackend",
+    "default_model_path",
+    "from_mediapipe",
+    "model_info",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "pose_landmarker_full.task"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def default_model_path() -> Path:
+    """Path of the model bundled with hiprom (``models/pose_landmarker_full.task``)."""
+    return Path(str(resources.files("hiprom.models").joinpath(DEFAULT_MODEL_NAME)))
+
+
+@lru_cache(maxsize=8)
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_info(path: Path | None = None) -> dict[str, str]:
+    """Name and sha256 of a model file, for result provenance."""
+    path = Path(path) if path is not None else default_model_path()
+    stat = path.stat()
+    return {"name": path.name, "sha256": _sha256(path, stat.st_size, stat.st_mtime_ns)}
+
+
+def _check_model_file(path: Path) -> bytes:
+    if not path.is_file():
+        raise BackendError(
+            f"pose model not found at {path}: reinstall hiprom, or rebuild it with "
+            "models/build_pose_model.py (see models/README.md)"
+        )
+    data = path.read_bytes()
+    if len(data) < 1024 or not data.startswith(_ZIP_MAGIC):
+        raise BackendError(
+            f"pose model {path} is corrupt (not a MediaPipe .task bundle): reinstall hiprom, "
+            "or rebuild it with models/build_pose_model.py"
+        )
+    return data
+
+
+def from_mediapipe(result: Any, resolution_wh: tuple[int, int]) -> Landmarks:
+    """Convert a MediaPipe ``PoseLandmarkerResult`` into :class:`Landmarks`.
+
+    MediaPipe gives x, y normalised to [0, 1] of the image width/height; they are scaled
+    to pixels here. World landmarks (metres, hip-centred) are kept as ``world_xyz``.
+    """
+    poses = result.pose_landmarks or []
+    if not poses:
+        return Landmarks.empty(resolution_wh)
+    w, h = resolution_wh
+    xy = np.zeros((len(poses), N_LANDMARKS, 2), np.float32)
+    vis = np.zeros((len(poses), N_LANDMARKS), np.float32)
+    for p, pose in enumerate(poses):
+        for i, lm in enumerate(pose[:N_LANDMARKS]):
+            xy[p, i] = (lm.x * w, lm.y * h)
+            vis[p, i] = lm.visibility if lm.visibility is not None else 0.0
+    world = None
+    worlds = result.pose_world_landmarks or []
+    if len(worlds) == len(poses):
+        world = np.array(
+            [[(lm.x, lm.y, lm.z) for lm in pose[:N_LANDMARKS]] for pose in worlds], np.float32
+        )
+    return Landmarks(xy=xy, visibility=vis, resolution_wh=resolution_wh, world_xyz=world)
+
+
+class MediaPipeBackend:
+    """MediaPipe PoseLandmarker on the CPU.
+
+    Args:
+        mode: ``VIDEO`` for frames of one clip (tracking between frames, faster),
+            ``IMAGE`` for independent stills.
+        num_poses: how many people to look for (2 lets the caller notice a second person).
+        model_path: a ``.task`` bundle; defaults to the bundled full model.
+        min_confidence: detection/presence/tracking thresholds.
+
+    Raises:
+        BackendError: the model is missing or corrupt, or MediaPipe cannot load it.
+    """
+
+    name = "mediapipe"
+
+    def __init__(
+        self,
+        *,
+        mode: RunningMode = RunningMode.VIDEO,
+        num_poses: int = 2,
+        model_path: Path | None = None,
+        min_confidence: float = 0.5,
+    ) -> None:
+        self.model_path = Path(model_path) if model_path is not None else default_model_path()
+        self.mode = RunningMode(mode)
+        buffer = _check_model_file(self.model_path)
+        try:
+            from mediapipe.tasks.python.core.base_options import BaseOptions
+            from mediapipe.tasks.python.vision import PoseLandmarker, PoseLandmarkerOptions
+            from mediapipe.tasks.python.vision.core.vision_task_running_mode import (
+                VisionTaskRunningMode,
+            )
+        except ImportError as err:  # pragma: no cover - mediapipe is a core dependency
+            raise BackendError(f"mediapipe is not importable ({err}): reinstall hiprom") from err
+        running = (
+            VisionTaskRunningMode.VIDEO if self.mode is RunningMode.VIDEO
+            else VisionTaskRunningMode.IMAGE
+        )
+        options = PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_buffer=buffer),
+            running_mode=running,
+            num_poses=num_poses,
+            min_pose_detection_confidence=min_confidence,
+            min_pose_presence_confidence=min_confidence,
+            min_tracking_confidence=min_confidence,
+        )
+        try:
+            self._landmarker = PoseLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as err:
+            raise BackendError(
+                f"MediaPipe could not load the pose model {self.model_path.name} ({err}); "
+                "rebuild it with models/build_pose_model.py"
+            ) from err
+        self._last_ms = -1
+
+    def __call__(self, image_rgb: npt.NDArray[np.uint8], *, timestamp_s: float) -> Landmarks:
+        """Landmarks of every person found in ``image_rgb`` (``(H, W, 3)`` uint8 RGB)."""
+        import mediapipe as mp
+
+        if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
+            raise BackendError(
+                f"image_rgb must be (H, W, 3) uint8, got {image_rgb.shape} {image_rgb.dtype}"
+            )
+        h, w = image_rgb.shape[:2]
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image_rgb))
+        if self.mode is RunningMode.VIDEO:
+            # MediaPipe needs strictly increasing integer milliseconds.
+            ms = max(int(round(timestamp_s * 1000.0)), self._last_ms + 1)
+            self._last_ms = ms
+            result = self._landmarker.detect_for_video(image, ms)
+        else:
+            result = self._landmarker.detect(image)
+        return from_mediapipe(result, (w, h))
+
+    def close(self) -> None:
+        """Release the native graph."""
+        landmarker = getattr(self, "_landmarker", None)
+        if landmarker is not None:
+            landmarker.close()
+            self._landmarker = None
+
+    def __enter__(self) -> MediaPipeBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
