@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hiprom.errors import InputError
+from hiprom.landmarks import N_LANDMARKS, LandmarkName
+from hiprom.overlay import draw_angle, draw_fps, draw_legs, draw_panel, draw_progress, ui_scale
+
+L = LandmarkName
+
+
+def grey(h: int = 480, w: int = 640, level: int = 128) -> np.ndarray:
+    return np.full((h, w, 3), level, np.uint8)
+
+
+def seated_pose(w: int = 640, h: int = 480) -> tuple[np.ndarray, np.ndarray]:
+    """Hips at mid-height, knees below them, ankles straight below the knees."""
+    xy = np.full((N_LANDMARKS, 2), np.nan)
+    for side, x in ((L.RIGHT_HIP, 0.4), (L.LEFT_HIP, 0.6)):
+        xy[side] = (x * w, 0.4 * h)
+    for side, x in ((L.RIGHT_KNEE, 0.35), (L.LEFT_KNEE, 0.65)):
+        xy[side] = (x * w, 0.6 * h)
+    for side, x in ((L.RIGHT_ANKLE, 0.35), (L.LEFT_ANKLE, 0.65)):
+        xy[side] = (x * w, 0.9 * h)
+    for side, x in ((L.RIGHT_HEEL, 0.34), (L.LEFT_HEEL, 0.66), (L.RIGHT_FOOT_INDEX, 0.30),
+                    (L.LEFT_FOOT_INDEX, 0.70)):
+        xy[side] = (x * w, 0.93 * h)
+    vis = np.ones(N_LANDMARKS)
+    return xy, vis
+
+
+def changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(a.astype(int) - b.astype(int)).sum(axis=2) > 30
+
+
+def test_ui_scale_follows_short_side() -> None:
+    assert ui_scale(grey(480, 640)) == pytest.approx(480 / 720)
+    assert ui_scale(grey(2160, 3840)) == pytest.approx(3.0)
+    assert ui_scale(grey(1280, 720)) == pytest.approx(1.0)  # portrait: the width counts
+
+
+# --- draw_legs -------------------------------------------------------------------------------
+
+
+def test_draw_legs_draws_bones_and_leaves_input_alone() -> None:
+    image = grey()
+    before = image.copy()
+    xy, vis = seated_pose()
+    out = draw_legs(image, xy, vis)
+    assert np.array_equal(image, before)
+    assert out is not image and out.shape == image.shape
+    mid_left_shank = ((xy[L.LEFT_KNEE] + xy[L.LEFT_ANKLE]) / 2).astype(int)
+    b, g, r = out[mid_left_shank[1], mid_left_shank[0]]
+    assert b > 200 and r < 100  # left side is blue
+    mid_right_shank = ((xy[L.RIGHT_KNEE] + xy[L.RIGHT_ANKLE]) / 2).astype(int)
+    b, g, r = out[mid_right_shank[1], mid_right_shank[0]]
+    assert r > 200 and b < 100  # right side is orange
+    assert not changed(out, image)[:100].any()  # nothing drawn far above the hips
+
+
+def test_draw_legs_joint_colour_by_visibility_and_hidden_bones() -> None:
+    xy, vis = seated_pose()
+    vis[L.LEFT_ANKLE] = 0.1
+    out = draw_legs(grey(), xy, vis)
+    ax, ay = xy[L.LEFT_ANKLE].astype(int)
+    b, g, r = out[ay, ax]
+    assert r > 200 and g < 100  # low visibility: red joint
+    kx, ky = xy[L.LEFT_KNEE].astype(int)
+    assert out[ky, kx][1] > 180  # full visibility: green joint
+    mid = ((xy[L.LEFT_KNEE] + xy[L.LEFT_ANKLE]) / 2).astype(int)
+    assert tuple(out[mid[1], mid[0]]) == (128, 128, 128)  # bone to a hidden joint not drawn
+
+
+def test_draw_legs_mirrored_draws_at_w_minus_x() -> None:
+    xy, vis = seated_pose()
+    xy[L.LEFT_KNEE] = (500.0, 300.0)
+    out = draw_legs(grey(), xy, vis, mirrored=True)
+    assert out[300, 640 - 500][1] > 180  # green joint at the mirrored x
+    assert tuple(out[300, 500]) == (128, 128, 128)  # nothing at the unmirrored x
+
+
+def test_draw_legs_rejects_wrong_shape() -> None:
+    with pytest.raises(InputError, match=r"xy \(33, 2\)"):
+        draw_legs(grey(), np.zeros((17, 2)), np.ones(17))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-5000, 5000) | st.just(float("nan")), min_size=66, max_size=66),
+       st.lists(st.floats(0, 1), min_size=33, max_size=33))
+def test_draw_legs_never_fails_on_any_points(coords: list[float], vis: list[float]) -> None:
+    image = grey(120, 160)
+    out = draw_legs(image, np.array(coords).reshape(33, 2), np.array(vis))
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert (image == 128).all()
+
+
+# --- draw_angle ------------------------------------------------------------------------------
+
+
+def test_draw_angle_lines_arc_and_value() -> None:
+    image = grey(level=200)
+    knee, ankle = np.array([320.0, 200.0]), np.array([400.0, 400.0])
+    out = draw_angle(image, knee, ankle, knee + (0, 50), 21.8, label="L")
+    assert (image == 200).all()
+    diff = changed(out, image)
+    below = (knee + (0, 150)).astype(int)
+    assert diff[below[1] - 8 : below[1] + 8, below[0] - 3 : below[0] + 4].any()  # reference
+    mid = ((knee + ankle) / 2).astype(int)
+    b, g, r = out[mid[1], mid[0]]
+    assert r > 200 and g > 200 and b < 120  # yellow shank
+    # the value box sits on the far side of the knee from the shank (up-left of it)
+    assert diff[: int(knee[1]), : int(knee[0])].sum() > 300
+    assert not diff[440:, :200].any()
+
+
+def test_draw_angle_near_edge_stays_inside_and_nan_prints_dashes() -> None:
+    image = grey(240, 320)
+    out = draw_angle(image, (2.0, 2.0), (10.0, 200.0), (2.0, 50.0), float("nan"), label="R")
+    assert out.shape == image.shape
+    assert changed(out, image)[:60, :120].any()
+
+
+def test_draw_angle_degenerate_points_only_draw_value() -> None:
+    image = grey()
+    out = draw_angle(image, (100, 100), (100, 100), (100, 150), 10.0)
+    assert changed(out, image).any()
+    assert np.array_equal(image, grey())
+
+
+# --- panels, progress, fps -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("corner", "region"),
+    [("top-left", (slice(10, 40), slice(10, 60))),
+     ("bottom-right", (slice(-40, -10), slice(-60, -10)))],
+)
+def test_draw_panel_darkens_its_corner(corner: str, region: tuple[slice, slice]) -> None:
+    image = grey(level=220)
+    out = draw_panel(image, ["Left IR 38°", "Right IR 41°"], corner=corner)
+    assert (image == 220).all()
+    assert out[region].mean() < 150
+    opposite = grey(level=220)[region]
+    assert out[::-1, ::-1][region].mean() == pytest.approx(opposite.mean())
+
+
+def test_draw_panel_long_line_shrinks_to_fit() -> None:
+    out = draw_panel(grey(480, 320, level=220), ["x" * 200])
+    assert (out[:, -5:] == 220).all()  # the box never reaches the right edge
+
+
+@pytest.mark.parametrize(("fraction", "filled"), [(0.0, 0.0), (0.5, 0.5), (1.0, 1.0),
+                                                  (7.0, 1.0), (float("nan"), 0.0)])
+def test_draw_progress_fill_matches_fraction(fraction: float, filled: float) -> None:
+    out = draw_progress(grey(level=0), fraction, label="Hold")
+    green = (out[..., 1] > 150) & (out[..., 2] < 150)
+    cols = green.any(axis=0)
+    bar_w = int(0.6 * 640)
+    assert cols.sum() / bar_w == pytest.approx(filled, abs=0.02)
+
+
+def test_draw_fps_top_right() -> None:
+    out = draw_fps(grey(level=220), 29.97)
+    assert out[8:25, -45:-10].mean() < 150
+    assert (out[:, :300] == 220).all()
+
+
+def test_demo_png_on_real_photo(real_footage: Path, tmp_path: Path) -> None:
+    image = cv2.imread(str(real_footage / "01_seated_floor_knees_bent.jpg"))
+    xy, vis = seated_pose(image.shape[1], image.shape[0])
+    out = draw_legs(image, xy, vis)
+    out = draw_angle(out, xy[L.LEFT_KNEE], xy[L.LEFT_ANKLE], xy[L.LEFT_KNEE] + (0, 1), 0.0,
+                     label="L")
+    out = draw_panel(out, ["Seated hip rotation"])
+    assert cv2.imwrite(str(tmp_path / "demo.png"), out)
+    assert changed(out, image).mean() > 0.01
