@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from hiprom._native import native_stderr_silenced
 from hiprom.errors import HipromError, InputError
 
 __all__ = [
@@ -234,7 +235,8 @@ def write_image(path: str | Path, image_bgr: npt.NDArray[np.uint8], *,
         InputError: if the suffix is not an image format OpenCV can encode.
     """
     target = Path(path)
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
+    suffix = target.suffix.lower()
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if suffix in (".jpg", ".jpeg") else []
     try:
         ok, buf = cv2.imencode(target.suffix.lower(), image_bgr, params)
     except cv2.error as err:
@@ -276,8 +278,10 @@ class VideoSink(_AtomicSink):
         self.frames_written = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fourcc = cv2.VideoWriter.fourcc(*VIDEO_CODECS[self.codec])
-        self._writer: cv2.VideoWriter | None = cv2.VideoWriter(
-            str(self.part_path), cv2.CAP_FFMPEG, fourcc, float(fps), self.resolution_wh)
+        # FFmpeg notes on stderr that it re-tags VP8/VP9 for WebM; harmless, so kept quiet.
+        with native_stderr_silenced():
+            self._writer: cv2.VideoWriter | None = cv2.VideoWriter(
+                str(self.part_path), cv2.CAP_FFMPEG, fourcc, float(fps), self.resolution_wh)
         if not self._writer.isOpened():
             self._writer = None
             raise SinkError(f"Could not open a {self.codec} video writer for {self.path}; "

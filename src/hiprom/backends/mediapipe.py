@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hiprom._native import native_stderr_silenced
 from hiprom.backends.base import RunningMode
 from hiprom.errors import BackendError
 from hiprom.landmarks import N_LANDMARKS, Landmarks
@@ -143,13 +144,15 @@ class MediaPipeBackend:
             min_tracking_confidence=min_confidence,
         )
         try:
-            self._landmarker = PoseLandmarker.create_from_options(options)
-        except (RuntimeError, ValueError) as err:
+            with native_stderr_silenced():
+                self._landmarker = PoseLandmarker.create_from_options(options)
+        except (FileNotFoundError, RuntimeError, ValueError) as err:
             raise BackendError(
                 f"MediaPipe could not load the pose model {self.model_path.name} ({err}); "
                 "rebuild it with models/build_pose_model.py"
             ) from err
         self._last_ms = -1
+        self._calls = 0
 
     def __call__(self, image_rgb: npt.NDArray[np.uint8], *, timestamp_s: float) -> Landmarks:
         """Landmarks of every person found in ``image_rgb`` (``(H, W, 3)`` uint8 RGB)."""
@@ -161,20 +164,24 @@ class MediaPipeBackend:
             )
         h, w = image_rgb.shape[:2]
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image_rgb))
-        if self.mode is RunningMode.VIDEO:
-            # MediaPipe needs strictly increasing integer milliseconds.
-            ms = max(int(round(timestamp_s * 1000.0)), self._last_ms + 1)
-            self._last_ms = ms
-            result = self._landmarker.detect_for_video(image, ms)
-        else:
-            result = self._landmarker.detect(image)
+        # The first inferences log one-off native warnings; later ones are silent.
+        with native_stderr_silenced(self._calls < 2):
+            if self.mode is RunningMode.VIDEO:
+                # MediaPipe needs strictly increasing integer milliseconds.
+                ms = max(int(round(timestamp_s * 1000.0)), self._last_ms + 1)
+                self._last_ms = ms
+                result = self._landmarker.detect_for_video(image, ms)
+            else:
+                result = self._landmarker.detect(image)
+        self._calls += 1
         return from_mediapipe(result, (w, h))
 
     def close(self) -> None:
         """Release the native graph."""
         landmarker = getattr(self, "_landmarker", None)
         if landmarker is not None:
-            landmarker.close()
+            with native_stderr_silenced():
+                landmarker.close()
             self._landmarker = None
 
     def __enter__(self) -> MediaPipeBackend:

@@ -1,0 +1,169 @@
+"""Accuracy benchmark: hiprom vs rendered ground truth, with the naive 2D angle beside it.
+
+Usage::
+
+    python benchmarks/accuracy.py --set validation --data out/validation   # renders if missing
+    python benchmarks/accuracy.py --data samples                           # what is there
+
+For every ``<stem>.truth.json`` in ``--data`` it measures the media with hiprom and
+compares the held end-range angle per leg and direction with the truth. The *naive*
+estimate is what a plain tool does: the raw MediaPipe knee→ankle angle from image
+vertical (no neutral, no pelvis or view correction), largest magnitude held over 3
+frames for clips, the single value for stills. Tables: mean absolute error, 95th
+percentile and maximum, by camera setup and by angle band, plus how often hiprom's 95%
+interval holds the truth. ``--markdown FILE`` writes the tables for docs/ACCURACY.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One compared number: a leg's end range in one direction of one media file."""
+
+    media: str
+    setup: str
+    kind: str
+    leg: str
+    direction: str
+    truth_deg: float
+    hiprom_deg: float | None
+    ci95_deg: float | None
+    naive_deg: float | None
+
+    @property
+    def error(self) -> float | None:
+        return None if self.hiprom_deg is None else self.hiprom_deg - self.truth_deg
+
+    @property
+    def naive_error(self) -> float | None:
+        return None if self.naive_deg is None else self.naive_deg - self.truth_deg
+
+
+def _naive_from_csv(csv_path: Path, leg: str, direction: str, kind: str) -> float | None:
+    """Largest raw image angle held for 3 frames, signed so that + = internal."""
+    with csv_path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    col = f"{leg}_naive_deg"
+    vals = np.array([float(r[col]) if r.get(col) not in (None, "") else np.nan for r in rows])
+    if not np.isfinite(vals).any():
+        return None
+    if kind == "still" or len(vals) < 3:
+        v = float(np.nanmedian(vals))
+        return v if direction == "internal" else -v
+    # A 3-frame running minimum of the signed series is "held", then take the extreme.
+    signed = vals if direction == "internal" else -vals
+    win = np.lib.stride_tricks.sliding_window_view(signed, 3)
+    held = np.nanmin(win, axis=1)
+    return float(np.nanmax(held)) if np.isfinite(held).any() else None
+
+
+def _cases_for(truth_path: Path, out_dir: Path) -> list[Case]:
+    truth = json.loads(truth_path.read_text())
+    stem = Path(truth["media"]).stem
+    result_path = out_dir / f"{stem}.json"
+    result = json.loads(result_path.read_text()) if result_path.exists() else None
+    setup = truth.get("camera", {}).get("setup", "unknown")
+    cases = []
+    for leg in ("left", "right"):
+        for direction, key in (("internal", "internal_rotation_deg"), ("external", "external_rotation_deg")):
+            t = truth["end_range"][leg].get(key)
+            if t is None:
+                continue
+            got = ci = naive = None
+            if result is not None:
+                leg_res = result["legs"][leg]
+                got = leg_res.get(key)
+                ci = leg_res.get(key.replace("_deg", "_ci95_deg"))
+                naive = _naive_from_csv(out_dir / f"{stem}.csv", leg, direction, truth["kind"])
+            cases.append(Case(truth["media"], setup, truth["kind"], leg, direction, float(t), got, ci, naive))
+    return cases
+
+
+def _stats(errors: list[float]) -> str:
+    if not errors:
+        return "n=0"
+    a = np.abs(np.array(errors))
+    return f"n={len(a):3d}  mean {a.mean():5.2f}  p95 {np.percentile(a, 95):5.2f}  max {a.max():5.2f}"
+
+
+def _table(cases: list[Case], key) -> list[str]:
+    groups: dict[str, list[Case]] = defaultdict(list)
+    for c in cases:
+        groups[key(c)].append(c)
+    lines = ["| group | hiprom |abs err| (n, mean, p95, max) | naive 2D | 95% CI holds truth | missing |", "|---|---|---|---|---|"]
+    for name in sorted(groups):
+        g = groups[name]
+        errs = [c.error for c in g if c.error is not None]
+        nerrs = [c.naive_error for c in g if c.naive_error is not None]
+        cov = [abs(c.error) <= c.ci95_deg for c in g if c.error is not None and c.ci95_deg is not None]
+        cov_s = f"{100 * np.mean(cov):.0f}% of {len(cov)}" if cov else "–"
+        missing = sum(c.hiprom_deg is None for c in g)
+        lines.append(f"| {name} | {_stats(errs)} | {_stats(nerrs)} | {cov_s} | {missing} |")
+    return lines
+
+
+def _band(c: Case) -> str:
+    lo = int(c.truth_deg // 15 * 15)
+    return f"{c.direction[:2].upper()} {lo:02d}–{lo + 15:02d}°"
+
+
+def measure_all(media: list[Path], out_dir: Path, workers: int) -> float:
+    """Run `hiprom measure` on the media; returns the wall time in seconds."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "hiprom.cli", "measure", *map(str, media), "--out", str(out_dir), "--quiet"]
+    subprocess.run(cmd, check=False)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=ROOT / "samples", help="folder of media + *.truth.json")
+    ap.add_argument("--set", default=None, help="render this synth set into --data first (validation, samples)")
+    ap.add_argument("--out", type=Path, default=ROOT / "out" / "accuracy")
+    ap.add_argument("--markdown", type=Path, default=None, help="write the tables to this file")
+    ap.add_argument("--skip-measure", action="store_true", help="reuse results already in --out")
+    args = ap.parse_args(argv)
+    if args.set:
+        subprocess.run([sys.executable, str(ROOT / "synth" / "render.py"), "--set", args.set, "--out", str(args.data)], check=True)
+    truths = sorted(args.data.glob("*.truth.json"))
+    if not truths:
+        print(f"no *.truth.json in {args.data}", file=sys.stderr)
+        return 2
+    media = [args.data / json.loads(t.read_text())["media"] for t in truths]
+    wall = 0.0 if args.skip_measure else measure_all(media, args.out, 1)
+    cases = [c for t in truths for c in _cases_for(t, args.out)]
+    lines = [f"{len(truths)} media, {len(cases)} end-range values, measured in {wall:.0f} s", ""]
+    lines += ["### All", *_table(cases, lambda c: c.kind), ""]
+    lines += ["### By camera setup", *_table(cases, lambda c: c.setup), ""]
+    lines += ["### By angle band", *_table(cases, _band), ""]
+    worst = sorted((c for c in cases if c.error is not None), key=lambda c: -abs(c.error))[:8]
+    lines += ["### Largest errors", "| media | leg | dir | truth | hiprom | naive |", "|---|---|---|---|---|---|"]
+    for c in worst:
+        nv = "–" if c.naive_deg is None else f"{c.naive_deg:.1f}"
+        lines.append(f"| {c.media} | {c.leg} | {c.direction} | {c.truth_deg:.1f} | {c.hiprom_deg:.1f} | {nv} |")
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+"""hiprom: measure seated hip internal rotation range of motion from a camera."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("hiprom")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]

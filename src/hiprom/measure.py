@@ -1,0 +1,226 @@
+"""Measure one file end to end: source → pose backend → geometry → protocol → Measurement."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from hiprom.backends.base import PoseBackend, RunningMode
+from hiprom.errors import MeasurementError, SourceError
+from hiprom.geometry import LegMeasurement
+from hiprom.landmarks import Landmarks
+from hiprom.pipeline import (
+    Analysis,
+    BackendFactory,
+    MeasureOptions,
+    analyse,
+    augment_still,
+    check_subject,
+    measure_frame,
+)
+from hiprom.protocol import build_leg_series, summarise_leg, summarise_still
+from hiprom.results import Measurement, SourceInfo
+from hiprom.selection import PersonTracker
+from hiprom.sources import is_image, iter_images, iter_video
+
+__all__ = ["default_backend_factory", "file_sha256", "measure_path", "measurement_from_analysis"]
+
+log = logging.getLogger(__name__)
+_SIDES = ("left", "right")
+_LATERAL = {"left": 1.0, "right": -1.0}
+
+
+def default_backend_factory(mode: RunningMode) -> PoseBackend:
+    """The bundled MediaPipe model in the given mode."""
+    from hiprom.backends.mediapipe import MediaPipeBackend
+
+    return MediaPipeBackend(mode=mode)
+
+
+def _model_of(backend_factory: BackendFactory | None) -> dict[str, str]:
+    if backend_factory is not None:
+        return {"name": "custom", "sha256": ""}
+    from hiprom.backends.mediapipe import model_info
+
+    return model_info()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _per_frame(analysis: Analysis, attr: str) -> np.ndarray:
+    return np.array(
+        [np.nan if r.legs is None else getattr(r.legs, attr) for r in analysis.records], np.float64
+    )
+
+
+def _leg_array(analysis: Analysis, side: str, attr: str) -> np.ndarray:
+    return np.array(
+        [np.nan if r.legs is None else getattr(r.legs.leg(side), attr) for r in analysis.records],
+        np.float64,
+    )
+
+
+def measurement_from_analysis(
+    analysis: Analysis, source: SourceInfo, *, model: dict[str, str], quality: tuple[str, ...] = ()
+) -> Measurement:
+    """Summarise a clip's per-frame records with the seated-test protocol."""
+    t = np.array([r.timestamp_s for r in analysis.records], np.float64)
+    legs, rotation = {}, {}
+    for side in _SIDES:
+        series = build_leg_series(t, [r.legs for r in analysis.records], side)
+        legs[side] = summarise_leg(series)
+        neutral = legs[side].neutral_deg or 0.0
+        rotation[side] = series.rotation_deg - neutral
+    xy = np.full((len(t), 33, 2), np.nan, np.float32)
+    vis = np.zeros((len(t), 33), np.float32)
+    for i, r in enumerate(analysis.records):
+        if r.xy is not None:
+            xy[i], vis[i] = r.xy, r.visibility
+    return Measurement(
+        source=source,
+        legs=legs,
+        timestamps_s=t,
+        frame_index=np.array([r.frame_index for r in analysis.records], np.int64),
+        rotation_deg=rotation,
+        naive_deg={s: _LATERAL[s] * _leg_array(analysis, s, "shank_angle_deg") for s in _SIDES},
+        pelvis_roll_deg=_per_frame(analysis, "pelvis_roll_deg"),
+        trunk_lean_deg=_per_frame(analysis, "trunk_lean_deg"),
+        visibility={s: _leg_array(analysis, s, "visibility") for s in _SIDES},
+        n_persons=np.array([r.n_persons for r in analysis.records], np.int64),
+        model=model,
+        quality=quality,
+        landmarks_xy=xy,
+        landmarks_visibility=vis,
+    )
+
+
+def _whole_input_flags(analysis: Analysis, truncated: bool) -> tuple[str, ...]:
+    flags = []
+    if truncated:
+        flags.append("truncated")
+    if analysis.tracker.frames_crowded:
+        flags.append("crowded")
+    return tuple(flags)
+
+
+def measure_clip(
+    path: Path, *, options: MeasureOptions, backend_factory: BackendFactory | None = None
+) -> Measurement:
+    """Measure a video file (see :func:`measure_path`)."""
+    frames = iter_video(path, stride=options.stride)
+    factory = backend_factory or default_backend_factory
+    with factory(RunningMode.VIDEO) as backend:
+        analysis = analyse(frames, backend, options=options)
+    check_subject(analysis, options=options, what=str(path))
+    info = frames.info
+    source = SourceInfo(
+        path=str(path), kind="clip", fps=info.fps or None, n_frames=frames.frames_decoded,
+        duration_s=float(analysis.records[-1].timestamp_s) if analysis.records else None,
+        resolution_wh=analysis.resolution_wh, mirrored=options.mirrored,
+        sha256=file_sha256(path), truncated=bool(frames.truncated),
+    )
+    return measurement_from_analysis(
+        analysis, source, model=_model_of(backend_factory),
+        quality=_whole_input_flags(analysis, bool(frames.truncated)),
+    )
+
+
+def _average_legs(measurements: list[LegMeasurement]) -> LegMeasurement:
+    """Average the per-leg angles of several measurements of the same scene."""
+    first = measurements[0]
+    legs = {}
+    for side in _SIDES:
+        poses = [m.leg(side) for m in measurements]
+        mean = {
+            name: float(np.nanmean([getattr(p, name) for p in poses]))
+            if any(np.isfinite(getattr(p, name)) for p in poses) else float("nan")
+            for name in ("rotation_deg", "rotation_uncorrected_deg", "shank_angle_deg")
+        }
+        legs[side] = replace(poses[0], **mean)
+    return replace(first, left=legs["left"], right=legs["right"])
+
+
+def _still_landmarks(image_bgr: np.ndarray, backend: PoseBackend) -> list[tuple[Landmarks, bool]]:
+    import cv2
+
+    out = []
+    for k, image in enumerate(augment_still(image_bgr)):
+        lm = backend(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), timestamp_s=0.0)
+        out.append((lm if k == 0 else lm.flipped_horizontally(), k > 0))
+    return out
+
+
+def measure_still(
+    path: Path, *, options: MeasureOptions, backend_factory: BackendFactory | None = None
+) -> Measurement:
+    """Measure a photo (see :func:`measure_path`)."""
+    frame = next(iter(iter_images([path])))
+    image = np.ascontiguousarray(frame.image_bgr[:, ::-1]) if options.mirrored else frame.image_bgr
+    factory = backend_factory or default_backend_factory
+    with factory(RunningMode.IMAGE) as backend:
+        passes = _still_landmarks(image, backend)
+    if not options.still_augment:
+        passes = passes[:1]
+    analysis = Analysis(tracker=PersonTracker(policy=options.person), resolution_wh=frame.resolution_wh)
+    measured = []
+    from hiprom.pipeline import FrameRecord
+
+    for k, (lm, _) in enumerate(passes):
+        legs, person = measure_frame(lm, analysis.tracker if k == 0 else PersonTracker(policy=options.person), options=options)
+        if k == 0:
+            analysis.records.append(FrameRecord(0, 0.0, lm.n_persons, legs,
+                                                None if person is None else lm.xy[person].copy(),
+                                                None if person is None else lm.visibility[person].copy()))
+        if legs is not None:
+            measured.append(legs)
+    check_subject(analysis, options=options, what=str(path))
+    combined = _average_legs(measured)
+    analysis.records[0] = replace(analysis.records[0], legs=combined)
+    source = SourceInfo(path=str(path), kind="still", fps=None, n_frames=1, duration_s=None,
+                        resolution_wh=frame.resolution_wh, mirrored=options.mirrored,
+                        sha256=file_sha256(path))
+    m = measurement_from_analysis(analysis, source, model=_model_of(backend_factory))
+    m.legs = {side: summarise_still(combined, side=side) for side in _SIDES}
+    m.rotation_deg = {side: np.array([combined.leg(side).rotation_deg]) for side in _SIDES}
+    return m
+
+
+def measure_path(
+    path: str | Path,
+    *,
+    options: MeasureOptions = MeasureOptions(),
+    backend_factory: BackendFactory | None = None,
+) -> Measurement:
+    """Measure a video or a photo and summarise both legs.
+
+    Args:
+        path: a video file or a still image.
+        options: see :class:`~hiprom.pipeline.MeasureOptions`.
+        backend_factory: makes the pose backend for a running mode; defaults to the
+            bundled MediaPipe model.
+
+    Raises:
+        SourceError: the file is missing, empty, not a video/image, or undecodable.
+        MeasurementError: no person, legs not visible, or several people.
+        BackendError: the pose model could not be loaded.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise SourceError(f"{p} is a folder; pass video or image files (or use hiprom batch)")
+    if is_image(p):
+        return measure_still(p, options=options, backend_factory=backend_factory)
+    return measure_clip(p, options=options, backend_factory=backend_factory)
+
+
+__all__ += ["measure_clip", "measure_still", "MeasurementError"]
