@@ -420,3 +420,28 @@ def test_trunk_lean_shapes_and_roll_free():
     rolled = rotate_on_screen(pts, 17.0, np.array([0.0, 0.0]))
     assert float(trunk_lean_deg(*rolled)) == pytest.approx(0.0, abs=1e-9)
     assert trunk_lean_deg(np.tile(pts[0], (3, 1)), *pts[1:]).shape == (3,)
+
+
+@pytest.mark.parametrize("quarter_turns", [1, 2, 3])
+def test_convention_sides_follow_the_body_axis_in_a_turned_frame(quarter_turns):
+    """A frame turned by 90/180/270° without metadata keeps anatomical sides and angles."""
+    from hiprom.landmarks import LandmarkName as Ln
+    from hiprom.landmarks import Landmarks as Lm
+
+    xy = np.zeros((33, 2))
+    xy[Ln.LEFT_SHOULDER], xy[Ln.RIGHT_SHOULDER] = (390, 60), (250, 60)
+    xy[Ln.LEFT_HIP], xy[Ln.RIGHT_HIP] = (380, 240), (260, 240)
+    xy[Ln.LEFT_KNEE], xy[Ln.RIGHT_KNEE] = (380, 240), (260, 240)
+    t_left, t_right = np.radians(30.0), np.radians(-10.0)
+    xy[Ln.LEFT_ANKLE] = (380 + 150 * np.sin(t_left), 240 + 150 * np.cos(t_left))
+    xy[Ln.RIGHT_ANKLE] = (260 - 150 * np.sin(t_right), 240 + 150 * np.cos(t_right))
+    upright = measure_legs(Lm(xy[None], np.ones((1, 33)), (640, 480)), correct_view=False)
+    turned_xy = xy.copy()
+    for _ in range(quarter_turns):  # 90° clockwise on screen about the origin
+        turned_xy = np.stack([-turned_xy[:, 1], turned_xy[:, 0]], axis=1)
+    turned = measure_legs(Lm(turned_xy[None], np.ones((1, 33)), (640, 480)), correct_view=False)
+    assert upright.left.rotation_deg == pytest.approx(30.0, abs=1e-3)
+    assert upright.right.rotation_deg == pytest.approx(-10.0, abs=1e-3)
+    assert turned.left.rotation_deg == pytest.approx(30.0, abs=1e-3)
+    assert turned.right.rotation_deg == pytest.approx(-10.0, abs=1e-3)
+    assert not turned.labels_swapped

@@ -198,11 +198,14 @@ def trunk_lean_deg(
 def assign_sides(xy: npt.ArrayLike, *, mirrored: bool = False) -> npt.NDArray[np.bool_]:
     """Decide whether the model's LEFT_*/RIGHT_* leg labels are the person's anatomical sides.
 
-    After un-mirroring, the person's left leg is the one on the image right (the person
-    faces the camera). The decision uses the sum of hip and knee x of each labelled leg
-    (ankles can cross during external rotation, so they are not used), and the whole leg
-    (hip, knee, ankle) is swapped together. Un-mirroring x → W − x only reverses the order
-    of x, so the frame width is not needed.
+    The person faces the camera, so after un-mirroring their left side lies to the image
+    right *of their own body axis*: the direction ``(-up_y, up_x)``, where ``up`` points from
+    the hip centre to the shoulder centre (image "up" for an upright person, so this is
+    image +x then). Using the body axis keeps the sides right in a photo or video that was
+    turned 90° without rotation metadata. The decision uses the sum of hip and knee
+    positions of each labelled leg projected on that direction (ankles can cross during
+    external rotation, so they are not used), and the whole leg is swapped together.
+    Un-mirroring x → W − x only reverses the order of x, so the frame width is not needed.
 
     Args:
         xy: ``(33, 2)`` or ``(n, 33, 2)`` pixels as labelled by the model.
@@ -215,10 +218,26 @@ def assign_sides(xy: npt.ArrayLike, *, mirrored: bool = False) -> npt.NDArray[np
     arr = np.asarray(xy, dtype=np.float64)
     if arr.ndim not in (2, 3) or arr.shape[-2:] != (N_LANDMARKS, 2):
         raise InputError(f"xy must have shape (33, 2) or (n, 33, 2), got {arr.shape}")
-    x = arr[..., 0] * (-1.0 if mirrored else 1.0)
-    left = x[..., _L.LEFT_HIP] + x[..., _L.LEFT_KNEE]
-    right = x[..., _L.RIGHT_HIP] + x[..., _L.RIGHT_KNEE]
+    arr = arr * np.array([-1.0 if mirrored else 1.0, 1.0])
+    left_dir = _body_left_direction(arr)
+    left = np.sum((arr[..., _L.LEFT_HIP, :] + arr[..., _L.LEFT_KNEE, :]) * left_dir, axis=-1)
+    right = np.sum((arr[..., _L.RIGHT_HIP, :] + arr[..., _L.RIGHT_KNEE, :]) * left_dir, axis=-1)
     return np.asarray(left < right)
+
+
+def _body_left_direction(xy: FloatArray) -> FloatArray:
+    """Unit vector toward the person's left in the image, from hip centre → shoulder centre.
+
+    ``xy`` is ``(..., 33, 2)``; returns ``(..., 2)``. Falls back to image +x where the
+    shoulders are missing or coincide with the hips.
+    """
+    hips = (xy[..., _L.LEFT_HIP, :] + xy[..., _L.RIGHT_HIP, :]) / 2.0
+    shoulders = (xy[..., _L.LEFT_SHOULDER, :] + xy[..., _L.RIGHT_SHOULDER, :]) / 2.0
+    up = shoulders - hips
+    norm = np.hypot(up[..., 0], up[..., 1])[..., None]
+    left = np.stack([-up[..., 1], up[..., 0]], axis=-1) / np.where(norm > 0, norm, 1.0)
+    ok = np.isfinite(left).all(axis=-1, keepdims=True) & (norm > 1e-6)
+    return np.where(ok, left, np.array([1.0, 0.0]))
 
 
 def _person_xy(landmarks: Landmarks, person: int, mirrored: bool) -> tuple[FloatArray, FloatArray]:
