@@ -281,6 +281,8 @@ def _landmarks(theta_left: float, theta_right: float) -> Landmarks:
         xy[0, knee] = [x0, 405.0]
         t = np.radians(theta)
         xy[0, ankle] = [x0 + lat * 300 * np.sin(t), 405.0 + 300 * np.cos(t)]
+    # Shoulders above the hips: an upright person (sides follow the body axis).
+    xy[0, L.LEFT_SHOULDER], xy[0, L.RIGHT_SHOULDER] = [620.0, 100.0], [380.0, 100.0]
     return Landmarks(xy.astype(np.float32), np.ones((1, N_LANDMARKS), np.float32), (1000, 1000))
 
 

@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from hiprom._cli_plan import register
+from hiprom.history import load_history, read_result, save_result
+
+DATA = Path(__file__).parent / "data" / "results"
+runner = CliRunner()
+
+
+def _app() -> typer.Typer:
+    """The real app when cli.py has registered these commands, else one made here."""
+    from hiprom.cli import app
+
+    names = {c.name for c in app.registered_commands}
+    if {"routines", "history", "report"} <= names:
+        return app
+    local = typer.Typer(pretty_exceptions_enable=False)
+
+    @local.callback()
+    def _root() -> None:
+        """hiprom (test app)."""
+
+    register(local)
+    return local
+
+
+APP = _app()
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HIPROM_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture()
+def clip_dir(tmp_path: Path) -> Path:
+    for name in ("seated_clip.json", "seated_clip.csv"):
+        shutil.copy(DATA / name, tmp_path / name)
+    return tmp_path
+
+
+def run(*args: str):
+    return runner.invoke(APP, [str(a) for a in args])
+
+
+def failed_with(result, text: str) -> bool:
+    """Exit 1 and exactly one error line that contains ``text``."""
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    return result.exit_code == 1 and len(lines) == 1 and text in lines[0] and "error" in lines[0]
+
+
+# ---------------------------------------------------------------- routines
+def test_routines_from_angles() -> None:
+    result = run("routines", "--left", "28", "--right", "41", "--compensation", "pelvis_roll")
+    assert result.exit_code == 0, result.output
+    assert "Left: IR 28.0°" in result.output and "Weekly schedule" in result.output
+    assert "Pelvis roll was seen in your test." in result.output
+    assert "Mon:" in result.output and "Sun:" in result.output
+
+
+def test_routines_json_matches_the_engine() -> None:
+    from hiprom.routines import LegInput, build_plan
+
+    result = run("routines", "--left", "28", "--right", "41", "--left-er", "30", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert plan == json.loads(json.dumps(build_plan(LegInput(28, 30), LegInput(41)).to_dict()))
+    assert len(plan["schedule"]) == 7
+
+
+def test_routines_from_a_result_file_uses_its_compensations() -> None:
+    result = run("routines", DATA / "seated_clip.json", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert plan["legs"]["left"]["ir_deg"] == 28.4 and plan["legs"]["left"]["ci95_deg"] == 1.6
+    cues = [c for r in plan["exercises"] for c in r["cues"]]
+    assert cues and all(c.startswith("Pelvis roll was seen") for c in cues)
+
+
+def test_routines_one_leg_only() -> None:
+    result = run("routines", DATA / "still_right.json")
+    assert result.exit_code == 0, result.output
+    assert "The left leg was not measured" in result.output
+    assert "Red flag (right)" in result.output          # 12.5° is under 15°
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["routines", "missing.json"], "not found"),                               # missing file
+    (["routines"], "No angles given"),                                         # nothing at all
+    (["routines", "--left-er", "20"], "need --left"),                          # ER without IR
+    (["routines", "--left", "28", "--compensation", "wobble"], "Unknown compensation"),
+    (["routines", "--left", "120"], "within ±90°"),                             # implausible
+    (["routines", str(DATA / "seated_clip.json"), "--left", "30"], "not both"),
+])
+def test_routines_errors(args: list[str], message: str) -> None:
+    assert failed_with(run(*args), message)
+
+
+def test_routines_bad_json(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text("{oops")
+    assert failed_with(run("routines", tmp_path / "bad.json"), "not valid JSON")
+
+
+# ---------------------------------------------------------------- history
+def _two_tests(clip_dir: Path, person: str = "alex") -> None:
+    first = read_result(clip_dir / "seated_clip.json")
+    first["source"]["sha256"] = "a" * 64
+    first["legs"]["left"]["internal_rotation_deg"] = 21.0
+    save_result(first, person=person, measured_at=datetime(2026, 3, 1, tzinfo=UTC))
+    save_result(read_result(clip_dir / "seated_clip.json"), person=person,
+                measured_at=datetime(2026, 3, 29, tzinfo=UTC),
+                json_path=clip_dir / "seated_clip.json")
+
+
+def test_history_table_change_and_plot(clip_dir: Path, tmp_path: Path) -> None:
+    _two_tests(clip_dir)
+    plot = tmp_path / "plots" / "trend.png"
+    result = run("history", "--person", "alex", "--plot", plot)
+    assert result.exit_code == 0, result.output
+    assert "2026-03-01" in result.output and "2026-03-29" in result.output
+    assert "Left IR rose 7.4°" in result.output and "a real change" in result.output
+    assert "Right IR did not change" in result.output and "not a real change" in result.output
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_history_json(clip_dir: Path) -> None:
+    _two_tests(clip_dir, person="default")
+    result = run("history", "--json")                # the default person
+    data = json.loads(result.output)
+    assert [t["left_ir_deg"] for t in data["tests"]] == [21.0, 28.4]
+    left = data["change_since_last"]["left"]
+    assert left["real"] is True and left["limited_by"] == "MDC95"
+
+
+def test_history_unknown_person(clip_dir: Path) -> None:
+    _two_tests(clip_dir)
+    assert failed_with(run("history", "--person", "bob"), "known: alex")
+
+
+def test_history_without_database() -> None:
+    assert failed_with(run("history"), "no history at")
+
+
+# ---------------------------------------------------------------- report
+def test_report_from_a_result_file(clip_dir: Path) -> None:
+    result = run("report", clip_dir / "seated_clip.json")
+    assert result.exit_code == 0, result.output
+    html = (clip_dir / "seated_clip.html").read_text()
+    assert "data:image/png;base64," in html and "28.4°" in html
+
+
+def test_report_for_a_person_with_out(clip_dir: Path, tmp_path: Path) -> None:
+    _two_tests(clip_dir)
+    out = tmp_path / "out" / "alex.html"
+    result = run("report", "--person", "alex", "--out", out)
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert 'id="history"' in html and "Progress of alex" in html
+    assert "Left IR rose 7.4°" in html
+    assert len(load_history("alex")) == 2                  # reading did not change history
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["report", "missing.json"], "not found"),
+    (["report"], "Nothing to report"),
+    (["report", "--person", "nobody"], "No saved results for person 'nobody'"),
+])
+def test_report_errors(args: list[str], message: str) -> None:
+    assert failed_with(run(*args), message)
+
+
+def test_report_bad_json(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text('{"schema": "hiprom-result/1", "legs": 3}')
+    assert failed_with(run("report", tmp_path / "bad.json"), "no 'legs' object")

@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from hiprom._catalogue import EXERCISES
+from hiprom._diagrams import VIEWS, build_exercise_svg, build_norm_band_svg, exercise_ids
+from hiprom.assessment import DISCLAIMER, Side
+from hiprom.errors import InputError
+from hiprom.history import read_result, save_result
+from hiprom.report import (
+    FLAG_EXPLANATIONS,
+    build_angle_plot_png,
+    build_report,
+    load_report_inputs,
+    read_angle_csv,
+)
+
+DATA = Path(__file__).parent / "data" / "results"
+PNG = b"\x89PNG\r\n\x1a\n"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+class _Tags(HTMLParser):
+    """Collect every start tag with its attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Tags()
+    parser.feed(html)
+    return parser.tags
+
+
+@pytest.fixture()
+def clip_dir(tmp_path: Path) -> Path:
+    for name in ("seated_clip.json", "seated_clip.csv"):
+        shutil.copy(DATA / name, tmp_path / name)
+    return tmp_path
+
+
+def keyframe_png() -> bytes:
+    image = np.zeros((60, 80, 3), np.uint8)
+    image[:, :40] = (0, 0, 255)
+    ok, buf = cv2.imencode(".png", image)
+    assert ok
+    return buf.tobytes()
+
+
+# ---------------------------------------------------------------- CSV
+def test_read_angle_csv() -> None:
+    series = read_angle_csv(DATA / "seated_clip.csv")
+    assert series.timestamp_s.shape == (143,)
+    assert np.all(np.diff(series.timestamp_s) > 0)
+    right = series.rotation_deg[Side.RIGHT]
+    assert np.isnan(right[[20, 21, 90]]).all()        # empty cells = not measured
+    assert np.isfinite(series.rotation_deg[Side.LEFT]).all()
+    assert np.nanmax(right) == pytest.approx(41.2, abs=2.0)
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("frame_index,timestamp_s\n0,0.0\n", "lacks the columns"),
+    ("timestamp_s,left_rotation_deg,right_rotation_deg\n0.0,abc,1\n", "line 2"),
+])
+def test_read_angle_csv_errors(tmp_path: Path, text: str, match: str) -> None:
+    (tmp_path / "a.csv").write_text(text)
+    with pytest.raises(InputError, match=match):
+        read_angle_csv(tmp_path / "a.csv")
+
+
+# ---------------------------------------------------------------- diagrams
+def test_every_catalogue_exercise_has_a_valid_diagram() -> None:
+    assert set(exercise_ids()) == {e.id for e in EXERCISES} == set(VIEWS)
+    marker_ids = []
+    for ex in EXERCISES:
+        root = ET.fromstring(build_exercise_svg(ex.id))
+        ns = "{http://www.w3.org/2000/svg}"
+        assert root.find(f"{ns}title").text == ex.name
+        marker_ids += [m.get("id") for m in root.iter(f"{ns}marker")]
+        assert not any(el.get("href") or el.get("{http://www.w3.org/1999/xlink}href")
+                       for el in root.iter())                  # nothing external
+    assert len(marker_ids) == len(set(marker_ids)) == len(EXERCISES)   # ids unique on a page
+
+
+def _circles(svg: str) -> list[float]:
+    return [float(x) for x in re.findall(r'<circle cx="([\d.]+)"', svg)]
+
+
+def test_norm_band_chart_places_values_on_the_scale() -> None:
+    svg = build_norm_band_svg({"Left": (20.0, 2.0, "limited"), "Right": (40.0, 2.0, "typical")})
+    ET.fromstring(svg)
+    x20, x40 = _circles(svg)
+    # 0–60° over 660 units from x=70: 20° → 290, 40° → 510
+    assert (x20, x40) == pytest.approx((290.0, 510.0))
+    assert "40.0° ±2.0°" in svg
+    wide = build_norm_band_svg({"Left": (75.0, 10.0, "above_norm"), "Right": None})
+    assert "not measured" in wide
+    assert _circles(wide)[0] < 730                             # the axis grows to fit 85°
+
+
+# ---------------------------------------------------------------- plots
+def test_angle_plot_is_a_png() -> None:
+    result = read_result(DATA / "seated_clip.json")
+    png = build_angle_plot_png(read_angle_csv(DATA / "seated_clip.csv"), result)
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert png.startswith(PNG) and image.shape == (540, 1500, 3)
+
+
+# ---------------------------------------------------------------- the HTML
+def test_report_is_self_contained() -> None:
+    result = read_result(DATA / "seated_clip.json")
+    html = build_report(result, series=read_angle_csv(DATA / "seated_clip.csv"),
+                        keyframe_png=keyframe_png())
+    for tag, attrs in tags(html):
+        assert tag not in {"script", "link", "iframe", "object", "embed"}
+        src = attrs.get("src")
+        assert src is None or src.startswith("data:image/png;base64,")
+    assert not re.search(r"url\(\s*['\"]?(https?:|//)", html)
+    assert "@media print" in html and "@import" not in html
+    assert len([t for t, _ in tags(html) if t == "img"]) == 2      # trace + key frame
+
+
+def test_report_content_for_a_clip() -> None:
+    result = read_result(DATA / "seated_clip.json")
+    html = build_report(result, series=read_angle_csv(DATA / "seated_clip.csv"),
+                        keyframe_png=keyframe_png(), measured_at=datetime(2026, 4, 1, tzinfo=UTC))
+    assert "28.4°" in html and "41.2°" in html
+    assert "limited" in html and "typical" in html
+    assert "12.8° less IR" in html                         # asymmetry sentence
+    assert FLAG_EXPLANATIONS["pelvis_roll"] in html
+    assert DISCLAIMER in html
+    assert html.count('class="exercise-diagram"') == 6      # left restricted, none above norm
+    assert "left: 12 slow reps" in html and "right: 8 slow reps" in html   # emphasis doses
+    for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"):
+        assert f"<th>{day}</th>" in html
+    assert "Test: 2026-04-01 00:00 UTC" in html
+    assert 'id="red-flags"' not in html                     # no number-triggered flag
+    assert "acsm.org" in html                               # sources listed
+
+
+def test_keyframe_is_embedded_byte_for_byte() -> None:
+    result = read_result(DATA / "seated_clip.json")
+    png = keyframe_png()
+    html = build_report(result, keyframe_png=png)
+    assert base64.b64encode(png).decode() in html
+    without = build_report(result)
+    assert "No annotated key frame" in without and "not available" in without
+
+
+def test_report_for_one_leg_below_15_shows_the_red_flag() -> None:
+    html = build_report(read_result(DATA / "still_right.json"))
+    assert 'id="red-flags"' in html and "Right IR 12.5° is under 15°." in html
+    assert "http://47.251.13.51:8081/2025304" in html       # its source
+    assert "not measured" in html
+    assert FLAG_EXPLANATIONS["no_neutral"] in html and FLAG_EXPLANATIONS["low_visibility"] in html
+
+
+def test_report_without_any_leg_still_renders() -> None:
+    result = read_result(DATA / "still_right.json")
+    result["legs"]["right"]["internal_rotation_deg"] = None
+    html = build_report(result)
+    assert "no plan" in html and "Stop or check" in html
+
+
+def test_unknown_flag_and_markup_are_escaped() -> None:
+    result = read_result(DATA / "seated_clip.json")
+    result["quality"] = ["<b>odd</b>"]
+    html = build_report(result, person="<script>x</script>")
+    assert "<script>x" not in html and "&lt;script&gt;x" in html
+    assert "&lt;b&gt;odd&lt;/b&gt;" in html and "No plain-language explanation" in html
+
+
+def test_history_section_only_with_history(clip_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite3"
+    result = read_result(clip_dir / "seated_clip.json")
+    assert 'id="history"' not in build_report(result)
+    save_result(result, person="alex", db_path=db, json_path=clip_dir / "seated_clip.json")
+    inputs = load_report_inputs(person="alex", db_path=db)
+    html = build_report(inputs.result, history=inputs.history, person="alex")
+    assert 'id="history"' in html and "One test so far" in html
+    assert inputs.series is not None                         # found via the saved JSON path
+
+
+# ---------------------------------------------------------------- loading inputs
+def test_load_report_inputs_finds_companions(clip_dir: Path) -> None:
+    (clip_dir / "seated_clip.keyframe.png").write_bytes(keyframe_png())
+    inputs = load_report_inputs(clip_dir / "seated_clip.json")
+    assert inputs.series is not None and inputs.series.timestamp_s.size == 143
+    assert inputs.keyframe_png == keyframe_png()
+
+
+def test_load_report_inputs_tolerates_missing_or_bad_companions(clip_dir: Path) -> None:
+    (clip_dir / "seated_clip.csv").unlink()
+    (clip_dir / "seated_clip.keyframe.png").write_bytes(b"not a png")
+    inputs = load_report_inputs(clip_dir / "seated_clip.json")
+    assert inputs.series is None and inputs.keyframe_png is None
+
+
+def test_load_report_inputs_needs_something() -> None:
+    with pytest.raises(InputError, match="Nothing to report"):
+        load_report_inputs()
+
+
+# ---------------------------------------------------------------- headless Chromium
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True, text=True, timeout=120, check=True)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt install chromium)")
+def test_report_renders_in_chromium(clip_dir: Path, tmp_path: Path) -> None:
+    result = read_result(clip_dir / "seated_clip.json")
+    page = tmp_path / "report.html"
+    page.write_text(build_report(result, series=read_angle_csv(clip_dir / "seated_clip.csv"),
+                                 keyframe_png=keyframe_png()), encoding="utf-8")
+    dom = _chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    for text in ("Seated hip internal rotation", "Result against the norm", "Angle over time",
+                 "Key frame", "Measurement quality", "Your routine", "Weekly schedule",
+                 "Stop or check with a clinician first", "Sources", "90/90 stretch"):
+        assert text in dom
+    shot = tmp_path / "shot.png"
+    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,3000", page.as_uri())
+    image = cv2.imread(str(shot))
+    assert image.shape == (3000, 1200, 3)
+    top = image[:1500]
+    # Drawn content, not a blank page: many colours, and the green of the typical band.
+    assert len(np.unique(top.reshape(-1, 3), axis=0)) > 500
+    green = (top[..., 1] > 200) & (top[..., 2] < 225) & (top[..., 0] < 225) & \
+        (top[..., 1].astype(int) - top[..., 2] > 15)
+    assert green.sum() > 2000
