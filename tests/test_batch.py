@@ -1,0 +1,391 @@
+"""hiprom batch: inputs, resuming, crashes, kill -9, Dask, and bad files mixed with good ones.
+
+The engine tests use a fake per-file scorer, written into ``tmp_path`` as a module so the
+spawned worker processes can import it; the CLI test runs the real pipeline and model.
+"""
+
+import csv
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from hiprom.batch import (
+    BatchConfig,
+    MissingExtraError,
+    collect_inputs,
+    run_batch,
+    run_dask,
+    sha256_file,
+)
+from hiprom.errors import InputError
+from hiprom.store import DEFAULT_STORE_NAME, LEG_COLUMNS
+
+FAKE_SCORING = '''
+"""Fake scorer for the batch tests: the file's text says what to do."""
+import os
+import time
+from pathlib import Path
+
+from hiprom.store import OutcomeRecord
+
+CALLS = Path(os.environ.get("FAKE_CALLS_LOG", os.devnull))
+
+
+def _leg(ir):
+    return {"internal_rotation_deg": ir, "internal_rotation_ci95_deg": 1.2,
+            "external_rotation_deg": None, "external_rotation_ci95_deg": None,
+            "verdict": {"code": "typical"}, "quality": [], "reps": []}
+
+
+def score(job):
+    words = Path(job.path).read_text().split()
+    with CALLS.open("a") as fh:
+        fh.write(job.path + "\\n")
+    if "CRASH" in words:
+        os._exit(3)
+    if "SLOW" in words:
+        time.sleep(float(words[words.index("SLOW") + 1]))
+    if "FAIL" in words:
+        return OutcomeRecord(job.sha256, ok=False, error_type="MeasurementError",
+                             error_message="no person found")
+    left, right = (float(w) for w in words[words.index("IR") + 1:][:2])
+    doc = {"schema": "hiprom-result/1", "hiprom_version": "test", "source": {"n_frames": 10},
+           "model": {"name": "fake", "sha256": "0"},
+           "legs": {"left": _leg(left), "right": _leg(right)}, "asymmetry_deg": left - right,
+           "asymmetry": {"difference_deg": abs(left - right), "exceeds_error": abs(left - right) > 5,
+                         "restricted_side": "right" if right < left else "left"},
+           "quality": []}
+    return OutcomeRecord(job.sha256, ok=True, result=doc, n_frames=10, worker=str(os.getpid()))
+'''
+
+RUNNER_SCRIPT = '''
+import sys
+from pathlib import Path
+
+import fake_scoring
+from hiprom.batch import BatchConfig, run_batch
+
+if __name__ == "__main__":
+    config = BatchConfig(sources=(sys.argv[1],), out_dir=Path(sys.argv[2]), workers=2)
+    sys.exit(run_batch(config, score_fn=fake_scoring.score).exit_code)
+'''
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    """The fake scorer module (importable by spawned workers) and its call log."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "fake_scoring.py").write_text(FAKE_SCORING)
+    (lib / "run_fake_batch.py").write_text(RUNNER_SCRIPT)
+    monkeypatch.syspath_prepend(str(lib))
+    calls = tmp_path / "calls.log"
+    monkeypatch.setenv("FAKE_CALLS_LOG", str(calls))
+    import fake_scoring
+
+    fake_scoring.CALLS = calls
+    return fake_scoring, calls, lib
+
+
+def write_inputs(folder, specs):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in specs.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def calls_of(log):
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def read_results_csv(out):
+    with (out / "results.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def test_folder_is_searched_recursively_for_video_endings(tmp_path):
+    write_inputs(tmp_path / "in", {"a.mp4": "x", "b.MOV": "y", "notes.txt": "z"})
+    write_inputs(tmp_path / "in" / "sub", {"c.webm": "w", "d.json": "{}"})
+    names = [p.path.name for p in collect_inputs([tmp_path / "in"])]
+    assert names == ["a.mp4", "b.MOV", "c.webm"]
+
+
+def test_globs_files_and_duplicates(tmp_path):
+    write_inputs(tmp_path / "in", {"P1_a.mp4": "x", "P2_b.mp4": "y", "P2_b.txt": "z"})
+    found = collect_inputs([str(tmp_path / "in" / "P*"), tmp_path / "in" / "P1_a.mp4"])
+    assert [p.path.name for p in found] == ["P1_a.mp4", "P2_b.mp4"]
+
+
+def test_manifest_paths_are_relative_to_it_and_carry_ids(tmp_path):
+    write_inputs(tmp_path / "clips", {"one.mp4": "x", "two.mp4": "y"})
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,patient_id,session_date,side_tested,notes,extra\n"
+                        "clips/one.mp4,P001,2026-01-02,left,first visit,ignored\n"
+                        f"{tmp_path / 'clips' / 'two.mp4'},,,,,\n")
+    one, two = collect_inputs([manifest], id_pattern=r"(?P<id>t\w+)\.mp4")
+    assert one.path == tmp_path / "clips" / "one.mp4"
+    assert (one.patient_id, one.session_date, one.side_tested, one.notes) == (
+        "P001", "2026-01-02", "left", "first visit")
+    assert two.patient_id == "two", "the id pattern fills ids the manifest left empty"
+
+
+@pytest.mark.parametrize(("pattern", "message"), [
+    ("(?P<id>P\\d+", "not a valid regex"),  # unbalanced parenthesis
+    ("P\\d+", "named group"),  # no group called id
+])
+def test_bad_id_pattern_is_a_clear_error(tmp_path, pattern, message):
+    with pytest.raises(InputError, match=message):
+        collect_inputs([tmp_path], id_pattern=pattern)
+
+
+def test_manifest_without_path_column_is_refused(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("file,patient_id\na.mp4,P1\n")
+    with pytest.raises(InputError, match="'path' column"):
+        collect_inputs([manifest])
+
+
+def test_sha256_is_of_the_content(tmp_path):
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    a.write_bytes(b"same" * 500_000)
+    b.write_bytes(b"same" * 500_000)
+    assert sha256_file(a) == sha256_file(b)
+    b.write_bytes(b"Same" * 500_000)
+    assert sha256_file(a) != sha256_file(b)
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def test_batch_scores_skips_done_and_rescores_changed(tmp_path, fake):
+    module, calls, _ = fake
+    src = write_inputs(tmp_path / "in", {"P1_a.mp4": "IR 40 30", "P2_b.mp4": "IR 38 37",
+                                         "P3_c.mp4": "FAIL", "P4_d.mp4": "IR 40 30"})
+    out = tmp_path / "out"
+    config = BatchConfig(sources=(str(src),), out_dir=out, workers=2,
+                         id_pattern=r"(?P<id>P\d+)_")
+    report = run_batch(config, score_fn=module.score)
+    assert report.exit_code == 1 and report.n_scored == 2
+    assert [Path(p).name for p, _ in report.failures] == ["P3_c.mp4"]
+    assert "no person found" in report.failures[0][1]
+    # P1 and P4 have the same bytes: scored once, reported for both paths.
+    assert len(calls_of(calls)) == 3
+    rows = read_results_csv(out)
+    assert list(rows[0])[:2] == ["path", "leg"] and tuple(rows[0]) == LEG_COLUMNS
+    assert len(rows) == 8
+    assert {r["patient_id"] for r in rows} == {"P1", "P2", "P3", "P4"}
+    assert (out / "summary.html").is_file()
+
+    again = run_batch(config, score_fn=module.score)
+    assert again.n_scored == 0 and again.n_skipped == 4 and again.exit_code == 1
+    assert len(calls_of(calls)) == 3, "a re-run must not score anything again"
+
+    (src / "P2_b.mp4").write_text("IR 20 37")
+    (src / "P3_c.mp4").write_text("IR 41 41")
+    changed = run_batch(config, score_fn=module.score)
+    assert changed.n_scored == 2 and changed.exit_code == 0
+    rows = {(Path(r["path"]).name, r["leg"]): r for r in read_results_csv(out)}
+    assert float(rows[("P2_b.mp4", "left")]["internal_rotation_deg"]) == 20.0
+    assert rows[("P3_c.mp4", "left")]["status"] == "ok"
+
+
+def test_failed_inputs_are_retried_only_when_asked(tmp_path, fake):
+    module, calls, _ = fake
+    src = write_inputs(tmp_path / "in", {"a.mp4": "FAIL"})
+    config = BatchConfig(sources=(str(src),), out_dir=tmp_path / "out", workers=1)
+    run_batch(config, score_fn=module.score)
+    run_batch(config, score_fn=module.score)
+    assert len(calls_of(calls)) == 1
+    from dataclasses import replace
+
+    run_batch(replace(config, retry_failed=True), score_fn=module.score)
+    assert len(calls_of(calls)) == 2
+
+
+def test_a_crashing_worker_fails_its_file_only(tmp_path, fake):
+    module, _, _ = fake
+    src = write_inputs(tmp_path / "in", {f"ok{i}.mp4": f"SLOW 0.2 IR 40 {30 + i}"
+                                         for i in range(4)} | {"boom.mp4": "CRASH"})
+    report = run_batch(BatchConfig(sources=(str(src),), out_dir=tmp_path / "out", workers=2),
+                       score_fn=module.score)
+    assert report.n_scored == 4
+    assert [(Path(p).name, r.split(":")[0]) for p, r in report.failures] == [
+        ("boom.mp4", "WorkerCrashed")]
+
+
+def test_missing_and_unreadable_files_are_recorded_not_fatal(tmp_path, fake):
+    module, _, _ = fake
+    src = write_inputs(tmp_path / "in", {"good.mp4": "IR 40 40"})
+    report = run_batch(BatchConfig(sources=(str(src), str(tmp_path / "gone.mp4")),
+                                   out_dir=tmp_path / "out", workers=1), score_fn=module.score)
+    assert report.n_scored == 1
+    assert [Path(p).name for p, _ in report.failures] == ["gone.mp4"]
+    assert "cannot read" in report.failures[0][1]
+
+
+def test_no_input_is_a_clear_error(tmp_path, fake):
+    module, _, _ = fake
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no video found"):
+        run_batch(BatchConfig(sources=(str(tmp_path / "empty"),), out_dir=tmp_path / "out"),
+                  score_fn=module.score)
+
+
+def db_count(db_path):
+    if not db_path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1) as db:
+            return db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+
+
+def test_kill_9_mid_run_then_rerun_gives_every_result_exactly_once(tmp_path, fake):
+    _, calls, lib = fake
+    n = 8
+    src = write_inputs(tmp_path / "in", {f"v{i}.mp4": f"SLOW 0.5 IR 40 {20 + i}"
+                                         for i in range(n)})
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(lib / "run_fake_batch.py"), str(src), str(out)]
+    env = os.environ | {"PYTHONPATH": str(lib)}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = out / DEFAULT_STORE_NAME
+    deadline = time.monotonic() + 60
+    while db_count(db) < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-run
+    proc.wait()
+    committed = db_count(db)
+    assert 1 <= committed < n, "the kill must land after the first commit and before the end"
+    scored_before = len(calls_of(calls))
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
+    with sqlite3.connect(db) as conn:
+        per_hash = conn.execute("SELECT input_sha256, COUNT(*) FROM results GROUP BY 1").fetchall()
+        paths = [r[0] for r in conn.execute("SELECT path FROM inputs")]
+    assert len(per_hash) == n and all(count == 1 for _, count in per_hash)
+    assert sorted(Path(p).name for p in paths) == sorted(f"v{i}.mp4" for i in range(n))
+    rows = read_results_csv(out)
+    assert len(rows) == 2 * n and all(r["status"] == "ok" for r in rows)
+    rescored = calls_of(calls)[scored_before:]
+    assert len(rescored) == n - committed, "committed results must not be scored again"
+
+
+def test_dask_local_cluster_results_land_in_the_same_store(tmp_path, fake):
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    module, _, _ = fake
+    src = write_inputs(tmp_path / "in", {"a.mp4": "IR 40 30", "b.mp4": "FAIL",
+                                         "c.mp4": "IR 36 35"})
+    # processes=False: scheduler and worker live in this process (inproc://, no sockets).
+    with LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                      dashboard_address=None) as cluster:
+        config = BatchConfig(sources=(str(src),), out_dir=tmp_path / "out",
+                             scheduler=cluster.scheduler_address)
+        report = run_batch(config, score_fn=module.score)
+    assert report.n_scored == 2 and report.exit_code == 1
+    with sqlite3.connect(tmp_path / "out" / DEFAULT_STORE_NAME) as db:
+        assert db.execute("SELECT status, COUNT(*) FROM results GROUP BY 1 ORDER BY 1"
+                          ).fetchall() == [("failed", 1), ("ok", 2)]
+
+
+def test_missing_dask_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(MissingExtraError, match=r'pip install "hiprom\[dask\]"'):
+        run_dask([], lambda job: None, lambda job, outcome: None, address="tcp://127.0.0.1:1")
+
+
+# --------------------------------------------------------------------------- CLI, real model
+
+
+def cli_app():
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """Test root, so that `batch` stays a sub-command."""
+
+    from hiprom._cli_batch import register
+
+    register(app)
+    return app
+
+
+def write_clip(path, n, resolution_wh, fps=30.0, value=90):
+    w, h = resolution_wh
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
+    assert writer.isOpened()
+    frame = np.full((h, w, 3), value, np.uint8)
+    for _ in range(n):
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_cli_bad_inputs_never_stop_the_good_one(tmp_path, synth_media):
+    footage = Path(__file__).resolve().parents[2] / "shared" / "footage"
+    good = footage / "04_seated_floor_knees_bent_handheld_2p5s.mp4"
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "zero.mp4").write_bytes(b"")
+    (src / "text.mp4").write_text("not a video at all\n")
+    whole = write_clip(tmp_path / "whole.mp4", 20, (160, 120)).read_bytes()
+    (src / "corrupt.mp4").write_bytes(whole[: len(whole) // 2])  # cut short: no index
+    write_clip(src / "nobody.mp4", 15, (160, 120))
+    write_clip(src / "uhd_4k.mp4", 3, (3840, 2160))
+    rotated = synth_media.rotated_video(90, name="portrait.mp4", n_frames=10,
+                                        resolution_wh=(96, 64))
+    rotated.rename(src / "portrait.mp4")
+    write_clip(src / "twenty_min.mp4", 1200, (64, 48), fps=1.0)  # 20 minutes at 1 fps
+    if good.exists():
+        (src / "good.mp4").symlink_to(good)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli_app(), ["batch", str(src), "-o", str(out), "--workers", "2",
+                                            "--max-duration", "900"])
+    assert result.exit_code == 1, result.output
+    rows = {(Path(r["path"]).name, r["leg"]): r for r in read_results_csv(out)}
+    bad = ["zero.mp4", "text.mp4", "corrupt.mp4", "nobody.mp4", "uhd_4k.mp4", "portrait.mp4",
+           "twenty_min.mp4"]
+    for name in bad:
+        assert rows[(name, "left")]["status"] == "failed", name
+        assert rows[(name, "left")]["error"], name
+        assert name in result.output
+    assert "lasts 20.0 min" in rows[("twenty_min.mp4", "left")]["error"]
+    assert "empty" in rows[("zero.mp4", "left")]["error"]
+    if good.exists():
+        assert rows[("good.mp4", "left")]["status"] == "ok"
+        assert rows[("good.mp4", "left")]["internal_rotation_deg"]
+        result_dir = Path(rows[("good.mp4", "left")]["output_dir"])
+        assert (result_dir / "good.json").is_file() and (result_dir / "good.csv").is_file()
+
+
+def test_cli_exit_0_when_all_scored_and_quiet_prints_nothing(tmp_path, real_footage):
+    still = real_footage / "01_seated_floor_knees_bent.jpg"
+    if not still.exists():
+        pytest.skip("real still is absent")
+    out = tmp_path / "out"
+    args = ["batch", str(still), "-o", str(out), "--workers", "1", "--quiet"]
+    first = CliRunner().invoke(cli_app(), args)
+    assert first.exit_code == 0, first.output
+    assert first.output == ""
+    second = CliRunner().invoke(cli_app(), args[:-1])
+    assert second.exit_code == 0
+    assert "1 already in the store" in second.output

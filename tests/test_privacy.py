@@ -1,0 +1,175 @@
+"""Face obscuring: the head ellipse from landmarks, and blurred faces with sharp legs."""
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from hiprom.backends import FakeBackend
+from hiprom.landmarks import LandmarkName as L
+from hiprom.landmarks import Landmarks
+from hiprom.privacy import blur_faces, face_blur_hook, face_ellipse
+
+W, H = 640, 480
+
+
+def textured(seed=0, w=W, h=H):
+    """Fine random texture everywhere: plenty of high-frequency energy to destroy."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (h // 2, w // 2, 3), dtype=np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def person_xy(cx=320.0, head_y=80.0, ear_span=50.0):
+    """(33, 2) landmarks of a seated person facing the camera, head at the top."""
+    xy = np.zeros((33, 2), np.float32)
+    half = ear_span / 2
+    xy[L.NOSE] = (cx, head_y + 5)
+    for i, dx in ((L.LEFT_EYE_INNER, 6), (L.LEFT_EYE, 11), (L.LEFT_EYE_OUTER, 16),
+                  (L.RIGHT_EYE_INNER, -6), (L.RIGHT_EYE, -11), (L.RIGHT_EYE_OUTER, -16)):
+        xy[i] = (cx + dx, head_y - 5)
+    xy[L.LEFT_EAR], xy[L.RIGHT_EAR] = (cx + half, head_y), (cx - half, head_y)
+    xy[L.MOUTH_LEFT], xy[L.MOUTH_RIGHT] = (cx + 8, head_y + 20), (cx - 8, head_y + 20)
+    xy[L.LEFT_SHOULDER], xy[L.RIGHT_SHOULDER] = (cx + 70, 150), (cx - 70, 150)
+    xy[L.LEFT_HIP], xy[L.RIGHT_HIP] = (cx + 55, 290), (cx - 55, 290)
+    xy[L.LEFT_KNEE], xy[L.RIGHT_KNEE] = (cx + 60, 300), (cx - 60, 300)
+    xy[L.LEFT_ANKLE], xy[L.RIGHT_ANKLE] = (cx + 60, 450), (cx - 60, 450)
+    return xy
+
+
+def hf_energy(image_bgr, x0, y0, x1, y1):
+    """Variance of the Laplacian in a box: high for detail, near zero for a blur."""
+    gray = cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+
+
+FACE_BOX = (305, 70, 335, 100)   # inside the face around the nose
+LEG_BOX = (230, 320, 420, 440)   # between the knees and the ankles
+
+
+def test_ellipse_covers_every_head_point_and_scales_with_the_head():
+    xy = person_xy(ear_span=50)
+    xy[[L.LEFT_SHOULDER, L.RIGHT_SHOULDER]] = np.nan  # size from the head alone
+    e = face_ellipse(xy)
+    mask = e.mask((W, H))
+    for i in range(11):
+        x, y = xy[i]
+        assert mask[int(round(y)), int(round(x))], f"head landmark {i} is outside the ellipse"
+    big_xy = person_xy(ear_span=100)
+    big_xy[[L.LEFT_SHOULDER, L.RIGHT_SHOULDER]] = np.nan
+    big = face_ellipse(big_xy)
+    assert big.half_axes_px[0] > 1.7 * e.half_axes_px[0]
+    assert e.half_axes_px[1] > e.half_axes_px[0], "faces are taller than wide"
+
+
+def test_ellipse_follows_a_tilted_head():
+    xy = person_xy()
+    centre = xy[L.NOSE].copy()
+    t = math.radians(20)
+    rot = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+    xy[:11] = (xy[:11] - centre) @ rot.T + centre
+    assert face_ellipse(xy).angle_deg == pytest.approx(20.0, abs=0.5)
+
+
+def test_no_head_landmark_means_no_ellipse_and_bad_shape_raises():
+    xy = person_xy()
+    xy[:11] = np.nan
+    assert face_ellipse(xy) is None
+    with pytest.raises(ValueError, match=r"\(33, 2\)"):
+        face_ellipse(np.zeros((17, 2)))
+
+
+def test_face_is_blurred_and_legs_are_untouched():
+    image = textured()
+    before = image.copy()
+    out = blur_faces(image, person_xy())
+    np.testing.assert_array_equal(image, before)  # the input is not changed
+    assert hf_energy(out, *FACE_BOX) < 0.02 * hf_energy(image, *FACE_BOX)
+    x0, y0, x1, y1 = LEG_BOX
+    np.testing.assert_array_equal(out[y0:y1, x0:x1], image[y0:y1, x0:x1])
+
+
+def test_every_person_in_a_stack_is_blurred():
+    image = textured(1)
+    people = np.stack([person_xy(cx=160), person_xy(cx=480)])
+    out = blur_faces(image, people)
+    for cx in (160, 480):
+        box = (cx - 15, 70, cx + 15, 100)
+        assert hf_energy(out, *box) < 0.02 * hf_energy(image, *box)
+
+
+def write_textured_clip(path, n):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (W, H))
+    for i in range(n):
+        writer.write(textured(seed=i % 3))
+    writer.release()
+    return path
+
+
+def seated_sequence(n):
+    """Seated landmarks whose left shank swings out to 35° (legs visible: measurable)."""
+    seq = []
+    for i in range(n):
+        t = i / 30.0
+        deg = min(35.0, t * 60.0)
+        xy = person_xy()
+        xy[L.LEFT_HIP], xy[L.RIGHT_HIP] = xy[L.LEFT_KNEE], xy[L.RIGHT_KNEE]
+        rad = math.radians(deg)
+        xy[L.LEFT_ANKLE] = xy[L.LEFT_KNEE] + 150 * np.array([math.sin(rad), math.cos(rad)])
+        seq.append(Landmarks(xy[None], np.ones((1, 33)), (W, H)))
+    return seq
+
+
+def test_annotated_video_frames_have_blurred_faces_and_sharp_legs(tmp_path):
+    from hiprom.measure import measure_path
+    from hiprom.outputs import write_outputs
+
+    n = 30  # no hold is needed: the legs are measurable, which is all write_outputs needs
+    clip = write_textured_clip(tmp_path / "clip.mp4", n)
+    seq = seated_sequence(n)
+    m = measure_path(clip, backend_factory=lambda mode: FakeBackend(seq))
+    written = write_outputs(m, tmp_path / "out", annotate=True, frame_hook=face_blur_hook(m))
+    video = next(p for p in written if p.name.endswith(".annotated.webm"))
+    cap = cv2.VideoCapture(str(video))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 20)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    face, legs = hf_energy(frame, *FACE_BOX), hf_energy(frame, 400, 380, 440, 440)
+    assert face < 0.05 * legs, f"face energy {face:.0f} vs legs {legs:.0f}"
+    key = cv2.imread(str(tmp_path / "out" / "clip.keyframe.png"))
+    assert hf_energy(key, *FACE_BOX) < 0.05 * hf_energy(key, 400, 380, 440, 440)
+
+
+def test_hook_borrows_a_near_frame_and_obscures_all_when_none_is_near():
+    class M:  # the two attributes the hook reads
+        landmarks_xy = np.stack([person_xy()] + [np.full((33, 2), np.nan, np.float32)] * 30)
+
+    hook = face_blur_hook(M(), max_gap_frames=5)  # type: ignore[arg-type]
+    image = textured(2)
+    near, far = hook(image, 3), hook(image, 20)
+    assert hf_energy(near, *FACE_BOX) < 0.02 * hf_energy(image, *FACE_BOX)
+    assert hf_energy(near, *LEG_BOX) == pytest.approx(hf_energy(image, *LEG_BOX))
+    assert hf_energy(far, *LEG_BOX) < 0.02 * hf_energy(image, *LEG_BOX)
+
+
+@pytest.mark.mediapipe
+def test_real_photo_face_is_blurred(real_footage):
+    from hiprom.backends.mediapipe import MediaPipeBackend
+
+    path = real_footage / "01_seated_floor_knees_bent.jpg"
+    if not path.exists():
+        pytest.skip(f"{path.name} is absent")
+    image = cv2.imread(str(path))
+    with MediaPipeBackend(mode="image") as backend:
+        lm = backend(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), timestamp_s=0.0)
+    assert lm.n_persons >= 1
+    xy = lm.xy[0]
+    out = blur_faces(image, xy)
+    nx, ny = (int(v) for v in xy[L.NOSE])
+    face = (nx - 20, ny - 20, nx + 20, ny + 20)
+    kx, ky = (int(v) for v in xy[L.LEFT_KNEE])
+    knee = (kx - 30, ky - 30, kx + 30, ky + 30)
+    assert hf_energy(out, *face) < 0.1 * hf_energy(image, *face)
+    assert hf_energy(out, *knee) == pytest.approx(hf_energy(image, *knee))

@@ -1,0 +1,88 @@
+"""summary.html: content, self-containment, and what headless Chromium actually draws."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from hiprom.store import InputRecord, StoredResult
+from hiprom.summary import build_summary_html, write_exports
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def stored(path, left, right, *, patient=None, flags=(), exceeds=False, status="ok",
+           error=None):
+    doc = None
+    if status == "ok":
+        leg = lambda ir: {"internal_rotation_deg": ir, "quality": list(flags)}  # noqa: E731
+        doc = {"legs": {"left": leg(left), "right": leg(right)},
+               "asymmetry_deg": None if left is None or right is None else left - right,
+               "asymmetry": {"difference_deg": None if left is None or right is None
+                             else abs(left - right), "exceeds_error": exceeds,
+                             "restricted_side": "right"}, "quality": []}
+    return StoredResult(InputRecord(path, "h" + path, patient_id=patient), status, doc,
+                        None if status == "ok" else "SourceError", error, None, None)
+
+
+@pytest.fixture
+def results():
+    rng = np.random.default_rng(3)
+    items = [stored(f"/clinic/p{i:02d}.mp4", float(rng.normal(38, 6)), float(rng.normal(36, 6)),
+                    patient=f"P{i:02d}") for i in range(20)]
+    items.append(stored("/clinic/asym.mp4", 44.0, 24.0, patient="P77", exceeds=True))
+    items.append(stored("/clinic/<b>odd</b>.mp4", 40.0, None, flags=["pelvis_roll"]))
+    items.append(stored("/clinic/broken.mp4", None, None, status="failed",
+                        error="Video is empty (0 bytes)"))
+    return items
+
+
+def test_page_lists_asymmetric_flagged_and_failed(results):
+    page = build_summary_html(results, generated_at="2026-01-01T00:00:00+00:00")
+    assert "P77" in page and "20.0°" in page  # the asymmetric patient and the difference
+    assert "left: pelvis_roll" in page
+    assert "broken.mp4" in page and "Video is empty (0 bytes)" in page
+    assert "<b>odd</b>" not in page and "&lt;b&gt;odd&lt;/b&gt;" in page  # escaped
+    assert page.count("<svg") == 2  # one histogram per leg
+    assert "target 35–45°" in page
+
+
+def test_page_is_self_contained(results):
+    page = build_summary_html(results)
+    assert not re.search(r"(src|href)\s*=|url\(|@import|<script|<link|https?:", page,
+                         re.IGNORECASE)
+
+
+def test_empty_batch_still_renders():
+    page = build_summary_html([])
+    assert "Every video was scored." in page and "n = 0" in page
+
+
+def test_exports_are_written(tmp_path, results):
+    csv_path, html_path = write_exports(results, tmp_path / "out")
+    assert csv_path.name == "results.csv" and html_path.name == "summary.html"
+    assert len(csv_path.read_text().splitlines()) == 1 + 2 * len(results)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent")
+def test_headless_chromium_draws_band_bars_and_tables(tmp_path, results):
+    (html_path,) = [p for p in write_exports(results, tmp_path) if p.suffix == ".html"]
+    png = tmp_path / "shot.png"
+    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+           f"--screenshot={png}", "--window-size=1200,2000", html_path.as_uri()]
+    subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+    assert png.exists(), "chromium wrote no screenshot"
+    shot = cv2.imread(str(png))[:, :, ::-1].astype(int)  # BGR → RGB
+    assert shot.shape[:2] == (2000, 1200)
+
+    def pixels(rgb, tol=6):
+        return int((np.abs(shot - np.array(rgb)).max(axis=2) <= tol).sum())
+
+    assert pixels((0xD9, 0xF2, 0xE1)) > 5000, "the 35–45° band is not drawn"
+    assert pixels((0x37, 0x63, 0xC4)) > 2000, "the histogram bars are not drawn"
+    assert pixels((0xB3, 0x26, 0x1E)) > 50, "the failed count is not drawn in red"
