@@ -173,3 +173,9 @@ def real_footage() -> Path:
     if not FOOTAGE_DIR.is_dir():
         pytest.skip(f"real footage folder {FOOTAGE_DIR} is absent")
     return FOOTAGE_DIR
+
+
+@pytest.fixture(autouse=True)
+def _isolated_history(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test's history database out of the real home folder."""
+    monkeypatch.setenv("HIPROM_HOME", str(tmp_path_factory.mktemp("hiprom-home")))

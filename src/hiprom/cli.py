@@ -101,13 +101,16 @@ def measure(
     mirrored: Annotated[
         bool, typer.Option(help="The input is a mirrored (selfie) view.")
     ] = False,
-    person: Annotated[
+    subject: Annotated[
         PersonPolicy, typer.Option(help="Who to measure when several people are in view.")
     ] = PersonPolicy.AUTO,
     stride: Annotated[int, typer.Option(min=1, help="Measure every N-th frame.")] = 1,
-    history_person: Annotated[
-        str | None, typer.Option("--person-name", help="Also save into this person's history.")
-    ] = None,
+    person: Annotated[
+        str, typer.Option("--person", help="Whose progress history the result is saved into.")
+    ] = "default",
+    history: Annotated[
+        bool, typer.Option(help="Save the result into the person's history (hiprom history).")
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
     """Measure hip rotation in videos or photos; writes <stem>.json and <stem>.csv per input."""
@@ -115,17 +118,17 @@ def measure(
     from hiprom.outputs import write_outputs
     from hiprom.pipeline import MeasureOptions
 
-    options = MeasureOptions(mirrored=mirrored, person=person, stride=stride)
+    options = MeasureOptions(mirrored=mirrored, person=subject, stride=stride)
     failed = 0
     for path in paths:
         try:
             m = measure_path(path, options=options)
             written = write_outputs(m, out, annotate=annotate)
             result = m.to_dict()
-            if history_person:
+            if history:
                 from hiprom.history import save_result
 
-                save_result(result, person=history_person)
+                save_result(result, person=person, json_path=written[0])
         except HipromError as err:
             failed += 1
             fail(str(err) if str(path) in str(err) else f"{path}: {err}")
@@ -142,6 +145,17 @@ def measure(
         if len(paths) > 1:
             err_console.print(f"{failed} of {len(paths)} inputs failed")
         raise typer.Exit(code=1)
+
+
+def _register_subcommands() -> None:
+    """Add the commands that live in their own modules (live, batch, plan/report/history)."""
+    import importlib
+
+    for name in ("hiprom._cli_live", "hiprom._cli_batch", "hiprom._cli_plan"):
+        importlib.import_module(name).register(app)
+
+
+_register_subcommands()
 
 
 def main() -> None:

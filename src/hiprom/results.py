@@ -8,6 +8,7 @@ the JSON contract; ``csv_rows`` the per-frame table. Pure: no file I/O here.
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,10 @@ class SourceInfo:
         }
 
 
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def _num(value: float | None, digits: int = 2) -> float | None:
     if value is None or not math.isfinite(value):
         return None
@@ -89,6 +94,7 @@ class Measurement:
         pelvis_roll_deg, trunk_lean_deg, visibility: per-frame extras for the CSV.
         n_persons: ``(n,)`` people found per frame.
         quality: whole-input flags.
+        measured_at: when the measurement was made, ISO 8601 UTC.
         model: pose model name and sha256.
         landmarks_xy: ``(n, 33, 2)`` subject landmarks per frame (px, un-mirrored), NaN if none.
         landmarks_visibility: ``(n, 33)`` their visibility.
@@ -106,6 +112,7 @@ class Measurement:
     n_persons: np.ndarray
     model: dict[str, str]
     quality: tuple[str, ...] = ()
+    measured_at: str = field(default_factory=_utc_now)
     landmarks_xy: np.ndarray | None = None
     landmarks_visibility: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -156,10 +163,11 @@ class Measurement:
             "schema": SCHEMA,
             "hiprom_version": __version__,
             "model": dict(self.model),
+            "measured_at": self.measured_at,
             "source": self.source.to_dict(),
             "convention": CONVENTION,
             "legs": {side: self._leg_dict(side) for side in _SIDES},
-            "asymmetry_deg": _num(asym.difference_deg),
+            "asymmetry_deg": None if left is None or right is None else _num(left.ir_deg - right.ir_deg),
             "asymmetry": asym.to_dict(),
             "quality": list(self.quality),
             "recommendations": plan,

@@ -1,0 +1,288 @@
+"""The live loop: same numbers as ``measure``, saved sessions, camera faults, the real window."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from hiprom.errors import SourceError
+from hiprom.frames import Frame
+from hiprom.guide import Key, Phase
+from hiprom.landmarks import LandmarkName as L
+from hiprom.landmarks import Landmarks
+from hiprom.live import LiveError, LiveOptions, run_live
+from hiprom.measure import measure_path
+from hiprom.sources import CameraDisconnected
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "seated_ir_left_right.mp4"
+FPS = 30.0
+
+
+def _seated_xy(left_deg: float, right_deg: float) -> np.ndarray:
+    xy = np.zeros((33, 2), np.float32)
+    for hip, knee, ankle, x, lateral, deg in (
+        (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE, 370.0, 1.0, left_deg),
+        (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE, 270.0, -1.0, right_deg),
+    ):
+        xy[hip] = xy[knee] = (x, 260.0)
+        t = math.radians(deg)
+        xy[ankle] = (x + lateral * 120 * math.sin(t), 260.0 + 120 * math.cos(t))
+    xy[L.LEFT_SHOULDER], xy[L.RIGHT_SHOULDER] = (380, 90), (260, 90)
+    return xy
+
+
+class TimedBackend:
+    """A fake pose model whose person follows ``angles(t)`` after ``started`` is set."""
+
+    name = "timed"
+
+    def __init__(self, angles, started: threading.Event) -> None:
+        self.angles, self.started, self.t0 = angles, started, None
+
+    def __call__(self, image_rgb, *, timestamp_s: float) -> Landmarks:
+        if self.started.is_set() and self.t0 is None:
+            self.t0 = timestamp_s
+        left, right = (0.0, 0.0) if self.t0 is None else self.angles(timestamp_s - self.t0)
+        return Landmarks(_seated_xy(left, right)[None], np.ones((1, 33)), (640, 480))
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def alternating(t: float) -> tuple[float, float]:
+    """Setup + neutral for 5 s, then six 5 s reps: left 30°, right 40°, alternating."""
+    k, u = divmod(t - 5.0, 5.0)
+    if t < 5.0 or k >= 6:
+        return 0.0, 0.0
+    a = (30.0 if k % 2 == 0 else 40.0) * min(u / 0.6, 1.0, max(0.0, (3.6 - u) / 0.6))
+    return (a, 0.0) if k % 2 == 0 else (0.0, a)
+
+
+def synthetic_frames(n: int, stop_after: int | None = None):
+    image = np.full((480, 640, 3), 90, np.uint8)
+
+    def gen():
+        for i in range(n):
+            if stop_after is not None and i == stop_after:
+                raise CameraDisconnected("camera gone")
+            yield Frame(i, i / FPS, image)
+
+    return gen
+
+
+def guided_session(tmp_path: Path, *, stop_after: int | None = None):
+    """A whole interactive session: SPACE on the safety screen, then the person follows."""
+    started, shown = threading.Event(), []
+
+    def on_frame(image, state):
+        shown.append(state.phase)
+        if state.phase is Phase.SAFETY and not started.is_set():
+            started.set()
+            return Key.NEXT
+        return Key.NEXT if state.phase is Phase.RESULT else None
+
+    result = run_live(
+        LiveOptions(headless=True, out_dir=tmp_path / "out"),
+        backend_factory=lambda mode: TimedBackend(alternating, started),
+        frames=synthetic_frames(int(60 * FPS), stop_after), on_frame=on_frame)
+    return result, shown
+
+
+def test_guided_session_is_measured_and_saved_with_phases(tmp_path):
+    result, shown = guided_session(tmp_path)
+    assert result.error is None
+    m = result.measurement
+    assert m.legs["left"].internal_rotation_deg == pytest.approx(30.0, abs=0.5)
+    assert m.legs["right"].internal_rotation_deg == pytest.approx(40.0, abs=0.5)
+    assert len([r for r in m.legs["left"].reps if r.used]) == 3
+    data = json.loads((tmp_path / "out" / "live.json").read_text())
+    assert data["source"]["kind"] == "live" and data["source"]["mirrored"] is False
+    assert data["source"]["path"] == "camera:0" and data["quality"] == []
+    assert [r["side"] for r in data["live"]["reps"]] == ["left", "right"] * 3
+    assert data["recommendations"]["exercises"] and data["disclaimer"]
+    with (tmp_path / "out" / "live.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0])[-1] == "phase" and len(rows) == result.frames_analysed
+    phases = [r["phase"] for r in rows]
+    order = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
+    assert order == ["safety", "setup", "neutral", "reps", "result"]
+    assert Phase.RESULT in shown
+    assert (tmp_path / "out" / "live.keyframe.png").is_file()
+
+
+def test_a_camera_dropping_mid_test_keeps_the_reps(tmp_path):
+    result, _ = guided_session(tmp_path, stop_after=int(16 * FPS))
+    assert isinstance(result.error, LiveError)
+    assert "stopped after" in str(result.error) and "\n" not in str(result.error)
+    data = json.loads((tmp_path / "out" / "live.json").read_text())
+    assert data["legs"]["left"]["internal_rotation_deg"] == pytest.approx(30.0, abs=0.5)
+    assert data["source"]["truncated"] is True and "truncated" in data["quality"]
+
+
+class DeadCamera:
+    """A capture that opens (or not) and then delivers ``frames`` frames."""
+
+    def __init__(self, opened: bool, frames: int) -> None:
+        self.opened, self.left = opened, frames
+
+    def isOpened(self) -> bool:  # noqa: N802
+        return self.opened
+
+    def read(self):
+        if self.left <= 0:
+            return False, None
+        self.left -= 1
+        time.sleep(0.005)
+        return True, np.full((480, 640, 3), 90, np.uint8)
+
+    def set(self, prop, value) -> bool:
+        return True
+
+    def get(self, prop) -> float:
+        return {cv2.CAP_PROP_FRAME_WIDTH: 640, cv2.CAP_PROP_FRAME_HEIGHT: 480}.get(prop, 30.0)
+
+    def release(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("opened", "frames", "message"),
+    [
+        # no such camera / wrong --camera index
+        (False, 0, "Could not open camera 0. Try --camera"),
+        # a camera busy in another app: opens, sends nothing
+        (True, 0, "opened but sent no picture: close other apps"),
+    ],
+)
+def test_camera_that_cannot_start_raises_one_clear_line(tmp_path, opened, frames, message):
+    with pytest.raises(SourceError, match=message) as info:
+        run_live(LiveOptions(headless=True, out_dir=tmp_path / "out"),
+                 backend_factory=lambda mode: TimedBackend(alternating, threading.Event()),
+                 open_capture=lambda index: DeadCamera(opened, frames))
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_real_camera_loop_that_drops_saves_what_it_saw(tmp_path):
+    result = run_live(LiveOptions(headless=True, out_dir=tmp_path / "out"),
+                      backend_factory=lambda mode: TimedBackend(alternating, threading.Event()),
+                      open_capture=lambda index: DeadCamera(True, 40))
+    assert isinstance(result.error, LiveError) and "stopped after 40 frames" in str(result.error)
+    assert (tmp_path / "out" / "live.json").is_file() and result.frames_analysed > 0
+
+
+def _cli() -> typer.Typer:
+    from hiprom._cli_live import register
+
+    app = typer.Typer()
+    app.command(name="noop")(lambda: None)  # keep `live` a sub-command, as in hiprom's app
+    register(app)
+    return app
+
+
+def test_cli_without_a_camera_prints_one_line_and_exits_1(tmp_path):
+    run = CliRunner().invoke(_cli(), ["live", "--camera", "7", "--headless", "--out",
+                                      str(tmp_path / "o")])
+    assert run.exit_code == 1
+    assert "Could not open camera 7" in run.output and "Traceback" not in run.output
+
+
+@pytest.mark.mediapipe
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="rendered sample not present")
+def test_live_on_the_sample_gives_the_measure_result(tmp_path, monkeypatch):
+    monkeypatch.setenv("HIPROM_HOME", str(tmp_path / "home"))
+    out = tmp_path / "live"
+    run = CliRunner().invoke(_cli(), ["live", "--source", str(SAMPLE), "--headless", "--out",
+                                      str(out), "--person-name", "Ada"])
+    assert run.exit_code == 0, run.output
+    live = json.loads((out / "seated_ir_left_right.json").read_text())
+    batch = measure_path(SAMPLE).to_dict()
+    for side in ("left", "right"):
+        got = live["legs"][side]["internal_rotation_deg"]
+        assert got == pytest.approx(batch["legs"][side]["internal_rotation_deg"], abs=1.0)
+        assert live["legs"][side]["verdict"]["code"] == batch["legs"][side]["verdict"]["code"]
+    truth = json.loads(SAMPLE.with_suffix("").with_suffix(".truth.json").read_text())
+    assert [r["side"] for r in live["live"]["reps"]] == [h["leg"] for h in truth["holds"]]
+    assert live["source"]["kind"] == "live" and live["source"]["n_frames"] == truth["n_frames"]
+    with (out / "seated_ir_left_right.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) == truth["n_frames"]
+    from hiprom.history import load_history
+
+    assert len(load_history("Ada")) == 1
+
+
+def _xvfb_display(tmp_path: Path):
+    if shutil.which("Xvfb") is None or shutil.which("import") is None:
+        pytest.skip("Xvfb/ImageMagick not installed (apt-get install -y xvfb imagemagick)")
+    display = f":{90 + os.getpid() % 100}"
+    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return server, display
+
+
+def _screenshot(display: str, path: Path) -> np.ndarray:
+    subprocess.run(["import", "-display", display, "-window", "root", str(path)], check=True,
+                   timeout=20)
+    return cv2.imread(str(path))
+
+
+def _count(image: np.ndarray, bgr: tuple[int, int, int], tol: int) -> int:
+    return int(np.all(np.abs(image.reshape(-1, 3).astype(int) - bgr) < tol, axis=1).sum())
+
+
+def _measuring(image: np.ndarray) -> bool:
+    """The guide's measuring view: angle overlay (shank yellow) and the instruction banner."""
+    return _count(image, (60, 230, 255), 40) > 50 and _count(image, (48, 38, 30), 6) > 20_000
+
+
+def _result_screen(image: np.ndarray) -> bool:
+    return _count(image, (60, 120, 40), 6) > 20_000  # the green "Your result" banner
+
+
+@pytest.mark.mediapipe
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="rendered sample not present")
+def test_real_window_shows_the_guide_and_the_result(tmp_path):
+    server, display = _xvfb_display(tmp_path)
+    script = ("from pathlib import Path; from hiprom.live import LiveOptions, run_live; "
+              f"run_live(LiveOptions(source=Path({str(SAMPLE)!r}), realtime=False, linger_s=6.0, "
+              f"out_dir=Path({str(tmp_path / 'o')!r})))")
+    seen: dict[str, np.ndarray] = {}
+    try:
+        app = subprocess.Popen([sys.executable, "-c", script], env={**os.environ,
+                                                                   "DISPLAY": display})
+        deadline = time.monotonic() + 90
+        while app.poll() is None and len(seen) < 2 and time.monotonic() < deadline:
+            shot = _screenshot(display, tmp_path / "shot.png")
+            for name, test in (("measuring", _measuring), ("result", _result_screen)):
+                if name not in seen and test(shot):
+                    seen[name] = shot
+                    cv2.imwrite(str(tmp_path / f"{name}.png"), shot)
+            time.sleep(0.3)
+        assert app.wait(timeout=60) == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert set(seen) == {"measuring", "result"}, f"window states seen: {sorted(seen)}"
+    assert (tmp_path / "o" / "seated_ir_left_right.json").is_file()
