@@ -97,6 +97,8 @@ class Landmarks:
         resolution_wh: ``(width, height)`` of the frame in pixels.
         world_xyz: optional ``(n_persons, 33, 3)`` float32 metres, hip-centred (model output;
             its z is unreliable and the core does not use it for angles).
+        complete: True when the backend looked for every person in view; False when it
+            only followed the tracked subject (then ``n_persons`` says nothing about crowds).
 
     Examples:
         >>> lm = Landmarks.empty((640, 480))
@@ -108,6 +110,7 @@ class Landmarks:
     visibility: npt.NDArray[np.float32]
     resolution_wh: tuple[int, int]
     world_xyz: npt.NDArray[np.float32] | None = None
+    complete: bool = True
 
     def __post_init__(self) -> None:
         xy = np.asarray(self.xy, dtype=np.float32)
@@ -151,6 +154,7 @@ class Landmarks:
             visibility=self.visibility[index : index + 1],
             resolution_wh=self.resolution_wh,
             world_xyz=world,
+            complete=self.complete,
         )
 
     def flipped_horizontally(self) -> Landmarks:
@@ -165,4 +169,4 @@ class Landmarks:
         if self.world_xyz is not None:
             world = self.world_xyz.copy()
             world[..., 0] = -world[..., 0]
-        return Landmarks(xy, self.visibility.copy(), self.resolution_wh, world)
+        return Landmarks(xy, self.visibility.copy(), self.resolution_wh, world, self.complete)

@@ -24,7 +24,7 @@ from hiprom.pipeline import (
 )
 from hiprom.protocol import build_leg_series, summarise_leg, summarise_still
 from hiprom.results import Measurement, SourceInfo
-from hiprom.selection import PersonTracker
+from hiprom.selection import PersonPolicy, PersonTracker
 from hiprom.sources import is_image, iter_images, iter_video
 
 __all__ = ["default_backend_factory", "file_sha256", "measure_path", "measurement_from_analysis"]
@@ -34,11 +34,19 @@ _SIDES = ("left", "right")
 _LATERAL = {"left": 1.0, "right": -1.0}
 
 
-def default_backend_factory(mode: RunningMode) -> PoseBackend:
-    """The bundled MediaPipe model in the given mode."""
+def default_backend_factory(mode: RunningMode, *, follow_several: bool = False) -> PoseBackend:
+    """The bundled MediaPipe model in the given mode.
+
+    Clips track one subject and look for other people once a second (see
+    :class:`~hiprom.backends.mediapipe.MediaPipeBackend`); with ``follow_several`` (an
+    explicit ``--subject largest|center`` choice) and for stills, up to 2 people are
+    found in every frame.
+    """
     from hiprom.backends.mediapipe import MediaPipeBackend
 
-    return MediaPipeBackend(mode=mode)
+    if mode is RunningMode.VIDEO and not follow_several:
+        return MediaPipeBackend(mode=mode, num_poses=1, crowd_check_s=1.0)
+    return MediaPipeBackend(mode=mode, num_poses=2)
 
 
 def _model_of(backend_factory: BackendFactory | None) -> dict[str, str]:
@@ -119,8 +127,12 @@ def measure_clip(
 ) -> Measurement:
     """Measure a video file (see :func:`measure_path`)."""
     frames = iter_video(path, stride=options.stride)
-    factory = backend_factory or default_backend_factory
-    with factory(RunningMode.VIDEO) as backend:
+    if backend_factory is None:
+        several = options.person is not PersonPolicy.AUTO
+        backend = default_backend_factory(RunningMode.VIDEO, follow_several=several)
+    else:
+        backend = backend_factory(RunningMode.VIDEO)
+    with backend:
         analysis = analyse(frames, backend, options=options)
     check_subject(analysis, options=options, what=str(path))
     info = frames.info

@@ -176,7 +176,7 @@ def check_subject(analysis: Analysis, *, options: MeasureOptions, what: str) -> 
     if options.person is PersonPolicy.AUTO and crowded > options.max_crowded_fraction:
         raise MeasurementError(
             f"{what}: several people with visible legs ({crowded:.0%} of frames); film one person, "
-            "or pass --person largest or --person center to choose"
+            "or pass --subject largest or --subject center to choose"
         )
     measurable = sum(_plausible(r) for r in analysis.records)
     needed = max(1, int(options.min_measurable_fraction * len(analysis.records)))

@@ -78,13 +78,16 @@ class PersonTracker:
     Attributes:
         policy: how to choose among several people.
         frames_seen: frames with at least one person.
-        frames_crowded: frames with two or more people whose legs are visible and at
-            least half the subject's size.
+        frames_checked: frames with a person in which the backend looked for everybody
+            (see :attr:`Landmarks.complete`).
+        frames_crowded: checked frames with two or more people whose legs are visible and
+            at least half the subject's size.
     """
 
     policy: PersonPolicy = PersonPolicy.AUTO
     visibility_threshold: float = 0.5
     frames_seen: int = 0
+    frames_checked: int = 0
     frames_crowded: int = 0
     _last_centre: npt.NDArray[np.float64] | None = field(default=None, repr=False)
 
@@ -97,10 +100,12 @@ class PersonTracker:
         extent = leg_extent_px(landmarks.xy)
         visible = legs_visible(landmarks.visibility, threshold=self.visibility_threshold)
         centres = landmarks.xy[:, _HIPS].mean(axis=1).astype(np.float64)
-        if n > 1 and visible.sum() >= 2:
-            sizes = np.sort(extent[visible])[::-1]
-            if sizes[1] >= 0.5 * sizes[0]:
-                self.frames_crowded += 1
+        if landmarks.complete:
+            self.frames_checked += 1
+            if n > 1 and visible.sum() >= 2:
+                sizes = np.sort(extent[visible])[::-1]
+                if sizes[1] >= 0.5 * sizes[0]:
+                    self.frames_crowded += 1
         index = self._choose(extent, visible, centres, landmarks.resolution_wh)
         self._last_centre = centres[index]
         return index
@@ -128,5 +133,5 @@ class PersonTracker:
 
     @property
     def crowded_fraction(self) -> float:
-        """Fraction of frames with a person in which a second, comparable person was seen."""
-        return self.frames_crowded / self.frames_seen if self.frames_seen else 0.0
+        """Fraction of checked frames in which a second, comparable person was seen."""
+        return self.frames_crowded / self.frames_checked if self.frames_checked else 0.0

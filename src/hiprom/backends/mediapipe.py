@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy.typing as npt
 from hiprom._native import native_stderr_silenced
 from hiprom.backends.base import RunningMode
 from hiprom.errors import BackendError
-from hiprom.landmarks import N_LANDMARKS, Landmarks
+from hiprom.landmarks import N_LANDMARKS, LandmarkName, Landmarks
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -102,7 +103,13 @@ class MediaPipeBackend:
     Args:
         mode: ``VIDEO`` for frames of one clip (tracking between frames, faster),
             ``IMAGE`` for independent stills.
-        num_poses: how many people to look for (2 lets the caller notice a second person).
+        num_poses: how many people to follow in every frame. With 1 in VIDEO mode the
+            model tracks the subject and skips the person detector (about half the cost
+            of 2 here), so others are looked for only every ``crowd_check_s`` seconds.
+        crowd_check_s: with ``num_poses=1`` in VIDEO mode, every this many seconds of
+            video a separate IMAGE-mode search for up to 2 people runs on the frame, and
+            the people it finds besides the subject are appended; those frames are
+            marked ``complete``. None disables the check (frames are then incomplete).
         model_path: a ``.task`` bundle; defaults to the bundled full model.
         min_confidence: detection/presence/tracking thresholds.
 
@@ -117,12 +124,24 @@ class MediaPipeBackend:
         *,
         mode: RunningMode = RunningMode.VIDEO,
         num_poses: int = 2,
+        crowd_check_s: float | None = 1.0,
         model_path: Path | None = None,
         min_confidence: float = 0.5,
     ) -> None:
         self.model_path = Path(model_path) if model_path is not None else default_model_path()
         self.mode = RunningMode(mode)
+        self.num_poses = num_poses
         buffer = _check_model_file(self.model_path)
+        self._landmarker = self._create(buffer, self.mode, num_poses, min_confidence)
+        self._searcher = None
+        self._crowd_check_s = crowd_check_s
+        self._next_check_s = float("-inf")
+        if crowd_check_s is not None and num_poses == 1 and self.mode is RunningMode.VIDEO:
+            self._searcher = self._create(buffer, RunningMode.IMAGE, 2, min_confidence)
+        self._last_ms = -1
+        self._calls = 0
+
+    def _create(self, buffer: bytes, mode: RunningMode, num_poses: int, min_confidence: float) -> Any:
         try:
             from mediapipe.tasks.python.core.base_options import BaseOptions
             from mediapipe.tasks.python.vision import PoseLandmarker, PoseLandmarkerOptions
@@ -132,7 +151,7 @@ class MediaPipeBackend:
         except ImportError as err:  # pragma: no cover - mediapipe is a core dependency
             raise BackendError(f"mediapipe is not importable ({err}): reinstall hiprom") from err
         running = (
-            VisionTaskRunningMode.VIDEO if self.mode is RunningMode.VIDEO
+            VisionTaskRunningMode.VIDEO if mode is RunningMode.VIDEO
             else VisionTaskRunningMode.IMAGE
         )
         options = PoseLandmarkerOptions(
@@ -145,14 +164,12 @@ class MediaPipeBackend:
         )
         try:
             with native_stderr_silenced():
-                self._landmarker = PoseLandmarker.create_from_options(options)
+                return PoseLandmarker.create_from_options(options)
         except (FileNotFoundError, RuntimeError, ValueError) as err:
             raise BackendError(
                 f"MediaPipe could not load the pose model {self.model_path.name} ({err}); "
                 "rebuild it with models/build_pose_model.py"
             ) from err
-        self._last_ms = -1
-        self._calls = 0
 
     def __call__(self, image_rgb: npt.NDArray[np.uint8], *, timestamp_s: float) -> Landmarks:
         """Landmarks of every person found in ``image_rgb`` (``(H, W, 3)`` uint8 RGB)."""
@@ -174,15 +191,41 @@ class MediaPipeBackend:
             else:
                 result = self._landmarker.detect(image)
         self._calls += 1
-        return from_mediapipe(result, (w, h))
+        landmarks = from_mediapipe(result, (w, h))
+        if self.mode is RunningMode.VIDEO and self.num_poses == 1:
+            landmarks = self._with_others(image, landmarks, timestamp_s)
+        return landmarks
+
+    def _with_others(self, image: Any, subject: Landmarks, timestamp_s: float) -> Landmarks:
+        """Every ``crowd_check_s``, look for other people and append them to ``subject``."""
+        if self._searcher is None or timestamp_s < self._next_check_s:
+            return replace(subject, complete=False)
+        self._next_check_s = timestamp_s + float(self._crowd_check_s or 0.0)
+        with native_stderr_silenced(self._calls < 3):
+            everyone = from_mediapipe(self._searcher.detect(image), subject.resolution_wh)
+        if subject.n_persons == 0 or everyone.n_persons == 0:
+            return everyone if subject.n_persons == 0 else subject
+        # Drop the search's copy of the subject: the person whose hips are nearest.
+        hips = [LandmarkName.LEFT_HIP, LandmarkName.RIGHT_HIP]
+        centre = subject.xy[0, hips].mean(axis=0)
+        dist = np.hypot(*(everyone.xy[:, hips].mean(axis=1) - centre).T)
+        others = [i for i in range(everyone.n_persons) if i != int(np.argmin(dist))]
+        if not others:
+            return subject
+        return Landmarks(
+            xy=np.concatenate([subject.xy, everyone.xy[others]]),
+            visibility=np.concatenate([subject.visibility, everyone.visibility[others]]),
+            resolution_wh=subject.resolution_wh,
+        )
 
     def close(self) -> None:
         """Release the native graph."""
-        landmarker = getattr(self, "_landmarker", None)
-        if landmarker is not None:
-            with native_stderr_silenced():
-                landmarker.close()
-            self._landmarker = None
+        for attr in ("_landmarker", "_searcher"):
+            landmarker = getattr(self, attr, None)
+            if landmarker is not None:
+                with native_stderr_silenced():
+                    landmarker.close()
+                setattr(self, attr, None)
 
     def __enter__(self) -> MediaPipeBackend:
         return self
