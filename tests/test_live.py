@@ -214,7 +214,7 @@ def test_live_on_the_sample_gives_the_measure_result(tmp_path, monkeypatch):
     monkeypatch.setenv("HIPROM_HOME", str(tmp_path / "home"))
     out = tmp_path / "live"
     run = CliRunner().invoke(_cli(), ["live", "--source", str(SAMPLE), "--headless", "--out",
-                                      str(out), "--person-name", "Ada"])
+                                      str(out), "--person", "Ada"])
     assert run.exit_code == 0, run.output
     live = json.loads((out / "seated_ir_left_right.json").read_text())
     batch = measure_path(SAMPLE).to_dict()

@@ -124,7 +124,7 @@ def batch(
     blur_faces: Annotated[bool, typer.Option(
         help="Blur faces in annotated videos and key frames.")] = False,
     mirrored: Annotated[bool, typer.Option(help="Inputs are mirrored (selfie) views.")] = False,
-    person: Annotated[PersonPolicy, typer.Option(
+    subject: Annotated[PersonPolicy, typer.Option(
         help="Who to measure when several people are in view.")] = PersonPolicy.AUTO,
     stride: Annotated[int, typer.Option(min=1, help="Measure every N-th frame.")] = 1,
     retry_failed: Annotated[bool, typer.Option(
@@ -144,7 +144,7 @@ def batch(
     out_console, err_console = Console(highlight=False), Console(stderr=True, highlight=False)
     config = BatchConfig(
         sources=tuple(sources), out_dir=out, workers=workers, scheduler=scheduler,
-        id_pattern=id_pattern, options=MeasureOptions(mirrored=mirrored, person=person,
+        id_pattern=id_pattern, options=MeasureOptions(mirrored=mirrored, person=subject,
                                                       stride=stride),
         annotate=annotate, blur_faces=blur_faces, retry_failed=retry_failed, rescore=rescore,
         max_duration_s=max_duration,

@@ -38,8 +38,10 @@ def live(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Folder for the result files [default: hiprom-results/live-<time>].",
     )] = None,
-    person_name: Annotated[str | None, typer.Option(
-        "--person-name", help="Also save the result into this person's history.")] = None,
+    person: Annotated[str, typer.Option(
+        "--person", help="Whose progress history the result is saved into.")] = "default",
+    history: Annotated[bool, typer.Option(
+        help="Save the result into the person's history (hiprom history).")] = True,
     realtime: Annotated[bool | None, typer.Option(
         "--realtime/--fast", help="Play --source at its own pace (default with a window).",
     )] = None,
@@ -57,10 +59,10 @@ def live(
     try:
         result = run_live(options)
         m = result.measurement
-        if m is not None and person_name:
+        if m is not None and history:
             json_path = next((p for p in result.written if p.suffix == ".json"), None)
             if json_path is not None:
-                save_history(m, person_name, json_path)
+                save_history(m, person, json_path)
     except HipromError as err:
         raise fail(str(err)) from None
     if m is None:
