@@ -284,7 +284,8 @@ def _measure_leg(
     lat = _LATERAL_SIGN[side]
     roll = float(pelvis_roll_deg(hips[0], hips[1]))
     raw = float(shank_angle_deg(knee, ankle)) if length > 0 else np.nan
-    ok = visibility >= min_visibility and length >= min_shank_px and np.isfinite(roll)
+    ok = (visibility >= min_visibility and length >= min_shank_px and np.isfinite(roll)
+          and bool(np.all(np.isfinite(joints))))
     plain = lat * float(_wrap_deg(raw - roll)) if ok else np.nan
     solved = None
     if ok and view.correct:

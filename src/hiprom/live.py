@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -446,14 +446,16 @@ def build_session(records: list[FrameRecord], guide: Guide, source: SourceInfo, 
     the person asked to redo. With nothing discarded and a recording, this is exactly
     :func:`~hiprom.measure.measurement_from_analysis` of the same frames.
     """
-    m = measurement_from_analysis(Analysis(records=list(records)), source, model=model,
-                                  quality=quality)
+    m = measurement_from_analysis(
+        Analysis(records=list(records), resolution_wh=source.resolution_wh), source,
+        model=model, quality=quality)
     start = guide.test_start_s
     test = [r for r in records if start is None or r.timestamp_s >= start]
     windows = guide.discarded_windows()
     if len(test) != len(records) or windows:
-        legs = measurement_from_analysis(Analysis(records=_mask(test, windows)), source,
-                                         model=model).legs
+        legs = measurement_from_analysis(
+            Analysis(records=_mask(test, windows), resolution_wh=source.resolution_wh),
+            source, model=model).legs
         for side in ("left", "right"):
             shift = (m.legs[side].neutral_deg or 0.0) - (legs[side].neutral_deg or 0.0)
             m.rotation_deg[side] = m.rotation_deg[side] + shift
@@ -463,8 +465,6 @@ def build_session(records: list[FrameRecord], guide: Guide, source: SourceInfo, 
                         "setup": {"advice": guide.setup_advice,
                                   **{k: None if not np.isfinite(v) else round(v, 2)
                                      for k, v in guide.setup_view.items()}}}}
-    if not hasattr(m, "measured_at"):  # older Measurement without its own time stamp
-        m.extra["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return m
 
 

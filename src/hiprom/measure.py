@@ -12,7 +12,8 @@ import numpy as np
 from hiprom.backends.base import PoseBackend, RunningMode
 from hiprom.errors import MeasurementError, SourceError
 from hiprom.geometry import LegMeasurement
-from hiprom.landmarks import Landmarks
+from hiprom._pivot import pivot_rotation_series
+from hiprom.landmarks import LandmarkName, Landmarks
 from hiprom.pipeline import (
     Analysis,
     BackendFactory,
@@ -79,17 +80,47 @@ def _leg_array(analysis: Analysis, side: str, attr: str) -> np.ndarray:
     )
 
 
+def _shoulders(analysis: Analysis) -> np.ndarray:
+    """``(n, 2, 2)`` model shoulder pixels per frame, NaN where nobody was found."""
+    out = np.full((len(analysis.records), 2, 2), np.nan)
+    for i, r in enumerate(analysis.records):
+        if r.xy is not None:
+            out[i] = r.xy[[LandmarkName.LEFT_SHOULDER, LandmarkName.RIGHT_SHOULDER]]
+    return out
+
+
 def measurement_from_analysis(
-    analysis: Analysis, source: SourceInfo, *, model: dict[str, str], quality: tuple[str, ...] = ()
+    analysis: Analysis,
+    source: SourceInfo,
+    *,
+    model: dict[str, str],
+    quality: tuple[str, ...] = (),
+    pivot: bool = True,
+    correct_view: bool = True,
 ) -> Measurement:
-    """Summarise a clip's per-frame records with the seated-test protocol."""
+    """Summarise a clip's per-frame records with the seated-test protocol.
+
+    With ``pivot`` (the default) a leg whose neutral pose was found is measured again
+    about its neutral knee and pelvis (:func:`hiprom._pivot.pivot_rotation_series`).
+    """
     t = np.array([r.timestamp_s for r in analysis.records], np.float64)
+    frame_legs = [r.legs for r in analysis.records]
     legs, rotation = {}, {}
     for side in _SIDES:
-        series = build_leg_series(t, [r.legs for r in analysis.records], side)
-        legs[side] = summarise_leg(series)
-        neutral = legs[side].neutral_deg or 0.0
-        rotation[side] = series.rotation_deg - neutral
+        series = build_leg_series(t, frame_legs, side)
+        result = summarise_leg(series)
+        hold = result.neutral_hold
+        if pivot and hold is not None:
+            # Second pass about the neutral knee and pelvis (see hiprom._pivot).
+            fixed = pivot_rotation_series(
+                frame_legs, _shoulders(analysis), side,
+                slice(hold.start_index, hold.end_index + 1),
+                resolution_wh=analysis.resolution_wh, correct_view=correct_view,
+            )
+            series = replace(series, rotation_deg=fixed, pelvis_static=True)
+            result = summarise_leg(series)
+        legs[side] = result
+        rotation[side] = series.rotation_deg - (result.neutral_deg or 0.0)
     xy = np.full((len(t), 33, 2), np.nan, np.float32)
     vis = np.zeros((len(t), 33), np.float32)
     for i, r in enumerate(analysis.records):
@@ -145,6 +176,7 @@ def measure_clip(
     return measurement_from_analysis(
         analysis, source, model=_model_of(backend_factory),
         quality=_whole_input_flags(analysis, bool(frames.truncated)),
+        pivot=options.pivot, correct_view=options.correct_view,
     )
 
 

@@ -47,6 +47,9 @@ class MeasureOptions:
             with visible legs, comparable in size, is in more than this fraction of frames.
         min_measurable_fraction: refuse an input in which fewer frames than this have a leg
             measured at a plausible angle.
+        pivot: in clips, measure each leg about its neutral knee and pelvis once the
+            neutral pose is found (see :mod:`hiprom._pivot`); False uses every frame's own
+            knee and hip landmarks.
         still_augment: for photos, also measure a mirrored copy and average, which cancels
             the model's left/right asymmetric bias.
     """
@@ -59,6 +62,7 @@ class MeasureOptions:
     max_crowded_fraction: float = 0.3
     min_measurable_fraction: float = 0.25
     still_augment: bool = True
+    pivot: bool = True
 
 
 @dataclass(frozen=True)

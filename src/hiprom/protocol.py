@@ -107,6 +107,8 @@ class LegSeries:
         knee_x_px, shank_length_px: pixels (unmirrored frame), or None.
         visibility: knee/ankle visibility in [0, 1], or None.
         labels_swapped: bool per frame, or None.
+        pelvis_static: True when ``rotation_deg`` was measured against the neutral pelvis
+            line rather than each frame's (then flagged pelvis-roll reps are corrected).
         side: the anatomical side, for labelling only.
     """
 
@@ -119,6 +121,7 @@ class LegSeries:
     visibility: FloatArray | None = None
     labels_swapped: npt.NDArray[np.bool_] | None = None
     side: Side | None = None
+    pelvis_static: bool = False
 
     def __post_init__(self) -> None:
         t, x = flt.validate_series(self.timestamps_s, self.rotation_deg, "rotation_deg")
@@ -151,6 +154,7 @@ class LegResult:
         reps: every rep found, used or not, in time order.
         quality: sorted quality flags (see :data:`QUALITY_FLAGS`).
         noise_sd_deg: estimated per-frame noise of the rotation series.
+        neutral_hold: the neutral hold itself (frames and timing), or None.
     """
 
     side: Side | None
@@ -162,6 +166,7 @@ class LegResult:
     reps: tuple[Rep, ...]
     quality: tuple[str, ...]
     noise_sd_deg: float
+    neutral_hold: Hold | None = None
 
     @property
     def ci95_deg(self) -> float | None:
@@ -269,6 +274,22 @@ def _delta(values: FloatArray | None, hold: Hold, baseline: slice) -> float:
     return float(abs(during - flt.nan_reduce(np.nanmedian, values[baseline])))
 
 
+def _roll_change(series: LegSeries, hold: Hold, baseline: slice) -> float:
+    """Signed pelvis roll during ``hold`` vs the baseline, in the leg's + = internal sense.
+
+    A pelvis that rolls by β turns the shank by β in the image (clinical notes §5). When the
+    series was measured against the neutral pelvis line, a rep flagged ``pelvis_roll`` is
+    corrected by this amount (and stays flagged).
+    """
+    roll = series.pelvis_roll_deg
+    if roll is None or series.side is None:
+        return 0.0
+    during = flt.nan_reduce(np.nanmedian, roll[hold.start_index : hold.end_index + 1])
+    change = float(during - flt.nan_reduce(np.nanmedian, roll[baseline]))
+    lateral = 1.0 if series.side == "left" else -1.0
+    return lateral * change if np.isfinite(change) else 0.0
+
+
 def _rep_flags(series: LegSeries, hold: Hold, baseline: slice, *, min_hold_s: float,
                limits: CompensationLimits) -> tuple[str, ...]:
     """Quality flags of one hold against the neutral (or whole-clip) baseline."""
@@ -323,8 +344,10 @@ def _build_reps(series: LegSeries, prep: Prepared, holds: list[Hold], neutral: H
                 else max(group, key=lambda h: h.duration_s))
         value = hold.value_deg - ref
         ci = 1.96 * float(np.hypot(hold.ci95_deg / 1.96, neutral_se))
-        reps.append(Rep("internal" if value > 0 else "external", hold, value, ci,
-                        _rep_flags(series, hold, base, min_hold_s=min_hold_s, limits=limits),
+        flags = _rep_flags(series, hold, base, min_hold_s=min_hold_s, limits=limits)
+        if series.pelvis_static and "pelvis_roll" in flags:
+            value -= _roll_change(series, hold, base)
+        reps.append(Rep("internal" if value > 0 else "external", hold, value, ci, flags,
                         used=False))
     return reps
 
@@ -378,7 +401,7 @@ def summarise_leg(series: LegSeries, *, min_hold_s: float = 1.0, short_hold_s: f
     er = out["external"] or (None, None)
     return LegResult(series.side, ir[0], ir[1], er[0], er[1],
                      None if neutral is None else neutral.value_deg, tuple(reps),
-                     tuple(sorted(quality)), prep.noise_sd_deg)
+                     tuple(sorted(quality)), prep.noise_sd_deg, neutral)
 
 
 def _leg_flags(series: LegSeries, reps: list[Rep],
