@@ -176,6 +176,8 @@ def real_footage() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_history(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_history(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Keep every test's history database out of the real home folder."""
     monkeypatch.setenv("HIPROM_HOME", str(tmp_path_factory.mktemp("hiprom-home")))

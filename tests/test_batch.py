@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -63,7 +62,8 @@ def score(job):
     doc = {"schema": "hiprom-result/1", "hiprom_version": "test", "source": {"n_frames": 10},
            "model": {"name": "fake", "sha256": "0"},
            "legs": {"left": _leg(left), "right": _leg(right)}, "asymmetry_deg": left - right,
-           "asymmetry": {"difference_deg": abs(left - right), "exceeds_error": abs(left - right) > 5,
+           "asymmetry": {"difference_deg": abs(left - right),
+                         "exceeds_error": abs(left - right) > 5,
                          "restricted_side": "right" if right < left else "left"},
            "quality": []}
     return OutcomeRecord(job.sha256, ok=True, result=doc, n_frames=10, worker=str(os.getpid()))

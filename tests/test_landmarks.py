@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hiprom.errors import InputError
-from hiprom.landmarks import EDGES, LEG_EDGES, LandmarkName, Landmarks, N_LANDMARKS
+from hiprom.landmarks import EDGES, LEG_EDGES, N_LANDMARKS, LandmarkName, Landmarks
 
 
 @pytest.mark.parametrize(

@@ -132,11 +132,13 @@ def test_mirrored_input_gives_the_same_numbers(tmp_path):
     # what a model would see in the flipped-back frame, i.e. the plain landmarks.
     b = measure_path(clip, options=MeasureOptions(mirrored=True),
                      backend_factory=lambda mode: FakeBackend(plain))
-    assert a.legs["left"].internal_rotation_deg == pytest.approx(b.legs["left"].internal_rotation_deg)
+    assert a.legs["left"].internal_rotation_deg == pytest.approx(
+        b.legs["left"].internal_rotation_deg)
     # A model that mislabels sides in the mirrored view does not change the anatomy either.
     c = measure_path(clip, backend_factory=lambda mode: FakeBackend(
         [Landmarks(lm.xy[:, _swap_labels()], lm.visibility, lm.resolution_wh) for lm in plain]))
-    assert c.legs["left"].internal_rotation_deg == pytest.approx(a.legs["left"].internal_rotation_deg, abs=1e-6)
+    assert c.legs["left"].internal_rotation_deg == pytest.approx(
+        a.legs["left"].internal_rotation_deg, abs=1e-6)
     assert "labels_swapped" in c.legs["left"].quality
     assert mirrored  # built for symmetry with the fixture above
 
@@ -158,7 +160,8 @@ def _swap_labels() -> np.ndarray:
         # two comparable people in every frame
         (lambda: [landmarks_of(seated_person(0, 0), 2)], "several people"),
         # legs hidden: knees/ankles with low visibility
-        (lambda: [Landmarks(seated_person(0, 0)[None], _hidden_legs(), (640, 480))], "knees and ankles"),
+        (lambda: [Landmarks(seated_person(0, 0)[None], _hidden_legs(), (640, 480))],
+         "knees and ankles"),
     ],
 )
 def test_unmeasurable_clips_raise_one_clear_error(tmp_path, frames, message):

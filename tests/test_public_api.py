@@ -14,5 +14,6 @@ def test_public_api_is_pinned():
 
 
 def test_errors_share_one_base():
-    for err in (hiprom.SourceError, hiprom.BackendError, hiprom.InputError, hiprom.MeasurementError):
+    for err in (hiprom.SourceError, hiprom.BackendError, hiprom.InputError,
+                hiprom.MeasurementError):
         assert issubclass(err, hiprom.HipromError)

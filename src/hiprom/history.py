@@ -1,7 +1,8 @@
 """Result files in, a per-person progress history out (local SQLite).
 
-Reads the result JSON of docs/RESULTS.md, stores it per person in one SQLite file and
-judges the change since the last test against the measurement error.
+Reads the result JSON of docs/RESULTS.md (the readers live in :mod:`hiprom._result_files`
+and are re-exported here), stores it per person in one SQLite file and judges the change
+since the last test against the measurement error.
 
 Where the database lives, first match wins:
     ``db_path`` argument, ``$HIPROM_HOME/history.sqlite3``,
@@ -21,7 +22,6 @@ Examples:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -33,7 +33,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hiprom.assessment import DEFAULT_CI95_DEG, DEFAULT_MDC95_DEG, LegInput, Side
+from hiprom._result_files import (
+    SCHEMA,
+    input_key,
+    leg_inputs,
+    measured_time,
+    read_result,
+    result_angles,
+    result_compensations,
+    result_leg,
+    validate_result,
+)
+from hiprom.assessment import DEFAULT_CI95_DEG, DEFAULT_MDC95_DEG, Side
 from hiprom.errors import InputError
 
 __all__ = [
@@ -53,12 +64,10 @@ __all__ = [
     "validate_result",
 ]
 
-SCHEMA = "hiprom-result/1"
 DEFAULT_PERSON = "default"
 _DB_NAME = "history.sqlite3"
 _DB_VERSION = 1
 _MAX_NAME = 64
-_COMPENSATIONS = ("pelvis_roll", "trunk_lean", "knee_drift")
 _COLUMNS = ("left_ir_deg", "left_ir_ci95_deg", "left_er_deg",
             "right_ir_deg", "right_ir_ci95_deg", "right_er_deg")
 _DDL = """
@@ -90,86 +99,6 @@ def default_db_path() -> Path:
         return Path(home).expanduser() / _DB_NAME
     data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(data).expanduser() / "hiprom" / _DB_NAME
-
-
-# ---------------------------------------------------------------------------- result files
-def _angle(value: object, where: str) -> float | None:
-    """Return ``value`` as a float angle, or None; raise InputError for anything else."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InputError(f"{where} must be a number of degrees or null, got {value!r}; "
-                         "re-create the file with hiprom measure.")
-    return float(value)
-
-
-def validate_result(result: object, *, name: str = "result") -> dict[str, Any]:
-    """Check that ``result`` has the RESULTS.md shape this module reads, and return it.
-
-    Raises:
-        InputError: If the schema tag, the legs or an angle is missing or malformed.
-
-    """
-    if not isinstance(result, Mapping):
-        raise InputError(f"{name} must be a JSON object, got {type(result).__name__}; "
-                         "pass the <stem>.json written by hiprom measure.")
-    if result.get("schema") != SCHEMA:
-        raise InputError(f"{name} is not a hiprom result (schema {SCHEMA!r} expected, got "
-                         f"{result.get('schema')!r}); pass the <stem>.json of hiprom measure.")
-    legs = result.get("legs")
-    if not isinstance(legs, Mapping) or not all(isinstance(legs.get(s), Mapping) for s in Side):
-        raise InputError(f"{name} has no 'legs' object with 'left' and 'right'; "
-                         "re-create it with hiprom measure.")
-    for side in Side:
-        for key in ("internal_rotation_deg", "internal_rotation_ci95_deg",
-                    "external_rotation_deg"):
-            _angle(legs[side].get(key), f"{name}: legs.{side}.{key}")
-    return dict(result)
-
-
-def read_result(path: str | Path) -> dict[str, Any]:
-    """Read and validate a result JSON file.
-
-    Raises:
-        InputError: If the file is missing, not JSON, or not a hiprom result.
-
-    """
-    target = Path(path)
-    if not target.is_file():
-        raise InputError(f"Result file {target} not found; pass the <stem>.json that "
-                         "hiprom measure wrote.")
-    try:
-        data = json.loads(target.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{target} is not valid JSON ({err}); pass an unmodified "
-                         "hiprom result file.") from err
-    return validate_result(data, name=str(target))
-
-
-def _leg(result: Mapping[str, Any], side: Side) -> Mapping[str, Any]:
-    """Return the leg object of a validated result."""
-    return result["legs"][side.value]
-
-
-def leg_inputs(result: Mapping[str, Any]) -> tuple[LegInput | None, LegInput | None]:
-    """Return (left, right) as the routine engine reads them; None for an unmeasured leg."""
-    out: list[LegInput | None] = []
-    for side in Side:
-        leg = _leg(result, side)
-        ir = leg.get("internal_rotation_deg")
-        if ir is None:
-            out.append(None)
-            continue
-        ci = leg.get("internal_rotation_ci95_deg")
-        out.append(LegInput(ir, leg.get("external_rotation_deg"),
-                            DEFAULT_CI95_DEG if ci is None else ci))
-    return out[0], out[1]
-
-
-def result_compensations(result: Mapping[str, Any]) -> tuple[str, ...]:
-    """Return the compensation flags (pelvis_roll, trunk_lean, knee_drift) seen on either leg."""
-    seen = {str(f) for side in Side for f in _leg(result, side).get("quality") or ()}
-    return tuple(c for c in _COMPENSATIONS if c in seen)
 
 
 # ---------------------------------------------------------------------------- the database
@@ -204,7 +133,7 @@ class HistoryEntry:
 
     def leg_quality(self, side: Side) -> tuple[str, ...]:
         """Return the quality flags of one leg of this test."""
-        return tuple(str(f) for f in _leg(self.result, side).get("quality") or ())
+        return tuple(str(f) for f in result_leg(self.result, side).get("quality") or ())
 
 
 def _check_person(person: str) -> str:
@@ -247,34 +176,6 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def _as_utc(value: datetime) -> datetime:
-    """Return ``value`` in UTC; a naive datetime is taken as local time."""
-    return value.astimezone(UTC)
-
-
-def _measured_at(result: Mapping[str, Any], given: datetime | None) -> datetime | None:
-    """Return the test time: the argument, else the result's ``measured_at``, else None."""
-    if given is not None:
-        return _as_utc(given)
-    stamp = result.get("measured_at")
-    if isinstance(stamp, str):
-        try:
-            return _as_utc(datetime.fromisoformat(stamp))
-        except ValueError:
-            return None
-    return None
-
-
-def _input_key(result: Mapping[str, Any]) -> str:
-    """Return a key that is equal for re-saves of the same test (same input file)."""
-    source = result.get("source") if isinstance(result.get("source"), Mapping) else {}
-    digest = source.get("sha256")
-    if isinstance(digest, str) and digest and source.get("kind") != "live":
-        return f"{source.get('kind')}:{digest}"
-    text = json.dumps(result, sort_keys=True, ensure_ascii=False, default=str)
-    return "result:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _person_id(conn: sqlite3.Connection, name: str, *, create: bool) -> int | None:
     """Return the person's id, inserting the person when ``create``."""
     row = conn.execute("SELECT id FROM persons WHERE name = ?", (name,)).fetchone()
@@ -283,17 +184,6 @@ def _person_id(conn: sqlite3.Connection, name: str, *, create: bool) -> int | No
     cur = conn.execute("INSERT INTO persons (name, created_utc) VALUES (?, ?)",
                        (name, _now().isoformat()))
     return int(cur.lastrowid or 0)
-
-
-def _values(result: Mapping[str, Any]) -> tuple[float | None, ...]:
-    """Return the stored angle columns, in ``_COLUMNS`` order."""
-    out: list[float | None] = []
-    for side in Side:
-        leg = _leg(result, side)
-        out += [_angle(leg.get(k), k) for k in ("internal_rotation_deg",
-                                                "internal_rotation_ci95_deg",
-                                                "external_rotation_deg")]
-    return tuple(out)
 
 
 def save_result(
@@ -329,8 +219,8 @@ def save_result(
     data = validate_result(result)
     name = _check_person(person)
     path = Path(db_path) if db_path is not None else default_db_path()
-    key = _input_key(data)
-    when = _measured_at(data, measured_at)
+    key = input_key(data)
+    when = measured_time(data, measured_at)
     with closing(_connect(path, create=True)) as conn, conn:
         pid = _person_id(conn, name, create=True)
         old = conn.execute("SELECT measured_utc FROM results WHERE person_id = ? AND "
@@ -347,10 +237,10 @@ def save_result(
             + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS)
             + ", result_json = excluded.result_json",
             (pid, key, stamp, _now().isoformat(), source.get("kind"), source.get("path"),
-             None if json_path is None else str(Path(json_path).resolve()), *_values(data),
+             None if json_path is None else str(Path(json_path).resolve()), *result_angles(data),
              json.dumps(data, ensure_ascii=False, default=str)))
     return next(e for e in load_history(name, db_path=path)
-                if _input_key(e.result) == key)
+                if input_key(e.result) == key)
 
 
 def list_people(*, db_path: str | Path | None = None) -> tuple[str, ...]:

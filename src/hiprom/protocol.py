@@ -361,11 +361,13 @@ def _select(reps: list[Rep], direction: Direction) -> tuple[list[Rep], bool]:
 
 def summarise_leg(series: LegSeries, *, min_hold_s: float = 1.0, short_hold_s: float = 0.4,
                   rep_threshold_deg: float = 5.0, neutral_max_abs_deg: float = 12.0,
+                  min_neutral_s: float = 0.5,
                   systematic_sd_deg: float = 0.8,
                   limits: CompensationLimits | None = None) -> LegResult:
     """End-range IR/ER of one leg from a clip.
 
-    Neutral is the earliest hold ≥ ``min_hold_s`` within ±``neutral_max_abs_deg`` of 0; a
+    Neutral is the earliest still period ≥ ``min_neutral_s`` (the protocol asks for 3 s;
+    recordings often start with less) within ±``neutral_max_abs_deg`` of 0; a
     rep is an excursion ≥ ``rep_threshold_deg`` beyond neutral, bracketed by returns at
     least halfway toward neutral; its value is its most extreme hold ≥ ``min_hold_s``.
     Excursions held only ``short_hold_s``–``min_hold_s`` are kept as reps flagged
@@ -381,7 +383,7 @@ def summarise_leg(series: LegSeries, *, min_hold_s: float = 1.0, short_hold_s: f
     prep = prepare(series.timestamps_s, series.rotation_deg, max_gap_s=0.2,
                     min_tolerance_deg=1.5, tolerance_k=2.5, smooth_half_window_s=0.15)
     holds = [make_hold(prep, s, e, 0.15) for s, e in still_segments(prep, short_hold_s)]
-    neutral = next((h for h in holds if h.duration_s >= min_hold_s
+    neutral = next((h for h in holds if h.duration_s >= min_neutral_s
                     and abs(h.value_deg) <= neutral_max_abs_deg), None)
     reps = _build_reps(series, prep, holds, neutral, min_hold_s=min_hold_s,
                        threshold_deg=rep_threshold_deg, limits=limits)

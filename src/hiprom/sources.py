@@ -11,22 +11,24 @@ OpenCV facts this module relies on (checked with opencv-contrib-python 5.1, FFmp
     * ``CAP_PROP_POS_MSEC`` after a read is the decoded frame's presentation time, so a
       variable-frame-rate file gets its true times.
     * ``cv2.imread`` applies EXIF orientation unless ``IMREAD_IGNORE_ORIENTATION`` is given.
+
+The camera source (:func:`iter_webcam`, :class:`CameraDisconnected`) lives in
+:mod:`hiprom._camera` and is re-exported here.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from hiprom._camera import DEFAULT_CAMERA_FPS, CameraDisconnected, iter_webcam
 from hiprom.errors import SourceError
 from hiprom.frames import Frame
 
@@ -50,22 +52,6 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"MM\x00*")
 #: A file whose decoded frames fall short of the header's count by more than this is truncated.
 _TRUNCATION_TOLERANCE = 0.05
-#: Fallback frame rate when a camera reports 0 fps.
-_DEFAULT_CAMERA_FPS = 30.0
-
-
-class CameraDisconnected(SourceError):
-    """The camera stopped delivering frames in the middle of a stream."""
-
-
-class _Capture(Protocol):
-    """The part of ``cv2.VideoCapture`` the camera source uses (tests inject fakes)."""
-
-    def isOpened(self) -> bool: ...  # noqa: N802, D102
-    def read(self) -> tuple[bool, npt.NDArray[np.uint8] | None]: ...  # noqa: D102
-    def set(self, prop_id: int, value: float) -> bool: ...  # noqa: D102
-    def get(self, prop_id: int) -> float: ...  # noqa: D102
-    def release(self) -> None: ...  # noqa: D102
 
 
 @dataclass(frozen=True)
@@ -81,6 +67,7 @@ class VideoInfo:
         resolution_wh: ``(width, height)`` of the frames as yielded, i.e. after rotation.
         rotation_deg: rotation tag applied to make frames upright (0, 90, 180 or 270).
         fourcc: the codec's four-character code, e.g. ``"mp4v"``, ``"avc1"``, ``"vp09"``.
+
     """
 
     path: Path
@@ -98,6 +85,7 @@ def is_image(path: str | Path) -> bool:
     Examples:
         >>> is_image("does-not-exist.PNG")
         True
+
     """
     p = Path(path)
     try:
@@ -115,6 +103,7 @@ def open_source(path: str | Path) -> Iterator[Frame]:
 
     Raises:
         SourceError: if the path does not exist or cannot be read.
+
     """
     p = Path(path)
     if p.is_dir():
@@ -181,6 +170,7 @@ def probe_video(path: str | Path) -> VideoInfo:
 
     Raises:
         SourceError: if the file is missing, empty or not a readable video.
+
     """
     p = Path(path)
     cap = _open_video(p)
@@ -198,6 +188,7 @@ class VideoFrames(Iterator[Frame]):
         frames_decoded: frames decoded so far (including skipped ones).
         truncated: ``None`` until the end is reached; then ``True`` when fewer frames
             decoded than the header declares (a file cut short), else ``False``.
+
     """
 
     def __init__(self, path: Path, *, stride: int, start_s: float, end_s: float | None) -> None:
@@ -224,7 +215,7 @@ class VideoFrames(Iterator[Frame]):
     def _timestamp_s(self, previous_s: float | None) -> float:
         t_s = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
         if previous_s is not None and not (math.isfinite(t_s) and t_s > previous_s):
-            step = 1.0 / self.info.fps if self.info.fps else 1.0 / _DEFAULT_CAMERA_FPS
+            step = 1.0 / self.info.fps if self.info.fps else 1.0 / DEFAULT_CAMERA_FPS
             t_s = previous_s + step
         return t_s
 
@@ -290,6 +281,7 @@ def iter_video(
     Raises:
         SourceError: missing, empty or unreadable file, or no frame could be decoded.
         ValueError: if ``stride < 1`` or ``end_s < start_s``.
+
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
@@ -319,86 +311,7 @@ def iter_images(paths: Iterable[str | Path]) -> Iterator[Frame]:
 
     Raises:
         SourceError: when a path is missing, empty or not an image (raised when reached).
+
     """
     for index, path in enumerate(paths):
         yield Frame(index=index, timestamp_s=float(index), image_bgr=_read_image(Path(path)))
-
-
-def _open_camera(camera_id: int) -> _Capture:
-    return cv2.VideoCapture(camera_id)
-
-
-def _configure_camera(cap: _Capture, camera_id: int, resolution_wh: tuple[int, int],
-                      fps: float) -> None:
-    cap.set(cv2.CAP_PROP_FRAME_WIDTH, float(resolution_wh[0]))
-    cap.set(cv2.CAP_PROP_FRAME_HEIGHT, float(resolution_wh[1]))
-    cap.set(cv2.CAP_PROP_FPS, float(fps))
-    got_wh = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    got_fps = cap.get(cv2.CAP_PROP_FPS)
-    if got_wh != tuple(resolution_wh):
-        logger.warning("Camera %d gives %dx%d instead of the requested %dx%d.",
-                       camera_id, *got_wh, *resolution_wh)
-    if not (math.isfinite(got_fps) and got_fps > 0):
-        logger.warning("Camera %d reports no frame rate; assuming %.0f fps.",
-                       camera_id, _DEFAULT_CAMERA_FPS)
-    elif abs(got_fps - fps) > 0.5:
-        logger.warning("Camera %d runs at %.1f fps instead of %.1f.", camera_id, got_fps, fps)
-
-
-def iter_webcam(
-    camera_id: int,
-    *,
-    resolution_wh: tuple[int, int] = (640, 480),
-    fps: float = 30.0,
-    max_failed_reads: int = 30,
-    clock: Callable[[], float] = time.monotonic,
-    open_capture: Callable[[int], _Capture] = _open_camera,
-) -> Iterator[Frame]:
-    """Frames from a camera with monotonic timestamps (seconds since the first frame).
-
-    Args:
-        camera_id: OpenCV camera index (0 is usually the built-in camera).
-        resolution_wh: requested ``(width, height)``; a warning is logged if the camera
-            gives something else.
-        fps: requested frame rate.
-        max_failed_reads: consecutive failed reads after which the camera counts as gone.
-        clock: monotonic clock in seconds (injectable for tests).
-        open_capture: builds the capture from ``camera_id`` (injectable for tests).
-
-    Raises:
-        SourceError: if the camera cannot be opened.
-        CameraDisconnected: if it stops delivering frames; frames already yielded stand.
-    """
-    cap = open_capture(camera_id)
-    try:
-        if not cap.isOpened():
-            raise SourceError(
-                f"Could not open camera {camera_id}. Try --camera 0 or 1, close other apps "
-                "using the camera, check permissions, or list devices with `ls /dev/video*`."
-            )
-        _configure_camera(cap, camera_id, resolution_wh, fps)
-        yield from _read_camera(cap, camera_id, max_failed_reads, clock)
-    finally:
-        cap.release()
-
-
-def _read_camera(cap: _Capture, camera_id: int, max_failed_reads: int,
-                 clock: Callable[[], float]) -> Iterator[Frame]:
-    index = 0
-    failed = 0
-    t0: float | None = None
-    while True:
-        ok, image_bgr = cap.read()
-        if not ok or image_bgr is None:
-            failed += 1
-            if failed >= max_failed_reads:
-                raise CameraDisconnected(
-                    f"Camera {camera_id} stopped sending frames after {index} frames; "
-                    "check the cable or connection and start again."
-                )
-            continue
-        failed = 0
-        now = clock()
-        t0 = now if t0 is None else t0
-        yield Frame(index=index, timestamp_s=now - t0, image_bgr=image_bgr)
-        index += 1
