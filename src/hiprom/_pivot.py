@@ -14,15 +14,21 @@ with the camera view estimated from the neutral thigh. Real pelvic roll is still
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.geometry import LegMeasurement, Side, measure_legs
+from hiprom.geometry import LegMeasurement, Side, estimate_leg_directions, measure_legs
 from hiprom.landmarks import LandmarkName as L
 from hiprom.landmarks import Landmarks
 
-__all__ = ["pivot_rotation_series"]
+__all__ = ["PivotSeries", "pivot_rotation_series"]
+
+#: Field of view assumed by :func:`hiprom.geometry.measure_legs` (its default).
+ASSUMED_HFOV_DEG = 65.0
+#: Below this rotation the knee's sideways drift cannot be told from the ankle's path.
+_MIN_DRIFT_ANGLE_DEG = 10.0
 
 _POINTS = {"left": (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE),
            "right": (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE)}
@@ -30,6 +36,45 @@ _POINTS = {"left": (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE),
 
 def _median_xy(values: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
     return np.nanmedian(np.array(values, np.float64), axis=0)
+
+
+@dataclass(frozen=True)
+class PivotSeries:
+    """One leg measured about its neutral knee.
+
+    Attributes:
+        rotation_deg: ``(n,)`` hip rotation, + = internal, NaN where not measurable.
+        knee_x_px: ``(n,)`` the knee's x estimated from the ankle's path: the neutral knee x
+            plus the sideways drift that explains how far the ankle left its circle about
+            the neutral knee (see :func:`_drift_px`); the neutral x where the leg is within
+            10° of neutral (drift is not observable there).
+    """
+
+    rotation_deg: npt.NDArray[np.float64]
+    knee_x_px: npt.NDArray[np.float64]
+
+
+def _drift_px(ankle: npt.NDArray[np.float64], knee0: npt.NDArray[np.float64],
+              shank0_px: float, rotation_deg: float, view: tuple | None, lateral: float) -> float:
+    """Sideways knee drift (px, + lateral) that moves the ankle off its circle.
+
+    Rotation about the femur keeps the ankle on a circle about the knee (an ellipse of known
+    shape under camera pitch/yaw, from the neutral femur and shank directions ``view``). A
+    knee that drifts sideways by d carries the ankle along, which changes its distance from
+    the neutral knee by about d·sin θ.
+    """
+    theta = np.radians(rotation_deg)
+    if not np.isfinite(theta) or abs(rotation_deg) < _MIN_DRIFT_ANGLE_DEG:
+        return 0.0
+    ratio = 1.0
+    if view is not None:
+        femur, down = view
+        side = np.cross(femur, down)
+        side = side * np.sign(side[0] * lateral or 1.0) / np.linalg.norm(side)
+        shank = np.cos(theta) * down + np.sin(theta) * side
+        ratio = float(np.hypot(*shank[:2]) / np.hypot(*down[:2]))
+    radius = float(np.hypot(*(ankle - knee0)))
+    return (radius - shank0_px * ratio) / abs(np.sin(theta))
 
 
 def pivot_rotation_series(
@@ -55,16 +100,20 @@ def pivot_rotation_series(
         min_visibility: knee/ankle visibility below this gives NaN.
 
     Returns:
-        ``(n,)`` degrees, + = internal, NaN where the leg was not measurable. Like the
-        per-frame angle, it is absolute; the protocol subtracts the neutral value.
+        A :class:`PivotSeries`. Like the per-frame angle, the rotation is absolute; the
+        protocol subtracts the neutral value.
     """
     still = [m for m in legs[neutral] if m is not None]
     out = np.full(len(legs), np.nan)
     if not still:
-        return out
+        return PivotSeries(out, np.full(len(legs), np.nan))
     correct_view = correct_view and min(resolution_wh) > 0
     knee0 = _median_xy([m.leg(side).knee_xy for m in still])
+    ankle0 = _median_xy([m.leg(side).ankle_xy for m in still])
     hips0 = {s: _median_xy([m.leg(s).hip_xy for m in still]) for s in ("left", "right")}
+    view = _neutral_view(hips0[side], knee0, ankle0, resolution_wh) if correct_view else None
+    lateral = 1.0 if side == "left" else -1.0
+    knee_x = np.full(len(legs), knee0[0])
     for i, m in enumerate(legs):
         if m is None or not np.isfinite(m.leg(side).rotation_deg):
             continue
@@ -81,4 +130,19 @@ def pivot_rotation_series(
         frame = Landmarks(xy[None], vis[None], resolution_wh)
         measured = measure_legs(frame, correct_view=correct_view, min_visibility=min_visibility)
         out[i] = measured.leg(side).rotation_deg
-    return out
+        knee_x[i] = knee0[0] + lateral * _drift_px(
+            m.leg(side).ankle_xy, knee0, float(np.hypot(*(ankle0 - knee0))),
+            out[i] - float(np.nanmedian(out[neutral])) if np.isfinite(out[neutral]).any() else out[i],
+            view, lateral)
+    return PivotSeries(out, knee_x)
+
+
+def _neutral_view(hip: npt.NDArray[np.float64], knee: npt.NDArray[np.float64],
+                  ankle: npt.NDArray[np.float64], resolution_wh: tuple[int, int]) -> tuple | None:
+    """Femur and neutral shank unit vectors (camera frame) from the neutral pose, or None."""
+    width, height = resolution_wh
+    focal = width / 2 / np.tan(np.radians(ASSUMED_HFOV_DEG) / 2)
+    if not (np.all(np.isfinite(hip)) and np.all(np.isfinite(knee)) and np.all(np.isfinite(ankle))):
+        return None
+    return estimate_leg_directions(hip, knee, ankle, focal_px=focal,
+                                   principal_xy=(width / 2, height / 2))
