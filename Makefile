@@ -7,7 +7,9 @@ PIP    := $(PY) -m pip
 SAMPLE ?= samples/seated_ir_left_right.mp4
 OUT    ?= out/demo
 
-.PHONY: demo test install install-test lint accuracy throughput samples clean
+VALIDATION ?= build/validation
+
+.PHONY: demo test install install-test accuracy accuracy-samples throughput live-latency samples validation synth-smoke clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +34,29 @@ demo: install
 test: install-test
 	$(PIP) install --quiet --no-deps --force-reinstall .
 	$(PY) -m pytest
+
+# Rendered ground truth (needs Debian's blender: apt-get install -y blender).
+samples: install
+	$(PY) synth/render.py --set samples --out samples --seed 0
+
+validation: install
+	$(PY) synth/render.py --set validation --out $(VALIDATION) --seed 0
+
+synth-smoke: install
+	$(PY) synth/render.py --set smoke --out build/smoke
+
+# Benchmarks; results and how to read them are in docs/ACCURACY.md and docs/PERFORMANCE.md.
+accuracy: validation
+	$(PY) benchmarks/accuracy.py --data $(VALIDATION) --out build/accuracy --markdown build/accuracy.md
+
+accuracy-samples: install
+	$(PY) benchmarks/accuracy.py --data samples --out build/accuracy-samples
+
+throughput: install
+	$(PY) benchmarks/throughput.py
+
+live-latency: install
+	$(PY) benchmarks/live_latency.py --headless
 
 clean:
 	rm -rf $(VENV) build dist out src/*.egg-info

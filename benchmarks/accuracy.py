@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ class Case:
     media: str
     setup: str
     kind: str
+    compensation: str | None
     leg: str
     direction: str
     truth_deg: float
@@ -91,7 +91,9 @@ def _cases_for(truth_path: Path, out_dir: Path) -> list[Case]:
                 got = leg_res.get(key)
                 ci = leg_res.get(key.replace("_deg", "_ci95_deg"))
                 naive = _naive_from_csv(out_dir / f"{stem}.csv", leg, direction, truth["kind"])
-            cases.append(Case(truth["media"], setup, truth["kind"], leg, direction, float(t), got, ci, naive))
+            comp = (truth.get("compensation") or {}).get("type")
+            cases.append(Case(truth["media"], setup, truth["kind"], comp, leg, direction, float(t),
+                              got, ci, naive))
     return cases
 
 
@@ -118,6 +120,17 @@ def _table(cases: list[Case], key) -> list[str]:
     return lines
 
 
+def _flag_lines(cases: list[Case], out_dir: Path) -> list[str]:
+    """Whether each compensation clip's leg was flagged with the right quality flag."""
+    lines = ["| media | compensation | flags on that leg | detected |", "|---|---|---|---|"]
+    for c in cases:
+        path = out_dir / f"{Path(c.media).stem}.json"
+        flags = json.loads(path.read_text())["legs"][c.leg]["quality"] if path.exists() else []
+        lines.append(f"| {c.media} | {c.compensation} | {', '.join(flags) or '–'} | "
+                     f"{'yes' if c.compensation in flags else 'no'} |")
+    return lines
+
+
 def _band(c: Case) -> str:
     lo = int(c.truth_deg // 15 * 15)
     return f"{c.direction[:2].upper()} {lo:02d}–{lo + 15:02d}°"
@@ -127,7 +140,8 @@ def measure_all(media: list[Path], out_dir: Path, workers: int) -> float:
     """Run `hiprom measure` on the media; returns the wall time in seconds."""
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "hiprom.cli", "measure", *map(str, media), "--out", str(out_dir), "--quiet"]
+    cmd = [sys.executable, "-m", "hiprom.cli", "measure", *map(str, media), "--out", str(out_dir),
+           "--quiet", "--no-history"]
     subprocess.run(cmd, check=False)
     return time.perf_counter() - t0
 
@@ -150,9 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     wall = 0.0 if args.skip_measure else measure_all(media, args.out, 1)
     cases = [c for t in truths for c in _cases_for(t, args.out)]
     lines = [f"{len(truths)} media, {len(cases)} end-range values, measured in {wall:.0f} s", ""]
-    lines += ["### All", *_table(cases, lambda c: c.kind), ""]
-    lines += ["### By camera setup", *_table(cases, lambda c: c.setup), ""]
-    lines += ["### By angle band", *_table(cases, _band), ""]
+    clean = [c for c in cases if c.compensation is None]
+    comp = [c for c in cases if c.compensation is not None]
+    lines += ["### Clean reps: clips and stills", *_table(clean, lambda c: c.kind), ""]
+    lines += ["### Clean reps by camera setup", *_table(clean, lambda c: f"{c.kind} {c.setup}"), ""]
+    lines += ["### Clean reps by angle band", *_table(clean, _band), ""]
+    if comp:
+        lines += ["### Compensation clips (the rep should be flagged; value for reference)",
+                  *_table(comp, lambda c: c.compensation), "", *_flag_lines(comp, args.out), ""]
     worst = sorted((c for c in cases if c.error is not None), key=lambda c: -abs(c.error))[:8]
     lines += ["### Largest errors", "| media | leg | dir | truth | hiprom | naive |", "|---|---|---|---|---|---|"]
     for c in worst:
