@@ -26,6 +26,8 @@ from hiprom.pipeline import (
 from hiprom.protocol import (
     CompensationLimits,
     Hold,
+    LegResult,
+    LegSeries,
     build_leg_series,
     summarise_leg,
     summarise_still,
@@ -116,6 +118,28 @@ def _shared_neutral(left: Hold | None, right: Hold | None) -> dict[str, slice]:
     return {s: slice(h.start_index, h.end_index + 1) for s, h in own.items()}
 
 
+#: A leg counts as moving once it is this far from its neutral pose.
+_MOVING_DEG = 8.0
+
+
+def _while_other_leg_moves(
+    series: LegSeries, result: LegResult, other: LegSeries, other_result: LegResult
+) -> LegSeries | None:
+    """``series`` without the frames in which the other leg swings further than this one.
+
+    The test moves one leg at a time. When the other foot swings (above all inward, in
+    external rotation, across the resting shank), the pose model shifts the resting leg's
+    knee and ankle, which would read as a rotation of its own. Those frames are left out of
+    the resting leg; returns None when there is nothing to leave out.
+    """
+    mine = np.abs(series.rotation_deg - (result.neutral_deg or 0.0))
+    theirs = np.abs(other.rotation_deg - (other_result.neutral_deg or 0.0))
+    drop = (theirs > _MOVING_DEG) & (theirs > mine)
+    if not drop.any():
+        return None
+    return replace(series, rotation_deg=np.where(drop, np.nan, series.rotation_deg))
+
+
 def measurement_from_analysis(
     analysis: Analysis,
     source: SourceInfo,
@@ -148,6 +172,12 @@ def measurement_from_analysis(
             series[side] = replace(series[side], rotation_deg=fixed.rotation_deg,
                                    knee_x_px=fixed.knee_x_px, pelvis_static=True)
             legs[side] = summarise_leg(series[side], limits=PIVOT_LIMITS)
+    for side, other in (("left", "right"), ("right", "left")):
+        masked = _while_other_leg_moves(series[side], legs[side], series[other], legs[other])
+        if masked is not None:
+            series[side] = masked
+            limits = PIVOT_LIMITS if masked.pelvis_static else None
+            legs[side] = summarise_leg(masked, limits=limits)
     rotation = {s: series[s].rotation_deg - (legs[s].neutral_deg or 0.0) for s in _SIDES}
     xy = np.full((len(t), 33, 2), np.nan, np.float32)
     vis = np.zeros((len(t), 33), np.float32)
