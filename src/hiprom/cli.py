@@ -52,15 +52,21 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code=code)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out_console.print(f"hiprom {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version.", is_eager=True, callback=_print_version),
+    ] = False,
 ) -> None:
     _setup_logging(verbose)
-    if version:
-        out_console.print(f"hiprom {__version__}")
-        raise typer.Exit()
 
 
 def _summary_table(result: dict) -> None:

@@ -1,0 +1,37 @@
+"""`hiprom measure` from the command line: exit codes, one-line errors, nothing lost."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from hiprom.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.mediapipe
+def test_good_and_bad_inputs_together(tmp_path, real_footage):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    good = real_footage / "01_seated_floor_knees_bent.jpg"
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["measure", str(empty), str(good), str(text),
+                                 str(tmp_path / "missing.mov"), "--out", str(out), "--no-history"])
+    assert result.exit_code == 1
+    # The good photo was still measured and written.
+    saved = json.loads((out / "01_seated_floor_knees_bent.json").read_text())
+    assert saved["legs"]["left"]["internal_rotation_deg"] is not None
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3
+    assert "Traceback" not in result.output
+    assert any("missing.mov" in e and "does not exist" in e for e in errors)
+    assert any("empty.mp4" in e for e in errors)
+
+
+def test_version_and_help():
+    assert runner.invoke(app, ["--version"]).exit_code == 0
+    result = runner.invoke(app, ["measure", "--help"])
+    assert result.exit_code == 0 and "--annotate" in result.output
