@@ -48,10 +48,15 @@ class PivotSeries:
             plus the sideways drift that explains how far the ankle left its circle about
             the neutral knee (see :func:`_drift_px`); the neutral x where the leg is within
             10° of neutral (drift is not observable there).
+        knee_xy: ``(2,)`` the fulcrum (neutral knee), pixels.
+        down_xy: ``(2,)`` unit vector of the reference vertical (perpendicular of the
+            neutral pelvis line, pointing down), pixels.
     """
 
     rotation_deg: npt.NDArray[np.float64]
     knee_x_px: npt.NDArray[np.float64]
+    knee_xy: npt.NDArray[np.float64] | None = None
+    down_xy: npt.NDArray[np.float64] | None = None
 
 
 def _drift_px(ankle: npt.NDArray[np.float64], knee0: npt.NDArray[np.float64],
@@ -134,7 +139,9 @@ def pivot_rotation_series(
             m.leg(side).ankle_xy, knee0, float(np.hypot(*(ankle0 - knee0))),
             out[i] - float(np.nanmedian(out[neutral])) if np.isfinite(out[neutral]).any() else out[i],
             view, lateral)
-    return PivotSeries(out, knee_x)
+    line = hips0["left"] - hips0["right"]
+    down = np.array([-line[1], line[0]]) / max(float(np.hypot(*line)), 1e-9)
+    return PivotSeries(out, knee_x, knee0, down if down[1] >= 0 else -down)
 
 
 def _neutral_view(hip: npt.NDArray[np.float64], knee: npt.NDArray[np.float64],

@@ -158,6 +158,7 @@ def measurement_from_analysis(
     frame_legs = [r.legs for r in analysis.records]
     series = {side: build_leg_series(t, frame_legs, side) for side in _SIDES}
     legs = {side: summarise_leg(series[side]) for side in _SIDES}
+    fulcrum: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if pivot:
         neutral = _shared_neutral(legs["left"].neutral_hold, legs["right"].neutral_hold)
         for side in _SIDES:
@@ -171,6 +172,7 @@ def measurement_from_analysis(
             )
             series[side] = replace(series[side], rotation_deg=fixed.rotation_deg,
                                    knee_x_px=fixed.knee_x_px, pelvis_static=True)
+            fulcrum[side] = (fixed.knee_xy, fixed.down_xy)
             legs[side] = summarise_leg(series[side], limits=PIVOT_LIMITS)
     for side, other in (("left", "right"), ("right", "left")):
         masked = _while_other_leg_moves(series[side], legs[side], series[other], legs[other])
@@ -199,6 +201,7 @@ def measurement_from_analysis(
         quality=quality,
         landmarks_xy=xy,
         landmarks_visibility=vis,
+        fulcrum=fulcrum,
     )
 
 

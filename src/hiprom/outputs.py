@@ -52,9 +52,12 @@ def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *, summary: bo
     down = down if down[1] >= 0 else -down
     for side in _SIDES:
         _, knee, ankle = legs[side]
+        reference = down
+        if side in m.fulcrum:  # the angle was measured about the neutral knee
+            knee, reference = m.fulcrum[side]
         value = m.rotation_deg[side][i]
         if np.isfinite(value):
-            out = overlay.draw_angle(out, knee, ankle, knee + down, float(value),
+            out = overlay.draw_angle(out, knee, ankle, knee + reference * 50.0, float(value),
                                      label=f"{side[0].upper()} {'IR' if value >= 0 else 'ER'}")
     if summary:
         out = overlay.draw_panel(out, _summary_lines(m), corner="top-left")

@@ -98,6 +98,8 @@ class Measurement:
         model: pose model name and sha256.
         landmarks_xy: ``(n, 33, 2)`` subject landmarks per frame (px, un-mirrored), NaN if none.
         landmarks_visibility: ``(n, 33)`` their visibility.
+        fulcrum: per side measured about a fixed knee, ``(knee_xy, down_xy)``: the neutral
+            knee and the unit reference vertical, pixels (drawn by the overlay).
     """
 
     source: SourceInfo
@@ -115,6 +117,7 @@ class Measurement:
     measured_at: str = field(default_factory=_utc_now)
     landmarks_xy: np.ndarray | None = None
     landmarks_visibility: np.ndarray | None = None
+    fulcrum: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def leg_input(self, side: str) -> LegInput | None:
