@@ -131,6 +131,37 @@ def _flag_lines(cases: list[Case], out_dir: Path) -> list[str]:
     return lines
 
 
+def calibrate_systematic(cases: list[Case], current_sd: float, coverage: float = 0.95) -> float:
+    """Smallest systematic SD whose 95% intervals hold the truth in ``coverage`` of cases.
+
+    Each case's statistical part is recovered from its reported interval, which was built
+    with ``current_sd``: stat² = (ci/1.96)² − current_sd².
+    """
+    pairs = [(abs(c.error), max((c.ci95_deg / 1.96) ** 2 - current_sd**2, 0.0))
+             for c in cases if c.error is not None and c.ci95_deg is not None]
+    for sd in np.arange(0.0, 10.01, 0.05):
+        held = np.mean([e <= 1.96 * np.sqrt(stat + sd**2) for e, stat in pairs]) if pairs else 1
+        if held >= coverage:
+            return float(sd)
+    return float("nan")
+
+
+def _split_check(cases: list[Case], current_sd: float) -> list[str]:
+    """Calibrate on even-numbered media, check coverage on odd-numbered ones, and back."""
+    media = sorted({c.media for c in cases})
+    halves = [[c for c in cases if media.index(c.media) % 2 == k] for k in (0, 1)]
+    lines = ["| calibrated on | systematic SD | 95% interval holds truth on the other half |",
+             "|---|---|---|"]
+    for k, (fit, check) in enumerate((halves, halves[::-1])):
+        sd = calibrate_systematic(fit, current_sd)
+        held = [abs(c.error) <= 1.96 * np.sqrt(max((c.ci95_deg / 1.96) ** 2 - current_sd**2, 0)
+                                              + sd**2)
+                for c in check if c.error is not None and c.ci95_deg is not None]
+        lines.append(f"| {'even' if k == 0 else 'odd'} media (n={len(fit)}) | {sd:.2f}° | "
+                     f"{100 * np.mean(held):.0f}% of {len(held)} |")
+    return lines
+
+
 def _band(c: Case) -> str:
     lo = int(c.truth_deg // 15 * 15)
     return f"{c.direction[:2].upper()} {lo:02d}–{lo + 15:02d}°"
@@ -153,7 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "accuracy")
     ap.add_argument("--markdown", type=Path, default=None, help="write the tables to this file")
     ap.add_argument("--skip-measure", action="store_true", help="reuse results already in --out")
+    ap.add_argument("--clip-sd", type=float, default=None,
+                    help="systematic SD the results were made with (default: hiprom's)")
+    ap.add_argument("--still-sd", type=float, default=None)
     args = ap.parse_args(argv)
+    from hiprom._calibration import CLIP_SYSTEMATIC_SD_DEG, STILL_SYSTEMATIC_SD_DEG
+
+    args.clip_sd = CLIP_SYSTEMATIC_SD_DEG if args.clip_sd is None else args.clip_sd
+    args.still_sd = STILL_SYSTEMATIC_SD_DEG if args.still_sd is None else args.still_sd
     if args.set:
         subprocess.run([sys.executable, str(ROOT / "synth" / "render.py"), "--set", args.set, "--out", str(args.data)], check=True)
     truths = sorted(args.data.glob("*.truth.json"))
@@ -172,6 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     if comp:
         lines += ["### Compensation clips (the rep should be flagged; value for reference)",
                   *_table(comp, lambda c: c.compensation), "", *_flag_lines(comp, args.out), ""]
+    for kind, sd in (("clip", args.clip_sd), ("still", args.still_sd)):
+        subset = [c for c in clean if c.kind == kind]
+        if subset:
+            lines += [f"### Interval calibration, {kind}s (systematic SD used now: {sd}°)",
+                      *_split_check(subset, sd),
+                      f"All clean {kind}s together: systematic SD "
+                      f"{calibrate_systematic(subset, sd):.2f}°", ""]
     worst = sorted((c for c in cases if c.error is not None), key=lambda c: -abs(c.error))[:8]
     lines += ["### Largest errors", "| media | leg | dir | truth | hiprom | naive |", "|---|---|---|---|---|---|"]
     for c in worst:

@@ -12,6 +12,7 @@ import numpy as np
 from hiprom.backends.base import PoseBackend, RunningMode
 from hiprom.errors import MeasurementError, SourceError
 from hiprom.geometry import LegMeasurement
+from hiprom._calibration import CLIP_SYSTEMATIC_SD_DEG, STILL_SYSTEMATIC_SD_DEG
 from hiprom._pivot import pivot_rotation_series
 from hiprom.landmarks import LandmarkName, Landmarks
 from hiprom.pipeline import (
@@ -118,6 +119,10 @@ def _shared_neutral(left: Hold | None, right: Hold | None) -> dict[str, slice]:
     return {s: slice(h.start_index, h.end_index + 1) for s, h in own.items()}
 
 
+def _summarise(series: LegSeries, *, limits: CompensationLimits | None = None) -> LegResult:
+    return summarise_leg(series, limits=limits, systematic_sd_deg=CLIP_SYSTEMATIC_SD_DEG)
+
+
 #: A leg counts as moving once it is this far from its neutral pose.
 _MOVING_DEG = 8.0
 
@@ -157,7 +162,7 @@ def measurement_from_analysis(
     t = np.array([r.timestamp_s for r in analysis.records], np.float64)
     frame_legs = [r.legs for r in analysis.records]
     series = {side: build_leg_series(t, frame_legs, side) for side in _SIDES}
-    legs = {side: summarise_leg(series[side]) for side in _SIDES}
+    legs = {side: _summarise(series[side]) for side in _SIDES}
     fulcrum: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if pivot:
         neutral = _shared_neutral(legs["left"].neutral_hold, legs["right"].neutral_hold)
@@ -173,13 +178,13 @@ def measurement_from_analysis(
             series[side] = replace(series[side], rotation_deg=fixed.rotation_deg,
                                    knee_x_px=fixed.knee_x_px, pelvis_static=True)
             fulcrum[side] = (fixed.knee_xy, fixed.down_xy)
-            legs[side] = summarise_leg(series[side], limits=PIVOT_LIMITS)
+            legs[side] = _summarise(series[side], limits=PIVOT_LIMITS)
     for side, other in (("left", "right"), ("right", "left")):
         masked = _while_other_leg_moves(series[side], legs[side], series[other], legs[other])
         if masked is not None:
             series[side] = masked
             limits = PIVOT_LIMITS if masked.pelvis_static else None
-            legs[side] = summarise_leg(masked, limits=limits)
+            legs[side] = _summarise(masked, limits=limits)
     rotation = {s: series[s].rotation_deg - (legs[s].neutral_deg or 0.0) for s in _SIDES}
     xy = np.full((len(t), 33, 2), np.nan, np.float32)
     vis = np.zeros((len(t), 33), np.float32)
@@ -296,7 +301,8 @@ def measure_still(
                         resolution_wh=frame.resolution_wh, mirrored=options.mirrored,
                         sha256=file_sha256(path))
     m = measurement_from_analysis(analysis, source, model=_model_of(backend_factory))
-    m.legs = {side: summarise_still(combined, side=side) for side in _SIDES}
+    m.legs = {side: summarise_still(combined, side=side, systematic_sd_deg=STILL_SYSTEMATIC_SD_DEG)
+              for side in _SIDES}
     m.rotation_deg = {side: np.array([combined.leg(side).rotation_deg]) for side in _SIDES}
     return m
 

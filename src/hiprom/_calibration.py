@@ -1,0 +1,17 @@
+"""Error terms of the method that the data, not the clip, determines.
+
+The 95% interval of an end-range value combines the statistical error of its holds (from
+the clip itself) with a systematic term: the pose model's landmark bias that no amount
+of frames averages away. The systematic SDs below are calibrated on the rendered
+validation set (`make accuracy`, seed 0): the smallest SD whose intervals hold the truth
+in 95% of clean reps, with a cross-check on held-out halves (docs/ACCURACY.md).
+"""
+
+from __future__ import annotations
+
+__all__ = ["CLIP_SYSTEMATIC_SD_DEG", "STILL_SYSTEMATIC_SD_DEG"]
+
+#: Clips, end range held ≥ 1 s, measured about the neutral knee.
+CLIP_SYSTEMATIC_SD_DEG = 0.8
+#: Single photos: no neutral pose and no hold to average.
+STILL_SYSTEMATIC_SD_DEG = 0.8
