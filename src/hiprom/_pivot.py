@@ -7,8 +7,11 @@ angle under-reads by 2–4°), while the ankle landmark stays within about 1 px 
 The model's hip landmarks also shift by 1.5–2.5° of hip-line angle when one leg rotates,
 with no real pelvic motion. So once the neutral pose is known, each frame is measured
 from the *neutral* knee position to the current ankle, against the *neutral* hip line,
-with the camera view estimated from the neutral thigh. Real pelvic roll is still watched
-(the ``pelvis_roll`` flag) and subtracted from the reps it flags.
+with the camera view estimated from the neutral thigh. Pelvic roll is still watched: a rep
+in which the hip line turns by more than the protocol allows is flagged ``pelvis_roll``
+and left out when clean reps exist, as the clinical protocol rejects such reps. It is not
+subtracted: on rendered clips the model's own hip-line shift reaches 5° during a large
+rotation with a still pelvis, so subtracting it made clean reps worse.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ class LegSeries:
         visibility: knee/ankle visibility in [0, 1], or None.
         labels_swapped: bool per frame, or None.
         pelvis_static: True when ``rotation_deg`` was measured against the neutral pelvis
-            line rather than each frame's (then flagged pelvis-roll reps are corrected).
+            line rather than each frame's; pelvis roll then only flags a rep.
         side: the anatomical side, for labelling only.
     """
 
@@ -190,7 +190,10 @@ def build_leg_series(timestamps_s: npt.ArrayLike, measurements: Sequence[LegMeas
             rows.append((nan, nan, nan, nan, nan, nan, False))
             continue
         leg = m.leg(side)
-        rows.append((leg.rotation_deg, m.pelvis_roll_deg, m.trunk_lean_deg, leg.knee_xy[0],
+        # The lean flag compares the trunk with its neutral direction in the image: the
+        # model's hips follow a leaning trunk, so a lean measured against the hip line hides.
+        lean = m.trunk_lean_deg - m.pelvis_roll_deg
+        rows.append((leg.rotation_deg, m.pelvis_roll_deg, lean, leg.knee_xy[0],
                      leg.shank_length_px, leg.visibility, m.labels_swapped))
     cols = np.array(rows, dtype=np.float64).reshape(-1, 7).T
     return LegSeries(np.asarray(timestamps_s, dtype=np.float64), cols[0], cols[1], cols[2],
@@ -274,22 +277,6 @@ def _delta(values: FloatArray | None, hold: Hold, baseline: slice) -> float:
     return float(abs(during - flt.nan_reduce(np.nanmedian, values[baseline])))
 
 
-def _roll_change(series: LegSeries, hold: Hold, baseline: slice) -> float:
-    """Signed pelvis roll during ``hold`` vs the baseline, in the leg's + = internal sense.
-
-    A pelvis that rolls by β turns the shank by β in the image (clinical notes §5). When the
-    series was measured against the neutral pelvis line, a rep flagged ``pelvis_roll`` is
-    corrected by this amount (and stays flagged).
-    """
-    roll = series.pelvis_roll_deg
-    if roll is None or series.side is None:
-        return 0.0
-    during = flt.nan_reduce(np.nanmedian, roll[hold.start_index : hold.end_index + 1])
-    change = float(during - flt.nan_reduce(np.nanmedian, roll[baseline]))
-    lateral = 1.0 if series.side == "left" else -1.0
-    return lateral * change if np.isfinite(change) else 0.0
-
-
 def _rep_flags(series: LegSeries, hold: Hold, baseline: slice, *, min_hold_s: float,
                limits: CompensationLimits) -> tuple[str, ...]:
     """Quality flags of one hold against the neutral (or whole-clip) baseline."""
@@ -345,8 +332,6 @@ def _build_reps(series: LegSeries, prep: Prepared, holds: list[Hold], neutral: H
         value = hold.value_deg - ref
         ci = 1.96 * float(np.hypot(hold.ci95_deg / 1.96, neutral_se))
         flags = _rep_flags(series, hold, base, min_hold_s=min_hold_s, limits=limits)
-        if series.pelvis_static and "pelvis_roll" in flags:
-            value -= _roll_change(series, hold, base)
         reps.append(Rep("internal" if value > 0 else "external", hold, value, ci, flags,
                         used=False))
     return reps
