@@ -83,6 +83,7 @@ class RedFlag:
         sources: URLs exactly as clinical-notes §6 gives them.
         source_note: The notes' own wording when the citation is indirect, else "".
         before_test: Whether it belongs to the screen shown before a test.
+
     """
 
     id: str
@@ -192,6 +193,7 @@ class Dose:
         sets: Number of sets.
         per_week: Sessions per week.
         source: Where the numbers come from.
+
     """
 
     text: str
@@ -226,6 +228,7 @@ class Exercise:
         cues: (compensation, cue) pairs shown when the test saw that compensation.
         bilateral: True when one set works both hips at once (no per-side dose).
         note: Where our wording departs from, or clarifies, the article.
+
     """
 
     id: str
@@ -344,6 +347,7 @@ def exercise(exercise_id: str) -> Exercise:
 
     Raises:
         InputError: If there is no such exercise.
+
     """
     for item in EXERCISES:
         if item.id == exercise_id:

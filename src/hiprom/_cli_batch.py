@@ -46,6 +46,7 @@ class BatchProgress:
         console: where to draw.
         disable: draw nothing.
         get_time: monotonic clock in seconds (injectable for tests).
+
     """
 
     def __init__(self, console: Console, *, disable: bool = False,

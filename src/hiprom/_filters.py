@@ -28,6 +28,7 @@ def validate_series(timestamps_s: npt.ArrayLike, values: npt.ArrayLike,
 
     Raises:
         InputError: shapes differ, are not 1-D, or timestamps are not finite and increasing.
+
     """
     t = np.array(timestamps_s, dtype=np.float64)
     x = np.array(values, dtype=np.float64)

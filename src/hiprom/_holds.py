@@ -30,6 +30,7 @@ class Hold:
         ci95_deg: statistical 95% half-width of ``value_deg`` (autocorrelation-aware).
         n_frames: valid frames inside the hold.
         n_eff: effective number of independent frames behind ``value_deg``.
+
     """
 
     start_s: float

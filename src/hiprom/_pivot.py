@@ -54,6 +54,7 @@ class PivotSeries:
         knee_xy: ``(2,)`` the fulcrum (neutral knee), pixels.
         down_xy: ``(2,)`` unit vector of the reference vertical (perpendicular of the
             neutral pelvis line, pointing down), pixels.
+
     """
 
     rotation_deg: npt.NDArray[np.float64]
@@ -110,6 +111,7 @@ def pivot_rotation_series(
     Returns:
         A :class:`PivotSeries`. Like the per-frame angle, the rotation is absolute; the
         protocol subtracts the neutral value.
+
     """
     still = [m for m in legs[neutral] if m is not None]
     out = np.full(len(legs), np.nan)

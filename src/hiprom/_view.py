@@ -47,6 +47,7 @@ def recover_rotation_deg(
     Examples:
         >>> float(recover_rotation_deg([1.0, 1.0], [0, 0, -1.0], [0, 1.0, 0], 1.0))
         45.0
+
     """
     s_xy = _as_xy("shank_xy_vec", shank_xy_vec)
     f = np.asarray(femur_dir_cam, dtype=np.float64)
@@ -144,6 +145,7 @@ def estimate_leg_directions(
     Returns:
         ``(femur_dir, shank_dir)`` unit ``(3,)`` vectors in the camera frame, or None when
         the thigh vector is implausible (too long for the assumed thigh length).
+
     """
     pts = np.stack([_as_xy(n, p) for n, p in
                     (("hip_xy", hip_xy), ("knee_xy", knee_xy), ("ankle_xy", ankle_xy))])

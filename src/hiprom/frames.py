@@ -21,6 +21,7 @@ class Frame:
             a monotonic clock for cameras).
         image_bgr: ``(H, W, 3)`` uint8 in OpenCV's BGR order, already upright
             (rotation metadata / EXIF orientation applied).
+
     """
 
     index: int

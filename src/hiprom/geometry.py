@@ -70,6 +70,7 @@ class LegPose:
         view_pitch_deg: femur direction vs the optical axis, vertical part; + = the knee is
             lower in the image than the hip (camera above the thigh line). NaN if not estimated.
         view_yaw_deg: horizontal part; + = the knee lies toward image +x. NaN if not estimated.
+
     """
 
     rotation_deg: float
@@ -96,6 +97,7 @@ class LegMeasurement:
             shoulders are missing.
         labels_swapped: True when the model's LEFT_* leg is the person's right leg.
         pelvis_visibility: min visibility of the two hips.
+
     """
 
     left: LegPose
@@ -140,6 +142,7 @@ def shank_angle_deg(knee_xy: npt.ArrayLike, ankle_xy: npt.ArrayLike) -> FloatArr
     Examples:
         >>> float(shank_angle_deg([100.0, 100.0], [110.0, 110.0]))
         45.0
+
     """
     v = _difference("knee_xy", knee_xy, "ankle_xy", ankle_xy)
     angle = np.degrees(np.arctan2(v[..., 0], v[..., 1]))
@@ -162,6 +165,7 @@ def pelvis_roll_deg(left_hip_xy: npt.ArrayLike, right_hip_xy: npt.ArrayLike) -> 
     Examples:
         >>> float(pelvis_roll_deg([110.0, 90.0], [100.0, 100.0]))
         45.0
+
     """
     v = _difference("right_hip_xy", right_hip_xy, "left_hip_xy", left_hip_xy)
     angle = np.degrees(np.arctan2(-v[..., 1], v[..., 0]))
@@ -186,6 +190,7 @@ def trunk_lean_deg(
 
     Returns:
         ``(...)`` degrees in [−180, 180).
+
     """
     shoulder_mid = (_as_xy("left_shoulder_xy", left_shoulder_xy)
                     + _as_xy("right_shoulder_xy", right_shoulder_xy)) / 2
@@ -214,6 +219,7 @@ def assign_sides(xy: npt.ArrayLike, *, mirrored: bool = False) -> npt.NDArray[np
     Returns:
         Bool array of shape ``()`` or ``(n,)``: True where the model's LEFT_* leg is the
         person's right leg. Ties and NaN keep the model's labels (False).
+
     """
     arr = np.asarray(xy, dtype=np.float64)
     if arr.ndim not in (2, 3) or arr.shape[-2:] != (N_LANDMARKS, 2):
@@ -336,6 +342,7 @@ def measure_legs(
 
     Raises:
         MeasurementError: nobody was detected. InputError: ``person`` out of range.
+
     """
     xy, vis = _person_xy(landmarks, person, mirrored)
     swapped = bool(assign_sides(xy))

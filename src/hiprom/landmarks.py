@@ -104,6 +104,7 @@ class Landmarks:
         >>> lm = Landmarks.empty((640, 480))
         >>> lm.n_persons
         0
+
     """
 
     xy: npt.NDArray[np.float32]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hiprom._calibration import CLIP_SYSTEMATIC_SD_DEG, STILL_SYSTEMATIC_SD_DEG
+from hiprom._pivot import pivot_rotation_series
 from hiprom.backends.base import PoseBackend, RunningMode
 from hiprom.errors import MeasurementError, SourceError
 from hiprom.geometry import LegMeasurement
-from hiprom._calibration import CLIP_SYSTEMATIC_SD_DEG, STILL_SYSTEMATIC_SD_DEG
-from hiprom._pivot import pivot_rotation_series
 from hiprom.landmarks import LandmarkName, Landmarks
 from hiprom.pipeline import (
     Analysis,
@@ -325,6 +325,7 @@ def measure_path(
         SourceError: the file is missing, empty, not a video/image, or undecodable.
         MeasurementError: no person, legs not visible, or several people.
         BackendError: the pose model could not be loaded.
+
     """
     p = Path(path)
     if p.is_dir():

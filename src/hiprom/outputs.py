@@ -147,6 +147,7 @@ def write_outputs(
         key_frame: write ``<stem>.keyframe.png`` (needs the source file to be readable).
         frame_hook: applied to each source frame before drawing (e.g. face blurring).
         stem: file stem; defaults to the source's.
+
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,7 @@ def ui_scale(image_bgr: ImageBGR) -> float:
     Examples:
         >>> round(ui_scale(np.zeros((480, 640, 3), np.uint8)), 2)
         0.67
+
     """
     return float(np.clip(min(image_bgr.shape[:2]) / 720.0, 0.35, 4.0))
 
@@ -155,6 +156,7 @@ def draw_panel(image_bgr: ImageBGR, lines: Sequence[str], *, corner: Corner = "t
         corner: where the box goes.
         alpha: opacity of the dark box, 0..1.
         text_scale: multiplier on the automatic text size.
+
     """
     out = image_bgr.copy()
     if not lines:
@@ -192,6 +194,7 @@ def draw_progress(image_bgr: ImageBGR, fraction: float, *, label: str = "") -> I
         image_bgr: ``(H, W, 3)`` uint8.
         fraction: progress in [0, 1]; clipped, NaN counts as 0.
         label: text above the bar, e.g. ``"Hold 2.1 / 3 s"``.
+
     """
     out = image_bgr.copy()
     h, w = out.shape[:2]
@@ -247,6 +250,7 @@ def draw_legs(image_bgr: ImageBGR, xy: npt.ArrayLike, visibility: npt.ArrayLike,
 
     Raises:
         InputError: if ``xy`` or ``visibility`` has the wrong shape.
+
     """
     pts = np.array(xy, dtype=np.float64)
     vis = np.asarray(visibility, dtype=np.float64)
@@ -299,6 +303,7 @@ def draw_angle(image_bgr: ImageBGR, knee_xy: npt.ArrayLike, ankle_xy: npt.ArrayL
     Returns:
         A new image; the input is unchanged. Degenerate points (NaN, zero length) draw only
         the label.
+
     """
     out = image_bgr.copy()
     s = ui_scale(out)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -52,6 +51,7 @@ class MeasureOptions:
             knee and hip landmarks.
         still_augment: for photos, also measure a mirrored copy and average, which cancels
             the model's left/right asymmetric bias.
+
     """
 
     mirrored: bool = False
@@ -76,6 +76,7 @@ class FrameRecord:
         legs: the subject's leg measurement, or None when nobody was found.
         xy: ``(33, 2)`` subject landmarks in px of the un-mirrored frame, or None.
         visibility: ``(33,)`` their visibility, or None.
+
     """
 
     frame_index: int

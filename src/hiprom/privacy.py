@@ -63,6 +63,7 @@ class FaceEllipse:
         half_axes_px: ``(half width, half height)`` in pixels, before rotation.
         angle_deg: rotation of the width axis from +x, clockwise on screen (y down), as
             ``cv2.ellipse`` takes it.
+
     """
 
     center_xy: tuple[float, float]
@@ -116,6 +117,7 @@ def face_ellipse(xy: npt.ArrayLike) -> FaceEllipse | None:
         >>> e = face_ellipse(xy)
         >>> e.half_axes_px
         (34.0, 46.0)
+
     """
     points = np.asarray(xy, np.float64)
     if points.shape != (33, 2):
@@ -170,6 +172,7 @@ def blur_faces(image_bgr: npt.NDArray[np.uint8], xy: npt.ArrayLike) -> npt.NDArr
         image_bgr: ``(H, W, 3)`` uint8 BGR.
         xy: ``(33, 2)`` or ``(n_persons, 33, 2)`` landmarks in pixels of that image
             (NaN rows are ignored).
+
     """
     persons = np.asarray(xy, np.float64).reshape(-1, 33, 2)
     ellipses = [e for p in persons if (e := face_ellipse(p)) is not None]

@@ -86,6 +86,7 @@ class Rep:
         ci95_deg: statistical 95% half-width (hold and neutral), without systematic error.
         flags: quality flags of this rep.
         used: whether the rep entered the leg's end-range median.
+
     """
 
     direction: Direction
@@ -110,6 +111,7 @@ class LegSeries:
         pelvis_static: True when ``rotation_deg`` was measured against the neutral pelvis
             line rather than each frame's; pelvis roll then only flags a rep.
         side: the anatomical side, for labelling only.
+
     """
 
     timestamps_s: FloatArray
@@ -155,6 +157,7 @@ class LegResult:
         quality: sorted quality flags (see :data:`QUALITY_FLAGS`).
         noise_sd_deg: estimated per-frame noise of the rotation series.
         neutral_hold: the neutral hold itself (frames and timing), or None.
+
     """
 
     side: Side | None
@@ -182,6 +185,7 @@ def build_leg_series(timestamps_s: npt.ArrayLike, measurements: Sequence[LegMeas
         timestamps_s: ``(n,)`` seconds.
         measurements: n per-frame measurements; None where nobody was detected.
         side: ``"left"`` or ``"right"``.
+
     """
     nan = float("nan")
     rows = []
@@ -215,6 +219,7 @@ def clean_series(timestamps_s: npt.ArrayLike, angle_deg: npt.ArrayLike, *,
     Examples:
         >>> clean_series([0.0, 0.1, 0.2, 0.3, 0.4], [1.0, 1.0, 30.0, 1.0, 1.0]).tolist()
         [1.0, 1.0, 1.0, 1.0, 1.0]
+
     """
     t, x = flt.validate_series(timestamps_s, angle_deg)
     x = flt.hampel(t, x, half_window_s=hampel_half_window_s, k=hampel_k)
@@ -240,6 +245,7 @@ def find_holds(timestamps_s: npt.ArrayLike, angle_deg: npt.ArrayLike, *,
 
     Returns:
         Holds in time order.
+
     """
     t, x = flt.validate_series(timestamps_s, angle_deg)
     prep = prepare(t, x, max_gap_s=max_gap_s, min_tolerance_deg=min_tolerance_deg,
@@ -363,6 +369,7 @@ def summarise_leg(series: LegSeries, *, min_hold_s: float = 1.0, short_hold_s: f
         series: one leg's per-frame series.
         systematic_sd_deg: SD of the method's systematic error, added in quadrature.
         limits: compensation thresholds (defaults of :class:`CompensationLimits`).
+
     """
     limits = limits or CompensationLimits()
     prep = prepare(series.timestamps_s, series.rotation_deg, max_gap_s=0.2,
@@ -416,6 +423,7 @@ def summarise_still(measurement: LegMeasurement, *, side: Side, systematic_sd_de
     Args:
         measurement: the frame's :class:`~hiprom.geometry.LegMeasurement`.
         side: ``"left"`` or ``"right"``.
+
     """
     leg = measurement.leg(side)
     quality = {"no_neutral"} | ({"labels_swapped"} if measurement.labels_swapped else set())

@@ -8,8 +8,8 @@ the JSON contract; ``csv_rows`` the per-frame table. Pure: no file I/O here.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -59,7 +59,7 @@ class SourceInfo:
 
 
 def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _num(value: float | None, digits: int = 2) -> float | None:
@@ -100,6 +100,7 @@ class Measurement:
         landmarks_visibility: ``(n, 33)`` their visibility.
         fulcrum: per side measured about a fixed knee, ``(knee_xy, down_xy)``: the neutral
             knee and the unit reference vertical, pixels (drawn by the overlay).
+
     """
 
     source: SourceInfo

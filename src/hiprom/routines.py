@@ -16,6 +16,7 @@ Examples:
     >>> plan = build_plan(LegInput(28.0), LegInput(40.0))
     >>> [r.exercise.id for r in plan.recommendations][:2]
     ['ninety_ninety_stretch', 'seated_cross_leg_stretch']
+
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class SideDose:
         reps: Reps per set, or None.
         emphasised: True when this side gets the top of the range for asymmetry.
         text: The dose in words.
+
     """
 
     side: Side | None
@@ -141,6 +143,7 @@ class Plan:
         safety_screen: Red flags and stop rules to show before any test or training.
         notes: Other remarks (missing legs, no stretching, re-test).
         disclaimer: Screening, not diagnosis.
+
     """
 
     left: Verdict
@@ -395,6 +398,7 @@ def build_plan(
 
     Raises:
         InputError: If neither leg was measured, or a compensation flag is unknown.
+
     """
     if left is None and right is None:
         raise InputError("build_plan needs at least one measured leg, got none; "

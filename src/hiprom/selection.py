@@ -54,6 +54,7 @@ def legs_visible(visibility: npt.NDArray[np.float32], *, threshold: float = 0.5)
 
     Returns:
         ``(n,)`` booleans.
+
     """
     return np.all(np.asarray(visibility)[:, _KNEES_ANKLES] >= threshold, axis=1)
 
@@ -63,6 +64,7 @@ def leg_extent_px(xy: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
 
     Args:
         xy: ``(n, 33, 2)`` landmark pixels.
+
     """
     pts = np.asarray(xy, np.float64)[:, _LEG_POINTS]
     if pts.shape[0] == 0:
@@ -82,6 +84,7 @@ class PersonTracker:
             (see :attr:`Landmarks.complete`).
         frames_crowded: checked frames with two or more people whose legs are visible and
             at least half the subject's size.
+
     """
 
     policy: PersonPolicy = PersonPolicy.AUTO

@@ -84,6 +84,7 @@ def to_jsonable(obj: Any) -> Any:
     Examples:
         >>> to_jsonable({"a": float("nan"), "b": (1, 2.5)})
         {'a': None, 'b': [1, 2.5]}
+
     """
     if isinstance(obj, float | np.floating):
         return float(obj) if math.isfinite(obj) else None
@@ -113,6 +114,7 @@ def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = 2) -> 
 
     Returns:
         The path written.
+
     """
     text = json.dumps(to_jsonable(obj), indent=indent, sort_keys=True, ensure_ascii=False,
                       allow_nan=False)
@@ -157,6 +159,7 @@ class CsvSink(_AtomicSink):
         ...     sink.append({"frame_index": 0, "angle_deg": 41.5})
         >>> out.read_text().splitlines()
         ['frame_index,angle_deg', '0,41.5']
+
     """
 
     def __init__(self, path: str | Path, columns: Sequence[str]) -> None:
@@ -233,6 +236,7 @@ def write_image(path: str | Path, image_bgr: npt.NDArray[np.uint8], *,
 
     Raises:
         InputError: if the suffix is not an image format OpenCV can encode.
+
     """
     target = Path(path)
     suffix = target.suffix.lower()
@@ -262,6 +266,7 @@ class VideoSink(_AtomicSink):
     Raises:
         InputError: for an unknown suffix/codec pair or a bad fps or size.
         SinkError: if OpenCV cannot open the writer.
+
     """
 
     def __init__(self, path: str | Path, *, fps: float, resolution_wh: tuple[int, int],

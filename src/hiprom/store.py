@@ -113,6 +113,7 @@ class InputRecord:
         mtime_ns: modification time when hashed, or None.
         patient_id, session_date, side_tested, notes: identifiers from a manifest or the
             file name; None when not given.
+
     """
 
     path: str
@@ -140,6 +141,7 @@ class OutcomeRecord:
         n_frames: frames analysed (0 when unknown).
         compute_s: wall time spent scoring, seconds.
         worker: ``host:pid`` of the process that scored it.
+
     """
 
     sha256: str
@@ -185,6 +187,7 @@ class ResultStore:
 
     Raises:
         StoreError: the file is not a SQLite database or has a newer schema.
+
     """
 
     def __init__(self, path: str | Path) -> None:

@@ -25,6 +25,7 @@ class FakeBackend:
         >>> with FakeBackend([lm]) as backend:
         ...     backend(np.zeros((48, 64, 3), np.uint8), timestamp_s=0.0).n_persons
         0
+
     """
 
     name = "fake"

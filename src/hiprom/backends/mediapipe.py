@@ -115,6 +115,7 @@ class MediaPipeBackend:
 
     Raises:
         BackendError: the model is missing or corrupt, or MediaPipe cannot load it.
+
     """
 
     name = "mediapipe"
