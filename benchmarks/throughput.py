@@ -38,15 +38,28 @@ ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE_DEG = 0.5
 
 
-def to_720p(src: Path, dst: Path) -> Path:
-    """Scale ``src`` to fit 1280×720 (aspect kept, padded), 30 fps, mp4v."""
+def _frames(src: Path, repeats: int):  # noqa: ANN202 - iterator of BGR frames
+    for _ in range(repeats):
+        cap = cv2.VideoCapture(str(src))
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            yield frame
+        cap.release()
+
+
+def to_720p(src: Path, dst: Path, repeats: int = 1) -> Path:
+    """Scale ``src`` to fit 1280×720 (aspect kept, padded), 30 fps, mp4v.
+
+    With ``repeats`` > 1 the clip is played that many times back to back, which turns a
+    one-rep sample into a recording of the whole protocol (3 reps per side).
+    """
     cap = cv2.VideoCapture(str(src))
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    cap.release()
     writer = cv2.VideoWriter(str(dst), cv2.VideoWriter.fourcc(*"mp4v"), fps, (1280, 720))
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
+    for frame in _frames(src, repeats):
         h, w = frame.shape[:2]
         scale = min(1280 / w, 720 / h)
         resized = cv2.resize(frame, (round(w * scale), round(h * scale)),
@@ -55,7 +68,6 @@ def to_720p(src: Path, dst: Path) -> Path:
         y0, x0 = (720 - resized.shape[0]) // 2, (1280 - resized.shape[1]) // 2
         canvas[y0:y0 + resized.shape[0], x0:x0 + resized.shape[1]] = resized
         writer.write(canvas)
-    cap.release()
     writer.release()
     return dst
 
@@ -119,6 +131,8 @@ def main() -> None:
     ap.add_argument("--strides", nargs="*", type=int, default=[1, 2, 3])
     ap.add_argument("--repeats", type=int, default=3, help="runs of each arm; medians reported")
     ap.add_argument("--markdown", type=Path, default=None)
+    ap.add_argument("--protocol-length", type=int, default=1, metavar="N",
+                    help="play each sample N times back to back (3 = a whole test, 3 reps a side)")
     args = ap.parse_args()
     os.environ.setdefault("GLOG_minloglevel", "2")
     work = Path(tempfile.mkdtemp(prefix="hiprom-throughput-"))
@@ -126,7 +140,8 @@ def main() -> None:
         videos = args.videos
     else:
         sources = sorted((ROOT / "samples").glob("*.mp4"))
-        videos = [to_720p(s, work / f"{s.stem}_720p.mp4") for s in sources]
+        videos = [to_720p(s, work / f"{s.stem}_720p.mp4", args.protocol_length)
+                  for s in sources]
     frames = sum(count_frames(v)[0] for v in videos)
     footage_s = sum(n / fps for n, fps in map(count_frames, videos))
 
