@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from hiprom._hashing import sha256_file
 from hiprom.errors import HipromError, InputError
 from hiprom.store import InputRecord
 
@@ -35,7 +36,6 @@ VIDEO_SUFFIXES = frozenset({
     ".mts", ".m2ts",
 })
 MANIFEST_FIELDS = ("patient_id", "session_date", "side_tested", "notes")
-_HASH_CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -136,15 +136,6 @@ def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = No
                 seen[key] = _with_id(replace(item, path=Path(os.path.abspath(item.path))),
                                      pattern)
     return list(seen.values())
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks (constant memory)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(_HASH_CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fingerprint(item: BatchInput) -> tuple[InputRecord, int, str | None]:

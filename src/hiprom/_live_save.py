@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hiprom._hashing import sha256_file
 from hiprom._live_worker import LiveOptions, Worker
 from hiprom.guide import Guide
-from hiprom.measure import file_sha256, measurement_from_analysis
+from hiprom.measure import measurement_from_analysis
 from hiprom.outputs import annotate_frame, write_outputs
 from hiprom.pipeline import Analysis, FrameRecord
 from hiprom.results import CSV_COLUMNS, Measurement, SourceInfo
@@ -105,7 +106,7 @@ def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Pa
         path=str(file) if file else f"camera:{options.camera}", kind="live",
         fps=worker.source_fps, n_frames=worker.frames_read,
         duration_s=float(records[-1].timestamp_s), resolution_wh=worker.analysis.resolution_wh,
-        mirrored=False, sha256=file_sha256(file) if file else None, truncated=interrupted)
+        mirrored=False, sha256=sha256_file(file) if file else None, truncated=interrupted)
     m = build_session(records, guide, source, model=_model(custom_model),
                       quality=("truncated",) if interrupted else ())
     stem = file.stem if file else "live"

@@ -173,7 +173,7 @@ def score_job(job: Job) -> OutcomeRecord:
         _check_duration(job)
         # A pool worker's stderr is the user's terminal: keep FFmpeg/LiteRT chatter off it.
         with native_stderr_silenced(in_pool_worker()):
-            measurement = measure_path(Path(job.path), options=job.options)
+            measurement = measure_path(Path(job.path), options=job.options, sha256=job.sha256)
             # The hook also covers the key frame, which shows the face like any other frame.
             hook = face_blur_hook(measurement) if job.blur_faces else None
             files = write_outputs(measurement, Path(job.out_dir), annotate=job.annotate,

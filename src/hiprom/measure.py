@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from hiprom._calibration import CLIP_SYSTEMATIC_SD_DEG, STILL_SYSTEMATIC_SD_DEG
+from hiprom._hashing import sha256_file
 from hiprom._pivot import pivot_rotation_series
 from hiprom.backends.base import PoseBackend, RunningMode
 from hiprom.errors import MeasurementError, SourceError
@@ -37,7 +37,7 @@ from hiprom.results import Measurement, SourceInfo
 from hiprom.selection import PersonPolicy, PersonTracker
 from hiprom.sources import is_image, iter_images, iter_video
 
-__all__ = ["default_backend_factory", "file_sha256", "measure_path", "measurement_from_analysis"]
+__all__ = ["default_backend_factory", "measure_path", "measurement_from_analysis"]
 
 log = logging.getLogger(__name__)
 _SIDES = ("left", "right")
@@ -69,15 +69,6 @@ def _model_of(backend_factory: BackendFactory | None) -> dict[str, str]:
     from hiprom.backends.mediapipe import model_info
 
     return model_info()
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _per_frame(analysis: Analysis, attr: str) -> np.ndarray:
@@ -220,7 +211,11 @@ def _whole_input_flags(analysis: Analysis, truncated: bool) -> tuple[str, ...]:
 
 
 def measure_clip(
-    path: Path, *, options: MeasureOptions, backend_factory: BackendFactory | None = None
+    path: Path,
+    *,
+    options: MeasureOptions,
+    backend_factory: BackendFactory | None = None,
+    sha256: str | None = None,
 ) -> Measurement:
     """Measure a video file (see :func:`measure_path`)."""
     frames = iter_video(path, stride=options.stride)
@@ -237,7 +232,7 @@ def measure_clip(
         path=str(path), kind="clip", fps=info.fps or None, n_frames=frames.frames_decoded,
         duration_s=float(analysis.records[-1].timestamp_s) if analysis.records else None,
         resolution_wh=analysis.resolution_wh, mirrored=options.mirrored,
-        sha256=file_sha256(path), truncated=bool(frames.truncated),
+        sha256=sha256 or sha256_file(path), truncated=bool(frames.truncated),
     )
     return measurement_from_analysis(
         analysis, source, model=_model_of(backend_factory),
@@ -272,7 +267,11 @@ def _still_landmarks(image_bgr: np.ndarray, backend: PoseBackend) -> list[tuple[
 
 
 def measure_still(
-    path: Path, *, options: MeasureOptions, backend_factory: BackendFactory | None = None
+    path: Path,
+    *,
+    options: MeasureOptions,
+    backend_factory: BackendFactory | None = None,
+    sha256: str | None = None,
 ) -> Measurement:
     """Measure a photo (see :func:`measure_path`)."""
     frame = next(iter(iter_images([path])))
@@ -299,7 +298,7 @@ def measure_still(
     analysis.records[0] = replace(analysis.records[0], legs=combined)
     source = SourceInfo(path=str(path), kind="still", fps=None, n_frames=1, duration_s=None,
                         resolution_wh=frame.resolution_wh, mirrored=options.mirrored,
-                        sha256=file_sha256(path))
+                        sha256=sha256 or sha256_file(path))
     m = measurement_from_analysis(analysis, source, model=_model_of(backend_factory))
     m.legs = {side: summarise_still(combined, side=side, systematic_sd_deg=STILL_SYSTEMATIC_SD_DEG)
               for side in _SIDES}
@@ -312,6 +311,7 @@ def measure_path(
     *,
     options: MeasureOptions = MeasureOptions(),
     backend_factory: BackendFactory | None = None,
+    sha256: str | None = None,
 ) -> Measurement:
     """Measure a video or a photo and summarise both legs.
 
@@ -320,6 +320,8 @@ def measure_path(
         options: see :class:`~hiprom.pipeline.MeasureOptions`.
         backend_factory: makes the pose backend for a running mode; defaults to the
             bundled MediaPipe model.
+        sha256: the file's content hash when the caller already has it (the batch hashes
+            every input to key its store); computed here otherwise.
 
     Raises:
         SourceError: the file is missing, empty, not a video/image, or undecodable.
@@ -331,8 +333,8 @@ def measure_path(
     if p.is_dir():
         raise SourceError(f"{p} is a folder; pass video or image files (or use hiprom batch)")
     if is_image(p):
-        return measure_still(p, options=options, backend_factory=backend_factory)
-    return measure_clip(p, options=options, backend_factory=backend_factory)
+        return measure_still(p, options=options, backend_factory=backend_factory, sha256=sha256)
+    return measure_clip(p, options=options, backend_factory=backend_factory, sha256=sha256)
 
 
 __all__ += ["measure_clip", "measure_still", "MeasurementError"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from hiprom import overlay
+from hiprom.geometry import assign_sides
 from hiprom.landmarks import LandmarkName as L
 from hiprom.results import CSV_COLUMNS, Measurement
 from hiprom.sinks import CsvSink, VideoSink, write_image, write_json_atomic
@@ -32,9 +33,9 @@ FrameHook = Callable[[np.ndarray, int], np.ndarray]
 
 
 def _anatomical(xy: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(hip, knee, ankle) per anatomical side: the knee with larger x is the left leg."""
+    """(hip, knee, ankle) per anatomical side, by the same rule as the measurement."""
     a, b = (_LEG_POINTS["left"], _LEG_POINTS["right"])
-    if xy[a[1], 0] < xy[b[1], 0]:
+    if assign_sides(xy):
         a, b = b, a
     return {"left": tuple(xy[i] for i in a), "right": tuple(xy[i] for i in b)}
 

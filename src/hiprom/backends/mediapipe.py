@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import replace
 from functools import lru_cache
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hiprom._hashing import sha256_file
 from hiprom._native import native_stderr_silenced
 from hiprom.backends.base import RunningMode
 from hiprom.errors import BackendError
@@ -43,11 +43,8 @@ def default_model_path() -> Path:
 
 @lru_cache(maxsize=8)
 def _sha256(path: Path, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Cached per (path, size, mtime): the model is hashed once per process."""
+    return sha256_file(path)
 
 
 def model_info(path: Path | None = None) -> dict[str, str]:
