@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from hiprom.errors import InputError, MeasurementError
 from hiprom.geometry import (
+    HIP_CENTRE_BELOW_LANDMARK,
     assign_sides,
     estimate_leg_directions,
+    hip_joint_centres,
     measure_legs,
     pelvis_roll_deg,
     recover_rotation_deg,
@@ -71,9 +73,24 @@ def project(pts: dict[str, np.ndarray], *, pitch: float = 0.0, yaw: float = 0.0,
     return out
 
 
+def model_hips(p2: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The hip landmarks a pose model reports for these projected joint centres.
+
+    The model places its hip landmark HIP_CENTRE_BELOW_LANDMARK image shank lengths above
+    the joint centre (along the hip line's perpendicular); ``measure_legs`` undoes that.
+    """
+    shank = np.mean([np.hypot(*(p2[f"{s}_ANKLE"] - p2[f"{s}_KNEE"])) for s in ("LEFT", "RIGHT")])
+    line = p2["LEFT_HIP"] - p2["RIGHT_HIP"]
+    down = np.array([-line[1], line[0]]) / np.hypot(*line)
+    down = down if down[1] >= 0 else -down
+    up = HIP_CENTRE_BELOW_LANDMARK * shank * down
+    return {**p2, "LEFT_HIP": p2["LEFT_HIP"] - up, "RIGHT_HIP": p2["RIGHT_HIP"] - up}
+
+
 def build_landmarks(p2: dict[str, np.ndarray], *, swap: bool = False,
                     visibility: dict[str, float] | None = None) -> Landmarks:
-    """A (1, 33, 2) Landmarks with the projected points at their LandmarkName indices."""
+    """A (1, 33, 2) Landmarks as the model reports the projected joints (see model_hips)."""
+    p2 = model_hips(p2)
     xy = np.zeros((1, N_LANDMARKS, 2))
     xy[0, :] = (p2["LEFT_HIP"] + p2["RIGHT_HIP"]) / 2
     vis = np.ones((1, N_LANDMARKS))
@@ -84,6 +101,40 @@ def build_landmarks(p2: dict[str, np.ndarray], *, swap: bool = False,
     for key, value in (visibility or {}).items():
         vis[0, LandmarkName[key]] = value
     return Landmarks(xy.astype(np.float32), vis.astype(np.float32), WH)
+
+
+@pytest.mark.parametrize("roll_deg", [0.0, 12.0, -30.0])
+def test_hip_joint_centres_move_toward_the_feet_along_the_pelvis_perpendicular(roll_deg):
+    r = np.radians(roll_deg)
+    # Left hip on the image right; the pelvis rolled on screen by roll_deg.
+    line = np.array([np.cos(r), -np.sin(r)]) * 200.0
+    hips = np.array([[500.0, 400.0] + line / 2, [500.0, 400.0] - line / 2])
+    centres = hip_joint_centres(hips, shank_px=300.0, offset=0.15)
+    moved = centres - hips
+    np.testing.assert_allclose(moved[0], moved[1])
+    assert np.hypot(*moved[0]) == pytest.approx(45.0)
+    assert moved[0] @ line == pytest.approx(0.0, abs=1e-9)
+    assert moved[0][1] > 0  # toward the feet (image down)
+    assert pelvis_roll_deg(*centres) == pytest.approx(pelvis_roll_deg(*hips))
+
+
+def test_hip_joint_centres_leave_unusable_input_alone():
+    hips = np.array([[500.0, 400.0], [500.0, 400.0]])
+    np.testing.assert_array_equal(hip_joint_centres(hips, 300.0), hips)
+    np.testing.assert_array_equal(hip_joint_centres(hips + [[10.0, 0], [0, 0]], np.nan),
+                                  hips + [[10.0, 0], [0, 0]])
+
+
+def test_hip_landmark_offset_matters_for_the_view_correction():
+    # The same scene read with the model's hip landmarks taken as joint centres (offset 0)
+    # overstates the femur pitch, which is what the offset removes.
+    p2 = project(build_scene(40.0, 0.0), pitch=15.0)
+    lm = build_landmarks(p2)
+    fixed = measure_legs(lm)
+    naive = measure_legs(lm, hip_offset=0.0)
+    assert fixed.left.rotation_deg == pytest.approx(40.0, abs=0.05)
+    assert fixed.left.view_pitch_deg == pytest.approx(15.0, abs=0.5)
+    assert naive.left.view_pitch_deg > fixed.left.view_pitch_deg + 3.0
 
 
 def rotate_on_screen(xy: np.ndarray, r_deg: float, centre: np.ndarray) -> np.ndarray:

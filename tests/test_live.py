@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from hiprom.errors import SourceError
 from hiprom.frames import Frame
+from hiprom.geometry import HIP_CENTRE_BELOW_LANDMARK
 from hiprom.guide import Key, Phase
 from hiprom.landmarks import LandmarkName as L
 from hiprom.landmarks import Landmarks
@@ -39,7 +40,9 @@ def _seated_xy(left_deg: float, right_deg: float) -> np.ndarray:
         (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE, 370.0, 1.0, left_deg),
         (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE, 270.0, -1.0, right_deg),
     ):
-        xy[hip] = xy[knee] = (x, 260.0)
+        # The thigh points at the camera; the model's hip landmark sits above the joint.
+        xy[knee] = (x, 260.0)
+        xy[hip] = (x, 260.0 - HIP_CENTRE_BELOW_LANDMARK * 120)
         t = math.radians(deg)
         xy[ankle] = (x + lateral * 120 * math.sin(t), 260.0 + 120 * math.cos(t))
     xy[L.LEFT_SHOULDER], xy[L.RIGHT_SHOULDER] = (380, 90), (260, 90)

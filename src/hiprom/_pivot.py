@@ -22,7 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.geometry import LegMeasurement, Side, estimate_leg_directions, measure_legs
+from hiprom.geometry import (
+    LegMeasurement,
+    Side,
+    estimate_leg_directions,
+    hip_joint_centres,
+    measure_legs,
+)
 from hiprom.landmarks import LandmarkName as L
 from hiprom.landmarks import Landmarks
 
@@ -121,7 +127,10 @@ def pivot_rotation_series(
     knee0 = _median_xy([m.leg(side).knee_xy for m in still])
     ankle0 = _median_xy([m.leg(side).ankle_xy for m in still])
     hips0 = {s: _median_xy([m.leg(s).hip_xy for m in still]) for s in ("left", "right")}
-    view = _neutral_view(hips0[side], knee0, ankle0, resolution_wh) if correct_view else None
+    shank0 = float(np.hypot(*(ankle0 - knee0)))
+    centres0 = hip_joint_centres(np.array([hips0["left"], hips0["right"]]), shank0)
+    centre0 = centres0[0] if side == "left" else centres0[1]
+    view = _neutral_view(centre0, knee0, ankle0, resolution_wh) if correct_view else None
     lateral = 1.0 if side == "left" else -1.0
     knee_x = np.full(len(legs), knee0[0])
     for i, m in enumerate(legs):
@@ -133,7 +142,9 @@ def pivot_rotation_series(
             hip, knee, ankle = _POINTS[s]
             pose = m.leg(s)
             xy[hip], xy[knee], xy[ankle] = hips0[s], pose.knee_xy, pose.ankle_xy
-            vis[[hip, knee, ankle]] = 1.0, pose.visibility, pose.visibility
+            # Only this side is read back: the other one is placed (sides and joint
+            # centres depend on it) but left invisible, which skips its view solve.
+            vis[[hip, knee, ankle]] = (1.0, pose.visibility, pose.visibility) if s == side else 0.0
         xy[_POINTS[side][1]] = knee0
         xy[[L.LEFT_SHOULDER, L.RIGHT_SHOULDER]] = shoulders_xy[i]
         vis[[L.LEFT_SHOULDER, L.RIGHT_SHOULDER]] = 1.0
@@ -141,7 +152,7 @@ def pivot_rotation_series(
         measured = measure_legs(frame, correct_view=correct_view, min_visibility=min_visibility)
         out[i] = measured.leg(side).rotation_deg
         knee_x[i] = knee0[0] + lateral * _drift_px(
-            m.leg(side).ankle_xy, knee0, float(np.hypot(*(ankle0 - knee0))),
+            m.leg(side).ankle_xy, knee0, shank0,
             out[i] - float(np.nanmedian(out[neutral])) if np.isfinite(out[neutral]).any() else out[i],
             view, lateral)
     line = hips0["left"] - hips0["right"]

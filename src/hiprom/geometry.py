@@ -34,7 +34,9 @@ __all__ = [
     "LegPose",
     "Side",
     "assign_sides",
+    "HIP_CENTRE_BELOW_LANDMARK",
     "estimate_leg_directions",
+    "hip_joint_centres",
     "measure_legs",
     "pelvis_roll_deg",
     "recover_rotation_deg",
@@ -246,6 +248,30 @@ def _body_left_direction(xy: FloatArray) -> FloatArray:
     return np.where(ok, left, np.array([1.0, 0.0]))
 
 
+#: The pose model's hip landmark sits above the hip joint centre: on rendered seated
+#: clips with known joints (6 bodies, 5 camera setups, neutral pose) by 0.157 ± 0.021 of
+#: the image shank length, along the body's vertical. The femur direction for the view
+#: correction is taken from the joint centre; using the landmark overstated femur pitch by
+#: about 10° (docs/ACCURACY.md).
+HIP_CENTRE_BELOW_LANDMARK = 0.15
+
+
+def hip_joint_centres(hips: FloatArray, shank_px: float,
+                      offset: float = HIP_CENTRE_BELOW_LANDMARK) -> FloatArray:
+    """Hip joint centres from the model's hip landmarks ``(2, 2)`` (left, right), pixels.
+
+    Both move by ``offset`` × ``shank_px`` along the perpendicular of the hip line,
+    toward the feet, so the hip line's direction (pelvic roll) is unchanged.
+    """
+    line = hips[0] - hips[1]
+    norm = float(np.hypot(*line))
+    if not (np.isfinite(norm) and norm > 0 and np.isfinite(shank_px)):
+        return hips
+    down = np.array([-line[1], line[0]]) / norm
+    down = down if down[1] >= 0 else -down
+    return hips + offset * shank_px * down
+
+
 def _person_xy(landmarks: Landmarks, person: int, mirrored: bool) -> tuple[FloatArray, FloatArray]:
     if landmarks.n_persons == 0:
         raise MeasurementError("no person detected in this frame; check framing and lighting")
@@ -280,10 +306,13 @@ class _ViewModel:
 
 
 def _measure_leg(
-    side: str, joints: FloatArray, vis: FloatArray, hips: FloatArray,
+    side: str, joints: FloatArray, vis: FloatArray, hips: FloatArray, centres: FloatArray,
     view: _ViewModel, min_visibility: float, min_shank_px: float,
 ) -> LegPose:
-    """One anatomical leg; ``joints`` is (hip, knee, ankle) ``(3, 2)``, ``hips`` (left, right)."""
+    """One anatomical leg; ``joints`` is (hip, knee, ankle) ``(3, 2)``, ``hips`` (left, right).
+
+    ``centres`` are the hip joint centres (:func:`hip_joint_centres`) the view uses.
+    """
     hip, knee, ankle = joints
     length = float(np.hypot(*(ankle - knee)))
     visibility = float(min(vis[1], vis[2]))
@@ -295,13 +324,14 @@ def _measure_leg(
     plain = lat * float(_wrap_deg(raw - roll)) if ok else np.nan
     solved = None
     if ok and view.correct:
+        centre = centres[0] if side == "left" else centres[1]
         solved = estimate_leg_directions(
-            hip, knee, ankle, thigh_to_shank_ratio=view.ratio, focal_px=view.focal_px,
+            centre, knee, ankle, thigh_to_shank_ratio=view.ratio, focal_px=view.focal_px,
             principal_xy=view.principal_xy, max_view_deg=view.max_view_deg)
     rotation, pitch, yaw = plain, np.nan, np.nan
     if solved is not None:
         femur, shank_dir = solved
-        down = np.cross(view.hip_line_3d(hips, femur), femur)
+        down = np.cross(view.hip_line_3d(centres, femur), femur)
         rotation = float(recover_rotation_deg(shank_dir[:2], femur, down, lat))
         pitch = float(np.degrees(np.arctan2(femur[1], -femur[2])))
         yaw = float(np.degrees(np.arctan2(femur[0], -femur[2])))
@@ -320,6 +350,7 @@ def measure_legs(
     min_visibility: float = 0.5,
     min_shank_px: float = 10.0,
     max_view_deg: float = 35.0,
+    hip_offset: float = HIP_CENTRE_BELOW_LANDMARK,
 ) -> LegMeasurement:
     """Measure both legs of one person in one frame.
 
@@ -336,6 +367,8 @@ def measure_legs(
         min_visibility: knee and ankle visibility below this gives a NaN rotation.
         min_shank_px: shorter image shanks give a NaN rotation.
         max_view_deg: femur angles from the optical axis beyond this disable the correction.
+        hip_offset: hip joint centre below the hip landmark, in shank lengths (see
+            :data:`HIP_CENTRE_BELOW_LANDMARK`); 0 for landmarks that are joint centres.
 
     Returns:
         The per-frame :class:`LegMeasurement`.
@@ -355,9 +388,14 @@ def measure_legs(
     labels = {"left": "right", "right": "left"} if swapped else {"left": "left", "right": "right"}
     idx = {side: list(_LABELLED_LEGS[labels[side]]) for side in ("left", "right")}
     hips = xy[[idx["left"][0], idx["right"][0]]]
-    legs = {side: _measure_leg(side, xy[idx[side]], vis[idx[side]], hips, view,
+    shanks = [float(np.hypot(*(xy[idx[s][2]] - xy[idx[s][1]]))) for s in ("left", "right")]
+    finite = [v for v in shanks if np.isfinite(v)]
+    centres = hip_joint_centres(hips, float(np.mean(finite)) if finite else np.nan,
+                                hip_offset)
+    legs = {side: _measure_leg(side, xy[idx[side]], vis[idx[side]], hips, centres, view,
                                min_visibility, min_shank_px) for side in ("left", "right")}
-    lean = float(trunk_lean_deg(xy[_L.LEFT_SHOULDER], xy[_L.RIGHT_SHOULDER], hips[0], hips[1]))
+    lean = float(trunk_lean_deg(xy[_L.LEFT_SHOULDER], xy[_L.RIGHT_SHOULDER],
+                                centres[0], centres[1]))
     return LegMeasurement(
         left=legs["left"], right=legs["right"],
         pelvis_roll_deg=float(pelvis_roll_deg(hips[0], hips[1])),
