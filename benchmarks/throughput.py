@@ -3,17 +3,18 @@
 Usage::
 
     python benchmarks/throughput.py                       # samples/*.mp4 scaled to 720p
-    python benchmarks/throughput.py --videos a.mp4 b.mp4 --workers 2 --strides 1 2
+    python benchmarks/throughput.py --protocol-length 3 --mirror   # 6 whole-test recordings
+    python benchmarks/throughput.py --videos a.mp4 b.mp4 --workers 2 --strides 3
     python benchmarks/throughput.py --markdown out/throughput.md
 
 The *plain loop* is what a straightforward tool does, in one process: OpenCV reads a
 frame, MediaPipe PoseLandmarker runs on it in IMAGE mode (every frame independent), and
 the knee→ankle angle from image vertical is computed. The *batch* is `run_batch` (what
 `hiprom batch` calls) with `--workers` processes, VIDEO-mode tracking, the full protocol,
-and the per-video JSON/CSV written, for each `--strides` value. Throughput is source
-frames per wall-clock second, start-up (spawning workers, loading the model) included.
-Held end-range angles of every stride are compared with stride 1 (full rate): a stride
-is acceptable only if every held IR/ER stays within 0.5°.
+and the per-video JSON/CSV written, at full rate, with `--fast` and at any `--strides`.
+Throughput is source frames per wall-clock second, start-up (spawning workers, loading
+the model) included. Held end-range angles of every arm are compared with full rate: an
+arm is acceptable only if every held IR/ER stays within 0.5°.
 
 The default inputs are the rendered seated samples in samples/, upscaled and padded to
 1280×720 at 30 fps so the numbers speak for 720p footage.
@@ -49,17 +50,19 @@ def _frames(src: Path, repeats: int):  # noqa: ANN202 - iterator of BGR frames
         cap.release()
 
 
-def to_720p(src: Path, dst: Path, repeats: int = 1) -> Path:
+def to_720p(src: Path, dst: Path, repeats: int = 1, mirror: bool = False) -> Path:
     """Scale ``src`` to fit 1280×720 (aspect kept, padded), 30 fps, mp4v.
 
     With ``repeats`` > 1 the clip is played that many times back to back, which turns a
-    one-rep sample into a recording of the whole protocol (3 reps per side).
+    one-rep sample into a recording of the whole protocol (3 reps per side). ``mirror``
+    flips it left-right: another valid test video (the sides swap).
     """
     cap = cv2.VideoCapture(str(src))
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     cap.release()
     writer = cv2.VideoWriter(str(dst), cv2.VideoWriter.fourcc(*"mp4v"), fps, (1280, 720))
     for frame in _frames(src, repeats):
+        frame = np.ascontiguousarray(frame[:, ::-1]) if mirror else frame
         h, w = frame.shape[:2]
         scale = min(1280 / w, 720 / h)
         resized = cv2.resize(frame, (round(w * scale), round(h * scale)),
@@ -101,19 +104,24 @@ def plain_loop(videos: list[Path]) -> tuple[int, float]:
     return frames, time.perf_counter() - t0
 
 
-def batch_run(videos: list[Path], out: Path, *, workers: int, stride: int
+def batch_run(videos: list[Path], out: Path, *, workers: int, arm: str
               ) -> tuple[float, dict[tuple[str, str, str], float]]:
-    """Run the batch on fresh storage; returns (seconds, held angles by video/leg/direction)."""
-    from hiprom.batch import BatchConfig, run_batch
-    from hiprom.pipeline import MeasureOptions
+    """Run the batch on fresh storage; returns (seconds, held angles by video/leg/direction).
 
+    ``arm`` is ``full`` (every frame), ``fast`` (``--fast``) or ``stride N``.
+    """
+    from hiprom.batch import BatchConfig, run_batch
+    from hiprom.pipeline import FAST_MAX_FPS, MeasureOptions
+
+    options = {"full": MeasureOptions(), "fast": MeasureOptions(max_fps=FAST_MAX_FPS)}.get(
+        arm) or MeasureOptions(stride=int(arm.split()[-1]))
     config = BatchConfig(sources=tuple(str(v) for v in videos), out_dir=out, workers=workers,
-                         options=MeasureOptions(stride=stride))
+                         options=options)
     t0 = time.perf_counter()
     report = run_batch(config)
     seconds = time.perf_counter() - t0
     if report.failures:
-        print(f"warning: failures at stride {stride}: {report.failures}", file=sys.stderr)
+        print(f"warning: failures in arm {arm}: {report.failures}", file=sys.stderr)
     held = {}
     for item in report.results:
         for leg, data in ((item.result or {}).get("legs") or {}).items():
@@ -128,11 +136,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", nargs="*", type=Path, default=None)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--strides", nargs="*", type=int, default=[1, 2, 3])
+    ap.add_argument("--strides", nargs="*", type=int, default=[],
+                    help="also time these fixed strides (besides full rate and --fast)")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each arm; medians reported")
     ap.add_argument("--markdown", type=Path, default=None)
     ap.add_argument("--protocol-length", type=int, default=1, metavar="N",
                     help="play each sample N times back to back (3 = a whole test, 3 reps a side)")
+    ap.add_argument("--mirror", action="store_true",
+                    help="add a mirrored copy of each sample (twice the videos)")
     args = ap.parse_args()
     os.environ.setdefault("GLOG_minloglevel", "2")
     work = Path(tempfile.mkdtemp(prefix="hiprom-throughput-"))
@@ -140,19 +151,21 @@ def main() -> None:
         videos = args.videos
     else:
         sources = sorted((ROOT / "samples").glob("*.mp4"))
-        videos = [to_720p(s, work / f"{s.stem}_720p.mp4", args.protocol_length)
-                  for s in sources]
+        videos = [to_720p(s, work / f"{s.stem}{'_mirror' if m else ''}_720p.mp4",
+                          args.protocol_length, mirror=m)
+                  for s in sources for m in ((False, True) if args.mirror else (False,))]
     frames = sum(count_frames(v)[0] for v in videos)
     footage_s = sum(n / fps for n, fps in map(count_frames, videos))
 
-    plain_s, batch_s, held = [], {s: [] for s in args.strides}, {}
+    arms = ["full", "fast", *(f"stride {s}" for s in args.strides)]
+    plain_s, batch_s, held = [], {a: [] for a in arms}, {}
     for r in range(args.repeats):  # interleaved, so drift in machine load hits every arm
         n_plain, seconds = plain_loop(videos)
         plain_s.append(seconds)
-        for stride in args.strides:
-            seconds, held[stride] = batch_run(videos, work / f"out-{r}-s{stride}",
-                                              workers=args.workers, stride=stride)
-            batch_s[stride].append(seconds)
+        for k, arm in enumerate(arms):
+            seconds, held[arm] = batch_run(videos, work / f"out-{r}-{k}",
+                                           workers=args.workers, arm=arm)
+            batch_s[arm].append(seconds)
     assert n_plain == frames, (n_plain, frames)
 
     plain_fps = frames / statistics.median(plain_s)
@@ -167,16 +180,16 @@ def main() -> None:
         f"| plain loop (IMAGE mode, 1 process) | {statistics.median(plain_s):.1f} | "
         f"{plain_fps:.1f} | 1.00 | {footage_s / statistics.median(plain_s):.2f} | – |",
     ]
-    for stride in args.strides:
-        wall = statistics.median(batch_s[stride])
-        diffs = [abs(held[stride][k] - v) for k, v in held[args.strides[0]].items()
-                 if k in held[stride]]
-        missing = len(held[args.strides[0]]) - len(diffs)
+    for arm in arms:
+        wall = statistics.median(batch_s[arm])
+        diffs = [abs(held[arm][k] - v) for k, v in held["full"].items() if k in held[arm]]
+        missing = len(held["full"]) - len(diffs)
         agree = (f"max |Δ| {max(diffs):.2f}° over {len(diffs)} values"
                  + (f", {missing} missing" if missing else "")
                  + (" ✓" if diffs and max(diffs) <= TOLERANCE_DEG and not missing else " ✗")
-                 ) if stride != args.strides[0] else "reference"
-        lines.append(f"| hiprom batch, {args.workers} workers, stride {stride} | {wall:.1f} | "
+                 ) if arm != "full" else "reference"
+        name = {"full": "every frame", "fast": "--fast"}.get(arm, arm)
+        lines.append(f"| hiprom batch, {args.workers} workers, {name} | {wall:.1f} | "
                      f"{frames / wall:.1f} | {frames / wall / plain_fps:.2f} | "
                      f"{footage_s / wall:.2f} | {agree} |")
     text = "\n".join(lines)

@@ -159,6 +159,34 @@ def test_manifest_without_path_column_is_refused(tmp_path):
         collect_inputs([manifest])
 
 
+def test_longest_inputs_are_scheduled_first(tmp_path):
+    from hiprom.batch import _plan
+    from hiprom.store import InputRecord
+
+    records = [(InputRecord(f"/v/{name}.mp4", name * 64), frames, None)
+               for name, frames in (("a", 300), ("b", 9000), ("c", 0), ("d", 1200))]
+    jobs, unreadable, skipped = _plan(records, {}, BatchConfig(sources=("x",), out_dir=tmp_path))
+    assert [Path(j.path).stem for j in jobs] == ["b", "d", "a", "c"]
+    assert unreadable == [] and skipped == 0
+
+
+def test_cli_fast_flag_reaches_the_batch_settings(tmp_path, monkeypatch):
+    import hiprom._cli_batch
+    from hiprom.batch import BatchReport
+
+    seen = []
+
+    def fake_run_batch(config, **_):
+        seen.append(config)
+        return BatchReport()
+
+    monkeypatch.setattr(hiprom._cli_batch, "run_batch", fake_run_batch)
+    for flags in ([], ["--fast"]):
+        result = CliRunner().invoke(cli_app(), ["batch", str(tmp_path), "-q", *flags])
+        assert result.exit_code == 0, result.output
+    assert [c.options.max_fps for c in seen] == [None, 15.0]
+
+
 def test_sha256_is_of_the_content(tmp_path):
     a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
     a.write_bytes(b"same" * 500_000)

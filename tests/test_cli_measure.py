@@ -35,3 +35,22 @@ def test_version_and_help():
     assert runner.invoke(app, ["--version"]).exit_code == 0
     result = runner.invoke(app, ["measure", "--help"])
     assert result.exit_code == 0 and "--annotate" in result.output
+
+
+@pytest.mark.parametrize(("flags", "expected"), [([], None), (["--fast"], 15.0)])
+def test_fast_flag_sets_the_measuring_rate(tmp_path, monkeypatch, flags, expected):
+    import hiprom.measure
+    from hiprom.errors import MeasurementError
+
+    seen = []
+
+    def fake_measure(path, *, options):
+        seen.append(options)
+        raise MeasurementError(f"{path}: stop here")
+
+    monkeypatch.setattr(hiprom.measure, "measure_path", fake_measure)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"x")
+    result = runner.invoke(app, ["measure", str(clip), "--no-history", *flags])
+    assert result.exit_code == 1 and "stop here" in result.output
+    assert [o.max_fps for o in seen] == [expected]

@@ -14,9 +14,10 @@ from hiprom.errors import MeasurementError, SourceError
 from hiprom.landmarks import LandmarkName as L
 from hiprom.landmarks import Landmarks
 from hiprom.measure import measure_path
-from hiprom.outputs import write_outputs
+from hiprom.outputs import key_frame_index, write_outputs
 from hiprom.pipeline import MeasureOptions
 from hiprom.results import CSV_COLUMNS
+from hiprom.sources import iter_video
 
 FPS = 30.0
 SHANK_PX = 160.0
@@ -92,6 +93,29 @@ def test_clip_end_range_is_the_held_plateau(clip_and_backend):
     assert abs(left.internal_rotation_deg - 38.0) <= left.internal_rotation_ci95_deg
     assert right.internal_rotation_deg is None  # the right leg never moved
     assert "no_neutral" not in left.quality
+
+
+def test_key_frame_is_the_same_frame_with_or_without_the_annotated_video(tmp_path):
+    # Neighbouring frames differ by 7 grey levels, so picking a neighbour would show.
+    n = int(6.5 * FPS)
+    path = tmp_path / "graded.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), FPS, (640, 480))
+    for i in range(n):
+        writer.write(np.full((480, 640, 3), 20 + (7 * i) % 210, np.uint8))
+    writer.release()
+    seq = [landmarks_of(seated_person(test_protocol(i / FPS), 0.0)) for i in range(n)]
+    m = measure_path(path, backend_factory=lambda mode: FakeBackend(seq))
+    write_outputs(m, tmp_path / "with", annotate=True)
+    write_outputs(m, tmp_path / "without", annotate=False)
+    with_video = cv2.imread(str(tmp_path / "with" / "graded.keyframe.png"))
+    alone = cv2.imread(str(tmp_path / "without" / "graded.keyframe.png"))
+    np.testing.assert_array_equal(with_video, alone)
+    key = int(m.frame_index[key_frame_index(m)])
+    assert key > 0
+    corner = (slice(450, 470), slice(610, 630))  # away from the drawing
+    levels = [float(np.median(f.image_bgr[corner])) for f in iter_video(path)]
+    assert min(abs(levels[key] - levels[key - 1]), abs(levels[key] - levels[key + 1])) >= 4
+    assert float(np.median(alone[corner])) == levels[key]
 
 
 def test_outputs_follow_the_contract(clip_and_backend, tmp_path):

@@ -62,3 +62,22 @@ def test_still_is_measured_within_the_stated_interval(measured):
     expected = truth["end_range"]["right"]["internal_rotation_deg"]
     assert abs(got.internal_rotation_deg - expected) <= got.internal_rotation_ci95_deg
     assert got.internal_rotation_deg == pytest.approx(expected, abs=4.0)
+
+
+@pytest.mark.parametrize("stem", CLEAN_CLIPS)
+def test_fast_rate_agrees_with_full_rate(measured, stem):
+    from hiprom.pipeline import FAST_MAX_FPS, MeasureOptions
+
+    fast = measure_path(SAMPLES / _truth(stem)["media"],
+                        options=MeasureOptions(max_fps=FAST_MAX_FPS))
+    full = measured[stem]
+    assert len(fast.frame_index) < 0.6 * len(full.frame_index)  # 30 fps measured at 15
+    compared = 0
+    for leg in ("left", "right"):
+        for key in KEYS.values():
+            a, b = getattr(full.legs[leg], key), getattr(fast.legs[leg], key)
+            assert (a is None) == (b is None), f"{leg} {key}"
+            if a is not None:
+                compared += 1
+                assert b == pytest.approx(a, abs=0.5), f"{leg} {key}"
+    assert compared >= 1

@@ -58,7 +58,25 @@ def test_iter_video_stride_and_time_window(synth_media) -> None:
         [synth_media.level(i) for i in (5, 8, 11, 14)], abs=6)
 
 
-@pytest.mark.parametrize("kwargs", [{"stride": 0}, {"start_s": 2.0, "end_s": 1.0}])
+@pytest.mark.parametrize(("fps", "max_fps", "stride", "expected"), [
+    (30.0, 10.0, 1, 3),   # 30 fps footage measured at 10 fps
+    (25.0, 10.0, 1, 2),   # 12.5 fps: the nearest whole step
+    (60.0, 10.0, 1, 6),
+    (10.0, 10.0, 1, 1),
+    (5.0, 10.0, 1, 1),    # never below every frame
+    (30.0, 10.0, 5, 5),   # an explicit larger stride wins
+])
+def test_iter_video_max_fps_sets_the_stride_from_the_clip_rate(
+        synth_media, fps, max_fps, stride, expected) -> None:
+    path = synth_media.video(n_frames=13, fps=fps)
+    frames = iter_video(path, stride=stride, max_fps=max_fps)
+    indices = [f.index for f in frames]
+    assert frames.stride == expected
+    assert indices == list(range(0, 13, expected))
+
+
+@pytest.mark.parametrize("kwargs", [{"stride": 0}, {"start_s": 2.0, "end_s": 1.0},
+                                    {"max_fps": 0.0}, {"max_fps": -5.0}])
 def test_iter_video_rejects_bad_options(synth_media, kwargs) -> None:
     with pytest.raises(ValueError):
         iter_video(synth_media.video(), **kwargs)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy.special import stdtrit
 
 from hiprom.errors import InputError
 
@@ -150,5 +150,5 @@ def median_with_se(values: FloatArray) -> tuple[float, float, float]:
     rho = float(resid[1:] @ resid[:-1]) / denom if denom > 0 else 0.0
     rho = float(np.clip(rho + (1 + 4 * rho) / v.size, 0.0, 0.95))
     n_eff = max(2.0, v.size * (1 - rho) / (1 + rho))
-    inflate = float(stats.t.ppf(0.975, n_eff - 1)) / 1.96
+    inflate = float(stdtrit(n_eff - 1, 0.975)) / 1.96
     return centre, float(inflate * MEDIAN_EFFICIENCY * sd / np.sqrt(n_eff)), float(n_eff)

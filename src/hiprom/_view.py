@@ -7,6 +7,8 @@ seated person facing the camera points to −z. Public names are re-exported by
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -61,7 +63,10 @@ def recover_rotation_deg(
     s = np.concatenate([np.broadcast_to(s_xy, s_z.shape + (2,)), s_z[..., None]], axis=-1)
     d = down - np.sum(down * f, axis=-1, keepdims=True) * f
     d = d / np.linalg.norm(d, axis=-1, keepdims=True)
-    lat = np.asarray(lateral_sign, dtype=np.float64)[..., None] * np.cross(f, d)
+    f_x_d = np.stack([f[..., 1] * d[..., 2] - f[..., 2] * d[..., 1],
+                      f[..., 2] * d[..., 0] - f[..., 0] * d[..., 2],
+                      f[..., 0] * d[..., 1] - f[..., 1] * d[..., 0]], axis=-1)
+    lat = np.asarray(lateral_sign, dtype=np.float64)[..., None] * f_x_d
     return np.degrees(np.arctan2(np.sum(s * lat, axis=-1), np.sum(s * d, axis=-1)))
 
 
@@ -93,29 +98,34 @@ def _solve_perspective(
     """Femur and shank unit vectors under a pinhole model; knee at unit depth.
 
     ``rays`` is ``(3, 3)``: hip, knee, ankle rays (x, y, 1). Unknown hip and ankle depths
-    satisfy |thigh| = ratio·|shank| and shank ⊥ thigh.
+    satisfy |thigh| = ratio·|shank| and shank ⊥ thigh. Plain floats: this runs for every
+    leg of every frame, and numpy's per-call overhead dominated on 3-vectors.
     """
-    r_h, r_k, r_a = rays
+    (hx, hy, hz), (kx, ky, kz), (ax, ay, az) = rays.tolist()
+    a, b = hx * hx + hy * hy + hz * hz, hx * kx + hy * ky + hz * kz
+    kk = kx * kx + ky * ky + kz * kz
     z_a = 1.0
+    fx = fy = fz = 0.0
     for _ in range(50):
-        len_t = ratio * float(np.linalg.norm(z_a * r_a - r_k))
-        a, b = float(r_h @ r_h), float(r_h @ r_k)
-        disc = b * b - a * (float(r_k @ r_k) - len_t**2)
+        len_t = ratio * math.sqrt((z_a * ax - kx) ** 2 + (z_a * ay - ky) ** 2
+                                  + (z_a * az - kz) ** 2)
+        disc = b * b - a * (kk - len_t**2)
         if disc < 0 or len_t == 0:
             return None
-        femur = (r_k - (b + np.sqrt(disc)) / a * r_h) / len_t
-        denom = float(r_a @ femur)
+        c = (b + math.sqrt(disc)) / a
+        fx, fy, fz = (kx - c * hx) / len_t, (ky - c * hy) / len_t, (kz - c * hz) / len_t
+        denom = ax * fx + ay * fy + az * fz
         if abs(denom) < 1e-9:
             return None
-        new_z_a = float(r_k @ femur) / denom
+        new_z_a = (kx * fx + ky * fy + kz * fz) / denom
         done = abs(new_z_a - z_a) <= 1e-13
         z_a = new_z_a
         if done:
             break
-    if np.hypot(femur[0], femur[1]) > max_sin or femur[2] >= 0:
+    if math.hypot(fx, fy) > max_sin or fz >= 0:
         return None
-    shank = z_a * r_a - r_k
-    return femur, shank / np.linalg.norm(shank)
+    shank = np.array([z_a * ax - kx, z_a * ay - ky, z_a * az - kz])
+    return np.array([fx, fy, fz]), shank / math.sqrt(float(shank @ shank))
 
 
 def estimate_leg_directions(

@@ -217,7 +217,9 @@ def _plan(records: Sequence[tuple[InputRecord, int, str | None]], statuses: dict
                 blur_faces=config.blur_faces, max_duration_s=config.max_duration_s,
                 expected_frames=frames,
             )
-    return list(jobs.values()), unreadable, skipped
+    # Longest first: a long file started last would leave the other workers idle at the end.
+    ordered = sorted(jobs.values(), key=lambda job: -job.expected_frames)
+    return ordered, unreadable, skipped
 
 
 def _engine(config: BatchConfig) -> Callable[[Sequence[Job], ScoreFn, OutcomeCallback], None]:

@@ -111,6 +111,8 @@ def measure(
         PersonPolicy, typer.Option(help="Who to measure when several people are in view.")
     ] = PersonPolicy.AUTO,
     stride: Annotated[int, typer.Option(min=1, help="Measure every N-th frame.")] = 1,
+    fast: Annotated[bool, typer.Option(
+        help="Measure about 15 frames per second of video instead of every frame.")] = False,
     person: Annotated[
         str, typer.Option("--person", help="Whose progress history the result is saved into.")
     ] = "default",
@@ -122,9 +124,10 @@ def measure(
     """Measure hip rotation in videos or photos; writes <stem>.json and <stem>.csv per input."""
     from hiprom.measure import measure_path
     from hiprom.outputs import write_outputs
-    from hiprom.pipeline import MeasureOptions
+    from hiprom.pipeline import FAST_MAX_FPS, MeasureOptions
 
-    options = MeasureOptions(mirrored=mirrored, person=subject, stride=stride)
+    options = MeasureOptions(mirrored=mirrored, person=subject, stride=stride,
+                             max_fps=FAST_MAX_FPS if fast else None)
     failed = 0
     for path in paths:
         try:

@@ -218,7 +218,7 @@ def measure_clip(
     sha256: str | None = None,
 ) -> Measurement:
     """Measure a video file (see :func:`measure_path`)."""
-    frames = iter_video(path, stride=options.stride)
+    frames = iter_video(path, stride=options.stride, max_fps=options.max_fps)
     if backend_factory is None:
         several = options.person is not PersonPolicy.AUTO
         backend = default_backend_factory(RunningMode.VIDEO, follow_several=several)

@@ -174,7 +174,12 @@ def write_outputs(
 
 def _key_image_only(m: Measurement, key: int, hook: FrameHook | None) -> np.ndarray | None:
     target_index = int(m.frame_index[key]) if len(m.frame_index) else 0
-    for frame in _source_frames(m):
+    frames = _source_frames(m)
+    if m.source.kind != "still" and len(m.timestamps_s):
+        # Frames before the key frame are only grabbed, not converted.
+        step_s = 0.5 / (m.source.fps or 30.0)
+        frames = iter_video(Path(m.source.path), start_s=float(m.timestamps_s[key]) - step_s)
+    for frame in frames:
         if frame.index != target_index:
             continue
         image = frame.image_bgr[:, ::-1] if m.source.mirrored else frame.image_bgr

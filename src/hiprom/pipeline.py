@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 #: Hip rotation beyond this is not anatomically possible: such a frame is a landmark failure.
 PLAUSIBLE_ROTATION_DEG = 90.0
 BackendFactory = Callable[[RunningMode], PoseBackend]
+#: ``--fast``: frames measured per second of video. On the rendered validation clips
+#: (holds of about 1.2 s) 15 fps keeps every held end range within 0.4° of full rate,
+#: 10 fps does not (0.63°); docs/PERFORMANCE.md.
+FAST_MAX_FPS = 15.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,10 @@ class MeasureOptions:
         mirrored: the input is a mirrored (selfie) view; it is un-mirrored before measuring.
         person: how to choose the subject among several people.
         stride: measure every ``stride``-th frame of a clip.
+        max_fps: measure about this many frames per second of a clip: every n-th
+            frame with n = round(clip fps / max_fps), never less than ``stride``. None
+            measures every ``stride``-th frame whatever the clip's rate.
+            :data:`FAST_MAX_FPS` is what ``--fast`` uses.
         correct_view: correct the shank angle for camera pitch/yaw estimated from the body.
         min_visibility: knee/ankle visibility below which a leg is not measured in a frame.
         max_crowded_fraction: with ``person=auto``, refuse a clip in which a second person
@@ -57,6 +65,7 @@ class MeasureOptions:
     mirrored: bool = False
     person: PersonPolicy = PersonPolicy.AUTO
     stride: int = 1
+    max_fps: float | None = None
     correct_view: bool = True
     min_visibility: float = 0.5
     max_crowded_fraction: float = 0.3

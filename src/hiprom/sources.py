@@ -191,9 +191,13 @@ class VideoFrames(Iterator[Frame]):
 
     """
 
-    def __init__(self, path: Path, *, stride: int, start_s: float, end_s: float | None) -> None:
+    def __init__(self, path: Path, *, stride: int, start_s: float, end_s: float | None,
+                 max_fps: float | None = None) -> None:
         self._cap = _open_video(path)
         self.info = _info_from_capture(path, self._cap)
+        if max_fps is not None and self.info.fps > 0:
+            stride = max(stride, round(self.info.fps / max_fps))
+        self.stride = stride
         self.frames_decoded = 0
         self.truncated: bool | None = None
         self._gen = self._generate(stride=stride, start_s=start_s, end_s=end_s)
@@ -261,7 +265,8 @@ class VideoFrames(Iterator[Frame]):
 
 
 def iter_video(
-    path: str | Path, *, stride: int = 1, start_s: float = 0.0, end_s: float | None = None
+    path: str | Path, *, stride: int = 1, start_s: float = 0.0, end_s: float | None = None,
+    max_fps: float | None = None,
 ) -> VideoFrames:
     """Decode a video file into upright frames with container timestamps.
 
@@ -274,9 +279,13 @@ def iter_video(
         stride: keep every ``stride``-th frame from the first one at or after ``start_s``.
         start_s: skip frames whose timestamp is before this, seconds.
         end_s: stop after the last frame at or before this, seconds; ``None`` for the end.
+        max_fps: keep about this many frames per second: the stride grows to
+            round(fps / max_fps) when that is larger (a file without a frame rate keeps
+            ``stride``).
 
     Returns:
-        An iterator of :class:`Frame` with ``info``, ``frames_decoded`` and ``truncated``.
+        An iterator of :class:`Frame` with ``info``, ``stride`` (the one applied),
+        ``frames_decoded`` and ``truncated``.
 
     Raises:
         SourceError: missing, empty or unreadable file, or no frame could be decoded.
@@ -287,7 +296,9 @@ def iter_video(
         raise ValueError(f"stride must be >= 1, got {stride}")
     if end_s is not None and end_s < start_s:
         raise ValueError(f"end_s must be >= start_s, got start_s={start_s}, end_s={end_s}")
-    return VideoFrames(Path(path), stride=stride, start_s=start_s, end_s=end_s)
+    if max_fps is not None and not max_fps > 0:
+        raise ValueError(f"max_fps must be > 0, got {max_fps}")
+    return VideoFrames(Path(path), stride=stride, start_s=start_s, end_s=end_s, max_fps=max_fps)
 
 
 def _read_image(path: Path) -> npt.NDArray[np.uint8]:
