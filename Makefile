@@ -53,7 +53,7 @@ accuracy-samples: install
 	$(PY) benchmarks/accuracy.py --data samples --out build/accuracy-samples
 
 throughput: install
-	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/throughput.py --protocol-length 3 --mirror --repeats 2
 
 live-latency: install
 	$(PY) benchmarks/live_latency.py --headless
