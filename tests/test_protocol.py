@@ -75,6 +75,19 @@ def test_convention_results_are_relative_to_neutral():
     assert result.internal_rotation_deg == pytest.approx(38.0, abs=1.0)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_a_severely_restricted_hip_is_still_measured(seed):
+    # A 4° end range is the result that matters most clinically; it must not be dropped as
+    # "no rep", while 1° of wobble (noise as in the other tests) must not become a rep.
+    keys = [(0, 0), (2, 0), (2.5, -4.0), (4.5, -4.0), (5, 0), (7, 0)]
+    result = summarise_leg(series(keys, seed=seed), systematic_sd_deg=0.0)
+    assert result.external_rotation_deg == pytest.approx(4.0, abs=1.0)
+    assert result.internal_rotation_deg is None
+    wobble = [(0, 0), (2, 0), (2.5, 1.0), (4.5, 1.0), (5, 0), (7, 0)]
+    still = summarise_leg(series(wobble, seed=seed))
+    assert still.internal_rotation_deg is None and still.external_rotation_deg is None
+
+
 def test_quality_vocabulary_is_documented():
     keys = [(0, 0), (2, 0), (3, 38), (3.6, 38), (4.6, 0), (6, 0)]
     flags = summarise_leg(series(keys, seed=3)).quality

@@ -351,7 +351,7 @@ def _select(reps: list[Rep], direction: Direction) -> tuple[list[Rep], bool]:
 
 
 def summarise_leg(series: LegSeries, *, min_hold_s: float = 1.0, short_hold_s: float = 0.4,
-                  rep_threshold_deg: float = 5.0, neutral_max_abs_deg: float = 12.0,
+                  rep_threshold_deg: float = 3.0, neutral_max_abs_deg: float = 12.0,
                   min_neutral_s: float = 0.5,
                   systematic_sd_deg: float = 0.8,
                   limits: CompensationLimits | None = None) -> LegResult:
