@@ -250,7 +250,7 @@ def _body_left_direction(xy: FloatArray) -> FloatArray:
 
 #: The pose model's hip landmark sits above the hip joint centre: on rendered seated
 #: clips with known joints (6 bodies, 5 camera setups, neutral pose) by 0.157 ± 0.021 of
-#: the image shank length, along the body's vertical. The femur direction for the view
+#: the image shank length, along the pelvis line's perpendicular. The femur direction for the view
 #: correction is taken from the joint centre; using the landmark overstated femur pitch by
 #: about 10° (docs/ACCURACY.md).
 HIP_CENTRE_BELOW_LANDMARK = 0.15

@@ -90,9 +90,9 @@ def key_frame_index(m: Measurement) -> int:
     return int(np.clip(mid, 0, len(m.timestamps_s) - 1))
 
 
-def _source_frames(m: Measurement):  # noqa: ANN202 - iterator of Frame
+def _source_frames(m: Measurement, start_s: float = 0.0):  # noqa: ANN202 - iterator of Frame
     path = Path(m.source.path)
-    return iter_images([path]) if m.source.kind == "still" else iter_video(path)
+    return iter_images([path]) if m.source.kind == "still" else iter_video(path, start_s=start_s)
 
 
 def _write_annotated(m: Measurement, target: Path, key: int, hook: FrameHook | None) -> Path | None:
@@ -174,12 +174,10 @@ def write_outputs(
 
 def _key_image_only(m: Measurement, key: int, hook: FrameHook | None) -> np.ndarray | None:
     target_index = int(m.frame_index[key]) if len(m.frame_index) else 0
-    frames = _source_frames(m)
-    if m.source.kind != "still" and len(m.timestamps_s):
-        # Frames before the key frame are only grabbed, not converted.
-        step_s = 0.5 / (m.source.fps or 30.0)
-        frames = iter_video(Path(m.source.path), start_s=float(m.timestamps_s[key]) - step_s)
-    for frame in frames:
+    # Start half a frame before the key frame: earlier frames are only grabbed, not converted.
+    start_s = float(m.timestamps_s[key]) - 0.5 / (m.source.fps or 30.0) if len(
+        m.timestamps_s) else 0.0
+    for frame in _source_frames(m, max(0.0, start_s)):
         if frame.index != target_index:
             continue
         image = frame.image_bgr[:, ::-1] if m.source.mirrored else frame.image_bgr
