@@ -68,13 +68,14 @@ FLAG_EXPLANATIONS: dict[str, str] = {
     "so no end-range value could be taken. Hold each end position still for 1–2 seconds.",
     "short_hold": "An end-range hold was shorter than the test asks for, so its value rests on "
     "few frames. Hold a little longer next time.",
-    "pelvis_roll": "The pelvis tipped sideways during a hold. The tool subtracts the tilt, but "
-    "a lifting buttock usually means the hip went past its real end range. Keep both sit "
-    "bones on the chair.",
+    "pelvis_roll": "The pelvis tipped sideways during a hold. A lifting buttock usually means "
+    "the hip went past its real end range, so such reps are left out when a clean one "
+    "exists. Keep both sit bones on the chair.",
     "trunk_lean": "The upper body leaned sideways during a hold, which shifts the hips. Sit "
     "tall and still.",
-    "knee_drift": "The knee slid sideways during a hold; moving the thigh changes the rotation "
-    "reading. Keep the knee still, in line with the hip.",
+    "knee_drift": "The knee may have slid sideways during a hold; moving the thigh changes the "
+    "rotation reading. This check is an estimate from the ankle's path and also fires on "
+    "some still knees. Keep the knee still, in line with the hip.",
     "low_visibility": "The pose model was unsure where the knee or ankle was. Use good light, a "
     "plain background and shorts or tight leggings, and keep both feet in view.",
     "labels_swapped": "The pose model mixed up left and right in some frames; the tool "
