@@ -118,6 +118,27 @@ def test_key_frame_is_the_same_frame_with_or_without_the_annotated_video(tmp_pat
     assert float(np.median(alone[corner])) == levels[key]
 
 
+@pytest.mark.parametrize(("options", "expected_s"), [
+    (MeasureOptions(), 1.0),               # every frame of 30 fps video: once a second
+    (MeasureOptions(max_fps=15.0), 2.0),   # every 2nd frame: the same 30 measured frames
+    (MeasureOptions(stride=3), 3.0),
+])
+def test_crowd_search_runs_once_per_30_measured_frames(clip_and_backend, monkeypatch,
+                                                       options, expected_s):
+    import hiprom.measure
+
+    path, factory = clip_and_backend
+    seen = []
+
+    def default_factory(mode, *, follow_several=False, crowd_check_s=1.0):
+        seen.append(crowd_check_s)
+        return factory(mode)
+
+    monkeypatch.setattr(hiprom.measure, "default_backend_factory", default_factory)
+    measure_path(path, options=options)
+    assert seen == [pytest.approx(expected_s)]
+
+
 def test_outputs_follow_the_contract(clip_and_backend, tmp_path):
     path, factory = clip_and_backend
     m = measure_path(path, backend_factory=factory)

@@ -48,18 +48,24 @@ PIVOT_LIMITS = CompensationLimits(knee_drift_shank_fraction=0.10)
 _LATERAL = {"left": 1.0, "right": -1.0}
 
 
-def default_backend_factory(mode: RunningMode, *, follow_several: bool = False) -> PoseBackend:
+#: Clips look for people besides the subject once every this many measured frames (once
+#: a second at 30 fps): the 2-person search costs about 1.6 tracked frames, so ~5%.
+CROWD_CHECK_FRAMES = 30
+
+
+def default_backend_factory(mode: RunningMode, *, follow_several: bool = False,
+                            crowd_check_s: float = 1.0) -> PoseBackend:
     """The bundled MediaPipe model in the given mode.
 
-    Clips track one subject and look for other people once a second (see
-    :class:`~hiprom.backends.mediapipe.MediaPipeBackend`); with ``follow_several`` (an
-    explicit ``--subject largest|center`` choice) and for stills, up to 2 people are
-    found in every frame.
+    Clips track one subject and look for other people every ``crowd_check_s`` seconds of
+    video (see :class:`~hiprom.backends.mediapipe.MediaPipeBackend`); with
+    ``follow_several`` (an explicit ``--subject largest|center`` choice) and for stills,
+    up to 2 people are found in every frame.
     """
     from hiprom.backends.mediapipe import MediaPipeBackend
 
     if mode is RunningMode.VIDEO and not follow_several:
-        return MediaPipeBackend(mode=mode, num_poses=1, crowd_check_s=1.0)
+        return MediaPipeBackend(mode=mode, num_poses=1, crowd_check_s=crowd_check_s)
     return MediaPipeBackend(mode=mode, num_poses=2)
 
 
@@ -221,7 +227,9 @@ def measure_clip(
     frames = iter_video(path, stride=options.stride, max_fps=options.max_fps)
     if backend_factory is None:
         several = options.person is not PersonPolicy.AUTO
-        backend = default_backend_factory(RunningMode.VIDEO, follow_several=several)
+        fps = frames.info.fps if frames.info.fps > 0 else 30.0
+        backend = default_backend_factory(RunningMode.VIDEO, follow_several=several,
+                                          crowd_check_s=CROWD_CHECK_FRAMES * frames.stride / fps)
     else:
         backend = backend_factory(RunningMode.VIDEO)
     with backend:
