@@ -151,10 +151,10 @@ def pivot_rotation_series(
         frame = Landmarks(xy[None], vis[None], resolution_wh)
         measured = measure_legs(frame, correct_view=correct_view, min_visibility=min_visibility)
         out[i] = measured.leg(side).rotation_deg
+        from_neutral = out[i] - (float(np.nanmedian(out[neutral]))
+                                 if np.isfinite(out[neutral]).any() else 0.0)
         knee_x[i] = knee0[0] + lateral * _drift_px(
-            m.leg(side).ankle_xy, knee0, shank0,
-            out[i] - float(np.nanmedian(out[neutral])) if np.isfinite(out[neutral]).any() else out[i],
-            view, lateral)
+            m.leg(side).ankle_xy, knee0, shank0, from_neutral, view, lateral)
     line = hips0["left"] - hips0["right"]
     down = np.array([-line[1], line[0]]) / max(float(np.hypot(*line)), 1e-9)
     return PivotSeries(out, knee_x, knee0, down if down[1] >= 0 else -down)

@@ -146,7 +146,9 @@ def estimate_leg_directions(
     iteration. With ``focal_px`` the joints are back-projected through a pinhole camera.
 
     Args:
-        hip_xy, knee_xy, ankle_xy: ``(2,)`` pixels, unmirrored frame.
+        hip_xy: ``(2,)`` pixels, unmirrored frame: the hip joint centre.
+        knee_xy: ``(2,)`` pixels.
+        ankle_xy: ``(2,)`` pixels.
         thigh_to_shank_ratio: assumed 3D hip–knee over knee–ankle length.
         focal_px: focal length in pixels, or None for orthographic projection.
         principal_xy: principal point in pixels (used with ``focal_px``).

@@ -63,7 +63,8 @@ def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
     version: Annotated[
         bool,
-        typer.Option("--version", help="Print the version.", is_eager=True, callback=_print_version),
+        typer.Option("--version", help="Print the version.", is_eager=True,
+                     callback=_print_version),
     ] = False,
 ) -> None:
     _setup_logging(verbose)
@@ -96,7 +97,8 @@ def _summary_table(result: dict) -> None:
 @app.command()
 def measure(
     paths: Annotated[
-        list[Path], typer.Argument(help="Video files or photos of the seated test.", show_default=False)
+        list[Path],
+        typer.Argument(help="Video files or photos of the seated test.", show_default=False),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the result files.")] = Path(
         "hiprom-results"

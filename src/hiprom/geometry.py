@@ -188,7 +188,10 @@ def trunk_lean_deg(
     not matter.
 
     Args:
-        left_shoulder_xy, right_shoulder_xy, left_hip_xy, right_hip_xy: ``(..., 2)`` pixels.
+        left_shoulder_xy: ``(..., 2)`` pixels.
+        right_shoulder_xy: ``(..., 2)`` pixels.
+        left_hip_xy: ``(..., 2)`` pixels (a landmark or a joint centre).
+        right_hip_xy: ``(..., 2)`` pixels.
 
     Returns:
         ``(...)`` degrees in [−180, 180).

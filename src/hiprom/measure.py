@@ -289,16 +289,18 @@ def measure_still(
         passes = _still_landmarks(image, backend)
     if not options.still_augment:
         passes = passes[:1]
-    analysis = Analysis(tracker=PersonTracker(policy=options.person), resolution_wh=frame.resolution_wh)
+    analysis = Analysis(tracker=PersonTracker(policy=options.person),
+                        resolution_wh=frame.resolution_wh)
     measured = []
     from hiprom.pipeline import FrameRecord
 
     for k, (lm, _) in enumerate(passes):
-        legs, person = measure_frame(lm, analysis.tracker if k == 0 else PersonTracker(policy=options.person), options=options)
+        tracker = analysis.tracker if k == 0 else PersonTracker(policy=options.person)
+        legs, person = measure_frame(lm, tracker, options=options)
         if k == 0:
-            analysis.records.append(FrameRecord(0, 0.0, lm.n_persons, legs,
-                                                None if person is None else lm.xy[person].copy(),
-                                                None if person is None else lm.visibility[person].copy()))
+            xy, vis = (None, None) if person is None else (lm.xy[person].copy(),
+                                                           lm.visibility[person].copy())
+            analysis.records.append(FrameRecord(0, 0.0, lm.n_persons, legs, xy, vis))
         if legs is not None:
             measured.append(legs)
     check_subject(analysis, options=options, what=str(path))

@@ -40,7 +40,8 @@ def _anatomical(xy: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.nd
     return {"left": tuple(xy[i] for i in a), "right": tuple(xy[i] for i in b)}
 
 
-def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *, summary: bool = True) -> np.ndarray:
+def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *,
+                   summary: bool = True) -> np.ndarray:
     """Draw frame ``i`` of ``m`` on ``image_bgr`` (a new image is returned)."""
     out = image_bgr
     if m.landmarks_xy is None or not np.isfinite(m.landmarks_xy[i]).all():
@@ -82,7 +83,8 @@ def key_frame_index(m: Measurement) -> int:
             if rep.direction == "internal" and rep.used and rep.value_deg > best_value:
                 best, best_value = rep.hold, rep.value_deg
     if best is None:
-        finite = [np.nanmax(np.abs(m.rotation_deg[s])) if np.isfinite(m.rotation_deg[s]).any() else -1 for s in _SIDES]
+        finite = [np.nanmax(np.abs(m.rotation_deg[s])) if np.isfinite(m.rotation_deg[s]).any()
+                  else -1 for s in _SIDES]
         side = _SIDES[int(np.argmax(finite))]
         series = np.abs(np.nan_to_num(m.rotation_deg[side], nan=-1.0))
         return int(np.argmax(series))
@@ -115,7 +117,8 @@ def _write_annotated(m: Measurement, target: Path, key: int, hook: FrameHook | N
                 continue
             if writer is None:
                 fps = m.source.fps or 30.0
-                writer = VideoSink(target, fps=fps / max(1, _stride(m)), resolution_wh=frame.resolution_wh)
+                writer = VideoSink(target, fps=fps / max(1, _stride(m)),
+                                   resolution_wh=frame.resolution_wh)
                 writer.__enter__()
             writer.write_frame(drawn)
     finally:

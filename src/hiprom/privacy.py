@@ -179,7 +179,8 @@ def blur_faces(image_bgr: npt.NDArray[np.uint8], xy: npt.ArrayLike) -> npt.NDArr
     return blur_ellipses(image_bgr, ellipses)
 
 
-def _nearest_with_face(ellipses: list[FaceEllipse | None], max_gap: int) -> list[FaceEllipse | None]:
+def _nearest_with_face(ellipses: list[FaceEllipse | None],
+                       max_gap: int) -> list[FaceEllipse | None]:
     """Fill frames without a face by the nearest frame with one, at most ``max_gap`` away."""
     known = [i for i, e in enumerate(ellipses) if e is not None]
     filled: list[FaceEllipse | None] = []

@@ -213,6 +213,10 @@ def clean_series(timestamps_s: npt.ArrayLike, angle_deg: npt.ArrayLike, *,
     Args:
         timestamps_s: ``(n,)`` strictly increasing seconds.
         angle_deg: ``(n,)`` degrees, NaN where missing.
+        max_gap_s: gaps up to this long are interpolated.
+        hampel_half_window_s: half-width of the Hampel outlier window, seconds.
+        hampel_k: a value more than this many robust SDs from its window's median is an
+            outlier.
 
     Returns:
         ``(n,)`` cleaned degrees; longer gaps stay NaN and nothing is smoothed across them.
@@ -243,6 +247,11 @@ def find_holds(timestamps_s: npt.ArrayLike, angle_deg: npt.ArrayLike, *,
         timestamps_s: ``(n,)`` strictly increasing seconds.
         angle_deg: ``(n,)`` degrees, NaN where missing.
         min_hold_s: shortest hold reported.
+        max_gap_s: see :func:`clean_series`.
+        min_tolerance_deg: smallest tolerance of a hold, degrees.
+        tolerance_k: tolerance in units of the smoothed series' noise SD.
+        smooth_half_window_s: half-width of the median smoothing, seconds.
+        edge_trim_s: trimmed from each end of a hold before its value is taken.
 
     Returns:
         Holds in time order.
@@ -368,6 +377,11 @@ def summarise_leg(series: LegSeries, *, min_hold_s: float = 1.0, short_hold_s: f
 
     Args:
         series: one leg's per-frame series.
+        min_hold_s: shortest hold that makes a rep count.
+        short_hold_s: shortest excursion kept as a (flagged, unused) rep.
+        rep_threshold_deg: smallest excursion from neutral that is a rep.
+        neutral_max_abs_deg: a neutral hold lies within this of 0°.
+        min_neutral_s: shortest neutral hold.
         systematic_sd_deg: SD of the method's systematic error, added in quadrature.
         limits: compensation thresholds (defaults of :class:`CompensationLimits`).
 
@@ -424,6 +438,8 @@ def summarise_still(measurement: LegMeasurement, *, side: Side, systematic_sd_de
     Args:
         measurement: the frame's :class:`~hiprom.geometry.LegMeasurement`.
         side: ``"left"`` or ``"right"``.
+        systematic_sd_deg: SD of the method's systematic error, added in quadrature.
+        keypoint_sd_px: assumed SD of one keypoint, pixels.
 
     """
     leg = measurement.leg(side)

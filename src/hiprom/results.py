@@ -171,7 +171,8 @@ class Measurement:
             "source": self.source.to_dict(),
             "convention": CONVENTION,
             "legs": {side: self._leg_dict(side) for side in _SIDES},
-            "asymmetry_deg": None if left is None or right is None else _num(left.ir_deg - right.ir_deg),
+            "asymmetry_deg": (None if left is None or right is None
+                              else _num(left.ir_deg - right.ir_deg)),
             "asymmetry": asym.to_dict(),
             "quality": list(self.quality),
             "recommendations": plan,

@@ -28,7 +28,8 @@ _LEG_POINTS = np.array(
     ]
 )
 _KNEES_ANKLES = np.array(
-    [LandmarkName.LEFT_KNEE, LandmarkName.RIGHT_KNEE, LandmarkName.LEFT_ANKLE, LandmarkName.RIGHT_ANKLE]
+    [LandmarkName.LEFT_KNEE, LandmarkName.RIGHT_KNEE,
+     LandmarkName.LEFT_ANKLE, LandmarkName.RIGHT_ANKLE]
 )
 _HIPS = np.array([LandmarkName.LEFT_HIP, LandmarkName.RIGHT_HIP])
 
@@ -45,7 +46,8 @@ class PersonPolicy(str, Enum):
     CENTER = "center"
 
 
-def legs_visible(visibility: npt.NDArray[np.float32], *, threshold: float = 0.5) -> npt.NDArray[np.bool_]:
+def legs_visible(visibility: npt.NDArray[np.float32], *,
+                 threshold: float = 0.5) -> npt.NDArray[np.bool_]:
     """Whether both knees and both ankles pass ``threshold``, per person.
 
     Args:

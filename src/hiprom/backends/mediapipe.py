@@ -139,7 +139,8 @@ class MediaPipeBackend:
         self._last_ms = -1
         self._calls = 0
 
-    def _create(self, buffer: bytes, mode: RunningMode, num_poses: int, min_confidence: float) -> Any:
+    def _create(self, buffer: bytes, mode: RunningMode, num_poses: int,
+                min_confidence: float) -> Any:
         try:
             from mediapipe.tasks.python.core.base_options import BaseOptions
             from mediapipe.tasks.python.vision import PoseLandmarker, PoseLandmarkerOptions
