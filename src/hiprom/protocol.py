@@ -55,8 +55,8 @@ QUALITY_FLAGS: dict[str, str] = {
     "short_hold": "an excursion was held for less than min_hold_s; it is not counted as a rep",
     "pelvis_roll": "hip-line angle changed by more than the limit vs neutral during the hold",
     "trunk_lean": "trunk lean changed by more than the limit vs neutral during the hold",
-    "knee_drift": "the ankle's path suggests the knee moved sideways by more than the limit "
-    "(fraction of shank length); also fires on some clean reps (docs/ACCURACY.md)",
+    "knee_drift": "the knee moved sideways by more than the limit (fraction of shank "
+    "length), beyond the knee landmark's usual slide in clips",
     "low_visibility": "knee/ankle visibility below the limit during the hold",
     "labels_swapped": "the pose model swapped left/right labels in some frames (corrected)",
     "few_frames": "a hold had too few valid frames, or most of the clip was not measurable",

@@ -73,9 +73,8 @@ FLAG_EXPLANATIONS: dict[str, str] = {
     "exists. Keep both sit bones on the chair.",
     "trunk_lean": "The upper body leaned sideways during a hold, which shifts the hips. Sit "
     "tall and still.",
-    "knee_drift": "The knee may have slid sideways during a hold; moving the thigh changes the "
-    "rotation reading. This check is an estimate from the ankle's path and also fires on "
-    "some still knees. Keep the knee still, in line with the hip.",
+    "knee_drift": "The knee seems to have moved sideways during a hold; moving the thigh "
+    "changes the rotation reading. Keep the knee still, in line with the hip.",
     "low_visibility": "The pose model was unsure where the knee or ankle was. Use good light, a "
     "plain background and shorts or tight leggings, and keep both feet in view.",
     "labels_swapped": "The pose model mixed up left and right in some frames; the tool "
