@@ -61,15 +61,19 @@ def build_scene(theta_left: float, theta_right: float, *, pelvic_roll: float = 0
 
 def project(pts: dict[str, np.ndarray], *, pitch: float = 0.0, yaw: float = 0.0,
             roll: float = 0.0, distance: float = 2.0, hfov: float = HFOV_DEG,
-            ortho: bool = False) -> dict[str, np.ndarray]:
-    """Pinhole (or orthographic) projection, knees ``distance`` metres from the camera."""
-    focal = WH[0] / 2 / np.tan(np.radians(hfov) / 2)
+            ortho: bool = False, wh: tuple[int, int] = WH) -> dict[str, np.ndarray]:
+    """Pinhole (or orthographic) projection, knees ``distance`` metres from the camera.
+
+    ``hfov`` spans the frame's long side, as a camera's field of view does whichever way
+    the camera is held.
+    """
+    focal = max(wh) / 2 / np.tan(np.radians(hfov) / 2)
     rot = _rot("z", roll) @ _rot("x", pitch) @ _rot("y", yaw)
     out = {}
     for k, p in pts.items():
         q = rot @ (p - np.array([0.0, 0.0, -0.42])) + np.array([0.0, 0.0, distance])
         depth = distance if ortho else q[2]
-        out[k] = focal * q[:2] / depth + np.array(WH) / 2
+        out[k] = focal * q[:2] / depth + np.array(wh) / 2
     return out
 
 
@@ -88,7 +92,8 @@ def model_hips(p2: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def build_landmarks(p2: dict[str, np.ndarray], *, swap: bool = False,
-                    visibility: dict[str, float] | None = None) -> Landmarks:
+                    visibility: dict[str, float] | None = None,
+                    wh: tuple[int, int] = WH) -> Landmarks:
     """A (1, 33, 2) Landmarks as the model reports the projected joints (see model_hips)."""
     p2 = model_hips(p2)
     xy = np.zeros((1, N_LANDMARKS, 2))
@@ -100,7 +105,7 @@ def build_landmarks(p2: dict[str, np.ndarray], *, swap: bool = False,
         xy[0, LandmarkName[f"{label}_{part}"]] = value
     for key, value in (visibility or {}).items():
         vis[0, LandmarkName[key]] = value
-    return Landmarks(xy.astype(np.float32), vis.astype(np.float32), WH)
+    return Landmarks(xy.astype(np.float32), vis.astype(np.float32), wh)
 
 
 @pytest.mark.parametrize("roll_deg", [0.0, 12.0, -30.0])
@@ -411,6 +416,15 @@ def test_perspective_view_correction_within_bound(thigh, hfov, tol, tl, tr, pitc
     m = measure_legs(build_landmarks(p2))
     assert m.left.view_corrected and m.right.view_corrected
     np.testing.assert_allclose(rotations(m), [tl, tr], atol=tol)
+
+
+@pytest.mark.parametrize(("pitch", "yaw"), [(15.0, 0.0), (0.0, -15.0), (12.0, 12.0)])
+def test_portrait_frames_use_the_focal_length_of_the_long_side(pitch, yaw):
+    # A phone held upright: same lens, so the field of view spans the image height.
+    portrait = (1080, 1920)
+    p2 = project(build_scene(45.0, -30.0), pitch=pitch, yaw=yaw, distance=1.5, wh=portrait)
+    m = measure_legs(build_landmarks(p2, wh=portrait))
+    np.testing.assert_allclose(rotations(m), [45.0, -30.0], atol=1e-3)
 
 
 def test_view_correction_gain_is_visible():

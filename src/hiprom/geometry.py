@@ -365,8 +365,9 @@ def measure_legs(
             (:func:`estimate_leg_directions`); falls back per leg to the plain angle when
             the thigh vector is implausible.
         thigh_to_shank_ratio: assumed 3D thigh over shank length for the view correction.
-        assumed_hfov_deg: horizontal field of view for the pinhole model (principal point at
-            the image centre), or None for orthographic projection.
+        assumed_hfov_deg: field of view across the frame's long side for the pinhole model
+            (principal point at the image centre): a lens keeps its focal length when the
+            camera is turned to portrait. None for orthographic projection.
         min_visibility: knee and ankle visibility below this gives a NaN rotation.
         min_shank_px: shorter image shanks give a NaN rotation.
         max_view_deg: femur angles from the optical axis beyond this disable the correction.
@@ -385,7 +386,7 @@ def measure_legs(
     width, height = landmarks.resolution_wh
     focal = None
     if assumed_hfov_deg is not None:
-        focal = width / 2 / np.tan(np.radians(assumed_hfov_deg) / 2)
+        focal = max(width, height) / 2 / np.tan(np.radians(assumed_hfov_deg) / 2)
     view = _ViewModel(correct_view, thigh_to_shank_ratio, focal, (width / 2, height / 2),
                       max_view_deg)
     labels = {"left": "right", "right": "left"} if swapped else {"left": "left", "right": "right"}
