@@ -35,8 +35,9 @@ __all__ = ["KNEE_SLIDE_PERP_PER_DEG", "PivotSeries", "knee_shift_px", "pivot_rot
 
 #: How far the model's knee landmark moves perpendicular to the shank, toward the side the
 #: foot turns to, per degree of rotation, in shank lengths. On the 28 clean rendered reps
-#: of the validation set: 0.0013/° (a 40° hold: 0.05 shank lengths), residuals within
-#: −0.05…+0.07; the knee-drift clips (10–12° of thigh ab/adduction) left +0.14 and −0.12.
+#: of the validation set: 0.0013/° (a 40° hold: 0.05 shank lengths); what clean holds
+#: leave after removing it stays within 0.07, the knee-drift clips (10–12° of thigh
+#: ab/adduction) leave 0.11–0.13 (docs/ACCURACY.md).
 KNEE_SLIDE_PERP_PER_DEG = 0.0013
 
 _POINTS = {"left": (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE),
