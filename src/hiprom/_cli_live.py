@@ -43,7 +43,8 @@ def live(
     history: Annotated[bool, typer.Option(
         help="Save the result into the person's history (hiprom history).")] = True,
     realtime: Annotated[bool | None, typer.Option(
-        "--realtime/--fast", help="Play --source at its own pace (default with a window).",
+        "--realtime/--no-realtime", help="Play --source at its own pace (default with a "
+        "window); --no-realtime feeds its frames as fast as they are analysed.",
     )] = None,
     linger: Annotated[float | None, typer.Option(
         "--linger", min=0.0, help="With --source: seconds the result stays on screen "
