@@ -81,3 +81,14 @@ def test_fast_rate_agrees_with_full_rate(measured, stem):
                 compared += 1
                 assert b == pytest.approx(a, abs=0.5), f"{leg} {key}"
     assert compared >= 1
+
+
+@pytest.mark.parametrize(("stem", "leg"), [("seated_er_pitch_yaw", "left"),
+                                          ("seated_ir_pelvis_roll_comp", "right")])
+def test_a_leg_that_only_rested_is_not_flagged_as_badly_filmed(measured, stem, leg):
+    # Its frames during the other leg's swing are left out on purpose; that is not a
+    # "too few frames, film longer" problem.
+    assert _truth(stem)["end_range"][leg]["internal_rotation_deg"] is None
+    quality = measured[stem].legs[leg].quality
+    assert "no_hold_found" in quality
+    assert "few_frames" not in quality

@@ -50,6 +50,16 @@ def test_page_lists_asymmetric_flagged_and_failed(results):
     assert "target 35–45°" in page
 
 
+def test_the_resting_side_of_a_one_leg_test_is_not_flagged():
+    one_side = stored("/clinic/left_only.mp4", 41.0, None)
+    one_side.result["legs"]["right"]["quality"] = ["no_hold_found"]
+    nothing = stored("/clinic/nothing.mp4", None, None, flags=["no_hold_found"])
+    page = build_summary_html([one_side, nothing])
+    assert "left_only.mp4" not in page.split("Flagged videos")[1]
+    assert "nothing.mp4" in page.split("Flagged videos")[1]  # no leg measured at all
+    assert "left: no_hold_found, right: no_hold_found" in page
+
+
 def test_page_is_self_contained(results):
     page = build_summary_html(results)
     assert not re.search(r"(src|href)\s*=|url\(|@import|<script|<link|https?:", page,

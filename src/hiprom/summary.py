@@ -82,12 +82,22 @@ def _ir_values(results: Sequence[StoredResult], leg: str) -> list[float]:
     return values
 
 
+def _measured(leg: dict) -> bool:
+    return any(leg.get(key) is not None
+               for key in ("internal_rotation_deg", "external_rotation_deg"))
+
+
 def _flags(item: StoredResult) -> list[str]:
+    """Quality flags of a video; the resting side of a one-leg test is not a problem."""
     doc = item.result or {}
     flags = [f"input: {f}" for f in doc.get("quality") or []]
-    for leg in _LEGS:
-        flags += [f"{leg}: {f}" for f in ((doc.get("legs") or {}).get(leg) or {}).get("quality")
-                  or []]
+    legs = {leg: (doc.get("legs") or {}).get(leg) or {} for leg in _LEGS}
+    any_measured = any(_measured(data) for data in legs.values())
+    for leg, data in legs.items():
+        quality = data.get("quality") or []
+        if any_measured and not _measured(data) and set(quality) <= {"no_hold_found"}:
+            continue
+        flags += [f"{leg}: {f}" for f in quality]
     return flags
 
 
