@@ -16,6 +16,7 @@ from hiprom.geometry import (
     estimate_leg_directions,
     hip_joint_centres,
     measure_legs,
+    pelvis_down,
     pelvis_roll_deg,
     recover_rotation_deg,
     shank_angle_deg,
@@ -121,6 +122,15 @@ def test_hip_joint_centres_move_toward_the_feet_along_the_pelvis_perpendicular(r
     assert moved[0] @ line == pytest.approx(0.0, abs=1e-9)
     assert moved[0][1] > 0  # toward the feet (image down)
     assert pelvis_roll_deg(*centres) == pytest.approx(pelvis_roll_deg(*hips))
+
+
+def test_pelvis_down_is_the_unit_perpendicular_toward_the_feet():
+    down = pelvis_down([600.0, 380.0], [400.0, 420.0])  # left hip higher on screen
+    assert np.hypot(*down) == pytest.approx(1.0)
+    assert down @ np.array([200.0, -40.0]) == pytest.approx(0.0, abs=1e-12)
+    assert down[1] > 0
+    np.testing.assert_array_equal(pelvis_down([5.0, 5.0], [5.0, 5.0]), [0.0, 0.0])
+    assert np.isnan(pelvis_down([np.nan, 1.0], [0.0, 0.0])).all()
 
 
 def test_hip_joint_centres_leave_unusable_input_alone():

@@ -15,7 +15,7 @@ import numpy as np
 from hiprom import overlay
 from hiprom._live_worker import Snapshot
 from hiprom.assessment import safety_screen
-from hiprom.geometry import LegMeasurement
+from hiprom.geometry import LegMeasurement, pelvis_down
 from hiprom.guide import GuideState, Phase
 from hiprom.pipeline import FrameRecord
 
@@ -100,9 +100,8 @@ def _draw_angle(view: np.ndarray, legs: LegMeasurement, side: str, value: float,
                 scale: float) -> np.ndarray:
     leg, w = legs.leg(side), view.shape[1]
     knee, ankle = _display_xy(leg.knee_xy, scale, w), _display_xy(leg.ankle_xy, scale, w)
-    hip_line = _display_xy(legs.left.hip_xy, scale, w) - _display_xy(legs.right.hip_xy, scale, w)
-    down = np.array([-hip_line[1], hip_line[0]])
-    down = down if down[1] >= 0 else -down
+    down = pelvis_down(_display_xy(legs.left.hip_xy, scale, w),
+                       _display_xy(legs.right.hip_xy, scale, w))
     word = "IR" if not np.isfinite(value) or value >= 0 else "ER"
     return overlay.draw_angle(view, knee, ankle, knee + down, value,
                               label=f"{side[0].upper()} {word}")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.geometry import LegMeasurement, Side, measure_legs
+from hiprom.geometry import LegMeasurement, Side, measure_legs, pelvis_down
 from hiprom.landmarks import LandmarkName as L
 from hiprom.landmarks import Landmarks
 
@@ -151,6 +151,4 @@ def pivot_rotation_series(
         if m is not None and np.isfinite(out[i]):
             knee_x[i] += lateral * knee_shift_px(m.leg(side).knee_xy, m.leg(side).ankle_xy,
                                                  knee0, shank0, out[i] - rest, lateral)
-    line = hips0["left"] - hips0["right"]
-    down = np.array([-line[1], line[0]]) / max(float(np.hypot(*line)), 1e-9)
-    return PivotSeries(out, knee_x, knee0, down if down[1] >= 0 else -down)
+    return PivotSeries(out, knee_x, knee0, pelvis_down(hips0["left"], hips0["right"]))

@@ -38,6 +38,7 @@ __all__ = [
     "estimate_leg_directions",
     "hip_joint_centres",
     "measure_legs",
+    "pelvis_down",
     "pelvis_roll_deg",
     "recover_rotation_deg",
     "shank_angle_deg",
@@ -259,6 +260,17 @@ def _body_left_direction(xy: FloatArray) -> FloatArray:
 HIP_CENTRE_BELOW_LANDMARK = 0.15
 
 
+def pelvis_down(left_hip_xy: npt.ArrayLike, right_hip_xy: npt.ArrayLike) -> FloatArray:
+    """Unit perpendicular of the pelvis (hip) line, pointing toward the feet (image +y).
+
+    This is the reference vertical of the rotation angle. Zeros when the hips coincide;
+    NaN when a hip is not finite.
+    """
+    line = np.asarray(left_hip_xy, dtype=np.float64) - np.asarray(right_hip_xy, dtype=np.float64)
+    down = np.array([-line[1], line[0]]) / max(float(np.hypot(*line)), 1e-9)
+    return down if down[1] >= 0 else -down
+
+
 def hip_joint_centres(hips: FloatArray, shank_px: float,
                       offset: float = HIP_CENTRE_BELOW_LANDMARK) -> FloatArray:
     """Hip joint centres from the model's hip landmarks ``(2, 2)`` (left, right), pixels.
@@ -266,12 +278,9 @@ def hip_joint_centres(hips: FloatArray, shank_px: float,
     Both move by ``offset`` × ``shank_px`` along the perpendicular of the hip line,
     toward the feet, so the hip line's direction (pelvic roll) is unchanged.
     """
-    line = hips[0] - hips[1]
-    norm = float(np.hypot(*line))
-    if not (np.isfinite(norm) and norm > 0 and np.isfinite(shank_px)):
+    down = pelvis_down(hips[0], hips[1])
+    if not (np.all(np.isfinite(down)) and down.any() and np.isfinite(shank_px)):
         return hips
-    down = np.array([-line[1], line[0]]) / norm
-    down = down if down[1] >= 0 else -down
     return hips + offset * shank_px * down
 
 

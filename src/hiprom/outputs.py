@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from hiprom import overlay
-from hiprom.geometry import assign_sides
+from hiprom.geometry import assign_sides, pelvis_down
 from hiprom.landmarks import LandmarkName as L
 from hiprom.results import CSV_COLUMNS, Measurement
 from hiprom.sinks import CsvSink, VideoSink, write_image, write_json_atomic
@@ -49,9 +49,7 @@ def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *,
     xy, vis = m.landmarks_xy[i], m.landmarks_visibility[i]
     out = overlay.draw_legs(out, xy, vis)
     legs = _anatomical(xy)
-    hip_line = legs["left"][0] - legs["right"][0]
-    down = np.array([-hip_line[1], hip_line[0]])  # perpendicular of the hip line, pointing down
-    down = down if down[1] >= 0 else -down
+    down = pelvis_down(legs["left"][0], legs["right"][0])
     for side in _SIDES:
         _, knee, ankle = legs[side]
         reference = down
