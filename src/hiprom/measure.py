@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from hiprom._calibration import CLIP_SYSTEMATIC_SD_DEG, STILL_SYSTEMATIC_SD_DEG
+from hiprom._camera import DEFAULT_CAMERA_FPS
 from hiprom._hashing import sha256_file
 from hiprom._pivot import pivot_rotation_series
 from hiprom.backends.base import PoseBackend, RunningMode
@@ -233,7 +234,7 @@ def measure_clip(
     frames = iter_video(path, stride=options.stride, max_fps=options.max_fps)
     if backend_factory is None:
         several = options.person is not PersonPolicy.AUTO
-        fps = frames.info.fps if frames.info.fps > 0 else 30.0
+        fps = frames.info.fps if frames.info.fps > 0 else DEFAULT_CAMERA_FPS
         backend = default_backend_factory(RunningMode.VIDEO, follow_several=several,
                                           crowd_check_s=CROWD_CHECK_FRAMES * frames.stride / fps)
     else:

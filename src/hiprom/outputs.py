@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from hiprom import overlay
+from hiprom._camera import DEFAULT_CAMERA_FPS
 from hiprom.geometry import assign_sides, pelvis_down
 from hiprom.landmarks import LandmarkName as L
 from hiprom.results import CSV_COLUMNS, Measurement
@@ -114,7 +115,7 @@ def _write_annotated(m: Measurement, target: Path, key: int, hook: FrameHook | N
                 write_image(target.with_suffix(".png"), drawn)
                 continue
             if writer is None:
-                fps = m.source.fps or 30.0
+                fps = m.source.fps or DEFAULT_CAMERA_FPS
                 writer = VideoSink(target, fps=fps / max(1, _stride(m)),
                                    resolution_wh=frame.resolution_wh)
                 writer.__enter__()
@@ -176,7 +177,7 @@ def write_outputs(
 def _key_image_only(m: Measurement, key: int, hook: FrameHook | None) -> np.ndarray | None:
     target_index = int(m.frame_index[key]) if len(m.frame_index) else 0
     # Start half a frame before the key frame: earlier frames are only grabbed, not converted.
-    start_s = float(m.timestamps_s[key]) - 0.5 / (m.source.fps or 30.0) if len(
+    start_s = float(m.timestamps_s[key]) - 0.5 / (m.source.fps or DEFAULT_CAMERA_FPS) if len(
         m.timestamps_s) else 0.0
     for frame in _source_frames(m, max(0.0, start_s)):
         if frame.index != target_index:
