@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.geometry import LegMeasurement, Side, measure_legs, pelvis_down
+from hiprom.geometry import LATERAL_SIGN, LegMeasurement, Side, measure_legs, pelvis_down
 from hiprom.landmarks import LandmarkName as L
 from hiprom.landmarks import Landmarks
 
@@ -145,7 +145,7 @@ def pivot_rotation_series(
         out[i] = measured.leg(side).rotation_deg
     shank0 = float(np.hypot(*(ankle0 - knee0)))
     rest = float(np.nanmedian(out[neutral])) if np.isfinite(out[neutral]).any() else 0.0
-    lateral = 1.0 if side == "left" else -1.0
+    lateral = LATERAL_SIGN[side]
     knee_x = np.full(len(legs), knee0[0])
     for i, m in enumerate(legs):
         if m is not None and np.isfinite(out[i]):

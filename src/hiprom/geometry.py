@@ -35,6 +35,7 @@ __all__ = [
     "Side",
     "assign_sides",
     "HIP_CENTRE_BELOW_LANDMARK",
+    "LATERAL_SIGN",
     "estimate_leg_directions",
     "hip_joint_centres",
     "measure_legs",
@@ -54,7 +55,7 @@ _LABELLED_LEGS: dict[str, tuple[LandmarkName, LandmarkName, LandmarkName]] = {
     "right": (_L.RIGHT_HIP, _L.RIGHT_KNEE, _L.RIGHT_ANKLE),
 }
 #: +1 when the person's lateral direction of that leg is image +x (unmirrored frame).
-_LATERAL_SIGN: dict[str, float] = {"left": 1.0, "right": -1.0}
+LATERAL_SIGN: dict[str, float] = {"left": 1.0, "right": -1.0}
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class LegMeasurement:
 
     def leg(self, side: Side) -> LegPose:
         """The leg on the given anatomical side."""
-        if side not in _LATERAL_SIGN:
+        if side not in LATERAL_SIGN:
             raise InputError(f"side must be 'left' or 'right', got {side!r}")
         return self.left if side == "left" else self.right
 
@@ -328,7 +329,7 @@ def _measure_leg(
     hip, knee, ankle = joints
     length = float(np.hypot(*(ankle - knee)))
     visibility = float(min(vis[1], vis[2]))
-    lat = _LATERAL_SIGN[side]
+    lat = LATERAL_SIGN[side]
     roll = float(pelvis_roll_deg(hips[0], hips[1]))
     raw = float(shank_angle_deg(knee, ankle)) if length > 0 else np.nan
     ok = (visibility >= min_visibility and length >= min_shank_px and np.isfinite(roll)

@@ -14,7 +14,7 @@ from hiprom._hashing import sha256_file
 from hiprom._pivot import pivot_rotation_series
 from hiprom.backends.base import PoseBackend, RunningMode
 from hiprom.errors import MeasurementError, SourceError
-from hiprom.geometry import LegMeasurement
+from hiprom.geometry import LATERAL_SIGN, LegMeasurement
 from hiprom.landmarks import LandmarkName, Landmarks
 from hiprom.pipeline import (
     Analysis,
@@ -47,7 +47,6 @@ _SIDES = ("left", "right")
 #: holds reached 0.07 shank lengths and holds with 10–12° of thigh ab/adduction 0.11–0.13;
 #: the limit sits between them.
 PIVOT_LIMITS = CompensationLimits(knee_drift_shank_fraction=0.09)
-_LATERAL = {"left": 1.0, "right": -1.0}
 
 
 #: Clips look for people besides the subject once every this many measured frames (once
@@ -201,7 +200,7 @@ def measurement_from_analysis(
         timestamps_s=t,
         frame_index=np.array([r.frame_index for r in analysis.records], np.int64),
         rotation_deg=rotation,
-        naive_deg={s: _LATERAL[s] * _leg_array(analysis, s, "shank_angle_deg") for s in _SIDES},
+        naive_deg={s: LATERAL_SIGN[s] * _leg_array(analysis, s, "shank_angle_deg") for s in _SIDES},
         pelvis_roll_deg=_per_frame(analysis, "pelvis_roll_deg"),
         trunk_lean_deg=_per_frame(analysis, "trunk_lean_deg"),
         visibility={s: _leg_array(analysis, s, "visibility") for s in _SIDES},
