@@ -88,6 +88,15 @@ def test_a_severely_restricted_hip_is_still_measured(seed):
     assert still.internal_rotation_deg is None and still.external_rotation_deg is None
 
 
+def test_frames_left_out_on_purpose_are_not_missing_frames():
+    t = np.arange(0, 8, 1 / 30)
+    x = truth(t, ONE_REP)
+    gone = t > 2.5  # most of the clip
+    x[gone] = np.nan
+    assert "few_frames" in summarise_leg(LegSeries(t, x)).quality
+    assert "few_frames" not in summarise_leg(LegSeries(t, x, left_out=gone)).quality
+
+
 def test_quality_vocabulary_is_documented():
     keys = [(0, 0), (2, 0), (3, 38), (3.6, 38), (4.6, 0), (6, 0)]
     flags = summarise_leg(series(keys, seed=3)).quality

@@ -140,7 +140,8 @@ def _while_other_leg_moves(
     drop = (theirs > _MOVING_DEG) & (theirs > mine)
     if not drop.any():
         return None
-    return replace(series, rotation_deg=np.where(drop, np.nan, series.rotation_deg))
+    return replace(series, rotation_deg=np.where(drop, np.nan, series.rotation_deg),
+                   left_out=drop)
 
 
 def measurement_from_analysis(
@@ -182,12 +183,7 @@ def measurement_from_analysis(
         if masked is not None:
             series[side] = masked
             limits = PIVOT_LIMITS if masked.pelvis_static else None
-            before = legs[side].quality
             legs[side] = _summarise(masked, limits=limits)
-            if "few_frames" in legs[side].quality and "few_frames" not in before:
-                # Frames left out on purpose are not frames the model missed.
-                legs[side] = replace(legs[side], quality=tuple(
-                    q for q in legs[side].quality if q != "few_frames"))
     rotation = {s: series[s].rotation_deg - (legs[s].neutral_deg or 0.0) for s in _SIDES}
     xy = np.full((len(t), 33, 2), np.nan, np.float32)
     vis = np.zeros((len(t), 33), np.float32)

@@ -112,6 +112,8 @@ class LegSeries:
         pelvis_static: True when ``rotation_deg`` was measured against the neutral pelvis
             line rather than each frame's; pelvis roll then only flags a rep.
         side: the anatomical side, for labelling only.
+        left_out: bool per frame: frames dropped on purpose (NaN in ``rotation_deg``, e.g.
+            while the other leg swings); they do not count as frames the model missed.
 
     """
 
@@ -125,17 +127,18 @@ class LegSeries:
     labels_swapped: npt.NDArray[np.bool_] | None = None
     side: Side | None = None
     pelvis_static: bool = False
+    left_out: npt.NDArray[np.bool_] | None = None
 
     def __post_init__(self) -> None:
         t, x = flt.validate_series(self.timestamps_s, self.rotation_deg, "rotation_deg")
         object.__setattr__(self, "timestamps_s", t)
         object.__setattr__(self, "rotation_deg", x)
         for name in ("pelvis_roll_deg", "trunk_lean_deg", "knee_x_px", "shank_length_px",
-                     "visibility", "labels_swapped"):
+                     "visibility", "labels_swapped", "left_out"):
             value = getattr(self, name)
             if value is None:
                 continue
-            dtype = bool if name == "labels_swapped" else np.float64
+            dtype = bool if name in ("labels_swapped", "left_out") else np.float64
             arr = np.array(value, dtype=dtype)
             if arr.shape != t.shape:
                 raise InputError(f"{name} must have shape {t.shape} like timestamps_s, "
@@ -422,7 +425,9 @@ def _leg_flags(series: LegSeries, reps: list[Rep],
         flags.add("short_hold")
     if series.labels_swapped is not None and bool(np.any(series.labels_swapped)):
         flags.add("labels_swapped")
-    if np.count_nonzero(np.isfinite(series.rotation_deg)) < 0.5 * series.rotation_deg.size:
+    considered = series.rotation_deg.size - (
+        0 if series.left_out is None else int(np.count_nonzero(series.left_out)))
+    if np.count_nonzero(np.isfinite(series.rotation_deg)) < 0.5 * considered:
         flags.add("few_frames")
     return flags
 
