@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hiprom._catalogue import EXERCISES, FREQUENCY_ANCHORS, RED_FLAGS
+from hiprom._references import REFERENCES, ReferenceKind
 from hiprom.assessment import (
     BANDS,
     DEFAULT_CI95_DEG,
@@ -218,21 +219,51 @@ def test_safety_screen_lists_stop_rules_before_a_test():
     assert not ids & {"ir_below_15", "ir_above_norm", "anteversion_pattern"}
 
 
-def test_every_red_flag_cites_a_url_from_the_notes(notes_text):
+def _reference_entry(notes_text: str, key: str) -> str:
+    """The notes' References line for ``key`` (the test fails when there is none)."""
+    refs = notes_text[notes_text.index("## References"):]
+    match = re.search(rf"^- \[{re.escape(key)}\] (.+)$", refs, flags=re.MULTILINE)
+    assert match, f"[{key}] is not in the References of clinical-notes.md"
+    return match.group(1)
+
+
+def test_every_red_flag_cites_a_reference_of_the_notes(notes_text):
     for flag in RED_FLAGS:
         assert flag.sources, flag.id
-        for url in flag.sources:
-            assert url.startswith("http") and url in notes_text, (flag.id, url)
+        for key in flag.sources:
+            assert key in REFERENCES, (flag.id, key)
+            _reference_entry(notes_text, key)
         if flag.source_note:
             assert flag.source_note in notes_text
 
 
-def test_every_caution_and_anchor_url_is_in_the_notes(notes_text):
-    urls = [u for ex in EXERCISES for c in ex.cautions for u in c.sources]
-    urls += [u for a in FREQUENCY_ANCHORS.values() for u in a.sources if u.startswith("http")]
-    urls.append(total_rotation(None, None).source)
-    for url in urls:
-        assert url in notes_text, url
+def test_every_caution_and_anchor_cites_a_reference_of_the_notes(notes_text):
+    keys = [k for ex in EXERCISES for c in ex.cautions for k in c.sources]
+    keys += [k for a in FREQUENCY_ANCHORS.values() for k in a.sources if k in REFERENCES]
+    keys.append(total_rotation(None, None).source)
+    assert "Tak 2017" in keys and "ACSM 2021" in keys
+    for key in keys:
+        assert key in REFERENCES, key
+        _reference_entry(notes_text, key)
+
+
+def test_reference_links_are_the_notes_own_and_none_is_a_mirror(notes_text):
+    for key, ref in REFERENCES.items():
+        entry = _reference_entry(notes_text, key)
+        for link in ref.links:
+            assert link in entry, (key, link)
+            assert not re.match(r"https?://\d+\.\d+\.\d+\.\d+", link), link
+        for doi in re.findall(r"https://doi\.org/\S+", entry):
+            assert doi.rstrip(".,;") in ref.links, (key, doi)
+        if "not peer-reviewed" in entry or "professional press" in entry:
+            assert ref.kind is ReferenceKind.SECONDARY, key
+
+
+def test_no_anchor_cites_a_bare_link():
+    cited = [k for f in RED_FLAGS for k in f.sources]
+    cited += [k for ex in EXERCISES for c in ex.cautions for k in c.sources]
+    cited += [k for a in FREQUENCY_ANCHORS.values() for k in a.sources]
+    assert not [k for k in cited if "://" in k]
 
 
 def test_not_retrieved_marker_is_kept_for_the_20_degree_cut_off(notes_text):

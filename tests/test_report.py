@@ -166,7 +166,7 @@ def test_keyframe_is_embedded_byte_for_byte() -> None:
 def test_report_for_one_leg_below_15_shows_the_red_flag() -> None:
     html = build_report(read_result(DATA / "still_right.json"))
     assert 'id="red-flags"' in html and "Right IR 12.5° is under 15°." in html
-    assert "http://47.251.13.51:8081/2025304" in html       # its source
+    assert "https://doi.org/10.1002/art.1780340502" in html   # its source (Altman 1991)
     assert "not measured" in html
     assert FLAG_EXPLANATIONS["no_neutral"] in html and FLAG_EXPLANATIONS["low_visibility"] in html
 

@@ -1,7 +1,7 @@
 """Data: the six exercises of the source article, the red flags and the dose anchors.
 
 Doses are as the source article gives them. Frequency anchors, cautions and red flags come
-from clinical-notes §6 and carry the source URLs exactly as the notes give them; where the
+from clinical-notes §6 and cite the notes' reference keys (``[Altman 1991]``); where the
 notes mark a claim **[not retrieved]**, the marker is kept. Instructions are our own wording.
 """
 
@@ -29,47 +29,17 @@ __all__ = [
 
 SOURCE_ARTICLE = "source article"
 
-# URLs exactly as clinical-notes.md gives them.
-THA_URLS = (
-    "https://ageinplaceschool.com/total-hip-precautions-anterior-posterior-lateral-approaches/",
-    "https://rd.springer.com/article/10.1007%2Fs11420-019-09708-9",
-    "http://justinlareaumd.com/hip-anatomy/treatments/posterior-hip-precautions/",
-)
-FAI_URLS = (
-    "https://medicalalgorithms.com/warwick-agreement-criteria-for-the-diagnosis-of-the-"
-    "femoroacetabular-impingement-syndrome-fais",
-    "https://statpearls.com/kb/viewarticle/37128/",
-)
-ACR_URL = "http://47.251.13.51:8081/2025304"
-SCFE_URLS = (
-    "https://pdfslide.net/documents/slipped-capital-femoral-epiphysis-diagnosis-and-"
-    "management-15062017-slipped.html",
-    "https://www.timeofcare.com/slipped-capital-femoral-epiphysis-scfe/",
-)
-SYSTEMIC_URLS = (
-    "https://www.droracle.ai/articles/322026/what-are-the-red-flags-for-hip-pain-that",
-    "https://deploy.doczz.net/doc/6598367/",
-)
-HYPERMOBILITY_URLS = (
-    "https://fpnotebook.com/Rheum/Exam/GnrlzdJntHyprmbltyDgns.htm",
-    "https://pmc.ncbi.nlm.nih.gov/articles/PMC8390395/",
-)
-ANTEVERSION_URLS = (
-    "https://www.guwsmedical.info/femoral-head/info-xsj.html",
-    "https://pmc.ncbi.nlm.nih.gov/articles/PMC6353568",
-)
-TAK_2017_URL = (
-    "https://researchinformation.amsterdamumc.org/en/publications/is-lower-hip-range-of-"
-    "motion-a-risk-factor-for-groin-pain-in-athl-2"
-)
-ACSM_URL = (
-    "https://www.acsm.org/all-blog-posts/certification-blog/acsm-certified-blog/2021/03/18/"
-    "stretching-and-flexibility-guidelines-update"
-)
-THOMAS_URL = (
-    "https://unipa.it/persone/docenti/p/antonio.palma/en/?idPubblicazione=345757"
-    "&pagina=pubblicazione"
-)
+# Reference keys of clinical-notes.md (see hiprom._references for the citations).
+THA_REFS = ("Eannucci 2019",)
+FAI_REFS = ("Warwick 2016", "StatPearls FAI")
+ACR_REFS = ("Altman 1991",)
+SCFE_REFS = ("Peck 2017",)
+SYSTEMIC_REFS = ("GPonline red flags",)
+HYPERMOBILITY_REFS = ("Malfait 2017", "Malek 2021")
+ANTEVERSION_REFS = ("Uding 2019",)
+TAK_2017_REF = "Tak 2017"
+ACSM_REFS = ("ACSM 2021", "Garber 2011")
+THOMAS_REF = "Thomas 2018"
 
 
 @dataclass(frozen=True)
@@ -80,7 +50,7 @@ class RedFlag:
         id: Stable identifier.
         situation: When it applies.
         rule: What to do.
-        sources: URLs exactly as clinical-notes §6 gives them.
+        sources: Reference keys of clinical-notes.md (hiprom._references).
         source_note: The notes' own wording when the citation is indirect, else "".
         before_test: Whether it belongs to the screen shown before a test.
 
@@ -104,38 +74,38 @@ RED_FLAGS: tuple[RedFlag, ...] = (
             "Hip replacement by a posterior or posterolateral approach, within the surgeon's "
             "precaution window (classically 6–12 weeks).",
             "Do not test and do not do any of these exercises: they all turn the hip inward. "
-            "Follow your surgeon's precautions.", THA_URLS),
+            "Follow your surgeon's precautions.", THA_REFS),
     RedFlag("recent_surgery",
             "Recent hip arthroscopy or other hip or spine surgery.",
-            "Do not test; follow your surgical rehabilitation protocol.", THA_URLS,
-            "general precaution (HSS; THA sources)"),
+            "Do not test; follow your surgical rehabilitation protocol.", THA_REFS,
+            "general precaution"),
     RedFlag("pain_during_test",
             "Pain during the test or an exercise, especially a pinch in the groin at end range.",
             "Stop. Do not push into a pinch; it can be a sign of hip impingement (FAI). See a "
-            "clinician if it persists.", FAI_URLS),
+            "clinician if it persists.", FAI_REFS),
     RedFlag("adolescent_hip_knee_pain",
             "Age about 8–15 with hip, thigh or knee pain or a limp, plus reduced IR or the thigh "
             "rolling outward when the hip bends.",
             "Urgent referral: a slipped capital femoral epiphysis must be ruled out. Do not "
-            "stretch.", SCFE_URLS),
+            "stretch.", SCFE_REFS),
     RedFlag("systemic",
             "Fever, a hot swollen joint, inability to bear weight, recent trauma, night pain or "
             "unexplained weight loss.",
-            "Seek urgent medical review (possible infection, fracture or tumour).", SYSTEMIC_URLS),
+            "Seek urgent medical review (possible infection, fracture or tumour).", SYSTEMIC_REFS),
     RedFlag("hypermobility",
             "Generalised joint hypermobility (Beighton ≥ 5/9 in adults).",
             "No end-range stretching; favour strength and control. A Beighton score alone does "
-            "not diagnose.", HYPERMOBILITY_URLS),
+            "not diagnose.", HYPERMOBILITY_REFS),
     RedFlag("ir_below_15", "Seated IR under 15°.",
             "If you also have hip pain (especially over 50 or with morning stiffness), see a "
             "clinician: this meets part of the ACR clinical criteria for hip osteoarthritis.",
-            (ACR_URL,), before_test=False),
+            ACR_REFS, before_test=False),
     RedFlag("ir_above_norm", "Seated IR above the 35–45° norm.",
-            "No extra stretching; favour strength and control.", HYPERMOBILITY_URLS,
+            "No extra stretching; favour strength and control.", HYPERMOBILITY_REFS,
             before_test=False),
     RedFlag("anteversion_pattern", "High IR with lower ER.",
             "May reflect femoral anteversion (bone shape), which stretching will not change. "
-            "Read it as a pattern, not a deficit; no extra stretching.", ANTEVERSION_URLS,
+            "Read it as a pattern, not a deficit; no extra stretching.", ANTEVERSION_REFS,
             before_test=False),
 )
 
@@ -159,7 +129,7 @@ class Compensation(StrEnum):
 
 @dataclass(frozen=True)
 class Caution:
-    """A caution attached to an exercise, with its sources (URLs as in the notes)."""
+    """A caution attached to an exercise, with its sources (reference keys of the notes)."""
 
     text: str
     sources: tuple[str, ...]
@@ -171,7 +141,7 @@ class Caution:
 
 @dataclass(frozen=True)
 class Anchor:
-    """A dose or frequency statement with its source (a URL or "source article")."""
+    """A dose or frequency statement with its sources (reference keys or "source article")."""
 
     text: str
     sources: tuple[str, ...]
@@ -255,11 +225,11 @@ class Exercise:
 
 NO_IR_AFTER_THA = Caution(
     "Not within the precaution window after a posterior-approach hip replacement: it turns the "
-    "hip inward. Follow your surgeon.", THA_URLS)
-STOP_ON_PINCH = Caution("Stop if you feel a pinch in the groin or front of the hip.", FAI_URLS)
+    "hip inward. Follow your surgeon.", THA_REFS)
+STOP_ON_PINCH = Caution("Stop if you feel a pinch in the groin or front of the hip.", FAI_REFS)
 FROG_AVOID = Caution(
     "Avoid with an impingement (FAI) pinch, within hip-replacement precautions, or with joint "
-    "hypermobility.", FAI_URLS + THA_URLS + HYPERMOBILITY_URLS)
+    "hypermobility.", FAI_REFS + THA_REFS + HYPERMOBILITY_REFS)
 
 _STRETCH_DOSE = Dose("Hold 30–60 s; 3–4 holds on each side.", hold_s=(30, 60),
                      holds_per_side=(3, 4))
@@ -333,7 +303,7 @@ FREQUENCY_ANCHORS: dict[str, Anchor] = {
     "mobility": Anchor(
         "Stretch daily if you can, at least 5 days a week: ACSM advises ≥ 2–3 days a week with "
         "daily most effective; Thomas 2018 found range gains need ≥ 5 days a week.",
-        (ACSM_URL, THOMAS_URL)),
+        ACSM_REFS + (THOMAS_REF,)),
     "strength": Anchor("Strength work 2–3 times a week on non-consecutive days.",
                        (SOURCE_ARTICLE,)),
     "retest": Anchor(

@@ -63,7 +63,7 @@ from hiprom._catalogue import (
     IR_ABOVE_NORM,
     IR_BELOW_15,
     RED_FLAGS,
-    TAK_2017_URL,
+    TAK_2017_REF,
     RedFlag,
 )
 
@@ -243,7 +243,7 @@ class TotalRotation:
         right_deg: Right IR + ER in degrees, or None.
         both_below_85: True/False when both hips have a total, else None. Context only.
         note: The Tak 2017 context, worded without an injury-prediction claim.
-        source: The review's URL as given in clinical-notes §2.
+        source: The review's reference key in clinical-notes.md.
 
     """
 
@@ -282,7 +282,7 @@ def total_rotation(left: LegInput | None, right: LegInput | None) -> TotalRotati
     both = None
     if left_total is not None and right_total is not None:
         both = left_total < TAK_TOTAL_ROTATION_DEG and right_total < TAK_TOTAL_ROTATION_DEG
-    return TotalRotation(left_total, right_total, both, TAK_NOTE, TAK_2017_URL)
+    return TotalRotation(left_total, right_total, both, TAK_NOTE, TAK_2017_REF)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from hiprom._diagrams import (
     build_history_plot_png,
     build_norm_band_svg,
 )
+from hiprom._references import REFERENCES, ReferenceKind
 from hiprom.assessment import DISCLAIMER, Side
 from hiprom.errors import InputError
 from hiprom.history import (
@@ -199,6 +200,16 @@ def _deg(value: float | None, ci: float | None = None) -> str:
     return f"{value:.1f}°" + ("" if ci is None else f" ±{ci:.1f}°")
 
 
+def _reference_html(source: str) -> str:
+    """One reference: the full citation and its links for a notes key, else the plain text."""
+    ref = REFERENCES.get(source)
+    if ref is None:
+        return escape(source)
+    links = " · ".join(f'<a href="{escape(u)}">{escape(u)}</a>' for u in ref.links)
+    label = "" if ref.kind is ReferenceKind.PRIMARY else f" <em>({ref.kind.value})</em>"
+    return f"{escape(ref.citation)}{label}" + (f" {links}" if links else "")
+
+
 class _Refs:
     """Numbers each distinct source once, in order of first citation."""
 
@@ -213,10 +224,8 @@ class _Refs:
 
     def html(self) -> str:
         """Return the numbered source list."""
-        items = "".join(
-            f'<li id="ref-{n}">' + (f'<a href="{escape(s)}">{escape(s)}</a>'
-                                    if s.startswith("http") else escape(s)) + "</li>"
-            for s, n in self.numbers.items())
+        items = "".join(f'<li id="ref-{n}">{_reference_html(s)}</li>'
+                        for s, n in self.numbers.items())
         return f'<section id="sources"><h2>Sources</h2><ol class="refs">{items}</ol></section>'
 
 
