@@ -171,7 +171,7 @@ def measure_all(media: list[Path], out_dir: Path, workers: int) -> float:
     """Run `hiprom measure` on the media; returns the wall time in seconds."""
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "hiprom.cli", "measure", *map(str, media), "--out", str(out_dir),
+    cmd = [sys.executable, "-m", "hiprom.cli.main", "measure", *map(str, media), "--out", str(out_dir),
            "--quiet", "--no-history"]
     subprocess.run(cmd, check=False)
     return time.perf_counter() - t0
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="systematic SD the results were made with (default: hiprom's)")
     ap.add_argument("--still-sd", type=float, default=None)
     args = ap.parse_args(argv)
-    from hiprom._calibration import CLIP_SYSTEMATIC_SD_DEG, STILL_SYSTEMATIC_SD_DEG
+    from hiprom.core.calibration import CLIP_SYSTEMATIC_SD_DEG, STILL_SYSTEMATIC_SD_DEG
 
     args.clip_sd = CLIP_SYSTEMATIC_SD_DEG if args.clip_sd is None else args.clip_sd
     args.still_sd = STILL_SYSTEMATIC_SD_DEG if args.still_sd is None else args.still_sd

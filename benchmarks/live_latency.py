@@ -1,6 +1,6 @@
 """Frame latency and frame rate of the live loop, fed from a 640x480 file, side by side.
 
-Each configuration plays the same clip through ``hiprom.live.run_live``:
+Each configuration plays the same clip through ``hiprom.live.session.run_live``:
 
 * ``camera-like`` runs pace the file at its own frame rate and keep only the newest frame,
   as a 30 fps webcam would (frames the loop cannot keep up with are dropped);
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hiprom.backends.base import RunningMode
-from hiprom.live import LiveOptions, run_live
+from hiprom.live.session import LiveOptions, run_live
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = (

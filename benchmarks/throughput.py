@@ -110,8 +110,8 @@ def batch_run(videos: list[Path], out: Path, *, workers: int, arm: str
 
     ``arm`` is ``full`` (every frame), ``fast`` (``--fast``) or ``stride N``.
     """
-    from hiprom.batch import BatchConfig, run_batch
-    from hiprom.pipeline import FAST_MAX_FPS, MeasureOptions
+    from hiprom.batch.run import BatchConfig, run_batch
+    from hiprom.pipeline.analysis import FAST_MAX_FPS, MeasureOptions
 
     options = {"full": MeasureOptions(), "fast": MeasureOptions(max_fps=FAST_MAX_FPS)}.get(
         arm) or MeasureOptions(stride=int(arm.split()[-1]))

@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hiprom._catalogue import EXERCISES, FREQUENCY_ANCHORS, RED_FLAGS
-from hiprom._references import REFERENCES, ReferenceKind
-from hiprom.assessment import (
+from hiprom.errors import InputError
+from hiprom.plan.assessment import (
     BANDS,
     DEFAULT_CI95_DEG,
     DISCLAIMER,
@@ -27,7 +26,8 @@ from hiprom.assessment import (
     total_rotation,
     verdict_for,
 )
-from hiprom.errors import InputError
+from hiprom.plan.catalogue import EXERCISES, FREQUENCY_ANCHORS, RED_FLAGS
+from hiprom.plan.references import REFERENCES, ReferenceKind
 
 NOTES = Path(__file__).resolve().parents[2] / "shared" / "domain" / "clinical-notes.md"
 ORDER = [BandCode.MARKEDLY_LIMITED, BandCode.LIMITED, BandCode.MILDLY_LIMITED,
@@ -126,7 +126,7 @@ def test_verdict_states_scope_and_is_json_ready():
     verdict = verdict_for(28.0, ci95_deg=0.0)
     assert "28.0°" in verdict.sentence and "limited" in verdict.sentence
     json.dumps(verdict.to_dict())
-    import hiprom.assessment as mod
+    import hiprom.plan.assessment as mod
     assert "seated active" in mod.__doc__.lower() and "derived" in mod.__doc__
 
 

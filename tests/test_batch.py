@@ -19,7 +19,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hiprom.batch import (
+from hiprom.batch.run import (
     BatchConfig,
     MissingExtraError,
     collect_inputs,
@@ -27,8 +27,8 @@ from hiprom.batch import (
     run_dask,
     sha256_file,
 )
+from hiprom.batch.store import DEFAULT_STORE_NAME, LEG_COLUMNS
 from hiprom.errors import InputError
-from hiprom.store import DEFAULT_STORE_NAME, LEG_COLUMNS
 
 FAKE_SCORING = '''
 """Fake scorer for the batch tests: the file's text says what to do."""
@@ -36,7 +36,7 @@ import os
 import time
 from pathlib import Path
 
-from hiprom.store import OutcomeRecord
+from hiprom.batch.store import OutcomeRecord
 
 CALLS = Path(os.environ.get("FAKE_CALLS_LOG", os.devnull))
 
@@ -74,7 +74,7 @@ import sys
 from pathlib import Path
 
 import fake_scoring
-from hiprom.batch import BatchConfig, run_batch
+from hiprom.batch.run import BatchConfig, run_batch
 
 if __name__ == "__main__":
     config = BatchConfig(sources=(sys.argv[1],), out_dir=Path(sys.argv[2]), workers=2)
@@ -160,8 +160,8 @@ def test_manifest_without_path_column_is_refused(tmp_path):
 
 
 def test_longest_inputs_are_scheduled_first(tmp_path):
-    from hiprom.batch import _plan
-    from hiprom.store import InputRecord
+    from hiprom.batch.run import _plan
+    from hiprom.batch.store import InputRecord
 
     records = [(InputRecord(f"/v/{name}.mp4", name * 64), frames, None)
                for name, frames in (("a", 300), ("b", 9000), ("c", 0), ("d", 1200))]
@@ -171,8 +171,8 @@ def test_longest_inputs_are_scheduled_first(tmp_path):
 
 
 def test_cli_fast_flag_reaches_the_batch_settings(tmp_path, monkeypatch):
-    import hiprom._cli_batch
-    from hiprom.batch import BatchReport
+    import hiprom.cli.batch
+    from hiprom.batch.run import BatchReport
 
     seen = []
 
@@ -180,7 +180,7 @@ def test_cli_fast_flag_reaches_the_batch_settings(tmp_path, monkeypatch):
         seen.append(config)
         return BatchReport()
 
-    monkeypatch.setattr(hiprom._cli_batch, "run_batch", fake_run_batch)
+    monkeypatch.setattr(hiprom.cli.batch, "run_batch", fake_run_batch)
     for flags in ([], ["--fast"]):
         result = CliRunner().invoke(cli_app(), ["batch", str(tmp_path), "-q", *flags])
         assert result.exit_code == 0, result.output
@@ -351,7 +351,7 @@ def cli_app():
     def _root() -> None:
         """Test root, so that `batch` stays a sub-command."""
 
-    from hiprom._cli_batch import register
+    from hiprom.cli.batch import register
 
     register(app)
     return app

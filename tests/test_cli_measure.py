@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from hiprom.cli import app
+from hiprom.cli.main import app
 
 runner = CliRunner()
 
@@ -39,7 +39,7 @@ def test_version_and_help():
 
 @pytest.mark.parametrize(("flags", "expected"), [([], None), (["--fast"], 15.0)])
 def test_fast_flag_sets_the_measuring_rate(tmp_path, monkeypatch, flags, expected):
-    import hiprom.measure
+    import hiprom.pipeline.measure
     from hiprom.errors import MeasurementError
 
     seen = []
@@ -48,7 +48,7 @@ def test_fast_flag_sets_the_measuring_rate(tmp_path, monkeypatch, flags, expecte
         seen.append(options)
         raise MeasurementError(f"{path}: stop here")
 
-    monkeypatch.setattr(hiprom.measure, "measure_path", fake_measure)
+    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", fake_measure)
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"x")
     result = runner.invoke(app, ["measure", str(clip), "--no-history", *flags])

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hiprom._cli_plan import register
-from hiprom.history import load_history, read_result, save_result
+from hiprom.cli.plan import register
+from hiprom.report.history import load_history, read_result, save_result
 
 DATA = Path(__file__).parent / "data" / "results"
 runner = CliRunner()
@@ -18,7 +18,7 @@ runner = CliRunner()
 
 def _app() -> typer.Typer:
     """The real app when cli.py has registered these commands, else one made here."""
-    from hiprom.cli import app
+    from hiprom.cli.main import app
 
     names = {c.name for c in app.registered_commands}
     if {"routines", "history", "report"} <= names:
@@ -69,7 +69,7 @@ def test_routines_from_angles() -> None:
 
 
 def test_routines_json_matches_the_engine() -> None:
-    from hiprom.routines import LegInput, build_plan
+    from hiprom.plan.routines import LegInput, build_plan
 
     result = run("routines", "--left", "28", "--right", "41", "--left-er", "30", "--json")
     assert result.exit_code == 0, result.output

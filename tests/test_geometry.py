@@ -1,4 +1,4 @@
-"""Tests of hiprom.geometry: conventions, shapes, errors, and 3D round trips."""
+"""Tests of hiprom.core.geometry: conventions, shapes, errors, and 3D round trips."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hiprom.errors import InputError, MeasurementError
-from hiprom.geometry import (
+from hiprom.core.geometry import (
     HIP_CENTRE_BELOW_LANDMARK,
     assign_sides,
     estimate_leg_directions,
@@ -22,7 +21,8 @@ from hiprom.geometry import (
     shank_angle_deg,
     trunk_lean_deg,
 )
-from hiprom.landmarks import N_LANDMARKS, LandmarkName, Landmarks
+from hiprom.core.landmarks import N_LANDMARKS, LandmarkName, Landmarks
+from hiprom.errors import InputError, MeasurementError
 
 WH = (1920, 1080)
 HFOV_DEG = 65.0
@@ -500,8 +500,8 @@ def test_trunk_lean_shapes_and_roll_free():
 @pytest.mark.parametrize("quarter_turns", [1, 2, 3])
 def test_convention_sides_follow_the_body_axis_in_a_turned_frame(quarter_turns):
     """A frame turned by 90/180/270° without metadata keeps anatomical sides and angles."""
-    from hiprom.landmarks import LandmarkName as Ln
-    from hiprom.landmarks import Landmarks as Lm
+    from hiprom.core.landmarks import LandmarkName as Ln
+    from hiprom.core.landmarks import Landmarks as Lm
 
     xy = np.zeros((33, 2))
     xy[Ln.LEFT_SHOULDER], xy[Ln.RIGHT_SHOULDER] = (390, 60), (250, 60)

@@ -8,11 +8,11 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from hiprom.geometry import measure_legs
-from hiprom.guide import Guide, GuideConfig, Key, Phase, setup_advice
-from hiprom.landmarks import LandmarkName as L
-from hiprom.landmarks import Landmarks
-from hiprom.pipeline import FrameRecord
+from hiprom.core.geometry import measure_legs
+from hiprom.core.landmarks import LandmarkName as L
+from hiprom.core.landmarks import Landmarks
+from hiprom.live.guide import Guide, GuideConfig, Key, Phase, setup_advice
+from hiprom.pipeline.analysis import FrameRecord
 
 FPS = 30.0
 SHANK_PX = 120.0

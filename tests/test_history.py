@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hiprom.assessment import Side
 from hiprom.errors import InputError
-from hiprom.history import (
+from hiprom.plan.assessment import Side
+from hiprom.report.history import (
     DEFAULT_PERSON,
     changes_since_last,
     combined_ci95,

@@ -3,8 +3,8 @@ from contextlib import nullcontext as does_not_raise
 import numpy as np
 import pytest
 
+from hiprom.core.landmarks import EDGES, LEG_EDGES, N_LANDMARKS, LandmarkName, Landmarks
 from hiprom.errors import InputError
-from hiprom.landmarks import EDGES, LEG_EDGES, N_LANDMARKS, LandmarkName, Landmarks
 
 
 @pytest.mark.parametrize(

@@ -19,15 +19,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from hiprom.core.geometry import HIP_CENTRE_BELOW_LANDMARK
+from hiprom.core.landmarks import LandmarkName as L
+from hiprom.core.landmarks import Landmarks
 from hiprom.errors import SourceError
-from hiprom.frames import Frame
-from hiprom.geometry import HIP_CENTRE_BELOW_LANDMARK
-from hiprom.guide import Key, Phase
-from hiprom.landmarks import LandmarkName as L
-from hiprom.landmarks import Landmarks
-from hiprom.live import LiveError, LiveOptions, run_live
-from hiprom.measure import measure_path
-from hiprom.sources import CameraDisconnected
+from hiprom.live.guide import Key, Phase
+from hiprom.live.session import LiveError, LiveOptions, run_live
+from hiprom.media.frames import Frame
+from hiprom.media.sources import CameraDisconnected
+from hiprom.pipeline.measure import measure_path
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "seated_ir_left_right.mp4"
@@ -196,7 +196,7 @@ def test_a_real_camera_loop_that_drops_saves_what_it_saw(tmp_path):
 
 
 def _cli() -> typer.Typer:
-    from hiprom._cli_live import register
+    from hiprom.cli.live import register
 
     app = typer.Typer()
     app.command(name="noop")(lambda: None)  # keep `live` a sub-command, as in hiprom's app
@@ -230,7 +230,7 @@ def test_live_on_the_sample_gives_the_measure_result(tmp_path, monkeypatch):
     assert live["source"]["kind"] == "live" and live["source"]["n_frames"] == truth["n_frames"]
     with (out / "seated_ir_left_right.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == truth["n_frames"]
-    from hiprom.history import load_history
+    from hiprom.report.history import load_history
 
     assert len(load_history("Ada")) == 1
 
@@ -268,7 +268,7 @@ def _result_screen(image: np.ndarray) -> bool:
 @pytest.mark.skipif(not SAMPLE.is_file(), reason="rendered sample not present")
 def test_real_window_shows_the_guide_and_the_result(tmp_path):
     server, display = _xvfb_display(tmp_path)
-    script = ("from pathlib import Path; from hiprom.live import LiveOptions, run_live; "
+    script = ("from pathlib import Path; from hiprom.live.session import LiveOptions, run_live; "
               f"run_live(LiveOptions(source=Path({str(SAMPLE)!r}), realtime=False, linger_s=6.0, "
               f"out_dir=Path({str(tmp_path / 'o')!r})))")
     seen: dict[str, np.ndarray] = {}

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from hiprom.backends import FakeBackend
+from hiprom.core.landmarks import LandmarkName as L
+from hiprom.core.landmarks import Landmarks
 from hiprom.errors import MeasurementError, SourceError
-from hiprom.landmarks import LandmarkName as L
-from hiprom.landmarks import Landmarks
-from hiprom.measure import measure_path
-from hiprom.outputs import key_frame_index, write_outputs
-from hiprom.pipeline import MeasureOptions
-from hiprom.results import CSV_COLUMNS
-from hiprom.sources import iter_video
+from hiprom.media.outputs import key_frame_index, write_outputs
+from hiprom.media.sources import iter_video
+from hiprom.pipeline.analysis import MeasureOptions
+from hiprom.pipeline.measure import measure_path
+from hiprom.results.measurement import CSV_COLUMNS
 
 FPS = 30.0
 SHANK_PX = 160.0
@@ -125,7 +125,7 @@ def test_key_frame_is_the_same_frame_with_or_without_the_annotated_video(tmp_pat
 ])
 def test_crowd_search_runs_once_per_30_measured_frames(clip_and_backend, monkeypatch,
                                                        options, expected_s):
-    import hiprom.measure
+    import hiprom.pipeline.measure
 
     path, factory = clip_and_backend
     seen = []
@@ -134,7 +134,7 @@ def test_crowd_search_runs_once_per_30_measured_frames(clip_and_backend, monkeyp
         seen.append(crowd_check_s)
         return factory(mode)
 
-    monkeypatch.setattr(hiprom.measure, "default_backend_factory", default_factory)
+    monkeypatch.setattr(hiprom.pipeline.measure, "default_backend_factory", default_factory)
     measure_path(path, options=options)
     assert seen == [pytest.approx(expected_s)]
 

@@ -8,9 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hiprom.core.landmarks import N_LANDMARKS, LandmarkName
 from hiprom.errors import InputError
-from hiprom.landmarks import N_LANDMARKS, LandmarkName
-from hiprom.overlay import draw_angle, draw_fps, draw_legs, draw_panel, draw_progress, ui_scale
+from hiprom.media.overlay import (
+    draw_angle,
+    draw_fps,
+    draw_legs,
+    draw_panel,
+    draw_progress,
+    ui_scale,
+)
 
 L = LandmarkName
 

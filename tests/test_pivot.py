@@ -1,11 +1,11 @@
-"""hiprom._pivot: the knee-drift estimate separates a drifting thigh from the landmark's slide."""
+"""hiprom.core.pivot: the knee-drift estimate separates a drifting thigh from the landmark's slide."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hiprom._pivot import KNEE_SLIDE_PERP_PER_DEG, knee_shift_px
+from hiprom.core.pivot import KNEE_SLIDE_PERP_PER_DEG, knee_shift_px
 
 SHANK = 300.0
 KNEE0 = np.array([500.0, 400.0])

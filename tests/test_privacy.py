@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from hiprom.backends import FakeBackend
-from hiprom.landmarks import LandmarkName as L
-from hiprom.landmarks import Landmarks
-from hiprom.privacy import blur_faces, face_blur_hook, face_ellipse
+from hiprom.core.landmarks import LandmarkName as L
+from hiprom.core.landmarks import Landmarks
+from hiprom.media.privacy import blur_faces, face_blur_hook, face_ellipse
 
 W, H = 640, 480
 
@@ -122,8 +122,8 @@ def seated_sequence(n):
 
 
 def test_annotated_video_frames_have_blurred_faces_and_sharp_legs(tmp_path):
-    from hiprom.measure import measure_path
-    from hiprom.outputs import write_outputs
+    from hiprom.media.outputs import write_outputs
+    from hiprom.pipeline.measure import measure_path
 
     n = 30  # no hold is needed: the legs are measurable, which is all write_outputs needs
     clip = write_textured_clip(tmp_path / "clip.mp4", n)

@@ -1,14 +1,13 @@
-"""Tests of hiprom.protocol on synthetic rotation series with known truth."""
+"""Tests of hiprom.core.protocol on synthetic rotation series with known truth."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hiprom.errors import InputError
-from hiprom.geometry import measure_legs
-from hiprom.landmarks import N_LANDMARKS, LandmarkName, Landmarks
-from hiprom.protocol import (
+from hiprom.core.geometry import measure_legs
+from hiprom.core.landmarks import N_LANDMARKS, LandmarkName, Landmarks
+from hiprom.core.protocol import (
     QUALITY_FLAGS,
     CompensationLimits,
     LegSeries,
@@ -18,6 +17,7 @@ from hiprom.protocol import (
     summarise_leg,
     summarise_still,
 )
+from hiprom.errors import InputError
 
 SIGMA = 1.5
 #: neutral 2 s → ramp 1 s → hold 2 s at 38° → ramp back → neutral 2 s

@@ -13,12 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from hiprom._catalogue import EXERCISES
-from hiprom._diagrams import VIEWS, build_exercise_svg, build_norm_band_svg, exercise_ids
-from hiprom.assessment import DISCLAIMER, Side
 from hiprom.errors import InputError
-from hiprom.history import read_result, save_result
-from hiprom.report import (
+from hiprom.plan.assessment import DISCLAIMER, Side
+from hiprom.plan.catalogue import EXERCISES
+from hiprom.report.diagrams import VIEWS, build_exercise_svg, build_norm_band_svg, exercise_ids
+from hiprom.report.history import read_result, save_result
+from hiprom.report.html import (
     FLAG_EXPLANATIONS,
     build_angle_plot_png,
     build_report,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hiprom._catalogue import SOURCE_ARTICLE, exercise
-from hiprom.assessment import DISCLAIMER, Side
 from hiprom.errors import InputError
-from hiprom.routines import (
+from hiprom.plan.assessment import DISCLAIMER, Side
+from hiprom.plan.catalogue import SOURCE_ARTICLE, exercise
+from hiprom.plan.routines import (
     DAYS,
     EXERCISES,
     Compensation,

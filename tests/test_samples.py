@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hiprom.measure import measure_path
+from hiprom.pipeline.measure import measure_path
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 CLEAN_CLIPS = ["seated_ir_left_right", "seated_er_pitch_yaw"]
@@ -66,7 +66,7 @@ def test_still_is_measured_within_the_stated_interval(measured):
 
 @pytest.mark.parametrize("stem", CLEAN_CLIPS)
 def test_fast_rate_agrees_with_full_rate(measured, stem):
-    from hiprom.pipeline import FAST_MAX_FPS, MeasureOptions
+    from hiprom.pipeline.analysis import FAST_MAX_FPS, MeasureOptions
 
     fast = measure_path(SAMPLES / _truth(stem)["media"],
                         options=MeasureOptions(max_fps=FAST_MAX_FPS))

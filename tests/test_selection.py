@@ -1,8 +1,8 @@
 import numpy as np
 
-from hiprom.landmarks import LandmarkName as L
-from hiprom.landmarks import Landmarks
-from hiprom.selection import PersonPolicy, PersonTracker, leg_extent_px, legs_visible
+from hiprom.core.landmarks import LandmarkName as L
+from hiprom.core.landmarks import Landmarks
+from hiprom.core.selection import PersonPolicy, PersonTracker, leg_extent_px, legs_visible
 
 
 def _person(cx, scale=1.0, vis=1.0):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from hiprom.errors import InputError
-from hiprom.sinks import (
+from hiprom.media.sinks import (
     CsvSink,
     JsonSink,
     SinkError,

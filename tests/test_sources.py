@@ -11,8 +11,8 @@ import numpy.typing as npt
 import pytest
 
 from hiprom.errors import SourceError
-from hiprom.frames import Frame
-from hiprom.sources import (
+from hiprom.media.frames import Frame
+from hiprom.media.sources import (
     CameraDisconnected,
     is_image,
     iter_images,

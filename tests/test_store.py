@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from hiprom.store import (
+from hiprom.batch.store import (
     LEG_COLUMNS,
     SCHEMA_VERSION,
     InputRecord,

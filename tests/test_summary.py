@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from hiprom.store import InputRecord, StoredResult
-from hiprom.summary import build_summary_html, write_exports
+from hiprom.batch.store import InputRecord, StoredResult
+from hiprom.batch.summary import build_summary_html, write_exports
 
 CHROMIUM = Path("/usr/bin/chromium")
 

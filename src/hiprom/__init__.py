@@ -12,31 +12,24 @@ The public API, in the order a notebook uses it::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("hiprom")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0+unknown"
-
-# Imported after __version__: results.py records the version in every result.
-from hiprom.assessment import DISCLAIMER, LegInput, asymmetry, safety_screen, verdict_for  # noqa: E402
-from hiprom.backends import FakeBackend, PoseBackend, RunningMode  # noqa: E402
-from hiprom.errors import (  # noqa: E402
+from hiprom._version import __version__
+from hiprom.backends import FakeBackend, PoseBackend, RunningMode
+from hiprom.core.landmarks import LandmarkName, Landmarks
+from hiprom.core.selection import PersonPolicy
+from hiprom.errors import (
     BackendError,
     HipromError,
     InputError,
     MeasurementError,
     SourceError,
 )
-from hiprom.frames import Frame  # noqa: E402
-from hiprom.landmarks import LandmarkName, Landmarks  # noqa: E402
-from hiprom.measure import measure_path  # noqa: E402
-from hiprom.outputs import write_outputs  # noqa: E402
-from hiprom.pipeline import MeasureOptions  # noqa: E402
-from hiprom.results import Measurement  # noqa: E402
-from hiprom.routines import build_plan  # noqa: E402
-from hiprom.selection import PersonPolicy  # noqa: E402
+from hiprom.media.frames import Frame
+from hiprom.media.outputs import write_outputs
+from hiprom.pipeline.analysis import MeasureOptions
+from hiprom.pipeline.measure import measure_path
+from hiprom.plan.assessment import DISCLAIMER, LegInput, asymmetry, safety_screen, verdict_for
+from hiprom.plan.routines import build_plan
+from hiprom.results.measurement import Measurement
 
 __all__ = [
     "DISCLAIMER",

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.landmarks import Landmarks
+from hiprom.core.landmarks import Landmarks
 
 __all__ = ["PoseBackend", "RunningMode"]
 

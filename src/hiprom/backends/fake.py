@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.landmarks import Landmarks
+from hiprom.core.landmarks import Landmarks
 
 __all__ = ["FakeBackend"]
 

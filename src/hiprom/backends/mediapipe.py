@@ -19,8 +19,8 @@ import numpy.typing as npt
 from hiprom._hashing import sha256_file
 from hiprom._native import native_stderr_silenced
 from hiprom.backends.base import RunningMode
+from hiprom.core.landmarks import N_LANDMARKS, LandmarkName, Landmarks
 from hiprom.errors import BackendError
-from hiprom.landmarks import N_LANDMARKS, LandmarkName, Landmarks
 
 __all__ = [
     "DEFAULT_MODEL_NAME",

@@ -1,0 +1,214 @@
+"""Batch engines: run jobs on a pool of local processes or on a Dask cluster.
+
+An engine takes the jobs, the per-job function (run in workers) and a callback (run in the
+driver, once per outcome). :mod:`hiprom.batch.run` re-exports the public names.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hiprom.batch.store import OutcomeRecord
+from hiprom.errors import HipromError
+from hiprom.pipeline.analysis import MeasureOptions
+
+__all__ = [
+    "Job",
+    "MissingExtraError",
+    "OutcomeCallback",
+    "ScoreFn",
+    "failed_outcome",
+    "in_pool_worker",
+    "run_dask",
+    "run_local",
+    "worker_name",
+]
+
+#: Set in local pool workers (see ``_init_worker``); never in the driver or a Dask thread.
+_IN_POOL_WORKER = False
+
+ScoreFn = Callable[["Job"], OutcomeRecord]
+OutcomeCallback = Callable[["Job", OutcomeRecord], None]
+
+
+class MissingExtraError(HipromError, ImportError):
+    """An optional dependency (an ``hiprom[...]`` extra) is not installed."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work sent to a worker; plain data, so it pickles across processes.
+
+    Attributes:
+        path: the input file.
+        sha256: its content hash.
+        out_dir: folder for this input's result files.
+        options: how to measure.
+        annotate: also write an annotated video.
+        blur_faces: blur faces in the annotated video.
+        max_duration_s: refuse clips longer than this (None: no limit).
+        expected_frames: frames the container declares (0 when unknown); for progress.
+
+    """
+
+    path: str
+    sha256: str
+    out_dir: str
+    options: MeasureOptions = MeasureOptions()
+    annotate: bool = False
+    blur_faces: bool = False
+    max_duration_s: float | None = None
+    expected_frames: int = 0
+
+
+def worker_name() -> str:
+    """Return ``host:pid`` of this process, as outcomes record it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def failed_outcome(job: Job, err: BaseException, *, compute_s: float = 0.0) -> OutcomeRecord:
+    """Return the outcome of a job that raised ``err`` (one line, no traceback)."""
+    message = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+    return OutcomeRecord(job.sha256, ok=False, error_type=type(err).__name__,
+                         error_message=message, compute_s=compute_s, worker=worker_name())
+
+
+def _init_worker() -> None:
+    """Worker start-up: keep native libraries from oversubscribing the cores."""
+    import cv2
+
+    global _IN_POOL_WORKER
+    # One process per core already uses every core; OpenCV's own threads only compete.
+    cv2.setNumThreads(1)
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    _IN_POOL_WORKER = True
+
+
+def in_pool_worker() -> bool:
+    """Return whether this process is a local pool worker (set by ``_init_worker``)."""
+    return _IN_POOL_WORKER
+
+
+def _crash_outcome(job: Job) -> OutcomeRecord:
+    return OutcomeRecord(job.sha256, ok=False, error_type="WorkerCrashed",
+                         error_message="the worker process died while scoring this file "
+                         "(native crash or out of memory); check the file plays")
+
+
+def _fill_pool(pool: Any, queue: deque[tuple[Job, int]], in_flight: dict[Any, tuple[Job, int]],
+               score_fn: ScoreFn, workers: int) -> None:
+    """Submit queued jobs up to ``workers``; a job that was in a crash runs alone."""
+    while queue and len(in_flight) < workers:
+        job, crashes = queue[0]
+        if any(c for _, c in in_flight.values()) or (crashes and in_flight):
+            return
+        queue.popleft()
+        in_flight[pool.submit(score_fn, job)] = (job, crashes)
+
+
+def _drain(pool: Any, queue: deque[tuple[Job, int]], score_fn: ScoreFn,
+           on_outcome: OutcomeCallback, workers: int) -> None:
+    """Run queued jobs on ``pool`` until done or the pool breaks (then requeue suspects)."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    in_flight: dict[Any, tuple[Job, int]] = {}
+    while queue or in_flight:
+        _fill_pool(pool, queue, in_flight, score_fn, workers)
+        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+        for future in done:
+            job, crashes = in_flight.pop(future)
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:
+                suspects = [(job, crashes)] + list(in_flight.values())
+                alone = len(suspects) == 1
+                for item in reversed(suspects):
+                    if alone or item[1]:
+                        on_outcome(item[0], _crash_outcome(item[0]))
+                    else:
+                        queue.appendleft((item[0], item[1] + 1))
+                return
+            except Exception as err:  # noqa: BLE001 - e.g. a result that fails to unpickle
+                outcome = failed_outcome(job, err)
+            on_outcome(job, outcome)
+
+
+def _ping() -> int:
+    return os.getpid()
+
+
+def _check_pool_starts(pool: Any) -> None:
+    """Fail the whole batch, not each file, when worker processes cannot even start."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        pool.submit(_ping).result()
+    except BrokenProcessPool as err:
+        raise HipromError(
+            "could not start worker processes; a script that calls run_batch must guard "
+            "it with `if __name__ == '__main__':`, or use --workers 1 to see the error"
+        ) from err
+
+
+def run_local(jobs: Sequence[Job], score_fn: ScoreFn, on_outcome: OutcomeCallback, *,
+              workers: int) -> None:
+    """Run jobs on a pool of ``workers`` local processes, calling ``on_outcome`` per job.
+
+    A worker that dies (segfault, out-of-memory kill) breaks the pool; the jobs that were
+    running are retried one at a time in a fresh pool, and the one that crashes alone is
+    recorded as failed, so one poisonous file cannot stop the batch.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    queue = deque((job, 0) for job in jobs)
+    # spawn: workers start clean (no inherited threads or native model state).
+    context = multiprocessing.get_context("spawn")
+    while queue:
+        n = max(1, min(workers, len(queue)))
+        pool = ProcessPoolExecutor(n, mp_context=context, initializer=_init_worker)
+        try:
+            _check_pool_starts(pool)
+            _drain(pool, queue, score_fn, on_outcome, n)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
+
+def run_dask(jobs: Sequence[Job], score_fn: ScoreFn, on_outcome: OutcomeCallback, *,
+             address: str) -> None:
+    """Run jobs on the Dask cluster at ``address``; outcomes come back to this process.
+
+    Raises:
+        MissingExtraError: Dask is not installed.
+        HipromError: the scheduler cannot be reached.
+
+    """
+    try:
+        from distributed import Client, as_completed
+    except ImportError as err:
+        raise MissingExtraError(
+            f'--scheduler needs Dask ({err.name} is missing): pip install "hiprom[dask]"'
+        ) from err
+    try:
+        client = Client(address, timeout=30, set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        raise HipromError(f"cannot reach the Dask scheduler at {address} ({err}); "
+                          "check the address and that the scheduler runs") from err
+    with client:
+        futures = {client.submit(score_fn, job, pure=False): job for job in jobs}
+        for future in as_completed(futures, loop=client.loop):
+            job = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as err:  # noqa: BLE001 - KilledWorker, lost connection...
+                outcome = failed_outcome(job, err)
+            future.release()
+            on_outcome(job, outcome)

@@ -1,0 +1,175 @@
+"""Batch inputs: folders, globs and manifests → unique files, hashed and probed.
+
+:mod:`hiprom.batch.run` re-exports the public names (:data:`VIDEO_SUFFIXES`,
+:class:`BatchInput`, :func:`collect_inputs`, :func:`read_manifest`, :func:`sha256_file`).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from hiprom._hashing import sha256_file
+from hiprom.batch.store import InputRecord
+from hiprom.errors import HipromError, InputError
+
+__all__ = [
+    "MANIFEST_FIELDS",
+    "VIDEO_SUFFIXES",
+    "BatchInput",
+    "collect_inputs",
+    "fingerprint_all",
+    "read_manifest",
+    "sha256_file",
+]
+
+#: File endings picked up when a folder or a glob is scanned.
+VIDEO_SUFFIXES = frozenset({
+    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".3gp",
+    ".mts", ".m2ts",
+})
+MANIFEST_FIELDS = ("patient_id", "session_date", "side_tested", "notes")
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    """One file to score and what is known about it."""
+
+    path: Path
+    patient_id: str | None = None
+    session_date: str | None = None
+    side_tested: str | None = None
+    notes: str | None = None
+
+
+def _check_id_pattern(id_pattern: str | None) -> re.Pattern[str] | None:
+    if id_pattern is None:
+        return None
+    try:
+        pattern = re.compile(id_pattern)
+    except re.error as err:
+        raise InputError(f"--id-pattern {id_pattern!r} is not a valid regex ({err})") from err
+    if "id" not in pattern.groupindex:
+        raise InputError(f"--id-pattern {id_pattern!r} needs a named group, e.g. (?P<id>P\\d+)")
+    return pattern
+
+
+def _cell(row: dict[str, str | None], name: str) -> str | None:
+    value = (row.get(name) or "").strip()
+    return value or None
+
+
+def read_manifest(path: Path) -> list[BatchInput]:
+    """Return the inputs listed in a CSV manifest with a ``path`` column (relative to the manifest).
+
+    Optional columns: ``patient_id``, ``session_date``, ``side_tested``, ``notes``.
+
+    Raises:
+        InputError: no ``path`` column, or a row without a path.
+
+    """
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or "path" not in reader.fieldnames:
+            raise InputError(f"manifest {path} needs a 'path' column, got {reader.fieldnames}")
+        inputs = []
+        for line, row in enumerate(reader, start=2):
+            value = _cell(row, "path")
+            if value is None:
+                raise InputError(f"manifest {path} line {line}: empty path; fill it or drop it")
+            file = Path(value).expanduser()
+            file = file if file.is_absolute() else path.parent / file
+            inputs.append(BatchInput(file, **{k: _cell(row, k) for k in MANIFEST_FIELDS}))
+    return inputs
+
+
+def _is_video_name(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES and path.is_file()
+
+
+def _expand(source: str) -> list[BatchInput]:
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return [BatchInput(p) for p in sorted(path.rglob("*")) if _is_video_name(p)]
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return read_manifest(path)
+    if path.is_file() or not glob.has_magic(source):
+        # An explicit file is taken whatever its ending; a missing one fails when scored.
+        return [BatchInput(path)]
+    return [BatchInput(Path(p)) for p in sorted(glob.glob(source, recursive=True))
+            if _is_video_name(Path(p))]
+
+
+def _with_id(item: BatchInput, pattern: re.Pattern[str] | None) -> BatchInput:
+    if pattern is None or item.patient_id is not None:
+        return item
+    match = pattern.search(item.path.name) or pattern.search(item.path.as_posix())
+    return replace(item, patient_id=match.group("id")) if match and match.group("id") else item
+
+
+def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = None
+                   ) -> list[BatchInput]:
+    """Expand folders (recursively), globs, files and manifests into unique inputs.
+
+    Folders and globs keep only files with a video ending (:data:`VIDEO_SUFFIXES`); files
+    named explicitly or in a manifest are kept whatever their ending. The first mention
+    of a file wins. ``id_pattern`` fills ``patient_id`` when a manifest did not, searched
+    in the file name first, then in the whole path.
+
+    Raises:
+        InputError: a bad ``id_pattern`` or manifest.
+
+    """
+    pattern = _check_id_pattern(id_pattern)
+    seen: dict[Path, BatchInput] = {}
+    for source in sources:
+        for item in _expand(str(source)):
+            key = item.path.resolve()  # one file reached by two names counts once
+            if key not in seen:
+                seen[key] = _with_id(replace(item, path=Path(os.path.abspath(item.path))),
+                                     pattern)
+    return list(seen.values())
+
+
+def _fingerprint(item: BatchInput) -> tuple[InputRecord, int, str | None]:
+    """Hash and probe one input: its record, declared frames, and why it is unreadable."""
+    meta = {k: getattr(item, k) for k in MANIFEST_FIELDS}
+    try:
+        stat = item.path.stat()
+        sha = sha256_file(item.path)
+    except OSError as err:
+        name = hashlib.sha256(str(item.path).encode()).hexdigest()[:16]
+        reason = f"cannot read {item.path} ({err.strerror or err}); check the path and permissions"
+        return InputRecord(str(item.path), f"unreadable:{name}", **meta), 0, reason
+    return InputRecord(str(item.path), sha, stat.st_size, stat.st_mtime_ns, **meta), 0, None
+
+
+def _declared_frames(path: Path) -> int:
+    """Frames the container declares (1 for a photo, 0 when unknown); for progress only."""
+    from hiprom._native import native_stderr_silenced
+    from hiprom.media.sources import is_image, probe_video
+
+    if is_image(path):
+        return 1
+    try:
+        with native_stderr_silenced():  # FFmpeg complains about broken files on fd 2
+            return probe_video(path).frame_count
+    except HipromError:
+        return 0
+
+
+def fingerprint_all(inputs: Sequence[BatchInput]) -> list[tuple[InputRecord, int, str | None]]:
+    """Hash every input (in threads), then probe its declared frames (in this thread)."""
+    # Hashing is I/O bound and hashlib releases the GIL, so threads overlap the reads.
+    with ThreadPoolExecutor(max_workers=min(4, max(1, len(inputs)))) as pool:
+        hashed = list(pool.map(_fingerprint, inputs))
+    # Probing stays in this thread: silencing native stderr swaps a process-wide descriptor.
+    return [(r, _declared_frames(Path(r.path)) if reason is None else 0, reason)
+            for r, _, reason in hashed]

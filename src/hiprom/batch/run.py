@@ -1,0 +1,292 @@
+"""Batch scoring: folders, globs or a manifest → jobs → a process pool or a Dask cluster.
+
+The driver (the process that calls :func:`run_batch`) finds the inputs, hashes them,
+asks the :class:`~hiprom.batch.store.ResultStore` which are already done, sends the rest to an
+engine, and commits each outcome as it arrives, one transaction per input. Workers only
+compute: they measure one file, write that file's own result files (atomically, under a
+folder named by its content hash) and return the outcome. A killed run therefore loses
+at most the inputs in flight, and the next run scores exactly those.
+
+Nothing here touches the network: the local engine uses processes on this machine, and
+the Dask engine talks only to the scheduler address it is given.
+
+Input discovery lives in :mod:`hiprom.batch.inputs` and the engines in
+:mod:`hiprom.batch.engines`; their public names are re-exported here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hiprom._version import __version__
+from hiprom.batch.engines import (
+    Job,
+    MissingExtraError,
+    OutcomeCallback,
+    ScoreFn,
+    failed_outcome,
+    in_pool_worker,
+    run_dask,
+    run_local,
+    worker_name,
+)
+from hiprom.batch.inputs import (
+    VIDEO_SUFFIXES,
+    BatchInput,
+    collect_inputs,
+    fingerprint_all,
+    read_manifest,
+    sha256_file,
+)
+from hiprom.batch.store import (
+    DEFAULT_STORE_NAME,
+    InputRecord,
+    OutcomeRecord,
+    ResultStore,
+    StoredResult,
+    settings_key,
+)
+from hiprom.errors import HipromError, InputError
+from hiprom.pipeline.analysis import MeasureOptions
+
+__all__ = [
+    "BatchConfig",
+    "BatchInput",
+    "BatchReport",
+    "Job",
+    "MissingExtraError",
+    "VIDEO_SUFFIXES",
+    "collect_inputs",
+    "read_manifest",
+    "run_batch",
+    "score_job",
+    "sha256_file",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """Everything a batch run needs; the CLI builds one from its flags.
+
+    Attributes:
+        sources: folders (searched recursively), globs, files or manifest CSVs.
+        out_dir: output folder: store, ``results.csv``, ``summary.html``, per-video files.
+        workers: local processes (None: one per CPU core).
+        scheduler: a Dask scheduler address; when set, jobs run on that cluster.
+        id_pattern: regex with a named group ``id`` that finds patient ids in file names.
+        options: how to measure each input.
+        annotate: write annotated videos.
+        blur_faces: blur faces in annotated videos.
+        retry_failed: score again inputs that failed in an earlier run.
+        rescore: score everything again, even inputs already done.
+        max_duration_s: refuse clips longer than this many seconds (None: no limit).
+
+    """
+
+    sources: tuple[str, ...]
+    out_dir: Path
+    workers: int | None = None
+    scheduler: str | None = None
+    id_pattern: str | None = None
+    options: MeasureOptions = MeasureOptions()
+    annotate: bool = False
+    blur_faces: bool = False
+    retry_failed: bool = False
+    rescore: bool = False
+    max_duration_s: float | None = None
+
+
+@dataclass
+class BatchReport:
+    """What a run did; ``exit_code`` is 0 only when every input of the run is scored."""
+
+    n_inputs: int = 0
+    n_scored: int = 0
+    n_skipped: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    results: list[StoredResult] = field(default_factory=list)
+    store_path: Path | None = None
+    exports: list[Path] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every input scored, 1 when at least one failed."""
+        return 1 if self.failures else 0
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def settings_dict(config: BatchConfig) -> dict[str, Any]:
+    """Return what changes the numbers or the outputs; its hash keys results in the store."""
+    from hiprom.backends.mediapipe import model_info
+    from hiprom.media.sinks import to_jsonable
+
+    try:
+        model = model_info()["sha256"]
+    except OSError:
+        model = None
+    return {
+        "options": to_jsonable(asdict(config.options)),
+        "annotate": config.annotate,
+        "blur_faces": config.blur_faces,
+        "model_sha256": model,
+    }
+
+
+def _check_duration(job: Job) -> None:
+    from hiprom.media.sources import is_image, probe_video
+
+    if job.max_duration_s is None or is_image(job.path):
+        return
+    duration_s = probe_video(job.path).duration_s
+    if duration_s > job.max_duration_s:
+        raise InputError(
+            f"{job.path} lasts {duration_s / 60:.1f} min, over --max-duration "
+            f"{job.max_duration_s:.0f} s; trim it to the test or raise --max-duration"
+        )
+
+
+def score_job(job: Job) -> OutcomeRecord:
+    """Measure one input and write its result files; never raises for a bad input.
+
+    Runs in a worker. Expected problems (:class:`HipromError`) become a failed outcome
+    with their one-line message; anything else too, with the exception's type, so one
+    bad file never stops a batch.
+    """
+    t0 = time.perf_counter()
+    try:
+        from hiprom._native import native_stderr_silenced
+        from hiprom.media.outputs import write_outputs
+        from hiprom.media.privacy import face_blur_hook
+        from hiprom.media.sinks import to_jsonable
+        from hiprom.pipeline.measure import measure_path
+
+        _check_duration(job)
+        # A pool worker's stderr is the user's terminal: keep FFmpeg/LiteRT chatter off it.
+        with native_stderr_silenced(in_pool_worker()):
+            measurement = measure_path(Path(job.path), options=job.options, sha256=job.sha256)
+            # The hook also covers the key frame, which shows the face like any other frame.
+            hook = face_blur_hook(measurement) if job.blur_faces else None
+            files = write_outputs(measurement, Path(job.out_dir), annotate=job.annotate,
+                                  frame_hook=hook)
+        result = to_jsonable(measurement.to_dict())
+    except HipromError as err:
+        return failed_outcome(job, err, compute_s=time.perf_counter() - t0)
+    except Exception as err:  # noqa: BLE001 - isolate one file's bug from the batch
+        log.debug("unexpected error on %s", job.path, exc_info=True)
+        return failed_outcome(job, err, compute_s=time.perf_counter() - t0)
+    n_frames = int((result.get("source") or {}).get("n_frames") or 0)
+    return OutcomeRecord(job.sha256, ok=True, result=result, output_dir=job.out_dir,
+                         output_files=tuple(str(f) for f in files), n_frames=n_frames,
+                         compute_s=time.perf_counter() - t0, worker=worker_name())
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _output_dir(out_dir: Path, record: InputRecord) -> Path:
+    return out_dir / "videos" / f"{Path(record.path).stem}-{record.sha256[:12]}"
+
+
+def _plan(records: Sequence[tuple[InputRecord, int, str | None]], statuses: dict[str, str],
+          config: BatchConfig) -> tuple[list[Job], list[tuple[InputRecord, str]], int]:
+    """Jobs to run, unreadable inputs to record as failed, and how many are skipped."""
+    jobs: dict[str, Job] = {}
+    unreadable: list[tuple[InputRecord, str]] = []
+    skipped = 0
+    for record, frames, reason in records:
+        status = statuses.get(record.sha256)
+        redo = config.rescore or status is None or (status == "failed" and config.retry_failed)
+        if not redo or record.sha256 in jobs:
+            skipped += 1
+        elif reason is not None:
+            unreadable.append((record, reason))
+        else:
+            jobs[record.sha256] = Job(
+                record.path, record.sha256, str(_output_dir(config.out_dir, record)),
+                options=config.options, annotate=config.annotate,
+                blur_faces=config.blur_faces, max_duration_s=config.max_duration_s,
+                expected_frames=frames,
+            )
+    # Longest first: a long file started last would leave the other workers idle at the end.
+    ordered = sorted(jobs.values(), key=lambda job: -job.expected_frames)
+    return ordered, unreadable, skipped
+
+
+def _engine(config: BatchConfig) -> Callable[[Sequence[Job], ScoreFn, OutcomeCallback], None]:
+    if config.scheduler:
+        address = config.scheduler
+        return lambda jobs, fn, cb: run_dask(jobs, fn, cb, address=address)
+    workers = config.workers or os.cpu_count() or 1
+    return lambda jobs, fn, cb: run_local(jobs, fn, cb, workers=workers)
+
+
+def run_batch(
+    config: BatchConfig,
+    *,
+    score_fn: ScoreFn = score_job,
+    on_planned: Callable[[Sequence[Job], int], None] | None = None,
+    on_outcome: OutcomeCallback | None = None,
+) -> BatchReport:
+    """Score every input of ``config`` that the store does not hold yet.
+
+    Args:
+        config: inputs, output folder, engine and measuring options.
+        score_fn: the per-job function run by workers (a module-level function, so it
+            pickles); tests pass a fake one.
+        on_planned: called once with the jobs to run and the number skipped.
+        on_outcome: called in the driver after each outcome is committed.
+
+    Returns:
+        A :class:`BatchReport`; its ``exit_code`` is what the CLI exits with.
+
+    Raises:
+        InputError: no input found, or a bad manifest or ``id_pattern``.
+        MissingExtraError: ``scheduler`` is set but Dask is not installed.
+
+    """
+    inputs = collect_inputs(config.sources, id_pattern=config.id_pattern)
+    if not inputs:
+        raise InputError(f"no video found in {', '.join(config.sources)}; pass folders, "
+                         "globs or a manifest CSV with a 'path' column")
+    engine = _engine(config)
+    settings = settings_dict(config)
+    key = settings_key(settings)
+    report = BatchReport(n_inputs=len(inputs), store_path=config.out_dir / DEFAULT_STORE_NAME)
+    with ResultStore(report.store_path) as store:
+        run_id = store.begin_run(hiprom_version=__version__, settings_key=key, settings=settings)
+        records = fingerprint_all(inputs)
+        store.record_inputs([r for r, _, _ in records], run_id=run_id)
+        jobs, unreadable, report.n_skipped = _plan(records, store.statuses(key), config)
+        for record, reason in unreadable:
+            store.commit_outcome(OutcomeRecord(record.sha256, ok=False, error_type="SourceError",
+                                               error_message=reason), settings_key=key,
+                                 run_id=run_id)
+        if on_planned is not None:
+            on_planned(jobs, report.n_skipped)
+
+        def commit(job: Job, outcome: OutcomeRecord) -> None:
+            store.commit_outcome(outcome, settings_key=key, run_id=run_id)
+            report.n_scored += outcome.ok
+            if on_outcome is not None:
+                on_outcome(job, outcome)
+
+        engine(jobs, score_fn, commit)
+        report.results = store.results(key, paths=[r.path for r, _, _ in records])
+        report.failures = [(s.input.path, f"{s.error_type}: {s.error_message}")
+                           for s in report.results if s.status != "ok"]
+        store.finish_run(run_id, n_inputs=len(inputs), n_scored=report.n_scored,
+                         n_skipped=report.n_skipped, n_failed=len(report.failures))
+    from hiprom.batch.summary import write_exports
+
+    report.exports = write_exports(report.results, config.out_dir)
+    return report

@@ -1,0 +1,170 @@
+"""The ``hiprom batch`` command: parse flags, show progress, report failures, set the exit code.
+
+Kept apart from :mod:`hiprom.cli.main` so the main CLI stays small; ``cli.py`` calls
+:func:`register`. Exit codes: 0 when every input of the run is scored (now or in an
+earlier run), 1 when at least one failed or the batch could not start.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from hiprom.batch.run import BatchConfig, BatchReport, Job, run_batch
+from hiprom.batch.store import OutcomeRecord
+from hiprom.core.selection import PersonPolicy
+from hiprom.errors import HipromError
+from hiprom.pipeline.analysis import FAST_MAX_FPS, MeasureOptions
+
+__all__ = ["BatchProgress", "batch", "register"]
+
+log = logging.getLogger(__name__)
+
+
+class BatchProgress:
+    """A rich progress bar over the footage of a batch, with files done and an ETA.
+
+    The bar advances by each finished file's declared frame count, so the ETA weighs long
+    clips properly. It is disabled when ``disable`` is set or the console is not a
+    terminal (logs and pipes get only the final summary).
+
+    Args:
+        console: where to draw.
+        disable: draw nothing.
+        get_time: monotonic clock in seconds (injectable for tests).
+
+    """
+
+    def __init__(self, console: Console, *, disable: bool = False,
+                 get_time: Callable[[], float] = time.monotonic) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(),
+            TextColumn("{task.fields[files]}"), TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=console, disable=disable or not console.is_terminal, get_time=get_time,
+            transient=False,
+        )
+        self._get_time = get_time
+        self._task: TaskID | None = None
+        self._n_jobs = self._done = self._failed = self._frames = 0
+        self._t0 = get_time()
+
+    def __enter__(self) -> BatchProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def _fields(self) -> dict[str, str]:
+        elapsed = max(1e-9, self._get_time() - self._t0)
+        failed = f", {self._failed} failed" if self._failed else ""
+        return {"files": f"{self._done}/{self._n_jobs} files{failed}",
+                "rate": f"{self._frames / elapsed:.0f} frames/s"}
+
+    def planned(self, jobs: Sequence[Job], n_skipped: int) -> None:
+        """Start the bar once the jobs are known."""
+        self._n_jobs = len(jobs)
+        self._t0 = self._get_time()
+        total = sum(max(1, job.expected_frames) for job in jobs)
+        label = f"scoring ({n_skipped} already done)" if n_skipped else "scoring"
+        self._task = self.progress.add_task(label, total=max(1, total), **self._fields())
+
+    def advance(self, job: Job, outcome: OutcomeRecord) -> None:
+        """Count one finished job."""
+        self._done += 1
+        self._failed += not outcome.ok
+        self._frames += outcome.n_frames
+        if self._task is not None:
+            self.progress.update(self._task, advance=max(1, job.expected_frames),
+                                 **self._fields())
+
+
+def _print_report(report: BatchReport, out: Console, err: Console, *, quiet: bool) -> None:
+    n_failed = len(report.failures)
+    if not quiet:
+        out.print(f"{report.n_inputs} inputs: {report.n_scored} scored now, "
+                  f"{report.n_skipped} already in the store, {n_failed} failed")
+        for path in report.exports:
+            out.print(f"wrote {path}")
+    if n_failed:
+        err.print(f"[bold red]{n_failed} input(s) failed:[/]")
+        for path, reason in report.failures:
+            err.print(f"  {path}: {reason}", soft_wrap=True, markup=False, highlight=False)
+
+
+def batch(
+    sources: Annotated[list[str], typer.Argument(
+        help="Folders (searched recursively), globs, video files, or a manifest CSV with a "
+             "'path' column.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: store, results.csv, "
+                                      "summary.html, per-video files.")] = Path("hiprom-batch"),
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Local worker processes [default: one per CPU core].")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help='Dask scheduler address (tcp://host:8786); needs pip install "hiprom[dask]".')
+    ] = None,
+    id_pattern: Annotated[str | None, typer.Option(
+        help="Regex with a named group 'id' that finds the patient id in file names, "
+             "e.g. '(?P<id>P\\d+)_'.")] = None,
+    annotate: Annotated[bool, typer.Option(help="Write annotated videos.")] = False,
+    blur_faces: Annotated[bool, typer.Option(
+        help="Blur faces in annotated videos and key frames.")] = False,
+    mirrored: Annotated[bool, typer.Option(help="Inputs are mirrored (selfie) views.")] = False,
+    subject: Annotated[PersonPolicy, typer.Option(
+        help="Who to measure when several people are in view.")] = PersonPolicy.AUTO,
+    stride: Annotated[int, typer.Option(min=1, help="Measure every N-th frame.")] = 1,
+    fast: Annotated[bool, typer.Option(
+        help="Measure about 15 frames per second of video instead of every frame: about "
+             "twice as fast, held angles within 0.5 deg of full rate (docs/PERFORMANCE.md).")
+    ] = False,
+    retry_failed: Annotated[bool, typer.Option(
+        help="Score again inputs that failed in an earlier run.")] = False,
+    rescore: Annotated[bool, typer.Option(
+        help="Score every input again, even those already in the store.")] = False,
+    max_duration: Annotated[float | None, typer.Option(
+        min=1.0, help="Refuse clips longer than this many seconds [default: no limit].")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary; "
+                                        "only failures.")] = False,
+) -> None:
+    """Score many videos: resumable, parallel, one results table and a summary page.
+
+    Exit code 0 when every input is scored, 1 when any failed (they are listed).
+    """
+    out_console, err_console = Console(highlight=False), Console(stderr=True, highlight=False)
+    config = BatchConfig(
+        sources=tuple(sources), out_dir=out, workers=workers, scheduler=scheduler,
+        id_pattern=id_pattern, options=MeasureOptions(
+            mirrored=mirrored, person=subject, stride=stride,
+            max_fps=FAST_MAX_FPS if fast else None),
+        annotate=annotate, blur_faces=blur_faces, retry_failed=retry_failed, rescore=rescore,
+        max_duration_s=max_duration,
+    )
+    try:
+        with BatchProgress(err_console, disable=quiet) as progress:
+            report = run_batch(config, on_planned=progress.planned, on_outcome=progress.advance)
+    except HipromError as err:
+        err_console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    _print_report(report, out_console, err_console, quiet=quiet)
+    raise typer.Exit(code=report.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``batch`` command to ``app``."""
+    app.command("batch")(batch)

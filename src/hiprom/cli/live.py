@@ -1,0 +1,81 @@
+"""The ``hiprom live`` command: a guided self-test in front of a webcam (or a recording).
+
+Wire it in with ``register(app)``; the command is thin: it builds :class:`LiveOptions`,
+calls :func:`hiprom.live.session.run_live`, prints the result and exits 1 on a camera error.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hiprom.errors import HipromError
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+
+def _print_summary(result: object, written: list[Path]) -> None:
+    from hiprom.cli.main import _summary_table, out_console
+
+    _summary_table(result)  # type: ignore[arg-type]
+    if written:
+        out_console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+def live(
+    camera: Annotated[int, typer.Option("--camera", "-c", min=0,
+                                        help="Camera index (0 is usually the built-in one).")] = 0,
+    source: Annotated[Path | None, typer.Option(
+        "--source", exists=True, dir_okay=False,
+        help="Feed a video file through the same loop instead of a camera (no keys needed).",
+    )] = None,
+    headless: Annotated[bool, typer.Option(help="Run without a window.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Folder for the result files [default: hiprom-results/live-<time>].",
+    )] = None,
+    person: Annotated[str, typer.Option(
+        "--person", help="Whose progress history the result is saved into.")] = "default",
+    history: Annotated[bool, typer.Option(
+        help="Save the result into the person's history (hiprom history).")] = True,
+    realtime: Annotated[bool | None, typer.Option(
+        "--realtime/--no-realtime", help="Play --source at its own pace (default with a "
+        "window); --no-realtime feeds its frames as fast as they are analysed.",
+    )] = None,
+    linger: Annotated[float | None, typer.Option(
+        "--linger", min=0.0, help="With --source: seconds the result stays on screen "
+        "(default: until a key).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+) -> None:
+    """Guided seated hip rotation self-test: SPACE start/next, r redo a rep, q or Esc quit."""
+    from hiprom.cli.main import fail, out_console
+    from hiprom.live.session import LiveOptions, run_live, save_history
+
+    options = LiveOptions(camera=camera, source=source, headless=headless, out_dir=out,
+                          realtime=realtime, linger_s=linger)
+    try:
+        result = run_live(options)
+        m = result.measurement
+        if m is not None and history:
+            json_path = next((p for p in result.written if p.suffix == ".json"), None)
+            if json_path is not None:
+                save_history(m, person, json_path)
+    except HipromError as err:
+        raise fail(str(err)) from None
+    if m is None:
+        raise fail("nothing was measured: no frame reached the pose model")
+    if not quiet:
+        _print_summary(m.to_dict(), result.written)
+        out_console.print(f"{result.frames_analysed} frames analysed, "
+                          f"{result.fps:.1f} frames/s shown")
+    if result.error is not None:
+        raise fail(f"{result.error} (the reps measured so far are saved)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``live`` command to ``app``."""
+    app.command(name="live")(live)

@@ -1,0 +1,219 @@
+"""The ``routines``, ``history`` and ``report`` commands; :func:`register` adds them to an app.
+
+Thin: parse, call :mod:`hiprom.plan.routines`, :mod:`hiprom.report.history` or
+:mod:`hiprom.report.html`,
+print. Every :class:`~hiprom.errors.HipromError` becomes one red line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hiprom.errors import HipromError, InputError
+from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput, Side
+
+__all__ = ["register"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_PERSON_HELP = "Whose history (created on first save; default: the single default user)."
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print one red line via the main CLI and return the Exit to raise."""
+    from hiprom.cli.main import fail  # late: cli.py imports this module
+
+    return fail(message)
+
+
+def _one_line_errors(func: F) -> F:
+    """Turn HipromError and file-system errors into one red line and exit code 1."""
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except HipromError as err:
+            raise _fail(str(err)) from None
+        except OSError as err:
+            raise _fail(f"{err.strerror or err} ({err.filename}); check the path and "
+                        "permissions.") from None
+    return wrapper  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------- routines
+def _leg(ir: float | None, er: float | None, ci: float | None, side: str) -> LegInput | None:
+    """Return one leg's input from the flags, or None."""
+    if ir is None:
+        if er is not None or ci is not None:
+            raise InputError(f"--{side}-er/--{side}-ci need --{side} (the IR angle); add it.")
+        return None
+    return LegInput(ir, er, DEFAULT_CI95_DEG if ci is None else ci)
+
+
+def _plan_inputs(result: Path | None, angles: dict[str, float | None],
+                 compensation: list[str]) -> tuple[LegInput | None, LegInput | None, list[str]]:
+    """Return (left, right, compensations) from a result file or from the angle flags."""
+    from hiprom.report.history import leg_inputs, read_result, result_compensations
+
+    given = [f"--{k.replace('_', '-')}" for k, v in angles.items() if v is not None]
+    if result is not None:
+        if given:
+            raise InputError(f"Pass a result JSON or angles, not both (got {', '.join(given)}); "
+                             "drop one.")
+        data = read_result(result)
+        left, right = leg_inputs(data)
+        return left, right, [*result_compensations(data), *compensation]
+    left = _leg(angles["left"], angles["left_er"], angles["left_ci"], "left")
+    right = _leg(angles["right"], angles["right_er"], angles["right_ci"], "right")
+    if left is None and right is None:
+        raise InputError("No angles given; pass --left/--right IR in degrees or a result JSON.")
+    return left, right, compensation
+
+
+def _routines(
+    result: Annotated[Path | None, typer.Argument(
+        help="A result JSON from hiprom measure (instead of --left/--right).",
+        dir_okay=False, show_default=False)] = None,
+    left: Annotated[float | None, typer.Option(help="Left seated IR, degrees.")] = None,
+    right: Annotated[float | None, typer.Option(help="Right seated IR, degrees.")] = None,
+    left_er: Annotated[float | None, typer.Option(help="Left ER, positive degrees.")] = None,
+    right_er: Annotated[float | None, typer.Option(help="Right ER, positive degrees.")] = None,
+    left_ci: Annotated[float | None, typer.Option(
+        help="Half-width of the left IR 95% interval (default 3.5°).")] = None,
+    right_ci: Annotated[float | None, typer.Option(
+        help="Half-width of the right IR 95% interval (default 3.5°).")] = None,
+    compensation: Annotated[list[str] | None, typer.Option(
+        help="Seen during the test: pelvis_roll, trunk_lean, knee_drift (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Print the routine and weekly schedule for given angles or a result file."""
+    from hiprom.plan.routines import build_plan
+
+    angles = {"left": left, "right": right, "left_er": left_er, "right_er": right_er,
+              "left_ci": left_ci, "right_ci": right_ci}
+    legs_l, legs_r, comps = _plan_inputs(result, angles, list(compensation or ()))
+    plan = build_plan(legs_l, legs_r, compensations=comps)
+    if as_json:
+        typer.echo(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(plan.format_text(), nl=False)
+
+
+# ---------------------------------------------------------------------------- history
+def _fmt(value: float | None, ci: float | None = None) -> str:
+    """Format an angle for the table."""
+    if value is None:
+        return "—"
+    return f"{value:.1f}" + ("" if ci is None else f" ±{ci:.1f}")
+
+
+def _history_table(entries: tuple[Any, ...], person: str) -> Table:
+    """Return the trend table."""
+    table = Table(title=f"Seated hip IR history of {person} (degrees; ± = 95% interval)",
+                  title_justify="left")
+    for name in ("test (UTC)", "left IR", "right IR", "left ER", "right ER"):
+        table.add_column(name, justify="left" if name.startswith("test") else "right",
+                         no_wrap=True)
+    table.add_column("flags", overflow="fold")
+    for e in entries:
+        flags = dict.fromkeys(e.leg_quality(Side.LEFT) + e.leg_quality(Side.RIGHT))
+        table.add_row(f"{e.measured_at:%Y-%m-%d %H:%M}",
+                      *(_fmt(e.ir_deg[s], e.ci95_deg[s]) for s in Side),
+                      *(_fmt(e.er_deg[s]) for s in Side), ", ".join(flags) or "—")
+    return table
+
+
+def _history_json(entries: tuple[Any, ...], changes: dict[Side, Any]) -> str:
+    """Return the history and the changes as JSON."""
+    rows = [{"measured_at": e.measured_at.isoformat(), "source_path": e.source_path,
+             "json_path": e.json_path,
+             **{f"{s.value}_ir_deg": e.ir_deg[s] for s in Side},
+             **{f"{s.value}_ir_ci95_deg": e.ci95_deg[s] for s in Side},
+             **{f"{s.value}_er_deg": e.er_deg[s] for s in Side}} for e in entries]
+    diff = {s.value: None if c is None else {
+        "previous_deg": c.previous_deg, "latest_deg": c.latest_deg, "delta_deg": c.delta_deg,
+        "mdc95_deg": c.mdc95_deg, "combined_ci95_deg": c.combined_ci95_deg,
+        "threshold_deg": c.threshold_deg, "limited_by": c.limited_by, "real": c.real,
+        "sentence": c.sentence} for s, c in changes.items()}
+    return json.dumps({"tests": rows, "change_since_last": diff}, indent=2, ensure_ascii=False)
+
+
+def _history(
+    person: Annotated[str | None, typer.Option(help=_PERSON_HELP)] = None,
+    plot: Annotated[Path | None, typer.Option(
+        help="Also write the trend plot to this PNG file.", dir_okay=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the history as JSON.")] = False,
+) -> None:
+    """Show the IR trend per leg and whether the change since the last test is real."""
+    from hiprom.report.history import DEFAULT_PERSON, changes_since_last, load_history
+
+    name = person or DEFAULT_PERSON
+    entries = load_history(name)
+    changes = changes_since_last(entries)
+    if plot is not None:
+        from hiprom.report.html import build_history_plot_png
+
+        _write_bytes(plot, build_history_plot_png(entries))
+    if as_json:
+        typer.echo(_history_json(entries, changes))
+        return
+    console = Console(highlight=False, markup=False)
+    console.print(_history_table(entries, name))
+    found = [c.sentence for c in changes.values() if c is not None]
+    console.print(*(found or ["Only one test per leg so far; re-test in 2–4 weeks."]), sep="\n",
+                  soft_wrap=True)
+    if plot is not None:
+        console.print(f"Plot written to {plot}", soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------- report
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` atomically (temp file, then rename), creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    part.write_bytes(data)
+    os.replace(part, path)
+
+
+def _slug(name: str) -> str:
+    """Return ``name`` made safe for a file name."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "person"
+
+
+def _report(
+    result: Annotated[Path | None, typer.Argument(
+        help="The result JSON to report (default: the person's latest test).",
+        dir_okay=False, show_default=False)] = None,
+    person: Annotated[str | None, typer.Option(
+        help="Add this person's history trend (and use their latest test if no JSON).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="HTML file to write (default: <stem>.html beside the JSON, or "
+             "hiprom-report-<person>.html).", dir_okay=False)] = None,
+) -> None:
+    """Write a self-contained HTML report (prints well to PDF)."""
+    from hiprom.report.html import build_report, load_report_inputs
+
+    if result is None and person is None:
+        raise InputError("Nothing to report; pass a result JSON and/or --person NAME.")
+    inputs = load_report_inputs(result, person=person)
+    html = build_report(inputs.result, series=inputs.series, keyframe_png=inputs.keyframe_png,
+                        history=inputs.history, person=person, measured_at=inputs.measured_at)
+    target = out or (result.with_suffix(".html") if result is not None
+                     else Path(f"hiprom-report-{_slug(str(person))}.html"))
+    _write_bytes(target, html.encode("utf-8"))
+    typer.echo(f"Report written to {target}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``routines``, ``history`` and ``report`` commands to ``app``."""
+    app.command("routines")(_one_line_errors(_routines))
+    app.command("history")(_one_line_errors(_history))
+    app.command("report")(_one_line_errors(_report))

@@ -1,0 +1,154 @@
+"""Clip-level leg geometry with a fixed goniometer fulcrum (pure numpy).
+
+A goniometer's axis stays on the knee while the moving arm follows the ankle. The pose
+model's knee landmark does not: on rendered clips with known angles it slides toward the
+foot as the shank rotates (about 15 % of the shank length at 38°, so the knee→ankle
+angle under-reads by 2–4°), while the ankle landmark stays within about 1 px of the truth.
+The model's hip landmarks also shift by 1.5–2.5° of hip-line angle when one leg rotates,
+with no real pelvic motion. So once the neutral pose is known, each frame is measured
+from the *neutral* knee position to the current ankle, against the *neutral* hip line,
+with the camera view estimated from the neutral thigh. Pelvic roll is still watched: a rep
+in which the hip line turns by more than the protocol allows is flagged ``pelvis_roll``
+and left out when clean reps exist, as the clinical protocol rejects such reps. It is not
+subtracted: on rendered clips the model's own hip-line shift reaches 5° during a large
+rotation with a still pelvis, so subtracting it made clean reps worse.
+
+Knee drift (the thigh moving sideways during a hold) is watched through the knee landmark's
+movement perpendicular to the current shank: the landmark's slide runs mostly along the
+shank, and its sideways part grows steadily with the rotation (measured on clean rendered
+reps, :data:`KNEE_SLIDE_PERP_PER_DEG`), so what remains after removing it is drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from hiprom.core.geometry import LATERAL_SIGN, LegMeasurement, Side, measure_legs, pelvis_down
+from hiprom.core.landmarks import LandmarkName as L
+from hiprom.core.landmarks import Landmarks
+
+__all__ = ["KNEE_SLIDE_PERP_PER_DEG", "PivotSeries", "knee_shift_px", "pivot_rotation_series"]
+
+#: How far the model's knee landmark moves perpendicular to the shank, toward the side the
+#: foot turns to, per degree of rotation, in shank lengths. On the 28 clean rendered reps
+#: of the validation set: 0.0013/° (a 40° hold: 0.05 shank lengths); what clean holds
+#: leave after removing it stays within 0.07, the knee-drift clips (10–12° of thigh
+#: ab/adduction) leave 0.11–0.13 (docs/ACCURACY.md).
+KNEE_SLIDE_PERP_PER_DEG = 0.0013
+
+_POINTS = {"left": (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE),
+           "right": (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE)}
+
+
+def _median_xy(values: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
+    return np.nanmedian(np.array(values, np.float64), axis=0)
+
+
+@dataclass(frozen=True)
+class PivotSeries:
+    """One leg measured about its neutral knee.
+
+    Attributes:
+        rotation_deg: ``(n,)`` hip rotation, + = internal, NaN where not measurable.
+        knee_x_px: ``(n,)`` the neutral knee x plus the knee's sideways movement that the
+            landmark's slide does not explain (:func:`knee_shift_px`), pixels.
+        knee_xy: ``(2,)`` the fulcrum (neutral knee), pixels.
+        down_xy: ``(2,)`` unit vector of the reference vertical (perpendicular of the
+            neutral pelvis line, pointing down), pixels.
+
+    """
+
+    rotation_deg: npt.NDArray[np.float64]
+    knee_x_px: npt.NDArray[np.float64]
+    knee_xy: npt.NDArray[np.float64] | None = None
+    down_xy: npt.NDArray[np.float64] | None = None
+
+
+def knee_shift_px(knee: npt.NDArray[np.float64], ankle: npt.NDArray[np.float64],
+                  knee0: npt.NDArray[np.float64], shank0_px: float, rotation_deg: float,
+                  lateral: float) -> float:
+    """Sideways knee movement (px, + lateral) that the landmark's slide does not explain.
+
+    The knee landmark's move from the neutral knee ``knee0`` is taken perpendicular to the
+    current shank (``knee0`` → ``ankle``), where a drifting thigh carries the knee and the
+    landmark's slide along the shank does not reach; the slide's steady sideways part,
+    :data:`KNEE_SLIDE_PERP_PER_DEG` × ``rotation_deg`` (from neutral, + = internal) shank
+    lengths toward the foot's side, is removed. ``lateral`` is +1 for the left leg (its
+    lateral side is image +x), −1 for the right.
+    """
+    shank = ankle - knee0
+    norm = float(np.hypot(*shank))
+    if not (np.isfinite(norm) and norm > 0 and np.all(np.isfinite(knee))
+            and np.isfinite(rotation_deg)):
+        return 0.0
+    normal = np.array([shank[1], -shank[0]]) / norm
+    normal = normal if normal[0] * lateral > 0 else -normal
+    return float((knee - knee0) @ normal) - KNEE_SLIDE_PERP_PER_DEG * rotation_deg * shank0_px
+
+
+def pivot_rotation_series(
+    legs: Sequence[LegMeasurement | None],
+    shoulders_xy: npt.NDArray[np.float64],
+    side: Side,
+    neutral: slice,
+    *,
+    resolution_wh: tuple[int, int],
+    correct_view: bool = True,
+    min_visibility: float = 0.5,
+) -> npt.NDArray[np.float64]:
+    """Hip rotation of one leg in every frame, measured about the neutral knee.
+
+    Args:
+        legs: per-frame measurements from :func:`hiprom.core.geometry.measure_legs` (None where
+            nobody was found); their points are already in anatomical sides.
+        shoulders_xy: ``(n, 2, 2)`` left/right shoulder pixels per frame (for the body axis).
+        side: the leg to measure.
+        neutral: the frames of the neutral hold.
+        resolution_wh: frame size, for the camera model.
+        correct_view: undo camera pitch/yaw (see :func:`hiprom.core.geometry.measure_legs`).
+        min_visibility: knee/ankle visibility below this gives NaN.
+
+    Returns:
+        A :class:`PivotSeries`. Like the per-frame angle, the rotation is absolute; the
+        protocol subtracts the neutral value.
+
+    """
+    still = [m for m in legs[neutral] if m is not None]
+    out = np.full(len(legs), np.nan)
+    if not still:
+        return PivotSeries(out, np.full(len(legs), np.nan))
+    correct_view = correct_view and min(resolution_wh) > 0
+    knee0 = _median_xy([m.leg(side).knee_xy for m in still])
+    ankle0 = _median_xy([m.leg(side).ankle_xy for m in still])
+    hips0 = {s: _median_xy([m.leg(s).hip_xy for m in still]) for s in ("left", "right")}
+    for i, m in enumerate(legs):
+        if m is None or not np.isfinite(m.leg(side).rotation_deg):
+            continue
+        xy = np.full((33, 2), np.nan)
+        vis = np.zeros(33)
+        for s in ("left", "right"):
+            hip, knee, ankle = _POINTS[s]
+            pose = m.leg(s)
+            xy[hip], xy[knee], xy[ankle] = hips0[s], pose.knee_xy, pose.ankle_xy
+            # Only this side is read back: the other one is placed (sides and joint
+            # centres depend on it) but left invisible, which skips its view solve.
+            vis[[hip, knee, ankle]] = (1.0, pose.visibility, pose.visibility) if s == side else 0.0
+        xy[_POINTS[side][1]] = knee0
+        xy[[L.LEFT_SHOULDER, L.RIGHT_SHOULDER]] = shoulders_xy[i]
+        vis[[L.LEFT_SHOULDER, L.RIGHT_SHOULDER]] = 1.0
+        frame = Landmarks(xy[None], vis[None], resolution_wh)
+        measured = measure_legs(frame, correct_view=correct_view, min_visibility=min_visibility)
+        out[i] = measured.leg(side).rotation_deg
+    shank0 = float(np.hypot(*(ankle0 - knee0)))
+    rest = float(np.nanmedian(out[neutral])) if np.isfinite(out[neutral]).any() else 0.0
+    lateral = LATERAL_SIGN[side]
+    knee_x = np.full(len(legs), knee0[0])
+    for i, m in enumerate(legs):
+        if m is not None and np.isfinite(out[i]):
+            knee_x[i] += lateral * knee_shift_px(m.leg(side).knee_xy, m.leg(side).ankle_xy,
+                                                 knee0, shank0, out[i] - rest, lateral)
+    return PivotSeries(out, knee_x, knee0, pelvis_down(hips0["left"], hips0["right"]))

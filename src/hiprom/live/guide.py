@@ -1,0 +1,300 @@
+"""The guided seated IR self-test as a pure state machine (clinical notes §7).
+
+:class:`Guide` consumes one :class:`~hiprom.pipeline.analysis.FrameRecord` per analysed
+frame and key presses, and returns a :class:`GuideState`: the phase, the words to show, the
+progress of the current step and the reps so far. No camera, window, clock or file here:
+time is the records' ``timestamp_s`` (capture time), so a test injects time by building
+records.
+
+Phases: ``safety`` (red flags, stop rules) → ``setup`` (legs in view, distance, camera
+tilt/yaw/roll estimated from the body) → ``neutral`` (sit still, shins vertical) → ``reps``
+(swing one foot out and hold; 3 reps per side, alternating) → ``result``. With
+``GuideConfig(auto=True)`` (a recording) no key is needed: every step advances on what the
+person does, any side order is followed, and nothing is asked to be redone.
+
+Each finished rep is scored with the same protocol code as ``hiprom measure``
+(:func:`~hiprom.core.protocol.summarise_leg`); a rep with a compensation, low landmark confidence
+or a short hold is flagged and, in interactive mode, asked to be redone.
+
+The data types live in :mod:`hiprom.live.states` (re-exported here) and the reps phase in
+:mod:`hiprom.live.reps`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from hiprom.core.geometry import LegMeasurement, Side
+from hiprom.live.reps import RepsPhase
+from hiprom.live.states import (
+    REDO_CUES as REDO_CUES,
+)
+from hiprom.live.states import (
+    SIDES,
+    GuideRep,
+    GuideState,
+    Key,
+    Phase,
+    median,
+)
+from hiprom.pipeline.analysis import FrameRecord
+
+__all__ = ["GuideConfig", "GuideRep", "GuideState", "Guide", "Key", "Phase", "setup_advice"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GuideConfig:
+    """Tunables of the guide; defaults follow clinical notes §5 and §7.
+
+    Attributes:
+        auto: follow a recording: advance without keys and never ask for a redo.
+        reps_per_side: measured reps per side.
+        neutral_s: still time asked for the neutral (shins vertical) calibration.
+        min_still_s: shortest still period that counts (neutral in auto mode, and a hold).
+        hold_s: end-range hold asked for (progress bar length).
+        setup_ok_s: how long the setup must stay good before the test starts.
+        move_deg: rotation from neutral that counts as the foot moving out.
+        still_band_deg: largest swing of the smoothed angle within a still period.
+        neutral_max_deg: shins count as vertical within this angle of the hip-line normal.
+        min_shank_frac, max_shank_frac: shank length as a fraction of the image height.
+        max_view_deg: camera pitch/yaw beyond which the setup asks to move the camera.
+        max_roll_deg: hip-line tilt beyond which the setup asks to level camera or seat.
+        max_redos: redo requests per rep before a flagged rep is kept (with its flags).
+
+    """
+
+    auto: bool = False
+    reps_per_side: int = 3
+    neutral_s: float = 3.0
+    min_still_s: float = 1.0
+    hold_s: float = 2.0
+    setup_ok_s: float = 1.0
+    move_deg: float = 8.0
+    still_band_deg: float = 5.0
+    neutral_max_deg: float = 12.0
+    min_shank_frac: float = 0.12
+    max_shank_frac: float = 0.42
+    max_view_deg: float = 25.0
+    max_roll_deg: float = 5.0
+    max_redos: int = 2
+
+
+def setup_advice(legs: LegMeasurement | None, n_persons: int, resolution_wh: tuple[int, int],
+                 *, config: GuideConfig = GuideConfig(),
+                 view_deg: tuple[float, float, float] | None = None) -> list[str]:
+    """Concrete advice for the camera setup in one frame; empty when all is well.
+
+    Args:
+        legs: the subject's legs in the (unmirrored) frame, or None when nobody is seen.
+        n_persons: people the model found.
+        resolution_wh: frame size in pixels.
+        config: thresholds.
+        view_deg: smoothed ``(pitch, yaw, roll)`` in degrees (geometry's ``view_pitch_deg``,
+            ``view_yaw_deg`` and the pelvis roll); taken from ``legs`` when None.
+
+    """
+    if legs is None:
+        return ["Sit on the table edge facing the camera, whole body in view"]
+    if n_persons > 1:
+        return ["Only one person in view, please"]
+    w, h = resolution_wh
+    joints = [legs.leg(s) for s in SIDES]
+    hidden = any(j.visibility < 0.5 for j in joints)
+    outside = any(not (0 <= j.ankle_xy[1] <= 0.97 * h and 0 <= j.ankle_xy[0] <= w) for j in joints)
+    if hidden or outside:
+        return ["Move back so your knees and feet are in view"]
+    advice = []
+    shank = float(np.median([j.shank_length_px for j in joints]))
+    if shank < config.min_shank_frac * h:
+        advice.append("Move closer to the camera: your lower legs look small")
+    elif shank > config.max_shank_frac * h:
+        advice.append("Move back from the camera a little")
+    if view_deg is None:
+        view_deg = (median([j.view_pitch_deg for j in joints]),
+                    median([j.view_yaw_deg for j in joints]), legs.pelvis_roll_deg)
+    pitch, yaw, roll = view_deg
+    if np.isfinite(pitch) and pitch > config.max_view_deg:
+        advice.append("Lower the camera to knee height, lens level")
+    elif np.isfinite(pitch) and pitch < -config.max_view_deg:
+        advice.append("Raise the camera to knee height, lens level")
+    if np.isfinite(yaw) and abs(yaw) > config.max_view_deg:
+        advice.append("Turn the camera to face you straight on")
+    if np.isfinite(roll) and abs(roll) > config.max_roll_deg:
+        advice.append("Level the camera and sit with both sit bones down")
+    return advice
+
+
+class Guide(RepsPhase):
+    """The guided test; feed it every analysed frame with :meth:`update`.
+
+    Args:
+        config: thresholds and the auto (recording) mode.
+        resolution_wh: frame size, for the setup check.
+
+    """
+
+    def __init__(self, config: GuideConfig = GuideConfig(), *,
+                 resolution_wh: tuple[int, int] = (640, 480)) -> None:
+        self.config = config
+        self.resolution_wh = resolution_wh
+        self.phase = Phase.SETUP if config.auto else Phase.SAFETY
+        self.reps: list[GuideRep] = []
+        self.neutral_deg: dict[str, float] = {"left": 0.0, "right": 0.0}
+        self.test_start_s: float | None = 0.0 if config.auto else None
+        self.setup_view: dict[str, float] = {}
+        self.setup_advice: list[str] = []
+        self.finished = False
+        self._t: list[float] = []
+        self._legs: list[LegMeasurement | None] = []
+        self._view: deque[tuple[float, float, float, float]] = deque()
+        self._still: deque[tuple[float, float, float]] = deque()
+        self._ok_since: float | None = None
+        self._sub = "wait"
+        self._active: Side | None = None
+        self._rep: dict[str, float] = {}
+        self._note = ""
+        self._redos = 0
+        self._last_t = 0.0
+        self._state = GuideState(self.phase, "")
+
+    # --- public API -----------------------------------------------------------------------
+
+    def press(self, key: Key) -> GuideState:
+        """Apply a key press; returns the state to show."""
+        if key is Key.QUIT:
+            self.finished = True
+        elif key is Key.NEXT:
+            self._next()
+        elif key is Key.REDO:
+            self._redo_last()
+        self._state = replace(self._state, finished=self.finished)
+        return self._state
+
+    def update(self, record: FrameRecord) -> GuideState:
+        """Consume one frame's record; returns the state to show for it."""
+        t = record.timestamp_s
+        self._last_t = t
+        if self.config.auto or self.phase in (Phase.NEUTRAL, Phase.REPS):
+            self._t.append(t)
+            self._legs.append(record.legs)
+        handler = {Phase.SAFETY: self._safety, Phase.SETUP: self._setup,
+                   Phase.NEUTRAL: self._neutral, Phase.REPS: self._reps,
+                   Phase.RESULT: self._result}[self.phase]
+        self._state = handler(record)
+        return self._state
+
+    def discarded_windows(self) -> list[tuple[Side, float, float]]:
+        """``(side, start_s, end_s)`` of every rep that must not enter the result."""
+        return [(r.side, r.start_s, r.end_s) for r in self.reps if not r.counts]
+
+    # --- keys ------------------------------------------------------------------------------
+
+    def _next(self) -> None:
+        if self.phase is Phase.SAFETY:
+            self.phase = Phase.SETUP
+        elif self.phase is Phase.SETUP:
+            self._start_neutral(None)
+        elif self.phase is Phase.REPS and self.reps and self.reps[-1].status == "redo":
+            self.reps[-1] = replace(self.reps[-1], status="accepted")
+            self._note = ""
+            self._maybe_done()
+        elif self.phase is Phase.RESULT:
+            self.finished = True
+
+    def _redo_last(self) -> None:
+        if self.phase is not Phase.REPS or not self.reps:
+            return
+        last = self.reps[-1]
+        self.reps[-1] = replace(last, status="discarded")
+        self._note = f"Rep removed: do it again with your {last.side.upper()} foot"
+
+    # --- phases -------------------------------------------------------------------------------
+
+    def _safety(self, record: FrameRecord) -> GuideState:
+        return GuideState(Phase.SAFETY, "Before you start", "Press SPACE if none of this "
+                          "applies to you, Q to quit", finished=self.finished)
+
+    def _smoothed_view(self, record: FrameRecord) -> tuple[float, float, float]:
+        legs = record.legs
+        if legs is not None:
+            joints = [legs.leg(s) for s in SIDES]
+            self._view.append((record.timestamp_s, median([j.view_pitch_deg for j in joints]),
+                               median([j.view_yaw_deg for j in joints]), legs.pelvis_roll_deg))
+        while self._view and self._view[0][0] < record.timestamp_s - 1.0:
+            self._view.popleft()
+        cols = list(zip(*self._view, strict=True)) if self._view else [[], [], [], []]
+        return median(list(cols[1])), median(list(cols[2])), median(list(cols[3]))
+
+    def _setup(self, record: FrameRecord) -> GuideState:
+        t = record.timestamp_s
+        view = self._smoothed_view(record)
+        advice = setup_advice(record.legs, record.n_persons, self.resolution_wh,
+                              config=self.config, view_deg=view)
+        visible = record.legs is not None and not (advice and "in view" in advice[0])
+        ok = visible if self.config.auto else not advice
+        self.setup_advice = advice
+        self.setup_view = {"pitch_deg": view[0], "yaw_deg": view[1], "roll_deg": view[2]}
+        if record.legs is not None:
+            self.setup_view["shank_px"] = float(np.median(
+                [record.legs.leg(s).shank_length_px for s in SIDES]))
+        self._ok_since = (self._ok_since if self._ok_since is not None else t) if ok else None
+        held = 0.0 if self._ok_since is None else t - self._ok_since
+        need = 0.5 if self.config.auto else self.config.setup_ok_s
+        if held >= need:
+            self._start_neutral(t)
+            return self._neutral(record)
+        if advice:
+            return GuideState(Phase.SETUP, advice[0], " · ".join(advice[1:]) or
+                              "Camera at knee height, 1.5-2.5 m away, landscape",
+                              alert=True, finished=self.finished)
+        return GuideState(Phase.SETUP, "Camera setup looks good", "Hold on...",
+                          progress=held / need, progress_label="Checking setup",
+                          finished=self.finished)
+
+    def _start_neutral(self, t: float | None) -> None:
+        self.phase = Phase.NEUTRAL
+        self._still.clear()
+        if not self.config.auto:
+            self.test_start_s = t if t is not None else self._last_t
+
+    def _neutral(self, record: FrameRecord) -> GuideState:
+        t, legs = record.timestamp_s, record.legs
+        values = (float("nan"),) * 2 if legs is None else tuple(
+            legs.leg(s).rotation_deg for s in SIDES)
+        vertical = all(np.isfinite(v) and abs(v) <= self.config.neutral_max_deg for v in values)
+        if vertical and self._still and max(
+                abs(v - median([s[i + 1] for s in self._still])) for i, v in enumerate(values)
+        ) > self.config.still_band_deg / 2 + 1.0:
+            vertical = False
+        if not vertical:
+            moved_after = self.config.auto and self._still_span() >= self.config.min_still_s
+            if moved_after:
+                return self._finish_neutral(record)
+            self._still.clear()
+        else:
+            self._still.append((t, *values))
+        span = self._still_span()
+        if span >= self.config.neutral_s:
+            return self._finish_neutral(record)
+        detail = "Hands on the seat edge, both sit bones down, trunk upright"
+        if legs is not None and not vertical:
+            detail = "Let both lower legs hang straight down and keep still"
+        return GuideState(Phase.NEUTRAL, "Sit still, shins straight down", detail,
+                          progress=span / self.config.neutral_s,
+                          progress_label=f"Keep still {span:.1f} / {self.config.neutral_s:.0f} s",
+                          finished=self.finished)
+
+    def _finish_neutral(self, record: FrameRecord) -> GuideState:
+        for i, side in enumerate(SIDES):
+            self.neutral_deg[side] = median([s[i + 1] for s in self._still])
+        log.debug("neutral %s", self.neutral_deg)
+        self.phase = Phase.REPS
+        self._still.clear()
+        return self._reps(record)
+

@@ -1,0 +1,129 @@
+"""Saving a live session: summarise it as ``hiprom measure`` would, and write its files.
+
+:mod:`hiprom.live.session` re-exports :func:`build_session`, :func:`save_session` and
+:func:`save_history`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from hiprom._hashing import sha256_file
+from hiprom.live.guide import Guide
+from hiprom.live.worker import LiveOptions, Worker
+from hiprom.media.outputs import annotate_frame, write_outputs
+from hiprom.media.sinks import CsvSink, write_image
+from hiprom.pipeline.analysis import Analysis, FrameRecord
+from hiprom.pipeline.measure import measurement_from_analysis
+from hiprom.results.measurement import CSV_COLUMNS, Measurement, SourceInfo
+
+__all__ = ["build_session", "save_history", "save_session"]
+
+log = logging.getLogger(__name__)
+
+
+def _mask(records: list[FrameRecord], windows: list[tuple[str, float, float]]) -> list[FrameRecord]:
+    """Return the records with the leg of every discarded rep blanked (NaN) inside its window."""
+    out = []
+    for r in records:
+        legs = r.legs
+        for side, start, end in windows:
+            if legs is not None and start <= r.timestamp_s <= end:
+                leg = replace(legs.leg(side), rotation_deg=float("nan"))
+                legs = replace(legs, **{side: leg})
+        out.append(r if legs is r.legs else replace(r, legs=legs))
+    return out
+
+
+def build_session(records: list[FrameRecord], guide: Guide, source: SourceInfo, *,
+                  model: dict[str, str], quality: tuple[str, ...] = ()) -> Measurement:
+    """Summarise a session with the protocol code of ``hiprom measure``.
+
+    The per-frame arrays cover every recorded frame. The legs are summarised over the test
+    itself (from the neutral calibration on; everything for a recording), leaving out reps
+    the person asked to redo. With nothing discarded and a recording, this is exactly
+    :func:`~hiprom.pipeline.measure.measurement_from_analysis` of the same frames.
+    """
+    m = measurement_from_analysis(
+        Analysis(records=list(records), resolution_wh=source.resolution_wh), source,
+        model=model, quality=quality)
+    start = guide.test_start_s
+    test = [r for r in records if start is None or r.timestamp_s >= start]
+    windows = guide.discarded_windows()
+    if len(test) != len(records) or windows:
+        legs = measurement_from_analysis(
+            Analysis(records=_mask(test, windows), resolution_wh=source.resolution_wh),
+            source, model=model).legs
+        for side in ("left", "right"):
+            shift = (m.legs[side].neutral_deg or 0.0) - (legs[side].neutral_deg or 0.0)
+            m.rotation_deg[side] = m.rotation_deg[side] + shift
+        m.legs = legs
+    m.extra = {"live": {"reps": [r.to_dict() for r in guide.reps],
+                        "test_start_s": start, "auto": guide.config.auto,
+                        "setup": {"advice": guide.setup_advice,
+                                  **{k: None if not np.isfinite(v) else round(v, 2)
+                                     for k, v in guide.setup_view.items()}}}}
+    return m
+
+
+def _model(custom: bool) -> dict[str, str]:
+    if custom:
+        return {"name": "custom", "sha256": ""}
+    from hiprom.backends.mediapipe import model_info
+
+    return model_info()
+
+
+def _write_phase_csv(m: Measurement, phases: list[str], path: Path) -> None:
+    with CsvSink(path, (*CSV_COLUMNS, "phase")) as sink:
+        for row, phase in zip(m.csv_rows(), phases, strict=True):
+            sink.append({**row, "phase": phase})
+
+
+def _key_frame(m: Measurement, stash: dict[int, tuple[int, np.ndarray]], path: Path) -> Path | None:
+    reps = m.extra["live"]["reps"]
+    best = max((k for k in stash if k < len(reps) and reps[k]["value_deg"] is not None),
+               key=lambda k: reps[k]["value_deg"], default=None)
+    if best is None:
+        return None
+    index, image = stash[best]
+    return write_image(path, annotate_frame(image, m, index, summary=False))
+
+
+def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Path, *,
+                 custom_model: bool, interrupted: bool) -> tuple[Measurement | None, list[Path]]:
+    """Build and write the session's files; returns the measurement and the paths."""
+    n = len(worker.phases)
+    records = worker.analysis.records[:n]
+    if not records:
+        return None, []
+    file = options.source
+    source = SourceInfo(
+        path=str(file) if file else f"camera:{options.camera}", kind="live",
+        fps=worker.source_fps, n_frames=worker.frames_read,
+        duration_s=float(records[-1].timestamp_s), resolution_wh=worker.analysis.resolution_wh,
+        mirrored=False, sha256=sha256_file(file) if file else None, truncated=interrupted)
+    m = build_session(records, guide, source, model=_model(custom_model),
+                      quality=("truncated",) if interrupted else ())
+    stem = file.stem if file else "live"
+    written = write_outputs(m, out_dir, key_frame=file is not None, stem=stem)
+    _write_phase_csv(m, worker.phases[:n], out_dir / f"{stem}.csv")
+    if file is None:
+        key = _key_frame(m, worker.stash, out_dir / f"{stem}.keyframe.png")
+        written += [key] if key is not None else []
+    return m, written
+
+
+def save_history(m: Measurement, person: str, json_path: Path) -> bool:
+    """Also save into ``person``'s history when :mod:`hiprom.report.history` is available."""
+    try:
+        from hiprom.report.history import save_result
+    except ImportError:
+        log.warning("history is not available in this hiprom; the result is saved as files only")
+        return False
+    save_result(m.to_dict(), person=person, json_path=json_path)
+    return True

@@ -1,0 +1,190 @@
+"""Write a measurement to disk: JSON, CSV, key frame, annotated media.
+
+File names, per input ``<stem>``: ``<stem>.json``, ``<stem>.csv``, ``<stem>.keyframe.png``
+(the frame of the largest held rotation with the overlay), and with ``annotate=True``
+``<stem>.annotated.webm`` for a clip (VP8, plays in browsers) or ``<stem>.annotated.png``
+for a photo. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from hiprom.core.geometry import assign_sides, pelvis_down
+from hiprom.core.landmarks import LandmarkName as L
+from hiprom.media import overlay
+from hiprom.media.camera import DEFAULT_CAMERA_FPS
+from hiprom.media.sinks import CsvSink, VideoSink, write_image, write_json_atomic
+from hiprom.media.sources import iter_images, iter_video
+from hiprom.results.measurement import CSV_COLUMNS, Measurement
+
+__all__ = ["annotate_frame", "key_frame_index", "write_outputs"]
+
+log = logging.getLogger(__name__)
+_SIDES = ("left", "right")
+#: Model landmark triplets (hip, knee, ankle) of each anatomical side, in an un-mirrored frame
+#: where the person's left leg is on the image right.
+_LEG_POINTS = {"left": (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE),
+               "right": (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE)}
+FrameHook = Callable[[np.ndarray, int], np.ndarray]
+
+
+def _anatomical(xy: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(hip, knee, ankle) per anatomical side, by the same rule as the measurement."""
+    a, b = (_LEG_POINTS["left"], _LEG_POINTS["right"])
+    if assign_sides(xy):
+        a, b = b, a
+    return {"left": tuple(xy[i] for i in a), "right": tuple(xy[i] for i in b)}
+
+
+def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *,
+                   summary: bool = True) -> np.ndarray:
+    """Draw frame ``i`` of ``m`` on ``image_bgr`` (a new image is returned)."""
+    out = image_bgr
+    if m.landmarks_xy is None or not np.isfinite(m.landmarks_xy[i]).all():
+        return overlay.draw_panel(out, ["no person"]) if summary else out
+    xy, vis = m.landmarks_xy[i], m.landmarks_visibility[i]
+    out = overlay.draw_legs(out, xy, vis)
+    legs = _anatomical(xy)
+    down = pelvis_down(legs["left"][0], legs["right"][0])
+    for side in _SIDES:
+        _, knee, ankle = legs[side]
+        reference = down
+        if side in m.fulcrum:  # the angle was measured about the neutral knee
+            knee, reference = m.fulcrum[side]
+        value = m.rotation_deg[side][i]
+        if np.isfinite(value):
+            out = overlay.draw_angle(out, knee, ankle, knee + reference * 50.0, float(value),
+                                     label=f"{side[0].upper()} {'IR' if value >= 0 else 'ER'}")
+    if summary:
+        out = overlay.draw_panel(out, _summary_lines(m), corner="top-left")
+    return out
+
+
+def _summary_lines(m: Measurement) -> list[str]:
+    lines = []
+    for side in _SIDES:
+        leg = m.legs[side]
+        ir = "--" if leg.internal_rotation_deg is None else f"{leg.internal_rotation_deg:.1f} deg"
+        lines.append(f"{side.capitalize()} hip IR: {ir}")
+    return lines
+
+
+def key_frame_index(m: Measurement) -> int:
+    """Index (into the analysed frames) of the middle of the largest used IR hold."""
+    best, best_value = None, -np.inf
+    for side in _SIDES:
+        for rep in m.legs[side].reps:
+            if rep.direction == "internal" and rep.used and rep.value_deg > best_value:
+                best, best_value = rep.hold, rep.value_deg
+    if best is None:
+        finite = [np.nanmax(np.abs(m.rotation_deg[s])) if np.isfinite(m.rotation_deg[s]).any()
+                  else -1 for s in _SIDES]
+        side = _SIDES[int(np.argmax(finite))]
+        series = np.abs(np.nan_to_num(m.rotation_deg[side], nan=-1.0))
+        return int(np.argmax(series))
+    mid = (best.start_index + best.end_index) // 2
+    return int(np.clip(mid, 0, len(m.timestamps_s) - 1))
+
+
+def _source_frames(m: Measurement, start_s: float = 0.0):  # noqa: ANN202 - iterator of Frame
+    path = Path(m.source.path)
+    return iter_images([path]) if m.source.kind == "still" else iter_video(path, start_s=start_s)
+
+
+def _write_annotated(m: Measurement, target: Path, key: int, hook: FrameHook | None) -> Path | None:
+    wanted = {int(f): i for i, f in enumerate(m.frame_index)}
+    writer, key_image = None, None
+    try:
+        for frame in _source_frames(m):
+            i = wanted.get(frame.index)
+            if i is None:
+                continue
+            image = frame.image_bgr[:, ::-1] if m.source.mirrored else frame.image_bgr
+            image = np.ascontiguousarray(image)
+            if hook is not None:
+                image = hook(image, i)
+            drawn = annotate_frame(image, m, i)
+            if i == key:
+                key_image = annotate_frame(image, m, i, summary=False)
+            if m.source.kind == "still":
+                write_image(target.with_suffix(".png"), drawn)
+                continue
+            if writer is None:
+                fps = m.source.fps or DEFAULT_CAMERA_FPS
+                writer = VideoSink(target, fps=fps / max(1, _stride(m)),
+                                   resolution_wh=frame.resolution_wh)
+                writer.__enter__()
+            writer.write_frame(drawn)
+    finally:
+        if writer is not None:
+            writer.__exit__(None, None, None)
+    return key_image
+
+
+def _stride(m: Measurement) -> int:
+    if len(m.frame_index) < 2:
+        return 1
+    return max(1, int(np.median(np.diff(m.frame_index))))
+
+
+def write_outputs(
+    m: Measurement,
+    out_dir: str | Path,
+    *,
+    annotate: bool = False,
+    key_frame: bool = True,
+    frame_hook: FrameHook | None = None,
+    stem: str | None = None,
+) -> list[Path]:
+    """Write the result files of ``m`` into ``out_dir``; returns their paths.
+
+    Args:
+        m: the measurement.
+        out_dir: created if missing.
+        annotate: also write the annotated clip (``.annotated.webm``) or photo (``.annotated.png``).
+        key_frame: write ``<stem>.keyframe.png`` (needs the source file to be readable).
+        frame_hook: applied to each source frame before drawing (e.g. face blurring).
+        stem: file stem; defaults to the source's.
+
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = stem or Path(m.source.path).stem
+    written = [write_json_atomic(out / f"{stem}.json", m.to_dict())]
+    with CsvSink(out / f"{stem}.csv", CSV_COLUMNS) as sink:
+        for row in m.csv_rows():
+            sink.append(row)
+    written.append(out / f"{stem}.csv")
+    if annotate or key_frame:
+        key = key_frame_index(m)
+        suffix = ".annotated.png" if m.source.kind == "still" else ".annotated.webm"
+        target = out / f"{stem}{suffix}"
+        if annotate:
+            key_image = _write_annotated(m, target, key, frame_hook)
+            written.append(target)
+        else:
+            key_image = _key_image_only(m, key, frame_hook)
+        if key_frame and key_image is not None:
+            written.append(write_image(out / f"{stem}.keyframe.png", key_image))
+    return written
+
+
+def _key_image_only(m: Measurement, key: int, hook: FrameHook | None) -> np.ndarray | None:
+    target_index = int(m.frame_index[key]) if len(m.frame_index) else 0
+    # Start half a frame before the key frame: earlier frames are only grabbed, not converted.
+    start_s = float(m.timestamps_s[key]) - 0.5 / (m.source.fps or DEFAULT_CAMERA_FPS) if len(
+        m.timestamps_s) else 0.0
+    for frame in _source_frames(m, max(0.0, start_s)):
+        if frame.index != target_index:
+            continue
+        image = frame.image_bgr[:, ::-1] if m.source.mirrored else frame.image_bgr
+        image = np.ascontiguousarray(image)
+        if hook is not None:
+            image = hook(image, key)
+        return annotate_frame(image, m, key, summary=False)
+    return None

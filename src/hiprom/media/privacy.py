@@ -1,0 +1,215 @@
+"""Face obscuring for exported images: pixelate and smooth an ellipse around the head.
+
+The face is located from the pose model's head landmarks (nose, eyes, ears and mouth,
+BlazePose indices 0–10), so no extra model runs. The ellipse is generous: it is sized
+from the ear-to-ear span (or the spread of the head points, or the shoulder width when
+the head is seen side-on), tilted with the ear line, and covers hair and chin. Inside
+it the image is pixelated to a few blocks and then Gaussian-smoothed, which removes
+the fine detail that identifies a person and cannot be undone; outside it, every pixel
+is left exactly as it was, so the legs keep their detail.
+
+Conventions: ``xy`` in pixels, origin top-left, y down; images are ``(H, W, 3)`` uint8 BGR.
+Functions return new images and never change their inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from hiprom.core.landmarks import LandmarkName as L
+
+if TYPE_CHECKING:
+    from hiprom.results.measurement import Measurement
+
+__all__ = [
+    "HEAD_LANDMARKS",
+    "FaceEllipse",
+    "blur_ellipses",
+    "blur_faces",
+    "face_blur_hook",
+    "face_ellipse",
+]
+
+log = logging.getLogger(__name__)
+
+#: The head landmarks used to place the face ellipse (indices 0–10).
+HEAD_LANDMARKS: tuple[L, ...] = tuple(L(i) for i in range(11))
+#: Semi-axes relative to the ear-to-ear span: width and height of the ellipse.
+_HALF_WIDTH_PER_SPAN = 0.85
+_HALF_HEIGHT_PER_SPAN = 1.15
+#: Head width as a fraction of the shoulder width (fallback for side-on heads).
+_HEAD_PER_SHOULDERS = 0.45
+_MIN_HALF_AXIS_PX = 8.0
+#: Blocks across the ellipse's width after pixelation.
+_BLOCKS_ACROSS = 6
+
+FrameHook = Callable[[npt.NDArray[np.uint8], int], npt.NDArray[np.uint8]]
+
+
+@dataclass(frozen=True)
+class FaceEllipse:
+    """An ellipse covering one face.
+
+    Attributes:
+        center_xy: centre in pixels.
+        half_axes_px: ``(half width, half height)`` in pixels, before rotation.
+        angle_deg: rotation of the width axis from +x, clockwise on screen (y down), as
+            ``cv2.ellipse`` takes it.
+
+    """
+
+    center_xy: tuple[float, float]
+    half_axes_px: tuple[float, float]
+    angle_deg: float
+
+    def mask(self, resolution_wh: tuple[int, int]) -> npt.NDArray[np.bool_]:
+        """``(H, W)`` boolean mask of the pixels inside the ellipse."""
+        w, h = resolution_wh
+        canvas = np.zeros((h, w), np.uint8)
+        cx, cy = self.center_xy
+        ax, ay = self.half_axes_px
+        cv2.ellipse(canvas, (round(cx), round(cy)), (max(1, round(ax)), max(1, round(ay))),
+                    self.angle_deg, 0, 360, 255, thickness=-1)
+        return canvas > 0
+
+
+def _head_span_px(head: npt.NDArray[np.float64], xy: npt.NDArray[np.float64]) -> float:
+    """Ear-to-ear distance, else the head points' spread, else a share of the shoulders."""
+    ears = xy[[L.LEFT_EAR, L.RIGHT_EAR]]
+    spans = []
+    if np.isfinite(ears).all():
+        spans.append(float(np.linalg.norm(ears[0] - ears[1])))
+    if len(head) >= 2:
+        spans.append(float(np.ptp(head, axis=0).max()))
+    shoulders = xy[[L.LEFT_SHOULDER, L.RIGHT_SHOULDER]]
+    if np.isfinite(shoulders).all():
+        spans.append(_HEAD_PER_SHOULDERS * float(np.linalg.norm(shoulders[0] - shoulders[1])))
+    return max(spans) if spans else 0.0
+
+
+def _tilt_deg(xy: npt.NDArray[np.float64]) -> float:
+    ears = xy[[L.RIGHT_EAR, L.LEFT_EAR]]
+    if not np.isfinite(ears).all() or np.allclose(ears[0], ears[1]):
+        return 0.0
+    dx, dy = ears[1] - ears[0]
+    angle = math.degrees(math.atan2(dy, dx))
+    # The ear line's direction does not matter, only its slope: fold into (-90, 90].
+    return angle - 180.0 if angle > 90.0 else angle + 180.0 if angle <= -90.0 else angle
+
+
+def face_ellipse(xy: npt.ArrayLike) -> FaceEllipse | None:
+    """The ellipse covering a person's face, from their ``(33, 2)`` landmarks in pixels.
+
+    Uses every finite head landmark (0–10) whatever its visibility: for privacy a head
+    that is partly hidden is still covered. Returns None when no head landmark is finite.
+
+    Examples:
+        >>> xy = np.full((33, 2), np.nan)
+        >>> xy[L.NOSE] = (100, 50); xy[L.LEFT_EAR] = (120, 45); xy[L.RIGHT_EAR] = (80, 45)
+        >>> e = face_ellipse(xy)
+        >>> e.half_axes_px
+        (34.0, 46.0)
+
+    """
+    points = np.asarray(xy, np.float64)
+    if points.shape != (33, 2):
+        raise ValueError(f"xy must have shape (33, 2), got {points.shape}")
+    head = points[list(HEAD_LANDMARKS)]
+    head = head[np.isfinite(head).all(axis=1)]
+    if len(head) == 0:
+        return None
+    span = _head_span_px(head, points)
+    half_w = max(_MIN_HALF_AXIS_PX, _HALF_WIDTH_PER_SPAN * span)
+    half_h = max(_MIN_HALF_AXIS_PX, _HALF_HEIGHT_PER_SPAN * span)
+    cx, cy = head.mean(axis=0)
+    return FaceEllipse((float(cx), float(cy)), (round(half_w, 3), round(half_h, 3)),
+                       _tilt_deg(points))
+
+
+def _obscure(roi_bgr: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Pixelate ``roi_bgr`` to a few blocks, then smooth away the block edges."""
+    h, w = roi_bgr.shape[:2]
+    block = max(2, max(w, h) // _BLOCKS_ACROSS)
+    small = cv2.resize(roi_bgr, (max(1, w // block), max(1, h // block)),
+                       interpolation=cv2.INTER_AREA)
+    coarse = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    sigma = block / 2.0
+    return cv2.GaussianBlur(coarse, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                            borderType=cv2.BORDER_REPLICATE)
+
+
+def blur_ellipses(image_bgr: npt.NDArray[np.uint8], ellipses: list[FaceEllipse]
+                  ) -> npt.NDArray[np.uint8]:
+    """A copy of ``image_bgr`` with each ellipse pixelated and smoothed."""
+    out = image_bgr.copy()
+    h, w = out.shape[:2]
+    for ellipse in ellipses:
+        reach = max(ellipse.half_axes_px) + 1.0
+        cx, cy = ellipse.center_xy
+        x0, y0 = max(0, math.floor(cx - reach)), max(0, math.floor(cy - reach))
+        x1, y1 = min(w, math.ceil(cx + reach)), min(h, math.ceil(cy + reach))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        local = FaceEllipse((cx - x0, cy - y0), ellipse.half_axes_px, ellipse.angle_deg)
+        mask = local.mask((x1 - x0, y1 - y0))
+        roi = out[y0:y1, x0:x1]
+        roi[mask] = _obscure(roi)[mask]
+    return out
+
+
+def blur_faces(image_bgr: npt.NDArray[np.uint8], xy: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+    """A copy of ``image_bgr`` with the face of every person in ``xy`` obscured.
+
+    Args:
+        image_bgr: ``(H, W, 3)`` uint8 BGR.
+        xy: ``(33, 2)`` or ``(n_persons, 33, 2)`` landmarks in pixels of that image
+            (NaN rows are ignored).
+
+    """
+    persons = np.asarray(xy, np.float64).reshape(-1, 33, 2)
+    ellipses = [e for p in persons if (e := face_ellipse(p)) is not None]
+    return blur_ellipses(image_bgr, ellipses)
+
+
+def _nearest_with_face(ellipses: list[FaceEllipse | None],
+                       max_gap: int) -> list[FaceEllipse | None]:
+    """Fill frames without a face by the nearest frame with one, at most ``max_gap`` away."""
+    known = [i for i, e in enumerate(ellipses) if e is not None]
+    filled: list[FaceEllipse | None] = []
+    for i, e in enumerate(ellipses):
+        if e is None and known:
+            j = min(known, key=lambda k: abs(k - i))
+            e = ellipses[j] if abs(j - i) <= max_gap else None
+        filled.append(e)
+    return filled
+
+
+def face_blur_hook(m: Measurement, *, max_gap_frames: int = 15) -> FrameHook:
+    """A ``frame_hook`` for :func:`hiprom.media.outputs.write_outputs` that obscures the face.
+
+    Frame ``i`` (an index into ``m``'s analysed frames) gets the subject's face ellipse;
+    a frame where the subject was not found borrows the ellipse of the nearest frame
+    within ``max_gap_frames``; with none that close, the whole frame is obscured, since
+    the face could be anywhere.
+    """
+    xy = m.landmarks_xy
+    n = 0 if xy is None else len(xy)
+    ellipses = _nearest_with_face([face_ellipse(xy[i]) for i in range(n)] if xy is not None
+                                  else [], max_gap_frames)
+
+    def hook(image_bgr: npt.NDArray[np.uint8], i: int) -> npt.NDArray[np.uint8]:
+        ellipse = ellipses[i] if 0 <= i < len(ellipses) else None
+        if ellipse is None:
+            log.debug("frame %d: no face location; obscuring the whole frame", i)
+            return _obscure(image_bgr)
+        return blur_ellipses(image_bgr, [ellipse])
+
+    return hook

@@ -1,0 +1,328 @@
+"""Frame sources: video files, still images and cameras, all yielding :class:`Frame`.
+
+Every source is an iterator of :class:`~hiprom.media.frames.Frame` whose images are upright
+(rotation metadata of phone videos and EXIF orientation of photos are applied) and whose
+timestamps are real: container presentation times for files, a monotonic clock for cameras.
+
+OpenCV facts this module relies on (checked with opencv-contrib-python 5.1, FFmpeg backend):
+    * ``CAP_PROP_ORIENTATION_AUTO`` is on by default, so frames come out already rotated by
+      the display matrix; ``CAP_PROP_ORIENTATION_META`` reports the tag and
+      ``CAP_PROP_FRAME_WIDTH``/``HEIGHT`` are the rotated size.
+    * ``CAP_PROP_POS_MSEC`` after a read is the decoded frame's presentation time, so a
+      variable-frame-rate file gets its true times.
+    * ``cv2.imread`` applies EXIF orientation unless ``IMREAD_IGNORE_ORIENTATION`` is given.
+
+The camera source (:func:`iter_webcam`, :class:`CameraDisconnected`) lives in
+:mod:`hiprom.media.camera` and is re-exported here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from hiprom.errors import SourceError
+from hiprom.media.camera import DEFAULT_CAMERA_FPS, CameraDisconnected, iter_webcam
+from hiprom.media.frames import Frame
+
+__all__ = [
+    "CameraDisconnected",
+    "IMAGE_SUFFIXES",
+    "VideoFrames",
+    "VideoInfo",
+    "is_image",
+    "iter_images",
+    "iter_video",
+    "iter_webcam",
+    "open_source",
+    "probe_video",
+]
+
+logger = logging.getLogger(__name__)
+
+#: File name endings treated as still images when the content cannot be sniffed.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"MM\x00*")
+#: A file whose decoded frames fall short of the header's count by more than this is truncated.
+_TRUNCATION_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file says about itself before decoding.
+
+    Attributes:
+        path: the file.
+        frame_count: number of frames the container declares (an estimate: may be 0 or
+            wrong for streams without an index).
+        fps: average frame rate the container declares (0.0 when unknown).
+        duration_s: ``frame_count / fps``, 0.0 when either is unknown.
+        resolution_wh: ``(width, height)`` of the frames as yielded, i.e. after rotation.
+        rotation_deg: rotation tag applied to make frames upright (0, 90, 180 or 270).
+        fourcc: the codec's four-character code, e.g. ``"mp4v"``, ``"avc1"``, ``"vp09"``.
+
+    """
+
+    path: Path
+    frame_count: int
+    fps: float
+    duration_s: float
+    resolution_wh: tuple[int, int]
+    rotation_deg: int
+    fourcc: str
+
+
+def is_image(path: str | Path) -> bool:
+    """Whether ``path`` is a still image, judged by its first bytes, else by its suffix.
+
+    Examples:
+        >>> is_image("does-not-exist.PNG")
+        True
+
+    """
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return p.suffix.lower() in IMAGE_SUFFIXES
+    if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return True
+    return False if head else p.suffix.lower() in IMAGE_SUFFIXES
+
+
+def open_source(path: str | Path) -> Iterator[Frame]:
+    """Frames of ``path``: a still image, a folder of images or a video file.
+
+    Raises:
+        SourceError: if the path does not exist or cannot be read.
+
+    """
+    p = Path(path)
+    if p.is_dir():
+        images = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise SourceError(f"Folder {p} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                              "pass a video file or a folder of photos.")
+        return iter_images(images)
+    if is_image(p):
+        return iter_images([p])
+    return iter_video(p)
+
+
+def _check_file(path: Path, kind: str) -> None:
+    """Raise :class:`SourceError` unless ``path`` is a non-empty regular file."""
+    if not path.exists():
+        raise SourceError(f"{kind} {path} does not exist; check the path and spelling.")
+    if path.is_dir():
+        raise SourceError(f"{kind} {path} is a folder; pass a file inside it.")
+    if path.stat().st_size == 0:
+        raise SourceError(f"{kind} {path} is empty (0 bytes); copy or record it again.")
+
+
+def _fourcc_text(code: float) -> str:
+    value = int(code) if math.isfinite(code) and code > 0 else 0
+    text = "".join(chr((value >> (8 * k)) & 0xFF) for k in range(4))
+    return text if text.isprintable() and value else "?"
+
+
+def _open_video(path: Path) -> cv2.VideoCapture:
+    """Open ``path`` with the FFmpeg backend, rotation applied, or raise SourceError."""
+    _check_file(path, "Video")
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        cap.release()
+        raise SourceError(
+            f"Could not open {path} as a video: it is not a video, is cut short (no index), "
+            "or uses an unsupported format; re-export it as MP4 (H.264) and try again."
+        )
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return cap
+
+
+def _info_from_capture(path: Path, cap: cv2.VideoCapture) -> VideoInfo:
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    fps = fps if math.isfinite(fps) and fps > 0 else 0.0
+    count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    count = int(count) if math.isfinite(count) and count > 0 else 0
+    rotation = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META))) % 360
+    return VideoInfo(
+        path=path,
+        frame_count=count,
+        fps=float(fps),
+        duration_s=count / fps if fps else 0.0,
+        resolution_wh=(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                       int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))),
+        rotation_deg=rotation,
+        fourcc=_fourcc_text(cap.get(cv2.CAP_PROP_FOURCC)),
+    )
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Read a video's header: frame count, fps, duration, upright size, rotation, codec.
+
+    Raises:
+        SourceError: if the file is missing, empty or not a readable video.
+
+    """
+    p = Path(path)
+    cap = _open_video(p)
+    try:
+        return _info_from_capture(p, cap)
+    finally:
+        cap.release()
+
+
+class VideoFrames(Iterator[Frame]):
+    """Iterator over a video's frames that also reports what it found.
+
+    Attributes:
+        info: the header, read when the iterator is created.
+        frames_decoded: frames decoded so far (including skipped ones).
+        truncated: ``None`` until the end is reached; then ``True`` when fewer frames
+            decoded than the header declares (a file cut short), else ``False``.
+
+    """
+
+    def __init__(self, path: Path, *, stride: int, start_s: float, end_s: float | None,
+                 max_fps: float | None = None) -> None:
+        self._cap = _open_video(path)
+        self.info = _info_from_capture(path, self._cap)
+        if max_fps is not None and self.info.fps > 0:
+            stride = max(stride, round(self.info.fps / max_fps))
+        self.stride = stride
+        self.frames_decoded = 0
+        self.truncated: bool | None = None
+        self._gen = self._generate(stride=stride, start_s=start_s, end_s=end_s)
+
+    def __next__(self) -> Frame:
+        return next(self._gen)
+
+    def __enter__(self) -> VideoFrames:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop early and release the file."""
+        self._gen.close()
+        self._cap.release()
+
+    def _timestamp_s(self, previous_s: float | None) -> float:
+        t_s = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        if previous_s is not None and not (math.isfinite(t_s) and t_s > previous_s):
+            step = 1.0 / self.info.fps if self.info.fps else 1.0 / DEFAULT_CAMERA_FPS
+            t_s = previous_s + step
+        return t_s
+
+    def _generate(self, *, stride: int, start_s: float, end_s: float | None) -> Iterator[Frame]:
+        previous_s: float | None = None
+        first_kept: int | None = None
+        ended_early = False
+        try:
+            while self._cap.grab():
+                index = self.frames_decoded
+                self.frames_decoded += 1
+                previous_s = t_s = self._timestamp_s(previous_s)
+                if t_s < start_s:
+                    continue
+                if end_s is not None and t_s > end_s:
+                    ended_early = True
+                    break
+                first_kept = index if first_kept is None else first_kept
+                if (index - first_kept) % stride:
+                    continue
+                ok, image_bgr = self._cap.retrieve()
+                if not ok or image_bgr is None:
+                    break
+                yield Frame(index=index, timestamp_s=t_s, image_bgr=image_bgr)
+            if not ended_early:
+                self._finish()
+        finally:
+            self._cap.release()
+
+    def _finish(self) -> None:
+        declared = self.info.frame_count
+        if self.frames_decoded == 0:
+            raise SourceError(
+                f"Could not decode any frame of {self.info.path} (codec {self.info.fourcc!r}); "
+                "re-export it as MP4 (H.264) and try again."
+            )
+        short = declared - self.frames_decoded
+        self.truncated = declared > 0 and short > max(1, _TRUNCATION_TOLERANCE * declared)
+        if self.truncated:
+            logger.warning("%s looks truncated: decoded %d of %d frames; results cover the "
+                           "first %.1f s only.", self.info.path, self.frames_decoded, declared,
+                           self.frames_decoded / self.info.fps if self.info.fps else 0.0)
+
+
+def iter_video(
+    path: str | Path, *, stride: int = 1, start_s: float = 0.0, end_s: float | None = None,
+    max_fps: float | None = None,
+) -> VideoFrames:
+    """Decode a video file into upright frames with container timestamps.
+
+    Frames are decoded from the start (skipped ones are grabbed but not converted), so
+    ``Frame.index`` is the true position in the file. A file cut short yields what
+    decodes, then stops; ``VideoFrames.truncated`` tells the caller afterwards.
+
+    Args:
+        path: the video file.
+        stride: keep every ``stride``-th frame from the first one at or after ``start_s``.
+        start_s: skip frames whose timestamp is before this, seconds.
+        end_s: stop after the last frame at or before this, seconds; ``None`` for the end.
+        max_fps: keep about this many frames per second: the stride grows to
+            round(fps / max_fps) when that is larger (a file without a frame rate keeps
+            ``stride``).
+
+    Returns:
+        An iterator of :class:`Frame` with ``info``, ``stride`` (the one applied),
+        ``frames_decoded`` and ``truncated``.
+
+    Raises:
+        SourceError: missing, empty or unreadable file, or no frame could be decoded.
+        ValueError: if ``stride < 1`` or ``end_s < start_s``.
+
+    """
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if end_s is not None and end_s < start_s:
+        raise ValueError(f"end_s must be >= start_s, got start_s={start_s}, end_s={end_s}")
+    if max_fps is not None and not max_fps > 0:
+        raise ValueError(f"max_fps must be > 0, got {max_fps}")
+    return VideoFrames(Path(path), stride=stride, start_s=start_s, end_s=end_s, max_fps=max_fps)
+
+
+def _read_image(path: Path) -> npt.NDArray[np.uint8]:
+    _check_file(path, "Image")
+    # imread applies EXIF orientation by default (no IMREAD_IGNORE_ORIENTATION flag).
+    # np.fromfile + imdecode would lose that on some builds, so read by path.
+    image_bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image_bgr is None:
+        raise SourceError(
+            f"Could not read {path} as an image; use a JPEG or PNG photo "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))})."
+        )
+    return image_bgr
+
+
+def iter_images(paths: Iterable[str | Path]) -> Iterator[Frame]:
+    """Read still images, upright (EXIF orientation applied), in the given order.
+
+    Stills have no time; ``timestamp_s`` is the image's position (0.0, 1.0, 2.0, ...) so
+    that time still increases from one frame to the next.
+
+    Raises:
+        SourceError: when a path is missing, empty or not an image (raised when reached).
+
+    """
+    for index, path in enumerate(paths):
+        yield Frame(index=index, timestamp_s=float(index), image_bgr=_read_image(Path(path)))

@@ -1,0 +1,215 @@
+"""From frames to a measurement: the loop shared by ``measure``, ``batch`` and ``live``.
+
+``analyse`` runs the pose backend over frames, picks the subject, and measures both legs
+in every frame (pure geometry). ``measure_path`` wraps it for one file: it opens the
+source, chooses the backend mode (tracking for clips, independent images for stills),
+and summarises the legs with the seated-test protocol into a :class:`Measurement`.
+No printing, no windows, no argument parsing here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from hiprom.backends.base import PoseBackend, RunningMode
+from hiprom.core.geometry import LegMeasurement, measure_legs
+from hiprom.core.landmarks import Landmarks
+from hiprom.core.selection import PersonPolicy, PersonTracker
+from hiprom.errors import MeasurementError
+from hiprom.media.frames import Frame
+
+__all__ = ["Analysis", "FrameRecord", "MeasureOptions", "analyse", "augment_still"]
+
+log = logging.getLogger(__name__)
+
+#: Hip rotation beyond this is not anatomically possible: such a frame is a landmark failure.
+PLAUSIBLE_ROTATION_DEG = 90.0
+BackendFactory = Callable[[RunningMode], PoseBackend]
+#: ``--fast``: frames measured per second of video. On the rendered validation clips
+#: (holds of about 1.2 s) 15 fps keeps every held end range within 0.4° of full rate,
+#: 10 fps does not (0.63°); docs/PERFORMANCE.md.
+FAST_MAX_FPS = 15.0
+
+
+@dataclass(frozen=True)
+class MeasureOptions:
+    """How to measure; every field has a sensible default.
+
+    Attributes:
+        mirrored: the input is a mirrored (selfie) view; it is un-mirrored before measuring.
+        person: how to choose the subject among several people.
+        stride: measure every ``stride``-th frame of a clip.
+        max_fps: measure about this many frames per second of a clip: every n-th
+            frame with n = round(clip fps / max_fps), never less than ``stride``. None
+            measures every ``stride``-th frame whatever the clip's rate.
+            :data:`FAST_MAX_FPS` is what ``--fast`` uses.
+        correct_view: correct the shank angle for camera pitch/yaw estimated from the body.
+        min_visibility: knee/ankle visibility below which a leg is not measured in a frame.
+        max_crowded_fraction: with ``person=auto``, refuse a clip in which a second person
+            with visible legs, comparable in size, is in more than this fraction of frames.
+        min_measurable_fraction: refuse an input in which fewer frames than this have a leg
+            measured at a plausible angle.
+        pivot: in clips, measure each leg about its neutral knee and pelvis once the
+            neutral pose is found (see :mod:`hiprom.core.pivot`); False uses every frame's own
+            knee and hip landmarks.
+        still_augment: for photos, also measure a mirrored copy and average, which cancels
+            the model's left/right asymmetric bias.
+
+    """
+
+    mirrored: bool = False
+    person: PersonPolicy = PersonPolicy.AUTO
+    stride: int = 1
+    max_fps: float | None = None
+    correct_view: bool = True
+    min_visibility: float = 0.5
+    max_crowded_fraction: float = 0.3
+    min_measurable_fraction: float = 0.25
+    still_augment: bool = True
+    pivot: bool = True
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """What one frame contributed.
+
+    Attributes:
+        frame_index: index of the frame in its source.
+        timestamp_s: its presentation time.
+        n_persons: people the model found.
+        legs: the subject's leg measurement, or None when nobody was found.
+        xy: ``(33, 2)`` subject landmarks in px of the un-mirrored frame, or None.
+        visibility: ``(33,)`` their visibility, or None.
+
+    """
+
+    frame_index: int
+    timestamp_s: float
+    n_persons: int
+    legs: LegMeasurement | None
+    xy: np.ndarray | None = None
+    visibility: np.ndarray | None = None
+
+
+@dataclass
+class Analysis:
+    """Per-frame records of a clip or still plus what the subject tracker saw."""
+
+    records: list[FrameRecord] = field(default_factory=list)
+    tracker: PersonTracker = field(default_factory=PersonTracker)
+    resolution_wh: tuple[int, int] = (0, 0)
+
+    @property
+    def frames_with_person(self) -> int:
+        """Frames in which at least one person was found."""
+        return sum(r.n_persons > 0 for r in self.records)
+
+
+def _unmirror(frame: Frame, mirrored: bool) -> Frame:
+    if not mirrored:
+        return frame
+    return Frame(frame.index, frame.timestamp_s, np.ascontiguousarray(frame.image_bgr[:, ::-1]))
+
+
+def measure_frame(
+    landmarks: Landmarks, tracker: PersonTracker, *, options: MeasureOptions
+) -> tuple[LegMeasurement | None, int | None]:
+    """Pick the subject in one frame's landmarks and measure their legs."""
+    person = tracker.select(landmarks)
+    if person is None:
+        return None, None
+    legs = measure_legs(
+        landmarks,
+        person,
+        correct_view=options.correct_view,
+        min_visibility=options.min_visibility,
+    )
+    return legs, person
+
+
+def iter_records(
+    frames: Iterable[Frame],
+    backend: PoseBackend,
+    *,
+    options: MeasureOptions = MeasureOptions(),
+    analysis: Analysis | None = None,
+) -> Iterator[FrameRecord]:
+    """Measure frame after frame, yielding each :class:`FrameRecord` as it is made.
+
+    A mirrored input is flipped back first, so every number refers to the true scene.
+    """
+    analysis = analysis if analysis is not None else Analysis()
+    for raw in frames:
+        frame = _unmirror(raw, options.mirrored)
+        analysis.resolution_wh = frame.resolution_wh
+        # OpenCV decodes BGR; the model wants RGB.
+        image_rgb = cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2RGB)
+        landmarks = backend(image_rgb, timestamp_s=frame.timestamp_s)
+        legs, person = measure_frame(landmarks, analysis.tracker, options=options)
+        record = FrameRecord(
+            frame.index,
+            frame.timestamp_s,
+            landmarks.n_persons,
+            legs,
+            None if person is None else landmarks.xy[person].copy(),
+            None if person is None else landmarks.visibility[person].copy(),
+        )
+        analysis.records.append(record)
+        yield record
+
+
+def analyse(
+    frames: Iterable[Frame],
+    backend: PoseBackend,
+    *,
+    options: MeasureOptions = MeasureOptions(),
+    on_frame: Callable[[FrameRecord], None] | None = None,
+) -> Analysis:
+    """Run :func:`iter_records` to the end and return the whole :class:`Analysis`."""
+    analysis = Analysis(tracker=PersonTracker(policy=options.person))
+    for record in iter_records(frames, backend, options=options, analysis=analysis):
+        if on_frame is not None:
+            on_frame(record)
+    return analysis
+
+
+def check_subject(analysis: Analysis, *, options: MeasureOptions, what: str) -> None:
+    """Raise a clear :class:`MeasurementError` when the input cannot be measured."""
+    if not analysis.records:
+        raise MeasurementError(f"{what}: no frame could be decoded; check the file plays")
+    if analysis.frames_with_person == 0:
+        raise MeasurementError(
+            f"{what}: no person found; film the whole body from the front in good light"
+        )
+    crowded = analysis.tracker.crowded_fraction
+    if options.person is PersonPolicy.AUTO and crowded > options.max_crowded_fraction:
+        raise MeasurementError(
+            f"{what}: several people with visible legs ({crowded:.0%} of frames); film one person, "
+            "or pass --subject largest or --subject center to choose"
+        )
+    measurable = sum(_plausible(r) for r in analysis.records)
+    needed = max(1, int(options.min_measurable_fraction * len(analysis.records)))
+    if measurable < needed:
+        raise MeasurementError(
+            f"{what}: knees and ankles clearly visible in only {measurable} of "
+            f"{len(analysis.records)} frames; keep both lower legs and feet in frame, "
+            "uncovered, in good light"
+        )
+
+
+def _plausible(record: FrameRecord) -> bool:
+    """A leg measured at an angle a hip can take (|rotation| ≤ 90°) in this frame."""
+    if record.legs is None:
+        return False
+    values = (record.legs.left.rotation_deg, record.legs.right.rotation_deg)
+    return any(np.isfinite(v) and abs(v) <= PLAUSIBLE_ROTATION_DEG for v in values)
+
+
+def augment_still(image_bgr: np.ndarray) -> list[np.ndarray]:
+    """The photo and its mirror image, to average the model's side-dependent bias."""
+    return [image_bgr, np.ascontiguousarray(image_bgr[:, ::-1])]

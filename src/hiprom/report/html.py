@@ -1,0 +1,449 @@
+"""A self-contained HTML report for one result (and optionally a person's history).
+
+:func:`build_report` is pure: dicts, arrays and bytes in, one HTML string out (inline CSS,
+inline SVG, PNG plots as base64 data URIs, no external fetches). :func:`load_report_inputs`
+does the file reading: ``<stem>.json``, the ``<stem>.csv`` beside it, and the annotated
+``<stem>.keyframe.png`` (or, for a photo, ``<stem>.annotated.png``) when present.
+
+Convention:
+    Degrees; + is internal rotation (IR), external rotation (ER) shows as negative in the
+    angle trace; sides are the person's anatomical sides.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import numpy as np
+
+from hiprom._version import __version__
+from hiprom.errors import InputError
+from hiprom.plan.assessment import DISCLAIMER, Side
+from hiprom.plan.references import REFERENCES, ReferenceKind
+from hiprom.plan.routines import DAYS, Exercise, Plan, Recommendation, build_plan
+from hiprom.report.diagrams import (
+    VIEWS,
+    AngleSeries,
+    build_angle_plot_png,
+    build_exercise_svg,
+    build_history_plot_png,
+    build_norm_band_svg,
+)
+from hiprom.report.history import (
+    HistoryEntry,
+    changes_since_last,
+    leg_inputs,
+    load_history,
+    read_result,
+    result_compensations,
+)
+
+__all__ = [
+    "FLAG_EXPLANATIONS",
+    "AngleSeries",
+    "ReportInputs",
+    "build_angle_plot_png",
+    "build_history_plot_png",
+    "build_report",
+    "load_report_inputs",
+    "read_angle_csv",
+]
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+FLAG_EXPLANATIONS: dict[str, str] = {
+    "no_neutral": "No still, shins-vertical start was found, so the angles are taken from the "
+    "line square to the hips instead of from your own neutral. Start the next test with both "
+    "shins vertical and still for a second.",
+    "no_hold_found": "The leg moved but never stayed still at its end range for a full second, "
+    "so no end-range value could be taken. Hold each end position still for 1–2 seconds.",
+    "short_hold": "An end-range hold was shorter than the test asks for, so its value rests on "
+    "few frames. Hold a little longer next time.",
+    "pelvis_roll": "The pelvis tipped sideways during a hold. A lifting buttock usually means "
+    "the hip went past its real end range, so such reps are left out when a clean one "
+    "exists. Keep both sit bones on the chair.",
+    "trunk_lean": "The upper body leaned sideways during a hold, which shifts the hips. Sit "
+    "tall and still.",
+    "knee_drift": "The knee seems to have moved sideways during a hold; moving the thigh "
+    "changes the rotation reading. Keep the knee still, in line with the hip.",
+    "low_visibility": "The pose model was unsure where the knee or ankle was. Use good light, a "
+    "plain background and shorts or tight leggings, and keep both feet in view.",
+    "labels_swapped": "The pose model mixed up left and right in some frames; the tool "
+    "corrected it. Check the key frame to confirm the sides.",
+    "few_frames": "Too few frames could be measured for a reliable value. Film longer, from "
+    "closer, or in better light.",
+    "truncated": "The video file ended early or is damaged; only part of it was analysed.",
+    "crowded": "More than one person was in view. Keep only the person being tested in frame.",
+}
+"""Plain-language meaning of each quality flag (vocabulary of docs/RESULTS.md)."""
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything :func:`build_report` needs, as read from disk."""
+
+    result: dict[str, Any]
+    series: AngleSeries | None = None
+    keyframe_png: bytes | None = None
+    history: tuple[HistoryEntry, ...] = ()
+    person: str | None = None
+    measured_at: datetime | None = None
+
+
+# ---------------------------------------------------------------------------- reading
+def _cell(value: str | None, where: str) -> float:
+    """Parse one CSV cell; empty means NaN."""
+    if value is None or value.strip() == "":
+        return math.nan
+    try:
+        return float(value)
+    except ValueError as err:
+        raise InputError(f"{where}: expected a number, got {value!r}; re-create the CSV with "
+                         "hiprom measure.") from err
+
+
+def read_angle_csv(path: str | Path) -> AngleSeries:
+    """Read ``timestamp_s`` and the per-leg rotation columns of a result CSV.
+
+    Raises:
+        InputError: If the file is missing, lacks the columns, or holds a non-number.
+
+    """
+    target = Path(path)
+    if not target.is_file():
+        raise InputError(f"Angle CSV {target} not found; keep it beside the result JSON.")
+    with target.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        need = {"timestamp_s", "left_rotation_deg", "right_rotation_deg"}
+        if not need <= set(reader.fieldnames or ()):
+            raise InputError(f"{target} lacks the columns {', '.join(sorted(need))}; pass the "
+                             "<stem>.csv written by hiprom measure.")
+        rows = [[_cell(r[c], f"{target} line {i}") for c in
+                 ("timestamp_s", "left_rotation_deg", "right_rotation_deg")]
+                for i, r in enumerate(reader, start=2)]
+    data = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    return AngleSeries(data[:, 0], {Side.LEFT: data[:, 1], Side.RIGHT: data[:, 2]})
+
+
+def _keyframe_for(json_path: Path) -> bytes | None:
+    """Return the annotated key frame PNG beside ``json_path``, if a valid one exists."""
+    for suffix in (".keyframe.png", ".annotated.png"):
+        candidate = json_path.with_name(json_path.stem + suffix)
+        if candidate.is_file():
+            data = candidate.read_bytes()
+            if data.startswith(_PNG_MAGIC):
+                return data
+    return None
+
+
+def load_report_inputs(
+    result_path: str | Path | None = None,
+    *,
+    person: str | None = None,
+    db_path: str | Path | None = None,
+) -> ReportInputs:
+    """Read a result file and its companions, a person's history, or both.
+
+    With only ``person``, the person's latest saved test is reported (its CSV and key frame
+    are used if the saved JSON path still has them).
+
+    Raises:
+        InputError: If neither is given, a file is unreadable, or the person is unknown.
+
+    """
+    if result_path is None and person is None:
+        raise InputError("Nothing to report; pass a result JSON or --person NAME.")
+    history = load_history(person, db_path=db_path) if person is not None else ()
+    if result_path is None and not history:
+        raise InputError(f"Person {person!r} has no saved tests yet; measure first.")
+    json_path = Path(result_path) if result_path is not None else (
+        Path(history[-1].json_path) if history[-1].json_path else None)
+    result = read_result(result_path) if result_path is not None else history[-1].result
+    same = [e for e in history if _same_test(e.result, result)]
+    series = None
+    if json_path is not None and json_path.with_suffix(".csv").is_file():
+        series = read_angle_csv(json_path.with_suffix(".csv"))
+    keyframe = _keyframe_for(json_path) if json_path is not None else None
+    return ReportInputs(result, series, keyframe, tuple(history), person,
+                        same[-1].measured_at if same else None)
+
+
+def _same_test(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Return whether two results come from the same input (same source hash and kind)."""
+    sa, sb = a.get("source") or {}, b.get("source") or {}
+    if sa.get("sha256") and sa.get("kind") != "live":
+        return (sa.get("sha256"), sa.get("kind")) == (sb.get("sha256"), sb.get("kind"))
+    return a == b
+
+
+def _img(png: bytes, alt: str) -> str:
+    """Return an <img> with ``png`` as a base64 data URI."""
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}">'
+
+
+# ---------------------------------------------------------------------------- sections
+def _deg(value: float | None, ci: float | None = None) -> str:
+    """Format an angle, with its interval when given."""
+    if value is None:
+        return "—"
+    return f"{value:.1f}°" + ("" if ci is None else f" ±{ci:.1f}°")
+
+
+def _reference_html(source: str) -> str:
+    """One reference: the full citation and its links for a notes key, else the plain text."""
+    ref = REFERENCES.get(source)
+    if ref is None:
+        return escape(source)
+    links = " · ".join(f'<a href="{escape(u)}">{escape(u)}</a>' for u in ref.links)
+    label = "" if ref.kind is ReferenceKind.PRIMARY else f" <em>({ref.kind.value})</em>"
+    return f"{escape(ref.citation)}{label}" + (f" {links}" if links else "")
+
+
+class _Refs:
+    """Numbers each distinct source once, in order of first citation."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+
+    def cite(self, sources: Sequence[str]) -> str:
+        """Return superscript citation links for ``sources``."""
+        nums = [self.numbers.setdefault(s, len(self.numbers) + 1) for s in sources]
+        links = ", ".join(f'<a href="#ref-{n}">{n}</a>' for n in dict.fromkeys(nums))
+        return f'<sup class="cite">[{links}]</sup>' if nums else ""
+
+    def html(self) -> str:
+        """Return the numbered source list."""
+        items = "".join(f'<li id="ref-{n}">{_reference_html(s)}</li>'
+                        for s, n in self.numbers.items())
+        return f'<section id="sources"><h2>Sources</h2><ol class="refs">{items}</ol></section>'
+
+
+def _header(result: Mapping[str, Any], person: str | None, when: datetime | None) -> str:
+    """Title, meta line and the disclaimer banner."""
+    src = result.get("source") or {}
+    meta = [f"Person: {person}" if person else "",
+            f"Test: {when:%Y-%m-%d %H:%M} UTC" if when else "",
+            f"Input: {Path(str(src.get('path') or '—')).name} ({src.get('kind', '?')})",
+            f"Model: {(result.get('model') or {}).get('name', '?')}",
+            f"hiprom {result.get('hiprom_version', '?')}"]
+    spans = "".join(f"<span>{escape(m)}</span>" for m in meta if m)
+    return (f"<header><h1>Seated hip internal rotation</h1><p class=\"meta\">{spans}</p>"
+            f'<div class="banner">{escape(result.get("disclaimer") or DISCLAIMER)}</div></header>')
+
+
+def _leg_card(side: Side, leg: Mapping[str, Any]) -> str:
+    """One leg's number, verdict and extras."""
+    verdict = leg.get("verdict") or {}
+    ir = leg.get("internal_rotation_deg")
+    code = str(verdict.get("code", "not_measured"))
+    band = (verdict.get("band") or {}).get("label", "not measured")
+    pills = f'<span class="pill {"ok" if code == "typical" else "bad"}">{escape(band)}</span>'
+    if verdict.get("borderline"):
+        pills += '<span class="pill plain">borderline</span>'
+    er = leg.get("external_rotation_deg")
+    total = "" if er is None or ir is None else f"<span>IR + ER {ir + er:.1f}°</span>"
+    big = "—" if ir is None else f"{ir:.1f}°"
+    ci = leg.get("internal_rotation_ci95_deg")
+    return (f'<div class="card leg"><h3>{side.value.capitalize()} hip</h3>'
+            f'<div class="big">{big} <span class="ci">{"" if ci is None else f"±{ci:.1f}° (95%)"}'
+            f'</span></div>{pills}<div class="kv"><span>ER {_deg(er)}</span>{total}</div>'
+            f'<p>{escape(str(verdict.get("sentence", "")))}</p></div>')
+
+
+def _summary(result: Mapping[str, Any], plan: Plan | None) -> str:
+    """Leg cards, the band chart, asymmetry and total rotation."""
+    legs = result["legs"]
+    chart = build_norm_band_svg({
+        s.value.capitalize(): None if legs[s.value].get("internal_rotation_deg") is None else (
+            legs[s.value]["internal_rotation_deg"],
+            legs[s.value].get("internal_rotation_ci95_deg") or 0.0,
+            str((legs[s.value].get("verdict") or {}).get("code", ""))) for s in Side})
+    asym = plan.asymmetry.sentence if plan else (result.get("asymmetry") or {}).get("sentence", "")
+    real = bool(plan and plan.asymmetry.exceeds_error)
+    html = ('<section id="result"><h2>Result against the norm</h2><div class="cards">'
+            + "".join(_leg_card(s, legs[s.value]) for s in Side) + "</div>"
+            + f'<div class="chart">{chart}</div><div class="card"><h3>Left–right difference '
+            f'<span class="pill {"bad" if real else "plain"}">'
+            f'{"beyond measurement error" if real else "within measurement error"}</span></h3>'
+            f"<p>{escape(asym)}</p></div>")
+    if plan and (plan.total_rotation.left_deg or plan.total_rotation.right_deg):
+        html += f'<p class="muted">{escape(plan.total_rotation.note)}</p>'
+    return html + "</section>"
+
+
+def _red_flags(plan: Plan | None, refs: _Refs) -> str:
+    """Return the flags raised by the numbers, with sources."""
+    if not plan or not plan.red_flags:
+        return ""
+    items = "".join(f'<div class="flag"><h3>{escape(f.why)}</h3><p>{escape(f.flag.rule)}'
+                    f"{refs.cite(f.flag.sources)}</p></div>" for f in plan.red_flags)
+    return f'<section id="red-flags"><h2>Red flags raised by your numbers</h2>{items}</section>'
+
+
+def _trace(series: AngleSeries | None, result: Mapping[str, Any], keyframe: bytes | None) -> str:
+    """Return the angle-over-time plot and the key frame, or notes on their absence."""
+    out = '<section id="trace"><h2>Angle over time</h2>'
+    if series is None or series.timestamp_s.size == 0:
+        out += '<p class="muted">The angle trace is not available (no CSV beside the result).</p>'
+    else:
+        out += (f"<figure>{_img(build_angle_plot_png(series, result), 'hip rotation over time')}"
+                "<figcaption>Hip rotation per frame; shaded spans and thick bars are the held "
+                "end-range reps used for the result; the green band is the 35–45° norm."
+                "</figcaption></figure>")
+    if keyframe is not None:
+        out += (f'<h2>Key frame</h2><figure class="keyframe">{_img(keyframe, "key frame")}'
+                "<figcaption>The frame of the largest held rotation, with the measured "
+                "angles drawn on it.</figcaption></figure>")
+    else:
+        out += '<p class="muted">No annotated key frame was found beside the result.</p>'
+    return out + "</section>"
+
+
+def _quality(result: Mapping[str, Any]) -> str:
+    """Every quality flag in plain words, with where it was raised."""
+    where: dict[str, list[str]] = {}
+    for flag in result.get("quality") or ():
+        where.setdefault(str(flag), []).append("whole input")
+    for side in Side:
+        for flag in result["legs"][side.value].get("quality") or ():
+            where.setdefault(str(flag), []).append(f"{side.value} leg")
+    if not where:
+        return ('<section id="quality"><h2>Measurement quality</h2><p>No quality problems were '
+                "flagged.</p></section>")
+    rows = "".join(f"<tr><td><code>{escape(f)}</code></td><td>{escape(', '.join(w))}</td><td>"
+                   f"{escape(FLAG_EXPLANATIONS.get(f, 'No plain-language explanation yet.'))}"
+                   "</td></tr>" for f, w in where.items())
+    return ('<section id="quality"><h2>Measurement quality</h2><table><tr><th>Flag</th>'
+            f"<th>Where</th><th>What it means</th></tr>{rows}</table></section>")
+
+
+def _exercise(rec: Recommendation, refs: _Refs) -> str:
+    """One exercise: diagram, dose, steps, cues, why and cautions."""
+    ex = rec.exercise
+    doses = "".join(f"<div>{escape(s.text)}</div>" for s in rec.sides)
+    steps = "".join(f"<li>{escape(s)}</li>" for s in ex.instructions)
+    cues = "".join(f'<div class="cue">{escape(c)}</div>' for c in rec.cues)
+    cautions = "".join(f"<li>{escape(c.text)}{refs.cite(c.sources)}</li>" for c in ex.cautions)
+    return (f'<article class="exercise"><figure>{build_exercise_svg(ex.id)}<figcaption>'
+            f"{escape(VIEWS[ex.id])}</figcaption></figure><div><h3>{escape(ex.name)}"
+            f'<span class="kind {ex.kind.value}">{ex.kind.value}</span></h3>'
+            f'<div class="dose">{doses}<div class="src">Article dose: {escape(ex.dose.text)}'
+            f"{refs.cite((ex.dose.source,))}</div></div><ol>{steps}</ol>{cues}"
+            f'<p class="why"><strong>Why:</strong> {escape(rec.why)}</p>'
+            f'<p class="caution-head">Cautions</p><ul class="plain small">{cautions}</ul>'
+            "</div></article>")
+
+
+def _day_cell(exercises: Sequence[Exercise]) -> str:
+    """One weekday of the schedule table."""
+    if not exercises:
+        return '<td class="rest">rest</td>'
+    return "<td>" + "".join(f'<span class="{e.kind.value}">{escape(e.name)}</span>'
+                            for e in exercises) + "</td>"
+
+
+def _plan(plan: Plan | None, refs: _Refs) -> str:
+    """Return the routine, its weekly schedule and notes."""
+    if plan is None:
+        return ('<section id="plan"><h2>Your routine</h2><p>No leg was measured, so there is no '
+                "plan. Re-test with both legs in view.</p></section>")
+    kinds = {r.exercise.id: r.exercise for r in plan.recommendations}
+    cells = "".join(_day_cell([kinds[i] for i in d.exercise_ids]) for d in plan.schedule)
+    basis = "".join(f"<li>{escape(a.text)}{refs.cite(a.sources)}</li>" for a in plan.schedule_basis)
+    notes = "".join(f"<li>{escape(n)}</li>" for n in plan.notes)
+    return ('<section id="plan"><h2>Your routine</h2><p>Mobility first, then strength. Doses are '
+            "per side unless stated.</p>"
+            + "".join(_exercise(r, refs) for r in plan.recommendations)
+            + '<h2>Weekly schedule</h2><table class="week"><tr>'
+            + "".join(f"<th>{d}</th>" for d in DAYS) + f"</tr><tr>{cells}</tr></table>"
+            + f'<ul class="plain">{basis}</ul><h3>Notes</h3><ul class="plain">{notes}</ul>'
+            "</section>")
+
+
+def _safety(plan: Plan | None, refs: _Refs) -> str:
+    """Return the before-test safety screen with sources."""
+    from hiprom.plan.assessment import safety_screen
+
+    flags = plan.safety_screen if plan else safety_screen()
+    items = "".join(f"<li><strong>{escape(f.situation)}</strong> {escape(f.rule)}"
+                    f"{refs.cite(f.sources)}</li>" for f in flags)
+    return ('<section id="safety"><h2>Stop or check with a clinician first</h2>'
+            f'<ul class="plain">{items}</ul></section>')
+
+
+def _flags_text(entry: HistoryEntry) -> str:
+    """Return both legs' quality flags of one test, or a dash."""
+    flags = dict.fromkeys(entry.leg_quality(Side.LEFT) + entry.leg_quality(Side.RIGHT))
+    return ", ".join(flags) or "—"
+
+
+def _history(entries: Sequence[HistoryEntry], person: str | None) -> str:
+    """Return the trend table, plot and change since the last test."""
+    if not entries:
+        return ""
+    rows = "".join(
+        f"<tr><td>{e.measured_at:%Y-%m-%d %H:%M}</td>"
+        + "".join(f'<td class="num">{_deg(e.ir_deg[s], e.ci95_deg[s])}</td>' for s in Side)
+        + f"<td>{escape(_flags_text(e))}</td></tr>" for e in entries)
+    changes = "".join(f'<div class="change {"real" if c.real else "noise"}">{escape(c.sentence)}'
+                      "</div>" for c in changes_since_last(entries).values() if c is not None)
+    if not changes:
+        changes = "<p class=\"muted\">One test so far: re-test in 2–4 weeks to see a trend.</p>"
+    return (f'<section id="history"><h2>Progress of {escape(person or "this person")}</h2>'
+            f"<figure>{_img(build_history_plot_png(entries), 'IR per test')}<figcaption>IR per "
+            "test with its 95% interval.</figcaption></figure><h3 style=\"margin-top:14px\">"
+            f"Change since the last test</h3>{changes}<table><tr><th>Test (UTC)</th>"
+            '<th class="num">Left IR</th><th class="num">Right IR</th><th>Flags</th></tr>'
+            f"{rows}</table></section>")
+
+
+def build_report(
+    result: Mapping[str, Any],
+    *,
+    series: AngleSeries | None = None,
+    keyframe_png: bytes | None = None,
+    history: Sequence[HistoryEntry] = (),
+    person: str | None = None,
+    measured_at: datetime | None = None,
+) -> str:
+    """Build the self-contained HTML report for one result.
+
+    Args:
+        result: A validated result dict (docs/RESULTS.md).
+        series: The per-frame angles from ``<stem>.csv``; the trace is omitted when None.
+        keyframe_png: The annotated key frame as PNG bytes, or None.
+        history: The person's saved tests, oldest first; adds the trend section.
+        person: The person's name for the header and the trend section.
+        measured_at: When the test was done, for the header.
+
+    Returns:
+        The HTML document as a string.
+
+    """
+    left, right = leg_inputs(result)
+    plan = None if left is None and right is None else build_plan(
+        left, right, compensations=result_compensations(result))
+    refs = _Refs()
+    body = "".join((
+        _header(result, person, measured_at), _summary(result, plan), _red_flags(plan, refs),
+        _trace(series, result, keyframe_png), _quality(result), _plan(plan, refs),
+        _safety(plan, refs), _history(history, person), refs.html(),
+        f"<footer><p>{escape(result.get('disclaimer') or DISCLAIMER)}</p><p>Made with hiprom "
+        f"{escape(__version__)}. Angles in degrees; + = internal rotation; left and right are "
+        "the person's own sides.</p></footer>"))
+    page = resources.files("hiprom.report").joinpath("templates/report.html").read_text("utf-8")
+    css = resources.files("hiprom.report").joinpath("templates/report.css").read_text("utf-8")
+    title = f"hiprom report{f' — {person}' if person else ''}"
+    return Template(page).substitute(title=escape(title), css=css, body=body,
+                                     version=escape(__version__))

@@ -1,0 +1,156 @@
+"""Readers of the result JSON of docs/RESULTS.md: validation, legs, flags and identity.
+
+:mod:`hiprom.report.history` re-exports the public names (``SCHEMA``, :func:`read_result`,
+:func:`validate_result`, :func:`leg_inputs`, :func:`result_compensations`); the CLI and the
+report read result files through them.
+
+Convention:
+    Degrees; + is internal rotation (IR); sides are the person's anatomical sides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hiprom.errors import InputError
+from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput, Side
+
+__all__ = [
+    "SCHEMA",
+    "angle_or_none",
+    "input_key",
+    "leg_inputs",
+    "measured_time",
+    "read_result",
+    "result_angles",
+    "result_compensations",
+    "result_leg",
+    "validate_result",
+]
+
+SCHEMA = "hiprom-result/1"
+_COMPENSATIONS = ("pelvis_roll", "trunk_lean", "knee_drift")
+
+
+def angle_or_none(value: object, where: str) -> float | None:
+    """Return ``value`` as a float angle, or None; raise InputError for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(f"{where} must be a number of degrees or null, got {value!r}; "
+                         "re-create the file with hiprom measure.")
+    return float(value)
+
+
+def validate_result(result: object, *, name: str = "result") -> dict[str, Any]:
+    """Check that ``result`` has the RESULTS.md shape this module reads, and return it.
+
+    Raises:
+        InputError: If the schema tag, the legs or an angle is missing or malformed.
+
+    """
+    if not isinstance(result, Mapping):
+        raise InputError(f"{name} must be a JSON object, got {type(result).__name__}; "
+                         "pass the <stem>.json written by hiprom measure.")
+    if result.get("schema") != SCHEMA:
+        raise InputError(f"{name} is not a hiprom result (schema {SCHEMA!r} expected, got "
+                         f"{result.get('schema')!r}); pass the <stem>.json of hiprom measure.")
+    legs = result.get("legs")
+    if not isinstance(legs, Mapping) or not all(isinstance(legs.get(s), Mapping) for s in Side):
+        raise InputError(f"{name} has no 'legs' object with 'left' and 'right'; "
+                         "re-create it with hiprom measure.")
+    for side in Side:
+        for key in ("internal_rotation_deg", "internal_rotation_ci95_deg",
+                    "external_rotation_deg"):
+            angle_or_none(legs[side].get(key), f"{name}: legs.{side}.{key}")
+    return dict(result)
+
+
+def read_result(path: str | Path) -> dict[str, Any]:
+    """Read and validate a result JSON file.
+
+    Raises:
+        InputError: If the file is missing, not JSON, or not a hiprom result.
+
+    """
+    target = Path(path)
+    if not target.is_file():
+        raise InputError(f"Result file {target} not found; pass the <stem>.json that "
+                         "hiprom measure wrote.")
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{target} is not valid JSON ({err}); pass an unmodified "
+                         "hiprom result file.") from err
+    return validate_result(data, name=str(target))
+
+
+def result_leg(result: Mapping[str, Any], side: Side) -> Mapping[str, Any]:
+    """Return the leg object of a validated result."""
+    return result["legs"][side.value]
+
+
+def leg_inputs(result: Mapping[str, Any]) -> tuple[LegInput | None, LegInput | None]:
+    """Return (left, right) as the routine engine reads them; None for an unmeasured leg."""
+    out: list[LegInput | None] = []
+    for side in Side:
+        leg = result_leg(result, side)
+        ir = leg.get("internal_rotation_deg")
+        if ir is None:
+            out.append(None)
+            continue
+        ci = leg.get("internal_rotation_ci95_deg")
+        out.append(LegInput(ir, leg.get("external_rotation_deg"),
+                            DEFAULT_CI95_DEG if ci is None else ci))
+    return out[0], out[1]
+
+
+def result_compensations(result: Mapping[str, Any]) -> tuple[str, ...]:
+    """Return the compensation flags (pelvis_roll, trunk_lean, knee_drift) seen on either leg."""
+    seen = {str(f) for side in Side for f in result_leg(result, side).get("quality") or ()}
+    return tuple(c for c in _COMPENSATIONS if c in seen)
+
+
+def result_angles(result: Mapping[str, Any]) -> tuple[float | None, ...]:
+    """Return IR, IR ci95 and ER of each leg, left leg first (the history's angle columns)."""
+    out: list[float | None] = []
+    for side in Side:
+        leg = result_leg(result, side)
+        out += [angle_or_none(leg.get(k), k)
+                for k in ("internal_rotation_deg", "internal_rotation_ci95_deg",
+                          "external_rotation_deg")]
+    return tuple(out)
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC; a naive datetime is taken as local time."""
+    return value.astimezone(UTC)
+
+
+def measured_time(result: Mapping[str, Any], given: datetime | None) -> datetime | None:
+    """Return the test time: the argument, else the result's ``measured_at``, else None."""
+    if given is not None:
+        return _as_utc(given)
+    stamp = result.get("measured_at")
+    if isinstance(stamp, str):
+        try:
+            return _as_utc(datetime.fromisoformat(stamp))
+        except ValueError:
+            return None
+    return None
+
+
+def input_key(result: Mapping[str, Any]) -> str:
+    """Return a key that is equal for re-saves of the same test (same input file)."""
+    source = result.get("source") if isinstance(result.get("source"), Mapping) else {}
+    digest = source.get("sha256")
+    if isinstance(digest, str) and digest and source.get("kind") != "live":
+        return f"{source.get('kind')}:{digest}"
+    text = json.dumps(result, sort_keys=True, ensure_ascii=False, default=str)
+    return "result:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
