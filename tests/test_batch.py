@@ -21,14 +21,13 @@ from typer.testing import CliRunner
 
 from hiprom.batch.run import (
     BatchConfig,
-    MissingExtraError,
     collect_inputs,
     run_batch,
     run_dask,
     sha256_file,
 )
 from hiprom.batch.store import DEFAULT_STORE_NAME, LEG_COLUMNS
-from hiprom.errors import InputError
+from hiprom.errors import InputError, MissingExtraError
 
 FAKE_SCORING = '''
 """Fake scorer for the batch tests: the file's text says what to do."""

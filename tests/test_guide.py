@@ -11,7 +11,8 @@ import pytest
 from hiprom.core.geometry import measure_legs
 from hiprom.core.landmarks import LandmarkName as L
 from hiprom.core.landmarks import Landmarks
-from hiprom.live.guide import Guide, GuideConfig, Key, Phase, setup_advice
+from hiprom.live.guide import Guide, setup_advice
+from hiprom.live.states import GuideConfig, Key, Phase
 from hiprom.pipeline.analysis import FrameRecord
 
 FPS = 30.0

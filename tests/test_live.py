@@ -22,11 +22,10 @@ from typer.testing import CliRunner
 from hiprom.core.geometry import HIP_CENTRE_BELOW_LANDMARK
 from hiprom.core.landmarks import LandmarkName as L
 from hiprom.core.landmarks import Landmarks
-from hiprom.errors import SourceError
-from hiprom.live.guide import Key, Phase
-from hiprom.live.session import LiveError, LiveOptions, run_live
+from hiprom.errors import CameraDisconnected, LiveError, SourceError
+from hiprom.live.session import LiveOptions, run_live
+from hiprom.live.states import Key, Phase
 from hiprom.media.frames import Frame
-from hiprom.media.sources import CameraDisconnected
 from hiprom.pipeline.measure import measure_path
 
 REPO = Path(__file__).resolve().parents[1]

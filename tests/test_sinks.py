@@ -12,11 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from hiprom.errors import InputError
+from hiprom.errors import InputError, SinkError
 from hiprom.media.sinks import (
     CsvSink,
     JsonSink,
-    SinkError,
     VideoSink,
     to_jsonable,
     write_image,

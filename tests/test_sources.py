@@ -10,10 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from hiprom.errors import SourceError
+from hiprom.errors import CameraDisconnected, SourceError
 from hiprom.media.frames import Frame
 from hiprom.media.sources import (
-    CameraDisconnected,
     is_image,
     iter_images,
     iter_video,

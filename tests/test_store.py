@@ -10,10 +10,10 @@ from hiprom.batch.store import (
     InputRecord,
     OutcomeRecord,
     ResultStore,
-    StoreError,
     iter_leg_rows,
     settings_key,
 )
+from hiprom.errors import StoreError
 
 KEY = "k1"
 

@@ -32,3 +32,23 @@ class InputError(HipromError):
 
 class MeasurementError(HipromError):
     """The input was read but nothing measurable was found (no person, legs out of frame...)."""
+
+
+class MissingExtraError(HipromError, ImportError):
+    """An optional dependency (an ``hiprom[...]`` extra) is not installed."""
+
+
+class StoreError(HipromError):
+    """The results store cannot be opened or has an unknown schema."""
+
+
+class LiveError(SourceError):
+    """The camera failed before or during a live session (reps measured so far are saved)."""
+
+
+class CameraDisconnected(SourceError):
+    """The camera stopped delivering frames in the middle of a stream."""
+
+
+class SinkError(HipromError):
+    """An output file could not be written."""

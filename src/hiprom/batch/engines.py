@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from hiprom.batch.store import OutcomeRecord
-from hiprom.errors import HipromError
+from hiprom.errors import HipromError, MissingExtraError
 from hiprom.pipeline.analysis import MeasureOptions
 
 __all__ = [
     "Job",
-    "MissingExtraError",
     "OutcomeCallback",
     "ScoreFn",
     "failed_outcome",
@@ -34,10 +33,6 @@ _IN_POOL_WORKER = False
 
 ScoreFn = Callable[["Job"], OutcomeRecord]
 OutcomeCallback = Callable[["Job", OutcomeRecord], None]
-
-
-class MissingExtraError(HipromError, ImportError):
-    """An optional dependency (an ``hiprom[...]`` extra) is not installed."""
 
 
 @dataclass(frozen=True)

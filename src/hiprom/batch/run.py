@@ -27,7 +27,6 @@ from typing import Any
 from hiprom._version import __version__
 from hiprom.batch.engines import (
     Job,
-    MissingExtraError,
     OutcomeCallback,
     ScoreFn,
     failed_outcome,
@@ -60,7 +59,6 @@ __all__ = [
     "BatchInput",
     "BatchReport",
     "Job",
-    "MissingExtraError",
     "VIDEO_SUFFIXES",
     "collect_inputs",
     "read_manifest",

@@ -25,7 +25,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from hiprom.errors import HipromError
+from hiprom.errors import StoreError
+from hiprom.vocabulary import SIDES
 
 __all__ = [
     "DEFAULT_STORE_NAME",
@@ -34,7 +35,6 @@ __all__ = [
     "LEG_COLUMNS",
     "OutcomeRecord",
     "ResultStore",
-    "StoreError",
     "StoredResult",
     "iter_leg_rows",
     "settings_key",
@@ -96,10 +96,6 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS inputs_by_hash ON inputs (input_sha256);
 """
-
-
-class StoreError(HipromError):
-    """The results store cannot be opened or has an unknown schema."""
 
 
 @dataclass(frozen=True)
@@ -350,7 +346,7 @@ def iter_leg_rows(stored: list[StoredResult]) -> Iterator[dict[str, Any]]:
         legs = doc.get("legs") or {}
         asym = doc.get("asymmetry") or {}
         model = doc.get("model") or {}
-        for leg in ("left", "right"):
+        for leg in SIDES:
             data = legs.get(leg) or {}
             verdict = data.get("verdict") or {}
             yield {

@@ -22,6 +22,7 @@ from pathlib import Path
 from hiprom.batch.store import LEG_COLUMNS, StoredResult, iter_leg_rows
 from hiprom.media.sinks import CsvSink
 from hiprom.plan.assessment import TARGET_HIGH_DEG, TARGET_LOW_DEG
+from hiprom.vocabulary import SIDES
 
 __all__ = [
     "RESULTS_CSV",
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 RESULTS_CSV = "results.csv"
 SUMMARY_HTML = "summary.html"
 _BIN_DEG = 5.0
-_LEGS = ("left", "right")
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;
@@ -91,7 +91,7 @@ def _flags(item: StoredResult) -> list[str]:
     """Quality flags of a video; the resting side of a one-leg test is not a problem."""
     doc = item.result or {}
     flags = [f"input: {f}" for f in doc.get("quality") or []]
-    legs = {leg: (doc.get("legs") or {}).get(leg) or {} for leg in _LEGS}
+    legs = {leg: (doc.get("legs") or {}).get(leg) or {} for leg in SIDES}
     any_measured = any(_measured(data) for data in legs.values())
     for leg, data in legs.items():
         quality = data.get("quality") or []
@@ -153,12 +153,12 @@ def _histogram_svg(values: Sequence[float], leg: str, *, lo: float, hi: float) -
 
 
 def _distribution_section(results: Sequence[StoredResult]) -> str:
-    per_leg = {leg: _ir_values(results, leg) for leg in _LEGS}
+    per_leg = {leg: _ir_values(results, leg) for leg in SIDES}
     every = per_leg["left"] + per_leg["right"]
     lo = min([0.0] + [math.floor(v / _BIN_DEG) * _BIN_DEG for v in every])
     hi = max([70.0] + [math.ceil((v + 1e-9) / _BIN_DEG) * _BIN_DEG for v in every])
     figures = []
-    for leg in _LEGS:
+    for leg in SIDES:
         values = sorted(per_leg[leg])
         inside = sum(TARGET_LOW_DEG <= v <= TARGET_HIGH_DEG for v in values)
         median = values[len(values) // 2] if len(values) % 2 else (

@@ -19,6 +19,7 @@ from rich.logging import RichHandler
 from hiprom._version import __version__
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError
+from hiprom.vocabulary import SIDES
 
 __all__ = ["app", "main"]
 
@@ -76,7 +77,7 @@ def _summary_table(result: dict) -> None:
     table = Table(title=Path(result["source"]["path"]).name, title_justify="left")
     for col in ("leg", "IR (held)", "±95%", "ER (held)", "verdict", "quality"):
         table.add_column(col)
-    for side in ("left", "right"):
+    for side in SIDES:
         leg = result["legs"][side]
         ir, ci, er = (leg["internal_rotation_deg"], leg["internal_rotation_ci95_deg"],
                       leg["external_rotation_deg"])

@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hiprom.errors import HipromError, InputError
-from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput, Side
+from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput
+from hiprom.vocabulary import Side
 
 __all__ = ["register"]
 

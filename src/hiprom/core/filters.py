@@ -14,6 +14,7 @@ import numpy.typing as npt
 from scipy.special import stdtrit
 
 from hiprom.errors import InputError
+from hiprom.vocabulary import Z95
 
 FloatArray = npt.NDArray[np.float64]
 #: MAD → standard deviation for Gaussian data.
@@ -136,7 +137,7 @@ def median_with_se(values: FloatArray) -> tuple[float, float, float]:
     The SE is the median's (√(π/2)·σ/√n_eff) with σ from the MAD and n_eff from the lag-1
     autocorrelation ρ of the residuals (AR(1): n_eff = n·(1−ρ)/(1+ρ), ρ bias-corrected by
     (1+4ρ)/n). It is inflated by the Student-t quantile for n_eff − 1 degrees of freedom over
-    1.96, so 1.96·SE is a fair 95% half-width for short holds.
+    Z95, so Z95·SE is a fair 95% half-width for short holds.
     """
     v = values[np.isfinite(values)]
     if v.size == 0:
@@ -150,5 +151,5 @@ def median_with_se(values: FloatArray) -> tuple[float, float, float]:
     rho = float(resid[1:] @ resid[:-1]) / denom if denom > 0 else 0.0
     rho = float(np.clip(rho + (1 + 4 * rho) / v.size, 0.0, 0.95))
     n_eff = max(2.0, v.size * (1 - rho) / (1 + rho))
-    inflate = float(stdtrit(n_eff - 1, 0.975)) / 1.96
+    inflate = float(stdtrit(n_eff - 1, 0.975)) / Z95
     return centre, float(inflate * MEDIAN_EFFICIENCY * sd / np.sqrt(n_eff)), float(n_eff)

@@ -20,22 +20,20 @@ Conventions:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.core.landmarks import N_LANDMARKS, LandmarkName, Landmarks
+from hiprom.core.landmarks import LEG_LANDMARKS, N_LANDMARKS, LandmarkName, Landmarks
 from hiprom.core.view import _as_xy, estimate_leg_directions, recover_rotation_deg
 from hiprom.errors import InputError, MeasurementError
+from hiprom.vocabulary import LATERAL_SIGN, MIN_VISIBILITY, SIDES, Side
 
 __all__ = [
     "LegMeasurement",
     "LegPose",
-    "Side",
     "assign_sides",
     "HIP_CENTRE_BELOW_LANDMARK",
-    "LATERAL_SIGN",
     "estimate_leg_directions",
     "hip_joint_centres",
     "measure_legs",
@@ -46,16 +44,8 @@ __all__ = [
     "trunk_lean_deg",
 ]
 
-Side = Literal["left", "right"]
 FloatArray = npt.NDArray[np.float64]
 _L = LandmarkName
-#: (hip, knee, ankle) landmarks of each *model-labelled* leg.
-_LABELLED_LEGS: dict[str, tuple[LandmarkName, LandmarkName, LandmarkName]] = {
-    "left": (_L.LEFT_HIP, _L.LEFT_KNEE, _L.LEFT_ANKLE),
-    "right": (_L.RIGHT_HIP, _L.RIGHT_KNEE, _L.RIGHT_ANKLE),
-}
-#: +1 when the person's lateral direction of that leg is image +x (unmirrored frame).
-LATERAL_SIGN: dict[str, float] = {"left": 1.0, "right": -1.0}
 
 
 @dataclass(frozen=True)
@@ -360,7 +350,7 @@ def measure_legs(
     correct_view: bool = True,
     thigh_to_shank_ratio: float = 1.0,
     assumed_hfov_deg: float | None = 65.0,
-    min_visibility: float = 0.5,
+    min_visibility: float = MIN_VISIBILITY,
     min_shank_px: float = 10.0,
     max_view_deg: float = 35.0,
     hip_offset: float = HIP_CENTRE_BELOW_LANDMARK,
@@ -400,14 +390,14 @@ def measure_legs(
     view = _ViewModel(correct_view, thigh_to_shank_ratio, focal, (width / 2, height / 2),
                       max_view_deg)
     labels = {"left": "right", "right": "left"} if swapped else {"left": "left", "right": "right"}
-    idx = {side: list(_LABELLED_LEGS[labels[side]]) for side in ("left", "right")}
+    idx = {side: list(LEG_LANDMARKS[labels[side]]) for side in SIDES}
     hips = xy[[idx["left"][0], idx["right"][0]]]
-    shanks = [float(np.hypot(*(xy[idx[s][2]] - xy[idx[s][1]]))) for s in ("left", "right")]
+    shanks = [float(np.hypot(*(xy[idx[s][2]] - xy[idx[s][1]]))) for s in SIDES]
     finite = [v for v in shanks if np.isfinite(v)]
     centres = hip_joint_centres(hips, float(np.mean(finite)) if finite else np.nan,
                                 hip_offset)
     legs = {side: _measure_leg(side, xy[idx[side]], vis[idx[side]], hips, centres, view,
-                               min_visibility, min_shank_px) for side in ("left", "right")}
+                               min_visibility, min_shank_px) for side in SIDES}
     lean = float(trunk_lean_deg(xy[_L.LEFT_SHOULDER], xy[_L.RIGHT_SHOULDER],
                                 centres[0], centres[1]))
     return LegMeasurement(

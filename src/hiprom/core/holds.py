@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom.core import filters as flt
+from hiprom.vocabulary import Z95
 
 FloatArray = npt.NDArray[np.float64]
 #: Still pieces at least this long and this close in time are merged into one hold.
@@ -160,5 +161,5 @@ def make_hold(prep: Prepared, start: int, end: int, edge_trim_s: float) -> Hold:
     core = (t >= t[0] + edge_trim_s) & (t <= t[-1] - edge_trim_s) & np.isfinite(x)
     use = core if core.sum() >= 0.5 * np.isfinite(x).sum() else np.isfinite(x)
     value, se, n_eff = flt.median_with_se(x[use])
-    return Hold(float(t[0]), float(t[-1]), start, end - 1, value, 1.96 * se,
+    return Hold(float(t[0]), float(t[-1]), start, end - 1, value, Z95 * se,
                 int(np.isfinite(x).sum()), n_eff)

@@ -19,7 +19,9 @@ import numpy.typing as npt
 
 from hiprom.errors import InputError
 
-__all__ = ["EDGES", "LEG_EDGES", "LandmarkName", "Landmarks", "N_LANDMARKS"]
+__all__ = [
+    "EDGES", "LEG_EDGES", "LEG_LANDMARKS", "LandmarkName", "Landmarks", "N_LANDMARKS",
+]
 
 N_LANDMARKS = 33
 
@@ -64,6 +66,12 @@ class LandmarkName(IntEnum):
 
 _L = LandmarkName
 #: Skeleton edges of the legs and pelvis, drawn by the overlay.
+#: (hip, knee, ankle) of each leg as the model labels it. In an un-mirrored frame of a person
+#: facing the camera the model's labels are the anatomical sides (geometry re-checks them).
+LEG_LANDMARKS: dict[str, tuple[LandmarkName, LandmarkName, LandmarkName]] = {
+    "left": (LandmarkName.LEFT_HIP, LandmarkName.LEFT_KNEE, LandmarkName.LEFT_ANKLE),
+    "right": (LandmarkName.RIGHT_HIP, LandmarkName.RIGHT_KNEE, LandmarkName.RIGHT_ANKLE),
+}
 LEG_EDGES: tuple[tuple[LandmarkName, LandmarkName], ...] = (
     (_L.LEFT_HIP, _L.RIGHT_HIP),
     (_L.LEFT_HIP, _L.LEFT_KNEE),

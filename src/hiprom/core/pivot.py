@@ -27,9 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.core.geometry import LATERAL_SIGN, LegMeasurement, Side, measure_legs, pelvis_down
+from hiprom.core.geometry import LegMeasurement, measure_legs, pelvis_down
+from hiprom.core.landmarks import LEG_LANDMARKS, Landmarks
 from hiprom.core.landmarks import LandmarkName as L
-from hiprom.core.landmarks import Landmarks
+from hiprom.vocabulary import LATERAL_SIGN, MIN_VISIBILITY, SIDES, Side
 
 __all__ = ["KNEE_SLIDE_PERP_PER_DEG", "PivotSeries", "knee_shift_px", "pivot_rotation_series"]
 
@@ -40,8 +41,6 @@ __all__ = ["KNEE_SLIDE_PERP_PER_DEG", "PivotSeries", "knee_shift_px", "pivot_rot
 #: ab/adduction) leave 0.11–0.13 (docs/ACCURACY.md).
 KNEE_SLIDE_PERP_PER_DEG = 0.0013
 
-_POINTS = {"left": (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE),
-           "right": (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE)}
 
 
 def _median_xy(values: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
@@ -98,7 +97,7 @@ def pivot_rotation_series(
     *,
     resolution_wh: tuple[int, int],
     correct_view: bool = True,
-    min_visibility: float = 0.5,
+    min_visibility: float = MIN_VISIBILITY,
 ) -> npt.NDArray[np.float64]:
     """Hip rotation of one leg in every frame, measured about the neutral knee.
 
@@ -124,20 +123,20 @@ def pivot_rotation_series(
     correct_view = correct_view and min(resolution_wh) > 0
     knee0 = _median_xy([m.leg(side).knee_xy for m in still])
     ankle0 = _median_xy([m.leg(side).ankle_xy for m in still])
-    hips0 = {s: _median_xy([m.leg(s).hip_xy for m in still]) for s in ("left", "right")}
+    hips0 = {s: _median_xy([m.leg(s).hip_xy for m in still]) for s in SIDES}
     for i, m in enumerate(legs):
         if m is None or not np.isfinite(m.leg(side).rotation_deg):
             continue
         xy = np.full((33, 2), np.nan)
         vis = np.zeros(33)
-        for s in ("left", "right"):
-            hip, knee, ankle = _POINTS[s]
+        for s in SIDES:
+            hip, knee, ankle = LEG_LANDMARKS[s]
             pose = m.leg(s)
             xy[hip], xy[knee], xy[ankle] = hips0[s], pose.knee_xy, pose.ankle_xy
             # Only this side is read back: the other one is placed (sides and joint
             # centres depend on it) but left invisible, which skips its view solve.
             vis[[hip, knee, ankle]] = (1.0, pose.visibility, pose.visibility) if s == side else 0.0
-        xy[_POINTS[side][1]] = knee0
+        xy[LEG_LANDMARKS[side][1]] = knee0
         xy[[L.LEFT_SHOULDER, L.RIGHT_SHOULDER]] = shoulders_xy[i]
         vis[[L.LEFT_SHOULDER, L.RIGHT_SHOULDER]] = 1.0
         frame = Landmarks(xy[None], vis[None], resolution_wh)

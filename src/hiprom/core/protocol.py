@@ -27,9 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom.core import filters as flt
-from hiprom.core.geometry import LegMeasurement, Side
+from hiprom.core.geometry import LegMeasurement
 from hiprom.core.holds import Hold, Prepared, make_hold, prepare, still_segments
 from hiprom.errors import InputError
+from hiprom.vocabulary import MIN_VISIBILITY, Z95, Side
 
 __all__ = [
     "QUALITY_FLAGS",
@@ -72,7 +73,7 @@ class CompensationLimits:
     pelvis_roll_deg: float = 4.0
     trunk_lean_deg: float = 5.0
     knee_drift_shank_fraction: float = 0.075
-    min_visibility: float = 0.5
+    min_visibility: float = MIN_VISIBILITY
     min_frames: int = 10
 
 
@@ -326,13 +327,13 @@ def _combine(reps: list[Rep], neutral_se: float, systematic_sd_deg: float
     between-rep spread √(π/2)·SD/√k.
     """
     values = np.array([abs(r.value_deg) for r in reps])
-    ses = np.array([r.hold.ci95_deg / 1.96 for r in reps])
+    ses = np.array([r.hold.ci95_deg / Z95 for r in reps])
     k = values.size
     se = float(np.sqrt(np.nanmean(ses**2) / k)) * (flt.MEDIAN_EFFICIENCY if k >= 3 else 1.0)
     if k >= 3:
         se = max(se, flt.MEDIAN_EFFICIENCY * float(np.std(values, ddof=1)) / np.sqrt(k))
     total = np.sqrt(se**2 + neutral_se**2 + systematic_sd_deg**2)
-    return float(np.median(values)), 1.96 * float(total)
+    return float(np.median(values)), Z95 * float(total)
 
 
 def _build_reps(series: LegSeries, prep: Prepared, holds: list[Hold], neutral: Hold | None,
@@ -341,7 +342,7 @@ def _build_reps(series: LegSeries, prep: Prepared, holds: list[Hold], neutral: H
     """One rep per excursion: its most extreme long hold, or its longest short hold."""
     ref = 0.0 if neutral is None else neutral.value_deg
     base = slice(None) if neutral is None else slice(neutral.start_index, neutral.end_index + 1)
-    neutral_se = 0.0 if neutral is None else neutral.ci95_deg / 1.96
+    neutral_se = 0.0 if neutral is None else neutral.ci95_deg / Z95
     reps = []
     for group in _group_excursions([h for h in holds if h is not neutral], ref, prep.smooth,
                                    threshold_deg):
@@ -349,7 +350,7 @@ def _build_reps(series: LegSeries, prep: Prepared, holds: list[Hold], neutral: H
         hold = (max(long, key=lambda h: abs(h.value_deg - ref)) if long
                 else max(group, key=lambda h: h.duration_s))
         value = hold.value_deg - ref
-        ci = 1.96 * float(np.hypot(hold.ci95_deg / 1.96, neutral_se))
+        ci = Z95 * float(np.hypot(hold.ci95_deg / Z95, neutral_se))
         flags = _rep_flags(series, hold, base, min_hold_s=min_hold_s, limits=limits)
         reps.append(Rep("internal" if value > 0 else "external", hold, value, ci, flags,
                         used=False))
@@ -398,7 +399,7 @@ def summarise_leg(series: LegSeries, *, min_hold_s: float = 1.0, short_hold_s: f
     reps = _build_reps(series, prep, holds, neutral, min_hold_s=min_hold_s,
                        threshold_deg=rep_threshold_deg, limits=limits)
     out: dict[str, tuple[float, float] | None] = {}
-    neutral_se = 0.0 if neutral is None else neutral.ci95_deg / 1.96
+    neutral_se = 0.0 if neutral is None else neutral.ci95_deg / Z95
     quality = {"no_neutral"} if neutral is None else set()
     used_ids: set[int] = set()
     for direction in ("internal", "external"):
@@ -452,12 +453,12 @@ def summarise_still(measurement: LegMeasurement, *, side: Side, systematic_sd_de
     noise = float(np.degrees(np.sqrt(2.0) * keypoint_sd_px / leg.shank_length_px)) if (
         leg.shank_length_px > 0) else float("nan")
     value = leg.rotation_deg
-    if leg.visibility < 0.5:
+    if leg.visibility < MIN_VISIBILITY:
         quality.add("low_visibility")
     if not np.isfinite(value):
         quality.add("no_hold_found")
         return LegResult(side, None, None, None, None, None, (), tuple(sorted(quality)), noise)
-    ci = 1.96 * float(np.hypot(noise, systematic_sd_deg))
+    ci = Z95 * float(np.hypot(noise, systematic_sd_deg))
     internal = value >= 0
     return LegResult(side, value if internal else None, ci if internal else None,
                      None if internal else -value, None if internal else ci, None, (),

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom.core.landmarks import LandmarkName, Landmarks
+from hiprom.vocabulary import MIN_VISIBILITY
 
 __all__ = ["PersonPolicy", "PersonTracker", "leg_extent_px", "legs_visible"]
 
@@ -90,7 +91,7 @@ class PersonTracker:
     """
 
     policy: PersonPolicy = PersonPolicy.AUTO
-    visibility_threshold: float = 0.5
+    visibility_threshold: float = MIN_VISIBILITY
     frames_seen: int = 0
     frames_checked: int = 0
     frames_crowded: int = 0

@@ -24,17 +24,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
-from hiprom.core.geometry import LegMeasurement, Side
+from hiprom.core.geometry import LegMeasurement
 from hiprom.live.reps import RepsPhase
 from hiprom.live.states import (
-    REDO_CUES as REDO_CUES,
-)
-from hiprom.live.states import (
-    SIDES,
+    GuideConfig,
     GuideRep,
     GuideState,
     Key,
@@ -42,47 +39,11 @@ from hiprom.live.states import (
     median,
 )
 from hiprom.pipeline.analysis import FrameRecord
+from hiprom.vocabulary import MIN_VISIBILITY, SIDES, Side
 
-__all__ = ["GuideConfig", "GuideRep", "GuideState", "Guide", "Key", "Phase", "setup_advice"]
+__all__ = ["Guide", "setup_advice"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GuideConfig:
-    """Tunables of the guide; defaults follow clinical notes §5 and §7.
-
-    Attributes:
-        auto: follow a recording: advance without keys and never ask for a redo.
-        reps_per_side: measured reps per side.
-        neutral_s: still time asked for the neutral (shins vertical) calibration.
-        min_still_s: shortest still period that counts (neutral in auto mode, and a hold).
-        hold_s: end-range hold asked for (progress bar length).
-        setup_ok_s: how long the setup must stay good before the test starts.
-        move_deg: rotation from neutral that counts as the foot moving out.
-        still_band_deg: largest swing of the smoothed angle within a still period.
-        neutral_max_deg: shins count as vertical within this angle of the hip-line normal.
-        min_shank_frac, max_shank_frac: shank length as a fraction of the image height.
-        max_view_deg: camera pitch/yaw beyond which the setup asks to move the camera.
-        max_roll_deg: hip-line tilt beyond which the setup asks to level camera or seat.
-        max_redos: redo requests per rep before a flagged rep is kept (with its flags).
-
-    """
-
-    auto: bool = False
-    reps_per_side: int = 3
-    neutral_s: float = 3.0
-    min_still_s: float = 1.0
-    hold_s: float = 2.0
-    setup_ok_s: float = 1.0
-    move_deg: float = 8.0
-    still_band_deg: float = 5.0
-    neutral_max_deg: float = 12.0
-    min_shank_frac: float = 0.12
-    max_shank_frac: float = 0.42
-    max_view_deg: float = 25.0
-    max_roll_deg: float = 5.0
-    max_redos: int = 2
 
 
 def setup_advice(legs: LegMeasurement | None, n_persons: int, resolution_wh: tuple[int, int],
@@ -105,7 +66,7 @@ def setup_advice(legs: LegMeasurement | None, n_persons: int, resolution_wh: tup
         return ["Only one person in view, please"]
     w, h = resolution_wh
     joints = [legs.leg(s) for s in SIDES]
-    hidden = any(j.visibility < 0.5 for j in joints)
+    hidden = any(j.visibility < MIN_VISIBILITY for j in joints)
     outside = any(not (0 <= j.ankle_xy[1] <= 0.97 * h and 0 <= j.ankle_xy[0] <= w) for j in joints)
     if hidden or outside:
         return ["Move back so your knees and feet are in view"]

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hiprom.core.geometry import LegMeasurement, Side
+from hiprom.core.geometry import LegMeasurement
 from hiprom.core.protocol import Rep, build_leg_series, summarise_leg
-from hiprom.live.states import REDO_CUES, SIDES, GuideRep, GuideState, Phase, median
+from hiprom.live.states import REDO_CUES, GuideRep, GuideState, Phase, median
 from hiprom.pipeline.analysis import FrameRecord
+from hiprom.vocabulary import SIDES, Side
 
 if TYPE_CHECKING:
-    from hiprom.live.guide import GuideConfig
+    from hiprom.live.states import GuideConfig
 
 __all__ = ["RepsPhase"]
 

@@ -20,6 +20,7 @@ from hiprom.media.sinks import CsvSink, write_image
 from hiprom.pipeline.analysis import Analysis, FrameRecord
 from hiprom.pipeline.measure import measurement_from_analysis
 from hiprom.results.measurement import CSV_COLUMNS, Measurement, SourceInfo
+from hiprom.vocabulary import SIDES
 
 __all__ = ["build_session", "save_history", "save_session"]
 
@@ -58,7 +59,7 @@ def build_session(records: list[FrameRecord], guide: Guide, source: SourceInfo, 
         legs = measurement_from_analysis(
             Analysis(records=_mask(test, windows), resolution_wh=source.resolution_wh),
             source, model=model).legs
-        for side in ("left", "right"):
+        for side in SIDES:
             shift = (m.legs[side].neutral_deg or 0.0) - (legs[side].neutral_deg or 0.0)
             m.rotation_deg[side] = m.rotation_deg[side] + shift
         m.legs = legs

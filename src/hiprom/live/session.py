@@ -33,17 +33,18 @@ import cv2
 import numpy as np
 
 from hiprom.errors import HipromError
-from hiprom.live.guide import Guide, GuideConfig, GuideState, Key, Phase
+from hiprom.live.guide import Guide
 from hiprom.live.save import build_session, save_session
 from hiprom.live.save import save_history as save_history
+from hiprom.live.states import GuideConfig, GuideState, Key, Phase
 from hiprom.live.view import render_view, result_lines, safety_lines
-from hiprom.live.worker import LiveError, LiveOptions, Snapshot, Worker
+from hiprom.live.worker import LiveOptions, Snapshot, Worker
 from hiprom.media.frames import Frame
 from hiprom.pipeline.analysis import BackendFactory
 from hiprom.pipeline.measure import default_backend_factory
 from hiprom.results.measurement import Measurement
 
-__all__ = ["LiveError", "LiveOptions", "LiveResult", "Snapshot", "build_session", "run_live"]
+__all__ = ["LiveOptions", "LiveResult", "Snapshot", "build_session", "run_live"]
 
 #: Called with each drawn picture (None when not drawn) and its state; may return a key.
 FrameCallback = Callable[[np.ndarray | None, GuideState], Key | None]

@@ -1,6 +1,6 @@
 """The guided test's vocabulary: phases, keys, reps, redo cues and the state to show.
 
-Pure data; :mod:`hiprom.live.guide` re-exports the public names (and defines ``GuideConfig``).
+Pure data; :mod:`hiprom.live.guide` re-exports the public names .
 """
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ from enum import StrEnum
 
 import numpy as np
 
-from hiprom.core.geometry import Side
+from hiprom.vocabulary import Side
 
-__all__ = ["REDO_CUES", "SIDES", "GuideRep", "GuideState", "Key", "Phase", "median"]
+__all__ = ["REDO_CUES", "GuideConfig", "GuideRep", "GuideState", "Key", "Phase", "median"]
 
-SIDES: tuple[Side, Side] = ("left", "right")
 #: Rep flags that make a rep untrustworthy, with the cue to fix it.
 REDO_CUES: dict[str, str] = {
     "pelvis_roll": "Keep both sit bones down on the seat",
@@ -119,3 +118,40 @@ def median(values: list[float]) -> float:
     arr = np.asarray(values, np.float64)
     arr = arr[np.isfinite(arr)]
     return float(np.median(arr)) if arr.size else float("nan")
+
+
+@dataclass(frozen=True)
+class GuideConfig:
+    """Tunables of the guide; defaults follow clinical notes §5 and §7.
+
+    Attributes:
+        auto: follow a recording: advance without keys and never ask for a redo.
+        reps_per_side: measured reps per side.
+        neutral_s: still time asked for the neutral (shins vertical) calibration.
+        min_still_s: shortest still period that counts (neutral in auto mode, and a hold).
+        hold_s: end-range hold asked for (progress bar length).
+        setup_ok_s: how long the setup must stay good before the test starts.
+        move_deg: rotation from neutral that counts as the foot moving out.
+        still_band_deg: largest swing of the smoothed angle within a still period.
+        neutral_max_deg: shins count as vertical within this angle of the hip-line normal.
+        min_shank_frac, max_shank_frac: shank length as a fraction of the image height.
+        max_view_deg: camera pitch/yaw beyond which the setup asks to move the camera.
+        max_roll_deg: hip-line tilt beyond which the setup asks to level camera or seat.
+        max_redos: redo requests per rep before a flagged rep is kept (with its flags).
+
+    """
+
+    auto: bool = False
+    reps_per_side: int = 3
+    neutral_s: float = 3.0
+    min_still_s: float = 1.0
+    hold_s: float = 2.0
+    setup_ok_s: float = 1.0
+    move_deg: float = 8.0
+    still_band_deg: float = 5.0
+    neutral_max_deg: float = 12.0
+    min_shank_frac: float = 0.12
+    max_shank_frac: float = 0.42
+    max_view_deg: float = 25.0
+    max_roll_deg: float = 5.0
+    max_redos: int = 2

@@ -13,11 +13,12 @@ import cv2
 import numpy as np
 
 from hiprom.core.geometry import LegMeasurement, pelvis_down
-from hiprom.live.guide import GuideState, Phase
+from hiprom.live.states import GuideState, Phase
 from hiprom.live.worker import Snapshot
 from hiprom.media import overlay
 from hiprom.pipeline.analysis import FrameRecord
 from hiprom.plan.assessment import safety_screen
+from hiprom.vocabulary import SIDES
 
 __all__ = ["render_view", "result_lines", "safety_lines"]
 
@@ -61,7 +62,7 @@ def safety_lines() -> list[str]:
 def result_lines(result: dict, saved_to: Path | None) -> list[str]:
     """Return the result screen: IR per leg, verdict, asymmetry, routine with doses, red flags."""
     lines = []
-    for side in ("left", "right"):
+    for side in SIDES:
         leg = result["legs"][side]
         ir, verdict = leg["internal_rotation_deg"], leg["verdict"]
         if ir is None:

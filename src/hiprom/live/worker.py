@@ -22,10 +22,11 @@ import numpy as np
 
 from hiprom.backends.base import RunningMode
 from hiprom.core.selection import PersonTracker
-from hiprom.errors import HipromError, SourceError
-from hiprom.live.guide import Guide, GuideState, Key
+from hiprom.errors import CameraDisconnected, HipromError, LiveError
+from hiprom.live.guide import Guide
+from hiprom.live.states import GuideState, Key
 from hiprom.media.frames import Frame
-from hiprom.media.sources import CameraDisconnected, iter_video, iter_webcam
+from hiprom.media.sources import iter_video, iter_webcam
 from hiprom.pipeline.analysis import (
     Analysis,
     BackendFactory,
@@ -34,13 +35,9 @@ from hiprom.pipeline.analysis import (
     iter_records,
 )
 
-__all__ = ["LiveError", "LiveOptions", "Newest", "Snapshot", "Worker"]
+__all__ = ["LiveOptions", "Newest", "Snapshot", "Worker"]
 
 log = logging.getLogger(__name__)
-
-
-class LiveError(SourceError):
-    """The camera failed before or during a live session (reps measured so far are saved)."""
 
 
 @dataclass(frozen=True)

@@ -16,19 +16,15 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.errors import SourceError
+from hiprom.errors import CameraDisconnected, SourceError
 from hiprom.media.frames import Frame
 
-__all__ = ["DEFAULT_CAMERA_FPS", "CameraDisconnected", "iter_webcam"]
+__all__ = ["DEFAULT_CAMERA_FPS", "iter_webcam"]
 
 logger = logging.getLogger(__name__)
 
 #: Fallback frame rate when a camera reports 0 fps.
 DEFAULT_CAMERA_FPS = 30.0
-
-
-class CameraDisconnected(SourceError):
-    """The camera stopped delivering frames in the middle of a stream."""
 
 
 class _Capture(Protocol):

@@ -15,27 +15,23 @@ from pathlib import Path
 import numpy as np
 
 from hiprom.core.geometry import assign_sides, pelvis_down
-from hiprom.core.landmarks import LandmarkName as L
+from hiprom.core.landmarks import LEG_LANDMARKS
 from hiprom.media import overlay
 from hiprom.media.camera import DEFAULT_CAMERA_FPS
 from hiprom.media.sinks import CsvSink, VideoSink, write_image, write_json_atomic
 from hiprom.media.sources import iter_images, iter_video
 from hiprom.results.measurement import CSV_COLUMNS, Measurement
+from hiprom.vocabulary import SIDES
 
 __all__ = ["annotate_frame", "key_frame_index", "write_outputs"]
 
 log = logging.getLogger(__name__)
-_SIDES = ("left", "right")
-#: Model landmark triplets (hip, knee, ankle) of each anatomical side, in an un-mirrored frame
-#: where the person's left leg is on the image right.
-_LEG_POINTS = {"left": (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE),
-               "right": (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE)}
 FrameHook = Callable[[np.ndarray, int], np.ndarray]
 
 
 def _anatomical(xy: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(hip, knee, ankle) per anatomical side, by the same rule as the measurement."""
-    a, b = (_LEG_POINTS["left"], _LEG_POINTS["right"])
+    a, b = (LEG_LANDMARKS["left"], LEG_LANDMARKS["right"])
     if assign_sides(xy):
         a, b = b, a
     return {"left": tuple(xy[i] for i in a), "right": tuple(xy[i] for i in b)}
@@ -51,7 +47,7 @@ def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *,
     out = overlay.draw_legs(out, xy, vis)
     legs = _anatomical(xy)
     down = pelvis_down(legs["left"][0], legs["right"][0])
-    for side in _SIDES:
+    for side in SIDES:
         _, knee, ankle = legs[side]
         reference = down
         if side in m.fulcrum:  # the angle was measured about the neutral knee
@@ -67,7 +63,7 @@ def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *,
 
 def _summary_lines(m: Measurement) -> list[str]:
     lines = []
-    for side in _SIDES:
+    for side in SIDES:
         leg = m.legs[side]
         ir = "--" if leg.internal_rotation_deg is None else f"{leg.internal_rotation_deg:.1f} deg"
         lines.append(f"{side.capitalize()} hip IR: {ir}")
@@ -77,14 +73,14 @@ def _summary_lines(m: Measurement) -> list[str]:
 def key_frame_index(m: Measurement) -> int:
     """Index (into the analysed frames) of the middle of the largest used IR hold."""
     best, best_value = None, -np.inf
-    for side in _SIDES:
+    for side in SIDES:
         for rep in m.legs[side].reps:
             if rep.direction == "internal" and rep.used and rep.value_deg > best_value:
                 best, best_value = rep.hold, rep.value_deg
     if best is None:
         finite = [np.nanmax(np.abs(m.rotation_deg[s])) if np.isfinite(m.rotation_deg[s]).any()
-                  else -1 for s in _SIDES]
-        side = _SIDES[int(np.argmax(finite))]
+                  else -1 for s in SIDES]
+        side = SIDES[int(np.argmax(finite))]
         series = np.abs(np.nan_to_num(m.rotation_deg[side], nan=-1.0))
         return int(np.argmax(series))
     mid = (best.start_index + best.end_index) // 2

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from hiprom.core.landmarks import LEG_EDGES, N_LANDMARKS, LandmarkName
 from hiprom.errors import InputError
+from hiprom.vocabulary import MIN_VISIBILITY
 
 __all__ = ["draw_angle", "draw_fps", "draw_legs", "draw_panel", "draw_progress", "ui_scale"]
 
@@ -233,7 +234,7 @@ def _edge_colour(a: int, b: int) -> Colour:
 
 
 def draw_legs(image_bgr: ImageBGR, xy: npt.ArrayLike, visibility: npt.ArrayLike, *,
-              mirrored: bool = False, min_visibility: float = 0.5) -> ImageBGR:
+              mirrored: bool = False, min_visibility: float = MIN_VISIBILITY) -> ImageBGR:
     """Draw the pelvis and leg skeleton (:data:`~hiprom.core.landmarks.LEG_EDGES`) on a copy.
 
     Bones are coloured by the model's side label (left blue, right orange, pelvis white) and

@@ -30,12 +30,11 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom._native import native_stderr_silenced
-from hiprom.errors import HipromError, InputError
+from hiprom.errors import InputError, SinkError
 
 __all__ = [
     "CsvSink",
     "JsonSink",
-    "SinkError",
     "VIDEO_CODECS",
     "VideoSink",
     "to_jsonable",
@@ -49,10 +48,6 @@ logger = logging.getLogger(__name__)
 #: 640x480 / 1280x720): VP8 16 / 45, VP9 117 / 240, mp4v 1 / 2.4.
 VIDEO_CODECS: dict[str, str] = {"vp8": "VP80", "vp9": "VP90", "mp4v": "mp4v"}
 _DEFAULT_CODEC = {".webm": "vp8", ".mp4": "mp4v"}
-
-
-class SinkError(HipromError):
-    """An output file could not be written."""
 
 
 def _part_path(path: Path) -> Path:

@@ -29,11 +29,10 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom.errors import SourceError
-from hiprom.media.camera import DEFAULT_CAMERA_FPS, CameraDisconnected, iter_webcam
+from hiprom.media.camera import DEFAULT_CAMERA_FPS, iter_webcam
 from hiprom.media.frames import Frame
 
 __all__ = [
-    "CameraDisconnected",
     "IMAGE_SUFFIXES",
     "VideoFrames",
     "VideoInfo",

@@ -22,6 +22,7 @@ from hiprom.core.landmarks import Landmarks
 from hiprom.core.selection import PersonPolicy, PersonTracker
 from hiprom.errors import MeasurementError
 from hiprom.media.frames import Frame
+from hiprom.vocabulary import MIN_VISIBILITY
 
 __all__ = ["Analysis", "FrameRecord", "MeasureOptions", "analyse", "augment_still"]
 
@@ -67,7 +68,7 @@ class MeasureOptions:
     stride: int = 1
     max_fps: float | None = None
     correct_view: bool = True
-    min_visibility: float = 0.5
+    min_visibility: float = MIN_VISIBILITY
     max_crowded_fraction: float = 0.3
     min_measurable_fraction: float = 0.25
     still_augment: bool = True

@@ -11,7 +11,7 @@ import numpy as np
 from hiprom._hashing import sha256_file
 from hiprom.backends.base import PoseBackend, RunningMode
 from hiprom.core.calibration import CLIP_SYSTEMATIC_SD_DEG, STILL_SYSTEMATIC_SD_DEG
-from hiprom.core.geometry import LATERAL_SIGN, LegMeasurement
+from hiprom.core.geometry import LegMeasurement
 from hiprom.core.landmarks import LandmarkName, Landmarks
 from hiprom.core.pivot import pivot_rotation_series
 from hiprom.core.protocol import (
@@ -37,11 +37,11 @@ from hiprom.pipeline.analysis import (
     measure_frame,
 )
 from hiprom.results.measurement import Measurement, SourceInfo
+from hiprom.vocabulary import LATERAL_SIGN, OTHER_SIDE, SIDES
 
 __all__ = ["default_backend_factory", "measure_path", "measurement_from_analysis"]
 
 log = logging.getLogger(__name__)
-_SIDES = ("left", "right")
 #: With the fixed fulcrum, knee drift is the knee landmark's sideways move beyond its
 #: usual slide (:func:`hiprom.core.pivot.knee_shift_px`). On the rendered validation set, clean
 #: holds reached 0.07 shank lengths and holds with 10–12° of thigh ab/adduction 0.11–0.13;
@@ -160,12 +160,12 @@ def measurement_from_analysis(
     """
     t = np.array([r.timestamp_s for r in analysis.records], np.float64)
     frame_legs = [r.legs for r in analysis.records]
-    series = {side: build_leg_series(t, frame_legs, side) for side in _SIDES}
-    legs = {side: _summarise(series[side]) for side in _SIDES}
+    series = {side: build_leg_series(t, frame_legs, side) for side in SIDES}
+    legs = {side: _summarise(series[side]) for side in SIDES}
     fulcrum: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if pivot:
         neutral = _shared_neutral(legs["left"].neutral_hold, legs["right"].neutral_hold)
-        for side in _SIDES:
+        for side in SIDES:
             still = neutral.get(side)
             if still is None:
                 continue
@@ -178,13 +178,13 @@ def measurement_from_analysis(
                                    knee_x_px=fixed.knee_x_px, pelvis_static=True)
             fulcrum[side] = (fixed.knee_xy, fixed.down_xy)
             legs[side] = _summarise(series[side], limits=PIVOT_LIMITS)
-    for side, other in (("left", "right"), ("right", "left")):
+    for side, other in OTHER_SIDE.items():
         masked = _while_other_leg_moves(series[side], legs[side], series[other], legs[other])
         if masked is not None:
             series[side] = masked
             limits = PIVOT_LIMITS if masked.pelvis_static else None
             legs[side] = _summarise(masked, limits=limits)
-    rotation = {s: series[s].rotation_deg - (legs[s].neutral_deg or 0.0) for s in _SIDES}
+    rotation = {s: series[s].rotation_deg - (legs[s].neutral_deg or 0.0) for s in SIDES}
     xy = np.full((len(t), 33, 2), np.nan, np.float32)
     vis = np.zeros((len(t), 33), np.float32)
     for i, r in enumerate(analysis.records):
@@ -196,10 +196,10 @@ def measurement_from_analysis(
         timestamps_s=t,
         frame_index=np.array([r.frame_index for r in analysis.records], np.int64),
         rotation_deg=rotation,
-        naive_deg={s: LATERAL_SIGN[s] * _leg_array(analysis, s, "shank_angle_deg") for s in _SIDES},
+        naive_deg={s: LATERAL_SIGN[s] * _leg_array(analysis, s, "shank_angle_deg") for s in SIDES},
         pelvis_roll_deg=_per_frame(analysis, "pelvis_roll_deg"),
         trunk_lean_deg=_per_frame(analysis, "trunk_lean_deg"),
-        visibility={s: _leg_array(analysis, s, "visibility") for s in _SIDES},
+        visibility={s: _leg_array(analysis, s, "visibility") for s in SIDES},
         n_persons=np.array([r.n_persons for r in analysis.records], np.int64),
         model=model,
         quality=quality,
@@ -255,7 +255,7 @@ def _average_legs(measurements: list[LegMeasurement]) -> LegMeasurement:
     """Average the per-leg angles of several measurements of the same scene."""
     first = measurements[0]
     legs = {}
-    for side in _SIDES:
+    for side in SIDES:
         poses = [m.leg(side) for m in measurements]
         mean = {
             name: float(np.nanmean([getattr(p, name) for p in poses]))
@@ -313,8 +313,8 @@ def measure_still(
                         sha256=sha256 or sha256_file(path))
     m = measurement_from_analysis(analysis, source, model=_model_of(backend_factory))
     m.legs = {side: summarise_still(combined, side=side, systematic_sd_deg=STILL_SYSTEMATIC_SD_DEG)
-              for side in _SIDES}
-    m.rotation_deg = {side: np.array([combined.leg(side).rotation_deg]) for side in _SIDES}
+              for side in SIDES}
+    m.rotation_deg = {side: np.array([combined.leg(side).rotation_deg]) for side in SIDES}
     return m
 
 

@@ -27,7 +27,6 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from hiprom.plan.bands import (
     BANDS as BANDS,
@@ -66,6 +65,7 @@ from hiprom.plan.catalogue import (
     TAK_2017_REF,
     RedFlag,
 )
+from hiprom.vocabulary import Side
 
 __all__ = [
     "DEFAULT_CI95_DEG",
@@ -96,13 +96,6 @@ DISCLAIMER = (
     "measurement error. If you have hip pain, have had hip surgery, or any safety item applies "
     "to you, see a clinician before you test or train."
 )
-
-
-class Side(StrEnum):
-    """The person's anatomical side (never the image's)."""
-
-    LEFT = "left"
-    RIGHT = "right"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.plan.assessment import TARGET_HIGH_DEG, TARGET_LOW_DEG, Side
+from hiprom.plan.assessment import TARGET_HIGH_DEG, TARGET_LOW_DEG
+from hiprom.vocabulary import Side
 
 if TYPE_CHECKING:
     from hiprom.report.history import HistoryEntry

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from hiprom.errors import InputError
-from hiprom.plan.assessment import DEFAULT_CI95_DEG, DEFAULT_MDC95_DEG, Side
+from hiprom.plan.assessment import DEFAULT_CI95_DEG, DEFAULT_MDC95_DEG
 from hiprom.results.files import (
     SCHEMA,
     input_key,
@@ -46,6 +46,7 @@ from hiprom.results.files import (
     result_leg,
     validate_result,
 )
+from hiprom.vocabulary import Side
 
 __all__ = [
     "DEFAULT_PERSON",

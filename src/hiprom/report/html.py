@@ -28,7 +28,7 @@ import numpy as np
 
 from hiprom._version import __version__
 from hiprom.errors import InputError
-from hiprom.plan.assessment import DISCLAIMER, Side
+from hiprom.plan.assessment import DISCLAIMER
 from hiprom.plan.references import REFERENCES, ReferenceKind
 from hiprom.plan.routines import DAYS, Exercise, Plan, Recommendation, build_plan
 from hiprom.report.diagrams import (
@@ -47,6 +47,7 @@ from hiprom.report.history import (
     read_result,
     result_compensations,
 )
+from hiprom.vocabulary import Side
 
 __all__ = [
     "FLAG_EXPLANATIONS",

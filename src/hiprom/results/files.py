@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from hiprom.errors import InputError
-from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput, Side
+from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput
+from hiprom.vocabulary import Side
 
 __all__ = [
     "SCHEMA",

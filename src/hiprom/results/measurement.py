@@ -18,6 +18,7 @@ from hiprom._version import __version__
 from hiprom.core.protocol import LegResult
 from hiprom.plan.assessment import DISCLAIMER, LegInput, asymmetry, verdict_for
 from hiprom.plan.routines import build_plan
+from hiprom.vocabulary import SIDES
 
 __all__ = ["CSV_COLUMNS", "Measurement", "SourceInfo", "CONVENTION"]
 
@@ -32,7 +33,6 @@ CSV_COLUMNS = (
     "n_persons",
 )
 _COMPENSATIONS = ("pelvis_roll", "trunk_lean", "knee_drift")
-_SIDES = ("left", "right")
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ class Measurement:
             "measured_at": self.measured_at,
             "source": self.source.to_dict(),
             "convention": CONVENTION,
-            "legs": {side: self._leg_dict(side) for side in _SIDES},
+            "legs": {side: self._leg_dict(side) for side in SIDES},
             "asymmetry_deg": (None if left is None or right is None
                               else _num(left.ir_deg - right.ir_deg)),
             "asymmetry": asym.to_dict(),
