@@ -150,7 +150,7 @@ def batch(
     config = BatchConfig(
         sources=tuple(sources), out_dir=out, workers=workers, scheduler=scheduler,
         id_pattern=id_pattern, options=MeasureOptions(
-            mirrored=mirrored, person=subject, stride=stride,
+            mirrored=mirrored, subject=subject, stride=stride,
             max_fps=FAST_MAX_FPS if fast else None),
         annotate=annotate, blur_faces=blur_faces, retry_failed=retry_failed, rescore=rescore,
         max_duration_s=max_duration,

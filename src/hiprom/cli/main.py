@@ -129,7 +129,7 @@ def measure(
     from hiprom.pipeline.analysis import FAST_MAX_FPS, MeasureOptions
     from hiprom.pipeline.measure import measure_path
 
-    options = MeasureOptions(mirrored=mirrored, person=subject, stride=stride,
+    options = MeasureOptions(mirrored=mirrored, subject=subject, stride=stride,
                              max_fps=FAST_MAX_FPS if fast else None)
     failed = 0
     for path in paths:

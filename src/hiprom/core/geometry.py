@@ -36,12 +36,14 @@ __all__ = [
     "HIP_CENTRE_BELOW_LANDMARK",
     "estimate_leg_directions",
     "hip_joint_centres",
+    "measure_leg",
     "measure_legs",
     "pelvis_down",
     "pelvis_roll_deg",
     "recover_rotation_deg",
     "shank_angle_deg",
     "trunk_lean_deg",
+    "view_model",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -308,13 +310,42 @@ class _ViewModel:
         return (rays[0] @ femur) * rays[1] - (rays[1] @ femur) * rays[0]
 
 
-def _measure_leg(
-    side: str, joints: FloatArray, vis: FloatArray, hips: FloatArray, centres: FloatArray,
-    view: _ViewModel, min_visibility: float, min_shank_px: float,
-) -> LegPose:
-    """One anatomical leg; ``joints`` is (hip, knee, ankle) ``(3, 2)``, ``hips`` (left, right).
+def view_model(
+    resolution_wh: tuple[int, int],
+    *,
+    correct_view: bool = True,
+    thigh_to_shank_ratio: float = 1.0,
+    assumed_hfov_deg: float | None = 65.0,
+    max_view_deg: float = 35.0,
+) -> _ViewModel:
+    """The camera model of the view correction (see :func:`measure_legs` for the arguments).
 
-    ``centres`` are the hip joint centres (:func:`hip_joint_centres`) the view uses.
+    A frame of unknown size (0 × 0) gets no view correction.
+    """
+    width, height = resolution_wh
+    focal = None
+    if assumed_hfov_deg is not None:
+        focal = max(width, height) / 2 / np.tan(np.radians(assumed_hfov_deg) / 2)
+    return _ViewModel(correct_view and min(width, height) > 0, thigh_to_shank_ratio, focal,
+                      (width / 2, height / 2), max_view_deg)
+
+
+def measure_leg(
+    side: str, joints: FloatArray, vis: FloatArray, hips: FloatArray, centres: FloatArray,
+    view: _ViewModel, min_visibility: float = MIN_VISIBILITY, min_shank_px: float = 10.0,
+) -> LegPose:
+    """One anatomical leg from its points: the per-frame angle and the clip's pivot share it.
+
+    Args:
+        side: the anatomical side.
+        joints: ``(3, 2)`` hip, knee, ankle pixels (un-mirrored frame).
+        vis: ``(3,)`` their visibility.
+        hips: ``(2, 2)`` left and right hip landmarks (the pelvis line).
+        centres: ``(2, 2)`` left and right hip joint centres (:func:`hip_joint_centres`).
+        view: the camera model (:func:`view_model`).
+        min_visibility: knee/ankle visibility below this gives a NaN rotation.
+        min_shank_px: shorter image shanks give a NaN rotation.
+
     """
     hip, knee, ankle = joints
     length = float(np.hypot(*(ankle - knee)))
@@ -387,6 +418,7 @@ def measure_legs(
     focal = None
     if assumed_hfov_deg is not None:
         focal = max(width, height) / 2 / np.tan(np.radians(assumed_hfov_deg) / 2)
+    # Not view_model(): a frame of unknown size keeps its orthographic correction here.
     view = _ViewModel(correct_view, thigh_to_shank_ratio, focal, (width / 2, height / 2),
                       max_view_deg)
     labels = {"left": "right", "right": "left"} if swapped else {"left": "left", "right": "right"}
@@ -396,7 +428,7 @@ def measure_legs(
     finite = [v for v in shanks if np.isfinite(v)]
     centres = hip_joint_centres(hips, float(np.mean(finite)) if finite else np.nan,
                                 hip_offset)
-    legs = {side: _measure_leg(side, xy[idx[side]], vis[idx[side]], hips, centres, view,
+    legs = {side: measure_leg(side, xy[idx[side]], vis[idx[side]], hips, centres, view,
                                min_visibility, min_shank_px) for side in SIDES}
     lean = float(trunk_lean_deg(xy[_L.LEFT_SHOULDER], xy[_L.RIGHT_SHOULDER],
                                 centres[0], centres[1]))

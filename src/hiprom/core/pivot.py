@@ -27,10 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.core.geometry import LegMeasurement, measure_legs, pelvis_down
-from hiprom.core.landmarks import LEG_LANDMARKS, Landmarks
-from hiprom.core.landmarks import LandmarkName as L
-from hiprom.vocabulary import LATERAL_SIGN, MIN_VISIBILITY, SIDES, Side
+from hiprom.core.geometry import (
+    LegMeasurement,
+    hip_joint_centres,
+    measure_leg,
+    pelvis_down,
+    view_model,
+)
+from hiprom.vocabulary import LATERAL_SIGN, MIN_VISIBILITY, OTHER_SIDE, SIDES, Side
 
 __all__ = ["KNEE_SLIDE_PERP_PER_DEG", "PivotSeries", "knee_shift_px", "pivot_rotation_series"]
 
@@ -91,22 +95,24 @@ def knee_shift_px(knee: npt.NDArray[np.float64], ankle: npt.NDArray[np.float64],
 
 def pivot_rotation_series(
     legs: Sequence[LegMeasurement | None],
-    shoulders_xy: npt.NDArray[np.float64],
     side: Side,
     neutral: slice,
     *,
     resolution_wh: tuple[int, int],
     correct_view: bool = True,
     min_visibility: float = MIN_VISIBILITY,
-) -> npt.NDArray[np.float64]:
+) -> PivotSeries:
     """Hip rotation of one leg in every frame, measured about the neutral knee.
 
+    A pure function of the per-frame points: each frame's angle is
+    :func:`~hiprom.core.geometry.measure_leg` of the neutral hips, the neutral knee and the
+    frame's ankle, with the same camera model as the per-frame angle.
+
     Args:
-        legs: per-frame measurements from :func:`hiprom.core.geometry.measure_legs` (None where
-            nobody was found); their points are already in anatomical sides.
-        shoulders_xy: ``(n, 2, 2)`` left/right shoulder pixels per frame (for the body axis).
+        legs: per-frame measurements from :func:`hiprom.core.geometry.measure_legs` (None
+            where nobody was found); their points are already in anatomical sides.
         side: the leg to measure.
-        neutral: the frames of the neutral hold.
+        neutral: the frames of the leg's neutral hold.
         resolution_wh: frame size, for the camera model.
         correct_view: undo camera pitch/yaw (see :func:`hiprom.core.geometry.measure_legs`).
         min_visibility: knee/ankle visibility below this gives NaN.
@@ -120,28 +126,23 @@ def pivot_rotation_series(
     out = np.full(len(legs), np.nan)
     if not still:
         return PivotSeries(out, np.full(len(legs), np.nan))
-    correct_view = correct_view and min(resolution_wh) > 0
     knee0 = _median_xy([m.leg(side).knee_xy for m in still])
     ankle0 = _median_xy([m.leg(side).ankle_xy for m in still])
-    hips0 = {s: _median_xy([m.leg(s).hip_xy for m in still]) for s in SIDES}
+    hips0 = np.array([_median_xy([m.leg(s).hip_xy for m in still]) for s in SIDES])
+    view = view_model(resolution_wh, correct_view=correct_view)
+    other = OTHER_SIDE[side]
     for i, m in enumerate(legs):
         if m is None or not np.isfinite(m.leg(side).rotation_deg):
             continue
-        xy = np.full((33, 2), np.nan)
-        vis = np.zeros(33)
-        for s in SIDES:
-            hip, knee, ankle = LEG_LANDMARKS[s]
-            pose = m.leg(s)
-            xy[hip], xy[knee], xy[ankle] = hips0[s], pose.knee_xy, pose.ankle_xy
-            # Only this side is read back: the other one is placed (sides and joint
-            # centres depend on it) but left invisible, which skips its view solve.
-            vis[[hip, knee, ankle]] = (1.0, pose.visibility, pose.visibility) if s == side else 0.0
-        xy[LEG_LANDMARKS[side][1]] = knee0
-        xy[[L.LEFT_SHOULDER, L.RIGHT_SHOULDER]] = shoulders_xy[i]
-        vis[[L.LEFT_SHOULDER, L.RIGHT_SHOULDER]] = 1.0
-        frame = Landmarks(xy[None], vis[None], resolution_wh)
-        measured = measure_legs(frame, correct_view=correct_view, min_visibility=min_visibility)
-        out[i] = measured.leg(side).rotation_deg
+        pose, rest_leg = m.leg(side), m.leg(other)
+        shanks = [float(np.hypot(*(pose.ankle_xy - knee0))),
+                  float(np.hypot(*(rest_leg.ankle_xy - rest_leg.knee_xy)))]
+        finite = [v for v in shanks if np.isfinite(v)]
+        centres = hip_joint_centres(hips0, float(np.mean(finite)) if finite else np.nan)
+        joints = np.array([hips0[SIDES.index(side)], knee0, pose.ankle_xy])
+        vis = np.array([1.0, pose.visibility, pose.visibility])
+        out[i] = measure_leg(side, joints, vis, hips0, centres, view,
+                             min_visibility=min_visibility).rotation_deg
     shank0 = float(np.hypot(*(ankle0 - knee0)))
     rest = float(np.nanmedian(out[neutral])) if np.isfinite(out[neutral]).any() else 0.0
     lateral = LATERAL_SIGN[side]
@@ -150,4 +151,4 @@ def pivot_rotation_series(
         if m is not None and np.isfinite(out[i]):
             knee_x[i] += lateral * knee_shift_px(m.leg(side).knee_xy, m.leg(side).ankle_xy,
                                                  knee0, shank0, out[i] - rest, lateral)
-    return PivotSeries(out, knee_x, knee0, pelvis_down(hips0["left"], hips0["right"]))
+    return PivotSeries(out, knee_x, knee0, pelvis_down(hips0[0], hips0[1]))

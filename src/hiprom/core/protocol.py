@@ -42,6 +42,7 @@ __all__ = [
     "build_leg_series",
     "clean_series",
     "find_holds",
+    "find_neutral",
     "summarise_leg",
     "summarise_still",
 ]
@@ -364,11 +365,40 @@ def _select(reps: list[Rep], direction: Direction) -> tuple[list[Rep], bool]:
     return (clean, len(clean) < len(long)) if clean else (long, False)
 
 
+_FIND = object()
+
+
+def _prepared_holds(series: LegSeries, short_hold_s: float) -> tuple[Prepared, list[Hold]]:
+    prep = prepare(series.timestamps_s, series.rotation_deg, max_gap_s=0.2,
+                   min_tolerance_deg=1.5, tolerance_k=2.5, smooth_half_window_s=0.15)
+    return prep, [make_hold(prep, s, e, 0.15) for s, e in still_segments(prep, short_hold_s)]
+
+
+def _first_neutral(holds: list[Hold], min_neutral_s: float,
+                   neutral_max_abs_deg: float) -> Hold | None:
+    return next((h for h in holds if h.duration_s >= min_neutral_s
+                 and abs(h.value_deg) <= neutral_max_abs_deg), None)
+
+
+def find_neutral(series: LegSeries, *, short_hold_s: float = 0.4, min_neutral_s: float = 0.5,
+                 neutral_max_abs_deg: float = 12.0) -> Hold | None:
+    """The leg's neutral: its own earliest still period near vertical, or None.
+
+    It depends on this leg's series only (what the other leg does is not looked at), so a
+    resting leg that hangs rotated all clip long does not take the tested leg's neutral away.
+    :func:`summarise_leg` finds it the same way when it is not given one.
+    """
+    _, holds = _prepared_holds(series, short_hold_s)
+    return _first_neutral(holds, min_neutral_s, neutral_max_abs_deg)
+
+
 def summarise_leg(series: LegSeries, *, min_hold_s: float = 1.0, short_hold_s: float = 0.4,
                   rep_threshold_deg: float = 3.0, neutral_max_abs_deg: float = 12.0,
                   min_neutral_s: float = 0.5,
                   systematic_sd_deg: float = 0.8,
-                  limits: CompensationLimits | None = None) -> LegResult:
+                  limits: CompensationLimits | None = None,
+                  neutral: Hold | None | object = _FIND,
+                  no_neutral_sd_deg: float = 0.0) -> LegResult:
     """End-range IR/ER of one leg from a clip.
 
     Neutral is the earliest still period ≥ ``min_neutral_s`` (the protocol asks for 3 s;
@@ -388,18 +418,26 @@ def summarise_leg(series: LegSeries, *, min_hold_s: float = 1.0, short_hold_s: f
         min_neutral_s: shortest neutral hold.
         systematic_sd_deg: SD of the method's systematic error, added in quadrature.
         limits: compensation thresholds (defaults of :class:`CompensationLimits`).
+        neutral: the leg's neutral hold when the caller found it already
+            (:func:`find_neutral`), None when the leg has none; by default it is found here.
+        no_neutral_sd_deg: SD added to every value of a leg without a neutral, whose angles
+            are then absolute.
 
     """
     limits = limits or CompensationLimits()
-    prep = prepare(series.timestamps_s, series.rotation_deg, max_gap_s=0.2,
-                    min_tolerance_deg=1.5, tolerance_k=2.5, smooth_half_window_s=0.15)
-    holds = [make_hold(prep, s, e, 0.15) for s, e in still_segments(prep, short_hold_s)]
-    neutral = next((h for h in holds if h.duration_s >= min_neutral_s
-                    and abs(h.value_deg) <= neutral_max_abs_deg), None)
-    reps = _build_reps(series, prep, holds, neutral, min_hold_s=min_hold_s,
-                       threshold_deg=rep_threshold_deg, limits=limits)
+    prep, holds = _prepared_holds(series, short_hold_s)
+    if neutral is _FIND:
+        neutral = _first_neutral(holds, min_neutral_s, neutral_max_abs_deg)
+    elif neutral is not None:
+        # A neutral found earlier on this series: the same frames, held as this series has them.
+        neutral = next((h for h in holds if h.start_index <= neutral.start_index
+                        and neutral.end_index <= h.end_index), None) or neutral
+    reps = _build_reps(series, prep, [h for h in holds if h is not neutral], neutral,
+                       min_hold_s=min_hold_s, threshold_deg=rep_threshold_deg, limits=limits)
     out: dict[str, tuple[float, float] | None] = {}
-    neutral_se = 0.0 if neutral is None else neutral.ci95_deg / Z95
+    # Without a neutral the angle is absolute: the per-frame angle's error at a true neutral
+    # then enters every value (:data:`hiprom.core.calibration.NO_NEUTRAL_SD_DEG`).
+    neutral_se = no_neutral_sd_deg if neutral is None else neutral.ci95_deg / Z95
     quality = {"no_neutral"} if neutral is None else set()
     used_ids: set[int] = set()
     for direction in ("internal", "external"):

@@ -12,9 +12,9 @@ tilt/yaw/roll estimated from the body) → ``neutral`` (sit still, shins vertica
 ``GuideConfig(auto=True)`` (a recording) no key is needed: every step advances on what the
 person does, any side order is followed, and nothing is asked to be redone.
 
-Each finished rep is scored with the same protocol code as ``hiprom measure``
-(:func:`~hiprom.core.protocol.summarise_leg`); a rep with a compensation, low landmark confidence
-or a short hold is flagged and, in interactive mode, asked to be redone.
+Each finished rep is scored by the pipeline of ``hiprom measure``
+(:func:`~hiprom.pipeline.summarise.summarise_records`); a rep with a compensation, low
+landmark confidence or a short hold is flagged and, in interactive mode, asked to be redone.
 
 The data types live in :mod:`hiprom.live.states` (re-exported here) and the reps phase in
 :mod:`hiprom.live.reps`.
@@ -38,7 +38,7 @@ from hiprom.live.states import (
     Phase,
     median,
 )
-from hiprom.pipeline.analysis import FrameRecord
+from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
 from hiprom.vocabulary import MIN_VISIBILITY, SIDES, Side
 
 __all__ = ["Guide", "setup_advice"]
@@ -96,14 +96,18 @@ class Guide(RepsPhase):
 
     Args:
         config: thresholds and the auto (recording) mode.
-        resolution_wh: frame size, for the setup check.
+        resolution_wh: frame size, for the setup check and the camera model.
+        options: the measurement options; each rep is scored with them by the pipeline's
+            :func:`~hiprom.pipeline.summarise.summarise_records`, as ``hiprom measure`` would.
 
     """
 
     def __init__(self, config: GuideConfig = GuideConfig(), *,
-                 resolution_wh: tuple[int, int] = (640, 480)) -> None:
+                 resolution_wh: tuple[int, int] = (640, 480),
+                 options: MeasureOptions = MeasureOptions()) -> None:
         self.config = config
         self.resolution_wh = resolution_wh
+        self.options = options
         self.phase = Phase.SETUP if config.auto else Phase.SAFETY
         self.reps: list[GuideRep] = []
         self.neutral_deg: dict[str, float] = {"left": 0.0, "right": 0.0}

@@ -1,8 +1,9 @@
 """The reps phase of the guided test: detect each excursion, its hold, and score it.
 
 A rep is followed through ``wait`` → ``moving`` → ``holding`` → ``release``; when the foot
-is back near neutral the rep is scored with the protocol code of ``hiprom measure``
-(:func:`~hiprom.core.protocol.summarise_leg`) and accepted, asked to be redone, or recorded.
+is back near neutral the rep is scored by the pipeline of ``hiprom measure``
+(:func:`~hiprom.pipeline.summarise.summarise_records`, same options) and accepted, asked
+to be redone, or recorded.
 :class:`RepsPhase` is a mixin of :class:`~hiprom.live.guide.Guide`, which owns the state.
 """
 
@@ -15,9 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hiprom.core.geometry import LegMeasurement
-from hiprom.core.protocol import Rep, build_leg_series, summarise_leg
+from hiprom.core.protocol import Rep
 from hiprom.live.states import REDO_CUES, GuideRep, GuideState, Phase, median
-from hiprom.pipeline.analysis import FrameRecord
+from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
+from hiprom.pipeline.summarise import summarise_records
 from hiprom.vocabulary import SIDES, Side
 
 if TYPE_CHECKING:
@@ -32,6 +34,8 @@ class RepsPhase:
     """The reps phase and the rep tally; mixed into :class:`~hiprom.live.guide.Guide`."""
 
     config: GuideConfig
+    options: MeasureOptions
+    resolution_wh: tuple[int, int]
     phase: Phase
     reps: list[GuideRep]
     neutral_deg: dict[str, float]
@@ -171,8 +175,11 @@ class RepsPhase:
 
     def _score(self, side: Side, hold: tuple[float, float]) -> tuple[float | None, tuple[str, ...]]:
         """Score the rep as ``hiprom measure`` would: protocol over the test so far."""
+        records = [FrameRecord(i, t, 1, legs)
+                   for i, (t, legs) in enumerate(zip(self._t, self._legs, strict=True))]
         try:
-            result = summarise_leg(build_leg_series(np.array(self._t), self._legs, side))
+            result = summarise_records(records, resolution_wh=self.resolution_wh,
+                                       options=self.options).legs[side]
         except Exception:  # noqa: BLE001 - a scoring failure must not stop the session
             log.debug("rep scoring failed", exc_info=True)
             return None, ("few_frames",)

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,52 +16,32 @@ from hiprom.live.guide import Guide
 from hiprom.live.worker import LiveOptions, Worker
 from hiprom.media.outputs import annotate_frame, write_outputs
 from hiprom.media.sinks import CsvSink, write_image
-from hiprom.pipeline.analysis import Analysis, FrameRecord
+from hiprom.pipeline.analysis import Analysis, FrameRecord, MeasureOptions
 from hiprom.pipeline.measure import measurement_from_analysis
+from hiprom.pipeline.summarise import Excluded
 from hiprom.results.measurement import CSV_COLUMNS, Measurement, SourceInfo
-from hiprom.vocabulary import SIDES
 
 __all__ = ["build_session", "save_history", "save_session"]
 
 log = logging.getLogger(__name__)
 
 
-def _mask(records: list[FrameRecord], windows: list[tuple[str, float, float]]) -> list[FrameRecord]:
-    """Return the records with the leg of every discarded rep blanked (NaN) inside its window."""
-    out = []
-    for r in records:
-        legs = r.legs
-        for side, start, end in windows:
-            if legs is not None and start <= r.timestamp_s <= end:
-                leg = replace(legs.leg(side), rotation_deg=float("nan"))
-                legs = replace(legs, **{side: leg})
-        out.append(r if legs is r.legs else replace(r, legs=legs))
-    return out
-
-
 def build_session(records: list[FrameRecord], guide: Guide, source: SourceInfo, *,
-                  model: dict[str, str], quality: tuple[str, ...] = ()) -> Measurement:
-    """Summarise a session with the protocol code of ``hiprom measure``.
+                  model: dict[str, str], quality: tuple[str, ...] = (),
+                  options: MeasureOptions = MeasureOptions()) -> Measurement:
+    """Summarise a session with the pipeline of ``hiprom measure``, once.
 
     The per-frame arrays cover every recorded frame. The legs are summarised over the test
-    itself (from the neutral calibration on; everything for a recording), leaving out reps
-    the person asked to redo. With nothing discarded and a recording, this is exactly
-    :func:`~hiprom.pipeline.measure.measurement_from_analysis` of the same frames.
+    itself (from the neutral calibration on; everything for a recording): the set-up before
+    it and the reps the person was asked to redo are left out of the summary on purpose.
+    For a recording this is exactly what ``hiprom measure`` computes from the same frames.
     """
+    start = guide.test_start_s
+    exclude: list[Excluded] = [] if not start else [(None, float("-inf"), start - 1e-9)]
+    exclude += guide.discarded_windows()
     m = measurement_from_analysis(
         Analysis(records=list(records), resolution_wh=source.resolution_wh), source,
-        model=model, quality=quality)
-    start = guide.test_start_s
-    test = [r for r in records if start is None or r.timestamp_s >= start]
-    windows = guide.discarded_windows()
-    if len(test) != len(records) or windows:
-        legs = measurement_from_analysis(
-            Analysis(records=_mask(test, windows), resolution_wh=source.resolution_wh),
-            source, model=model).legs
-        for side in SIDES:
-            shift = (m.legs[side].neutral_deg or 0.0) - (legs[side].neutral_deg or 0.0)
-            m.rotation_deg[side] = m.rotation_deg[side] + shift
-        m.legs = legs
+        model=model, quality=quality, options=options, exclude=exclude)
     m.extra = {"live": {"reps": [r.to_dict() for r in guide.reps],
                         "test_start_s": start, "auto": guide.config.auto,
                         "setup": {"advice": guide.setup_advice,
@@ -109,7 +88,7 @@ def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Pa
         duration_s=float(records[-1].timestamp_s), resolution_wh=worker.analysis.resolution_wh,
         mirrored=False, sha256=sha256_file(file) if file else None, truncated=interrupted)
     m = build_session(records, guide, source, model=_model(custom_model),
-                      quality=("truncated",) if interrupted else ())
+                      quality=("truncated",) if interrupted else (), options=options.measure)
     stem = file.stem if file else "live"
     written = write_outputs(m, out_dir, key_frame=file is not None, stem=stem)
     _write_phase_csv(m, worker.phases[:n], out_dir / f"{stem}.csv")

@@ -179,7 +179,8 @@ def run_live(options: LiveOptions, *, backend_factory: BackendFactory | None = N
     """
     auto = options.source is not None
     realtime = (not options.headless) if options.realtime is None else options.realtime
-    guide = Guide(GuideConfig(auto=auto), resolution_wh=options.resolution_wh)
+    guide = Guide(GuideConfig(auto=auto), resolution_wh=options.resolution_wh,
+                  options=options.measure)
     worker = Worker(options, backend_factory or default_backend_factory, guide, realtime)
     worker.open_capture, worker.frames_factory = open_capture, frames
     result = LiveResult()

@@ -59,6 +59,8 @@ class LiveOptions:
             a key). A camera session's result stays up until a key.
         display_height: height of the window's picture, pixels.
         render: draw the view even when headless (benchmarks measure the drawing too).
+        measure: how frames are measured and summarised: the options of ``hiprom measure``,
+            carried whole to the pipeline, the guide's rep scoring and the saved session.
 
     """
 
@@ -72,6 +74,7 @@ class LiveOptions:
     threaded: bool = True
     linger_s: float | None = None
     display_height: int = 600
+    measure: MeasureOptions = MeasureOptions()
     render: bool = False
 
 
@@ -206,7 +209,7 @@ class Worker:
         error: BaseException | None = None
         try:
             with self.factory(self.o.mode) as backend:
-                for record in iter_records(self.frames(), backend, options=MeasureOptions(),
+                for record in iter_records(self.frames(), backend, options=self.o.measure,
                                            analysis=self.analysis):
                     snap = self.step(record)
                     if after_step is not None:

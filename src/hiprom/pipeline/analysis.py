@@ -43,7 +43,8 @@ class MeasureOptions:
 
     Attributes:
         mirrored: the input is a mirrored (selfie) view; it is un-mirrored before measuring.
-        person: how to choose the subject among several people.
+        subject: how to choose the subject among several people (``--subject``); "person"
+            means only the history profile.
         stride: measure every ``stride``-th frame of a clip.
         max_fps: measure about this many frames per second of a clip: every n-th
             frame with n = round(clip fps / max_fps), never less than ``stride``. None
@@ -51,7 +52,7 @@ class MeasureOptions:
             :data:`FAST_MAX_FPS` is what ``--fast`` uses.
         correct_view: correct the shank angle for camera pitch/yaw estimated from the body.
         min_visibility: knee/ankle visibility below which a leg is not measured in a frame.
-        max_crowded_fraction: with ``person=auto``, refuse a clip in which a second person
+        max_crowded_fraction: with ``subject=auto``, refuse a clip in which a second person
             with visible legs, comparable in size, is in more than this fraction of frames.
         min_measurable_fraction: refuse an input in which fewer frames than this have a leg
             measured at a plausible angle.
@@ -64,7 +65,7 @@ class MeasureOptions:
     """
 
     mirrored: bool = False
-    person: PersonPolicy = PersonPolicy.AUTO
+    subject: PersonPolicy = PersonPolicy.AUTO
     stride: int = 1
     max_fps: float | None = None
     correct_view: bool = True
@@ -172,7 +173,7 @@ def analyse(
     on_frame: Callable[[FrameRecord], None] | None = None,
 ) -> Analysis:
     """Run :func:`iter_records` to the end and return the whole :class:`Analysis`."""
-    analysis = Analysis(tracker=PersonTracker(policy=options.person))
+    analysis = Analysis(tracker=PersonTracker(policy=options.subject))
     for record in iter_records(frames, backend, options=options, analysis=analysis):
         if on_frame is not None:
             on_frame(record)
@@ -188,7 +189,7 @@ def check_subject(analysis: Analysis, *, options: MeasureOptions, what: str) -> 
             f"{what}: no person found; film the whole body from the front in good light"
         )
     crowded = analysis.tracker.crowded_fraction
-    if options.person is PersonPolicy.AUTO and crowded > options.max_crowded_fraction:
+    if options.subject is PersonPolicy.AUTO and crowded > options.max_crowded_fraction:
         raise MeasurementError(
             f"{what}: several people with visible legs ({crowded:.0%} of frames); film one person, "
             "or pass --subject largest or --subject center to choose"

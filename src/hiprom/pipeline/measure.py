@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,17 +11,10 @@ import numpy as np
 
 from hiprom._hashing import sha256_file
 from hiprom.backends.base import PoseBackend, RunningMode
-from hiprom.core.calibration import CLIP_SYSTEMATIC_SD_DEG, STILL_SYSTEMATIC_SD_DEG
+from hiprom.core.calibration import STILL_SYSTEMATIC_SD_DEG
 from hiprom.core.geometry import LegMeasurement
-from hiprom.core.landmarks import LandmarkName, Landmarks
-from hiprom.core.pivot import pivot_rotation_series
+from hiprom.core.landmarks import Landmarks
 from hiprom.core.protocol import (
-    CompensationLimits,
-    Hold,
-    LegResult,
-    LegSeries,
-    build_leg_series,
-    summarise_leg,
     summarise_still,
 )
 from hiprom.core.selection import PersonPolicy, PersonTracker
@@ -36,19 +30,13 @@ from hiprom.pipeline.analysis import (
     check_subject,
     measure_frame,
 )
+from hiprom.pipeline.summarise import Excluded, summarise_records
 from hiprom.results.measurement import Measurement, SourceInfo
-from hiprom.vocabulary import LATERAL_SIGN, OTHER_SIDE, SIDES
+from hiprom.vocabulary import LATERAL_SIGN, SIDES
 
 __all__ = ["default_backend_factory", "measure_path", "measurement_from_analysis"]
 
 log = logging.getLogger(__name__)
-#: With the fixed fulcrum, knee drift is the knee landmark's sideways move beyond its
-#: usual slide (:func:`hiprom.core.pivot.knee_shift_px`). On the rendered validation set, clean
-#: holds reached 0.07 shank lengths and holds with 10–12° of thigh ab/adduction 0.11–0.13;
-#: the limit sits between them.
-PIVOT_LIMITS = CompensationLimits(knee_drift_shank_fraction=0.09)
-
-
 #: Clips look for people besides the subject once every this many measured frames (once
 #: a second at 30 fps): the 2-person search costs about 1.6 tracked frames, so ~5%.
 CROWD_CHECK_FRAMES = 30
@@ -91,100 +79,24 @@ def _leg_array(analysis: Analysis, side: str, attr: str) -> np.ndarray:
     )
 
 
-def _shoulders(analysis: Analysis) -> np.ndarray:
-    """``(n, 2, 2)`` model shoulder pixels per frame, NaN where nobody was found."""
-    out = np.full((len(analysis.records), 2, 2), np.nan)
-    for i, r in enumerate(analysis.records):
-        if r.xy is not None:
-            out[i] = r.xy[[LandmarkName.LEFT_SHOULDER, LandmarkName.RIGHT_SHOULDER]]
-    return out
-
-
-def _shared_neutral(left: Hold | None, right: Hold | None) -> dict[str, slice]:
-    """The frames that serve as each leg's neutral pose for the second pass.
-
-    The protocol starts with both shins still and vertical. When both legs have a neutral
-    hold and the holds overlap, their overlap is the neutral of both: a leg that looks
-    still while the other one moves may only look so (the pose model can shift a resting
-    leg when the other crosses in front of it). Otherwise each leg keeps its own.
-    """
-    own = {s: h for s, h in (("left", left), ("right", right)) if h is not None}
-    if len(own) == 2:
-        start = max(left.start_index, right.start_index)
-        end = min(left.end_index, right.end_index)
-        if end - start >= 2:
-            return {s: slice(start, end + 1) for s in own}
-    return {s: slice(h.start_index, h.end_index + 1) for s, h in own.items()}
-
-
-def _summarise(series: LegSeries, *, limits: CompensationLimits | None = None) -> LegResult:
-    return summarise_leg(series, limits=limits, systematic_sd_deg=CLIP_SYSTEMATIC_SD_DEG)
-
-
-#: A leg counts as moving once it is this far from its neutral pose.
-_MOVING_DEG = 8.0
-
-
-def _while_other_leg_moves(
-    series: LegSeries, result: LegResult, other: LegSeries, other_result: LegResult
-) -> LegSeries | None:
-    """``series`` without the frames in which the other leg swings further than this one.
-
-    The test moves one leg at a time. When the other foot swings (above all inward, in
-    external rotation, across the resting shank), the pose model shifts the resting leg's
-    knee and ankle, which would read as a rotation of its own. Those frames are left out of
-    the resting leg; returns None when there is nothing to leave out.
-    """
-    mine = np.abs(series.rotation_deg - (result.neutral_deg or 0.0))
-    theirs = np.abs(other.rotation_deg - (other_result.neutral_deg or 0.0))
-    drop = (theirs > _MOVING_DEG) & (theirs > mine)
-    if not drop.any():
-        return None
-    return replace(series, rotation_deg=np.where(drop, np.nan, series.rotation_deg),
-                   left_out=drop)
-
-
 def measurement_from_analysis(
     analysis: Analysis,
     source: SourceInfo,
     *,
     model: dict[str, str],
     quality: tuple[str, ...] = (),
-    pivot: bool = True,
-    correct_view: bool = True,
+    options: MeasureOptions = MeasureOptions(),
+    exclude: Sequence[Excluded] = (),
 ) -> Measurement:
-    """Summarise a clip's per-frame records with the seated-test protocol.
+    """A clip's measurement: its records summarised, plus the result files' per-frame arrays.
 
-    With ``pivot`` (the default) a leg whose neutral pose was found is measured again
-    about its neutral knee and pelvis (:func:`hiprom.core.pivot.pivot_rotation_series`).
+    The legs come from :func:`~hiprom.pipeline.summarise.summarise_records`, as in every
+    other entry point; ``exclude`` is passed on to it.
     """
     t = np.array([r.timestamp_s for r in analysis.records], np.float64)
-    frame_legs = [r.legs for r in analysis.records]
-    series = {side: build_leg_series(t, frame_legs, side) for side in SIDES}
-    legs = {side: _summarise(series[side]) for side in SIDES}
-    fulcrum: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if pivot:
-        neutral = _shared_neutral(legs["left"].neutral_hold, legs["right"].neutral_hold)
-        for side in SIDES:
-            still = neutral.get(side)
-            if still is None:
-                continue
-            # Second pass about the neutral knee and pelvis (see hiprom.core.pivot).
-            fixed = pivot_rotation_series(
-                frame_legs, _shoulders(analysis), side, still,
-                resolution_wh=analysis.resolution_wh, correct_view=correct_view,
-            )
-            series[side] = replace(series[side], rotation_deg=fixed.rotation_deg,
-                                   knee_x_px=fixed.knee_x_px, pelvis_static=True)
-            fulcrum[side] = (fixed.knee_xy, fixed.down_xy)
-            legs[side] = _summarise(series[side], limits=PIVOT_LIMITS)
-    for side, other in OTHER_SIDE.items():
-        masked = _while_other_leg_moves(series[side], legs[side], series[other], legs[other])
-        if masked is not None:
-            series[side] = masked
-            limits = PIVOT_LIMITS if masked.pelvis_static else None
-            legs[side] = _summarise(masked, limits=limits)
-    rotation = {s: series[s].rotation_deg - (legs[s].neutral_deg or 0.0) for s in SIDES}
+    summary = summarise_records(analysis.records, resolution_wh=analysis.resolution_wh,
+                                options=options, exclude=exclude)
+    legs, rotation, fulcrum = summary.legs, summary.rotation_deg, summary.fulcrum
     xy = np.full((len(t), 33, 2), np.nan, np.float32)
     vis = np.zeros((len(t), 33), np.float32)
     for i, r in enumerate(analysis.records):
@@ -228,7 +140,7 @@ def measure_clip(
     """Measure a video file (see :func:`measure_path`)."""
     frames = iter_video(path, stride=options.stride, max_fps=options.max_fps)
     if backend_factory is None:
-        several = options.person is not PersonPolicy.AUTO
+        several = options.subject is not PersonPolicy.AUTO
         fps = frames.info.fps if frames.info.fps > 0 else DEFAULT_CAMERA_FPS
         backend = default_backend_factory(RunningMode.VIDEO, follow_several=several,
                                           crowd_check_s=CROWD_CHECK_FRAMES * frames.stride / fps)
@@ -246,8 +158,7 @@ def measure_clip(
     )
     return measurement_from_analysis(
         analysis, source, model=_model_of(backend_factory),
-        quality=_whole_input_flags(analysis, bool(frames.truncated)),
-        pivot=options.pivot, correct_view=options.correct_view,
+        quality=_whole_input_flags(analysis, bool(frames.truncated)), options=options,
     )
 
 
@@ -291,13 +202,13 @@ def measure_still(
         passes = _still_landmarks(image, backend)
     if not options.still_augment:
         passes = passes[:1]
-    analysis = Analysis(tracker=PersonTracker(policy=options.person),
+    analysis = Analysis(tracker=PersonTracker(policy=options.subject),
                         resolution_wh=frame.resolution_wh)
     measured = []
     from hiprom.pipeline.analysis import FrameRecord
 
     for k, (lm, _) in enumerate(passes):
-        tracker = analysis.tracker if k == 0 else PersonTracker(policy=options.person)
+        tracker = analysis.tracker if k == 0 else PersonTracker(policy=options.subject)
         legs, person = measure_frame(lm, tracker, options=options)
         if k == 0:
             xy, vis = (None, None) if person is None else (lm.xy[person].copy(),

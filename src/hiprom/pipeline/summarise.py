@@ -1,0 +1,143 @@
+"""Per-frame records → per-leg results: the one summary that every entry point runs.
+
+``measure`` (clips), ``batch``, ``live`` (each rep as it ends and the saved session) and the
+Python API call :func:`summarise_records`; nothing else turns frames into end ranges. Per
+leg, in this order and once each:
+
+1. the leg's series of per-frame angles (:func:`hiprom.core.protocol.build_leg_series`);
+2. its neutral: its own earliest still period near vertical
+   (:func:`hiprom.core.protocol.find_neutral`), whatever the other leg does;
+3. with a neutral, the series measured again about the neutral knee and pelvis
+   (:func:`hiprom.core.pivot.pivot_rotation_series`), a pure function of the points;
+4. frames in which the other leg swings further than this one left out;
+5. the protocol (:func:`hiprom.core.protocol.summarise_leg`), once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from hiprom.core.calibration import CLIP_SYSTEMATIC_SD_DEG, NO_NEUTRAL_SD_DEG
+from hiprom.core.pivot import pivot_rotation_series
+from hiprom.core.protocol import (
+    CompensationLimits,
+    LegResult,
+    LegSeries,
+    build_leg_series,
+    find_neutral,
+    summarise_leg,
+)
+from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
+from hiprom.vocabulary import OTHER_SIDE, SIDES
+
+__all__ = ["PIVOT_LIMITS", "Excluded", "LegsSummary", "summarise_records"]
+
+#: With the fixed fulcrum, knee drift is the knee landmark's sideways move beyond its
+#: usual slide (:func:`hiprom.core.pivot.knee_shift_px`). On the rendered validation set,
+#: clean holds reached 0.07 shank lengths and holds with 10–12° of thigh ab/adduction
+#: 0.11–0.13; the limit sits between them.
+PIVOT_LIMITS = CompensationLimits(knee_drift_shank_fraction=0.09)
+#: A leg counts as moving once it is this far from its neutral pose.
+MOVING_DEG = 8.0
+
+
+@dataclass(frozen=True)
+class LegsSummary:
+    """What :func:`summarise_records` found.
+
+    Attributes:
+        legs: the protocol result per anatomical side.
+        rotation_deg: per side ``(n,)`` rotation relative to the leg's neutral (0 when it
+            has none), NaN where not measured or left out.
+        fulcrum: per side measured about a fixed knee, ``(knee_xy, down_xy)`` in pixels.
+
+    """
+
+    legs: dict[str, LegResult]
+    rotation_deg: dict[str, npt.NDArray[np.float64]]
+    fulcrum: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]
+
+
+def _while_other_leg_moves(series: LegSeries, mine_deg: float, other: LegSeries,
+                           other_deg: float) -> LegSeries:
+    """``series`` without the frames in which the other leg swings further than this one.
+
+    The test moves one leg at a time. When the other foot swings (above all inward, in
+    external rotation, across the resting shank), the pose model shifts the resting leg's
+    knee and ankle, which would read as a rotation of its own. Those frames are left out.
+    """
+    mine = np.abs(series.rotation_deg - mine_deg)
+    theirs = np.abs(other.rotation_deg - other_deg)
+    return _leave_out(series, (theirs > MOVING_DEG) & (theirs > mine))
+
+
+def _leave_out(series: LegSeries, drop: npt.NDArray[np.bool_]) -> LegSeries:
+    """``series`` with the ``drop`` frames left out on purpose (NaN, and marked so)."""
+    if not drop.any():
+        return series
+    before = series.left_out if series.left_out is not None else np.zeros_like(drop)
+    return replace(series, rotation_deg=np.where(drop, np.nan, series.rotation_deg),
+                   left_out=before | drop)
+
+
+#: A span of a session left out of a leg: (side, or None for both legs; start_s; end_s).
+Excluded = tuple[str | None, float, float]
+
+
+def _excluded(t: npt.NDArray[np.float64], side: str,
+              exclude: Sequence[Excluded]) -> npt.NDArray[np.bool_]:
+    drop = np.zeros(t.shape, bool)
+    for who, start, end in exclude:
+        if who is None or who == side:
+            drop |= (t >= start) & (t <= end)
+    return drop
+
+
+def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[int, int],
+                      options: MeasureOptions = MeasureOptions(),
+                      exclude: Sequence[Excluded] = ()) -> LegsSummary:
+    """Summarise a clip's (or a live session's) records into both legs' results.
+
+    Args:
+        records: the analysed frames, in time order.
+        resolution_wh: frame size, for the camera model of the pivot.
+        options: ``pivot``, ``correct_view`` and ``min_visibility`` are read here.
+        exclude: spans left out of a leg on purpose (a live session's set-up before the
+            test, a rep the person was asked to redo); they do not count as missed frames.
+
+    """
+    t = np.array([r.timestamp_s for r in records], np.float64)
+    frame_legs = [r.legs for r in records]
+    dropped = {side: _excluded(t, side, exclude) for side in SIDES}
+    series = {side: _leave_out(build_leg_series(t, frame_legs, side), dropped[side])
+              for side in SIDES}
+    neutral = {side: find_neutral(series[side]) for side in SIDES}
+    fulcrum = {}
+    for side in SIDES:
+        hold = neutral[side]
+        if not options.pivot or hold is None:
+            continue
+        fixed = pivot_rotation_series(
+            frame_legs, side, slice(hold.start_index, hold.end_index + 1),
+            resolution_wh=resolution_wh, correct_view=options.correct_view,
+            min_visibility=options.min_visibility)
+        series[side] = replace(
+            series[side], knee_x_px=fixed.knee_x_px, pelvis_static=True,
+            rotation_deg=np.where(dropped[side], np.nan, fixed.rotation_deg))
+        neutral[side] = find_neutral(series[side]) or hold
+        if fixed.knee_xy is not None and fixed.down_xy is not None:
+            fulcrum[side] = (fixed.knee_xy, fixed.down_xy)
+    zero = {side: 0.0 if neutral[side] is None else neutral[side].value_deg for side in SIDES}
+    masked = {side: _while_other_leg_moves(series[side], zero[side], series[OTHER_SIDE[side]],
+                                           zero[OTHER_SIDE[side]]) for side in SIDES}
+    legs = {side: summarise_leg(
+        masked[side], systematic_sd_deg=CLIP_SYSTEMATIC_SD_DEG,
+        limits=PIVOT_LIMITS if masked[side].pelvis_static else None,
+        neutral=neutral[side], no_neutral_sd_deg=NO_NEUTRAL_SD_DEG) for side in SIDES}
+    rotation = {side: masked[side].rotation_deg - (legs[side].neutral_deg or 0.0)
+                for side in SIDES}
+    return LegsSummary(legs, rotation, fulcrum)
