@@ -16,6 +16,7 @@ from hiprom.media.overlay import (
     draw_legs,
     draw_panel,
     draw_progress,
+    rotation_label,
     ui_scale,
 )
 
@@ -187,3 +188,36 @@ def test_demo_png_on_real_photo(real_footage: Path, tmp_path: Path) -> None:
     out = draw_panel(out, ["Seated hip rotation"])
     assert cv2.imwrite(str(tmp_path / "demo.png"), out)
     assert changed(out, image).mean() > 0.01
+
+
+# --- leg labels --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("side", "value", "text"), [
+    ("left", 37.4, "L IR 37°"),
+    ("right", -31.6, "R ER 32°"),     # ER as a positive magnitude, as in the JSON
+    ("left", -0.4, "L 0°"),           # never "-0"
+    ("right", float("nan"), "R --"),
+])
+def test_rotation_label(side, value, text):
+    assert rotation_label(side, value) == text
+
+
+def _dark_columns(image: np.ndarray) -> np.ndarray:
+    """x of the pixels darkened by a label box on a light grey image."""
+    return np.nonzero((image.max(axis=2) < 90).any(axis=0))[0]
+
+
+def test_leg_labels_sit_beside_their_shanks_and_never_overlap_at_neutral():
+    # Both shanks vertical, 100 px apart: the labels used to overlap over the pelvis.
+    image = grey(level=200)
+    left_knee, right_knee = np.array([370.0, 220.0]), np.array([270.0, 220.0])
+    left = draw_angle(image, left_knee, left_knee + (0, 150), left_knee + (0, 50), 0.0,
+                      text=rotation_label("left", 0.0), label_side=1.0)
+    right = draw_angle(image, right_knee, right_knee + (0, 150), right_knee + (0, 50), -0.2,
+                       text=rotation_label("right", -0.2), label_side=-1.0)
+    left_box, right_box = _dark_columns(left), _dark_columns(right)
+    # Outlines of the drawn lines are dark too: they stay within a few px of each shank.
+    left_box = left_box[np.abs(left_box - left_knee[0]) > 8]
+    right_box = right_box[np.abs(right_box - right_knee[0]) > 8]
+    assert left_box.min() > left_knee[0] and right_box.max() < right_knee[0]
+    assert right_box.max() < left_box.min()

@@ -21,7 +21,7 @@ from hiprom.media.camera import DEFAULT_CAMERA_FPS
 from hiprom.media.sinks import CsvSink, VideoSink, write_image, write_json_atomic
 from hiprom.media.sources import iter_images, iter_video
 from hiprom.results.measurement import CSV_COLUMNS, Measurement
-from hiprom.vocabulary import SIDES
+from hiprom.vocabulary import LATERAL_SIGN, SIDES
 
 __all__ = ["annotate_frame", "key_frame_index", "write_outputs"]
 
@@ -37,9 +37,20 @@ def _anatomical(xy: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.nd
     return {"left": tuple(xy[i] for i in a), "right": tuple(xy[i] for i in b)}
 
 
+#: Compensation flags in the words the overlay shows on the frames of a flagged rep.
+_COMPENSATION_WORDS = {"pelvis_roll": "pelvis lifting", "trunk_lean": "trunk leaning",
+                       "knee_drift": "knee drifting"}
+
+
 def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *,
                    summary: bool = True) -> np.ndarray:
-    """Draw frame ``i`` of ``m`` on ``image_bgr`` (a new image is returned)."""
+    """Draw frame ``i`` of ``m`` on ``image_bgr`` (a new image is returned).
+
+    Each measured leg gets its shank, reference and angle, labelled beside the shank on the
+    leg's lateral side (``"L IR 37°"``; ER as a positive magnitude, as in the JSON). With
+    ``summary``, a header gives each leg's angle in this frame and its held result once the
+    reps behind it are over, and a warning names a compensation during a flagged rep.
+    """
     out = image_bgr
     if m.landmarks_xy is None or not np.isfinite(m.landmarks_xy[i]).all():
         return overlay.draw_panel(out, ["no person"]) if summary else out
@@ -52,21 +63,53 @@ def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *,
         reference = down
         if side in m.fulcrum:  # the angle was measured about the neutral knee
             knee, reference = m.fulcrum[side]
-        value = m.rotation_deg[side][i]
+        value = float(m.rotation_deg[side][i])
         if np.isfinite(value):
-            out = overlay.draw_angle(out, knee, ankle, knee + reference * 50.0, float(value),
-                                     label=f"{side[0].upper()} {'IR' if value >= 0 else 'ER'}")
+            out = overlay.draw_angle(out, knee, ankle, knee + reference * 50.0, value,
+                                     text=overlay.rotation_label(side, value),
+                                     label_side=LATERAL_SIGN[side])
     if summary:
-        out = overlay.draw_panel(out, _summary_lines(m), corner="top-left")
+        out = overlay.draw_panel(out, _summary_lines(m, i), corner="top-left")
+        warnings = _flagged_rep_lines(m, i)
+        if warnings:
+            out = overlay.draw_panel(out, warnings, corner="bottom-left", alpha=0.8)
     return out
 
 
-def _summary_lines(m: Measurement) -> list[str]:
+def _degrees(value: float | None, ci: float | None = None) -> str:
+    if value is None:
+        return "--"
+    return f"{value:.1f}°" + ("" if ci is None else f" +/-{ci:.1f}°")  # the font has no ±
+
+
+def _summary_lines(m: Measurement, i: int) -> list[str]:
+    """Per leg: the angle in frame ``i``, and the held IR/ER once their reps are over."""
+    t = float(m.timestamps_s[i])
     lines = []
     for side in SIDES:
         leg = m.legs[side]
-        ir = "--" if leg.internal_rotation_deg is None else f"{leg.internal_rotation_deg:.1f} deg"
-        lines.append(f"{side.capitalize()} hip IR: {ir}")
+        now = overlay.rotation_label(side, float(m.rotation_deg[side][i]))[2:]
+        held = []
+        for direction, value, ci in (
+                ("internal", leg.internal_rotation_deg, leg.internal_rotation_ci95_deg),
+                ("external", leg.external_rotation_deg, leg.external_rotation_ci95_deg)):
+            ends = [r.hold.end_s for r in leg.reps if r.used and r.direction == direction]
+            reached = value is not None and ends and t >= max(ends)
+            held.append(f"{'IR' if direction == 'internal' else 'ER'} "
+                        + (_degrees(value, ci) if reached else "--"))
+        lines.append(f"{side.capitalize()}: now {now} | held {', '.join(held)}")
+    return lines
+
+
+def _flagged_rep_lines(m: Measurement, i: int) -> list[str]:
+    """A warning for each leg whose rep at frame ``i`` has a compensation flag."""
+    lines = []
+    for side in SIDES:
+        for rep in m.legs[side].reps:
+            words = [_COMPENSATION_WORDS[f] for f in rep.flags if f in _COMPENSATION_WORDS]
+            if words and rep.hold.start_index <= i <= rep.hold.end_index:
+                what = "not used" if not rep.used else "value unreliable"
+                lines.append(f"Warning: {side} rep with {' and '.join(words)} - {what}")
     return lines
 
 

@@ -22,7 +22,10 @@ from hiprom.core.landmarks import LEG_EDGES, N_LANDMARKS, LandmarkName
 from hiprom.errors import InputError
 from hiprom.vocabulary import MIN_VISIBILITY
 
-__all__ = ["draw_angle", "draw_fps", "draw_legs", "draw_panel", "draw_progress", "ui_scale"]
+__all__ = [
+    "draw_angle", "draw_fps", "draw_legs", "draw_panel", "draw_progress", "rotation_label",
+    "ui_scale",
+]
 
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 ImageBGR = npt.NDArray[np.uint8]
@@ -287,9 +290,32 @@ def _dashed_line(image: ImageBGR, p0: npt.NDArray[np.float64], p1: npt.NDArray[n
         cv2.line(image, _px(a), _px(b), colour, thickness, cv2.LINE_AA)
 
 
+def rotation_label(side: str, rotation_deg: float) -> str:
+    """The text of a leg's angle as the results give it: ``"L IR 37°"``, ``"R ER 12°"``.
+
+    External rotation is written as a positive magnitude, as in the JSON; a value that
+    rounds to 0 has no direction (``"L 0°"``), so no ``-0`` is ever shown.
+
+    Examples:
+        >>> rotation_label("right", -11.6)
+        'R ER 12°'
+        >>> rotation_label("left", -0.3)
+        'L 0°'
+
+    """
+    tag = side[:1].upper()
+    if not math.isfinite(rotation_deg):
+        return f"{tag} --"
+    shown = round(rotation_deg)
+    if shown == 0:
+        return f"{tag} 0°"
+    return f"{tag} {'IR' if shown > 0 else 'ER'} {abs(shown):.0f}°"
+
+
 def draw_angle(image_bgr: ImageBGR, knee_xy: npt.ArrayLike, ankle_xy: npt.ArrayLike,
                reference_down_xy: npt.ArrayLike, angle_deg: float, *,
-               label: str = "") -> ImageBGR:
+               label: str = "", text: str | None = None,
+               label_side: float = 0.0) -> ImageBGR:
     """Draw the reference vertical, the shank, the arc between them and the angle value.
 
     Args:
@@ -300,6 +326,10 @@ def draw_angle(image_bgr: ImageBGR, knee_xy: npt.ArrayLike, ankle_xy: npt.ArrayL
             (the perpendicular to the pelvis line), pixels; only its direction is used.
         angle_deg: the value to print (the caller's measured angle); NaN prints ``--``.
         label: text before the value, e.g. ``"L IR"``.
+        text: the whole label instead of ``label`` + value (see :func:`rotation_label`).
+        label_side: +1 or −1 puts the label beside the middle of the shank, toward image
+            +x or −x (a leg's lateral side keeps it off the pelvis and the other leg's label);
+            0 puts it beyond the knee, opposite the shank.
 
     Returns:
         A new image; the input is unchanged. Degenerate points (NaN, zero length) draw only
@@ -312,7 +342,8 @@ def draw_angle(image_bgr: ImageBGR, knee_xy: npt.ArrayLike, ankle_xy: npt.ArrayL
                         for p in (knee_xy, ankle_xy, reference_down_xy))
     shank, down = ankle - knee, ref - knee
     shank_len, down_len = float(np.hypot(*shank)), float(np.hypot(*down))
-    text = f"{label} {angle_deg:.0f}°".strip() if math.isfinite(angle_deg) else f"{label} --"
+    if text is None:
+        text = f"{label} {angle_deg:.0f}°".strip() if math.isfinite(angle_deg) else f"{label} --"
     geometry_ok = np.isfinite([*knee, *ankle, *ref]).all() and shank_len > 1 and down_len > 0
     if not geometry_ok:
         return _draw_value_box(out, text.strip(), (out.shape[1] / 2, out.shape[0] / 2), s)
@@ -326,6 +357,10 @@ def draw_angle(image_bgr: ImageBGR, knee_xy: npt.ArrayLike, ankle_xy: npt.ArrayL
     radius = max(8, int(round(max(0.35 * shank_len, 24 * s))))
     cv2.ellipse(out, _px(knee), (radius, radius), 0.0, a0, a0 + sweep, _SHANK, _thick(s, 3),
                 cv2.LINE_AA)
+    if label_side:
+        return _draw_value_box(out, text.strip(), (0.0, 0.0), s,
+                               beside=(knee + ankle) / 2.0, toward_x=label_side,
+                               clear_of=(knee, ankle))
     mid = math.radians(a0 + sweep / 2.0)
     # Put the value on the far side of the knee from the shank so it never hides the lines.
     anchor = knee - np.array([math.cos(mid), math.sin(mid)]) * radius * 0.9
@@ -333,12 +368,23 @@ def draw_angle(image_bgr: ImageBGR, knee_xy: npt.ArrayLike, ankle_xy: npt.ArrayL
 
 
 def _draw_value_box(image: ImageBGR, text: str, centre_xy: tuple[float, float],
-                    s: float) -> ImageBGR:
-    """Draw ``text`` large, on a dark box centred near ``centre_xy`` and kept inside the image."""
+                    s: float, *, beside: npt.NDArray[np.float64] | None = None,
+                    toward_x: float = 0.0,
+                    clear_of: tuple[npt.NDArray[np.float64], ...] = ()) -> ImageBGR:
+    """Draw ``text`` large on a dark box, kept inside the image.
+
+    Centred near ``centre_xy``; or, with ``beside``, vertically centred on that point and
+    placed toward ``toward_x`` (±1) of it, clear of the ``clear_of`` points' x.
+    """
     font_scale, thick = 1.05 * s, _thick(s, 2.6)
     tw, th, base = _text_size(text, font_scale, thick)
     pad = int(round(10 * s))
     box_w, box_h = tw + 2 * pad, th + base + 2 * pad
+    if beside is not None:
+        gap = 14 * s
+        xs = [float(beside[0])] + [float(p[0]) for p in clear_of]
+        edge = max(xs) + gap if toward_x > 0 else min(xs) - gap - box_w
+        centre_xy = (edge + box_w / 2, float(beside[1]))
     x, y = _fit_box(image, int(centre_xy[0] - box_w / 2), int(centre_xy[1] - box_h / 2),
                     box_w, box_h)
     _blend_rect(image, (x, y), (x + box_w, y + box_h), _PANEL_BG, 0.7)
