@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -82,27 +81,18 @@ def test_the_parser_sees_lookups_and_remote_traffic_and_allows_loopback():
     assert len(network_uses(trace)) == 6
 
 
-def _strace() -> str:
-    path = shutil.which("strace")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("strace is missing in CI; .ci/run must install it (apt-get install strace)")
-        pytest.skip("strace is not installed (apt-get install strace)")
-    return path
-
-
 def _hiprom() -> list[str]:
     script = Path(sys.executable).with_name("hiprom")
     return [str(script)] if script.is_file() else [sys.executable, "-m", "hiprom.cli"]
 
 
-def _assert_offline(tmp_path: Path, *args: str) -> None:
+def _assert_offline(strace: str, tmp_path: Path, *args: str) -> None:
     """Run ``hiprom ARGS`` under strace; fail if it succeeded only by using the network."""
     log = tmp_path / "strace.log"
     env = {**os.environ, "HIPROM_HOME": str(tmp_path / "home"),
            # A bypass list that names everything must not let the usage logging out.
            "no_proxy": "*", "NO_PROXY": "*"}
-    run = subprocess.run([_strace(), "-f", "-qq", "-e", f"trace={TRACED}", "-e", "signal=none",
+    run = subprocess.run([strace, "-f", "-qq", "-e", f"trace={TRACED}", "-e", "signal=none",
                           "-o", str(log), *_hiprom(), *args],
                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -114,29 +104,30 @@ def _assert_offline(tmp_path: Path, *args: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.mediapipe
-def test_measure_makes_no_network_request(tmp_path):
-    _assert_offline(tmp_path, "measure", str(STILL), "--out", str(tmp_path / "o"),
-                    "--no-history", "--quiet")
+def test_measure_makes_no_network_request(tmp_path, require_tool):
+    _assert_offline(require_tool("strace"), tmp_path, "measure", str(STILL),
+                    "--out", str(tmp_path / "o"), "--no-history", "--quiet")
 
 
 @pytest.mark.slow
 @pytest.mark.mediapipe
-def test_batch_with_two_workers_makes_no_network_request(tmp_path):
+def test_batch_with_two_workers_makes_no_network_request(tmp_path, require_tool):
     folder = tmp_path / "footage"
     folder.mkdir()
     for sample in (STILL, CLIP):
         (folder / sample.name).symlink_to(sample)
     inputs = [str(folder / CLIP.name), str(folder / STILL.name)]
-    _assert_offline(tmp_path, "batch", *inputs, "--out", str(tmp_path / "b"),
-                    "--workers", "2", "--fast", "--quiet")
+    _assert_offline(require_tool("strace"), tmp_path, "batch", *inputs,
+                    "--out", str(tmp_path / "b"), "--workers", "2", "--fast", "--quiet")
     assert (tmp_path / "b" / "results.csv").read_text().count(",ok,") == 4
 
 
 @pytest.mark.slow
 @pytest.mark.mediapipe
-def test_live_from_a_recording_makes_no_network_request(tmp_path):
-    _assert_offline(tmp_path, "live", "--source", str(CLIP), "--headless", "--no-realtime",
-                    "--out", str(tmp_path / "l"), "--no-history", "--quiet")
+def test_live_from_a_recording_makes_no_network_request(tmp_path, require_tool):
+    _assert_offline(require_tool("strace"), tmp_path, "live", "--source", str(CLIP),
+                    "--headless", "--no-realtime", "--out", str(tmp_path / "l"),
+                    "--no-history", "--quiet")
 
 
 def test_the_block_points_https_at_a_refusing_port_and_restores_the_variables(monkeypatch):
