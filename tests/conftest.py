@@ -14,11 +14,18 @@ containers, so no ffmpeg binary is needed:
 * ``synth_media.jpeg(...)``: a JPEG with an EXIF Orientation tag.
 
 The footage fixture ``real_footage`` points at ``/work/shared/footage`` and skips when absent.
+
+``require_tool`` finds a system program a test drives (Chromium, Xvfb, ImageMagick's
+``import``, ffmpeg, strace, Blender for synth/): on a developer's machine a missing one skips
+the test, under ``CI=true`` it fails it, since ``.ci/run`` installs them all.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -165,6 +172,31 @@ class SynthMedia:
 def synth_media(tmp_path: Path) -> SynthMedia:
     """Factory of small synthetic videos and images in ``tmp_path``."""
     return SynthMedia(tmp_path)
+
+
+#: The Debian package of each program a test drives (what .ci/run installs).
+TOOL_PACKAGES = {"chromium": "chromium", "chromium-browser": "chromium", "Xvfb": "xvfb",
+                 "import": "imagemagick", "ffmpeg": "ffmpeg", "strace": "strace",
+                 "blender": "blender"}
+
+
+def require_tool(*names: str) -> str:
+    """Path of the first of ``names`` found on PATH; skip, or fail under ``CI=true``, if none."""
+    for name in names:
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    packages = sorted({TOOL_PACKAGES.get(name, name) for name in names})
+    message = f"{' or '.join(names)} is not installed (apt-get install {' '.join(packages)})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}; CI must have it: .ci/run installs it", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(name="require_tool")
+def require_tool_fixture() -> Callable[..., str]:
+    """:func:`require_tool`, for tests (they cannot import conftest)."""
+    return require_tool
 
 
 @pytest.fixture

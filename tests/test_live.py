@@ -6,7 +6,6 @@ import csv
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -234,11 +233,11 @@ def test_live_on_the_sample_gives_the_measure_result(tmp_path, monkeypatch):
     assert len(load_history("Ada")) == 1
 
 
-def _xvfb_display(tmp_path: Path):
-    if shutil.which("Xvfb") is None or shutil.which("import") is None:
-        pytest.skip("Xvfb/ImageMagick not installed (apt-get install -y xvfb imagemagick)")
+def _xvfb_display(require_tool):
+    xvfb = require_tool("Xvfb")
+    require_tool("import")  # ImageMagick, for the screenshots
     display = f":{90 + os.getpid() % 100}"
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+    server = subprocess.Popen([xvfb, display, "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     return server, display
@@ -265,8 +264,8 @@ def _result_screen(image: np.ndarray) -> bool:
 
 @pytest.mark.mediapipe
 @pytest.mark.skipif(not SAMPLE.is_file(), reason="rendered sample not present")
-def test_real_window_shows_the_guide_and_the_result(tmp_path):
-    server, display = _xvfb_display(tmp_path)
+def test_real_window_shows_the_guide_and_the_result(tmp_path, require_tool):
+    server, display = _xvfb_display(require_tool)
     script = ("from pathlib import Path; from hiprom.live.session import LiveOptions, run_live; "
               f"run_live(LiveOptions(source=Path({str(SAMPLE)!r}), realtime=False, linger_s=6.0, "
               f"out_dir=Path({str(tmp_path / 'o')!r})))")

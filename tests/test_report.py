@@ -28,7 +28,6 @@ from hiprom.report.html import (
 
 DATA = Path(__file__).parent / "data" / "results"
 PNG = b"\x89PNG\r\n\x1a\n"
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 class _Tags(HTMLParser):
@@ -218,27 +217,27 @@ def test_load_report_inputs_needs_something() -> None:
 
 
 # ---------------------------------------------------------------- headless Chromium
-def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _chromium(chromium: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", *args],
         capture_output=True, text=True, timeout=120, check=True)
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt install chromium)")
-def test_report_renders_in_chromium(clip_dir: Path, tmp_path: Path) -> None:
+def test_report_renders_in_chromium(clip_dir: Path, tmp_path: Path, require_tool) -> None:
+    chromium = require_tool("chromium")
     result = read_result(clip_dir / "seated_clip.json")
     page = tmp_path / "report.html"
     page.write_text(build_report(result, series=read_angle_csv(clip_dir / "seated_clip.csv"),
                                  keyframe_png=keyframe_png()), encoding="utf-8")
-    dom = _chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    dom = _chromium(chromium, tmp_path, "--dump-dom", page.as_uri()).stdout
     for text in ("Seated hip internal rotation", "Result against the norm", "Angle over time",
                  "Key frame", "Measurement quality", "Your routine", "Weekly schedule",
                  "Stop or check with a clinician first", "Sources", "90/90 stretch"):
         assert text in dom
     shot = tmp_path / "shot.png"
-    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,3000", page.as_uri())
+    _chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1200,3000", page.as_uri())
     image = cv2.imread(str(shot))
     assert image.shape == (3000, 1200, 3)
     top = image[:1500]

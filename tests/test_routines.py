@@ -162,7 +162,7 @@ def test_no_compensation_no_cues():
 @pytest.mark.parametrize(
     ("left", "right", "compensations", "match"),
     [
-        (None, None, (), "at least one measured leg"),
+        (None, None, (), "Neither leg was measured"),
         (30.0, 30.0, ("hip_hike",), "Unknown compensation 'hip_hike'"),
     ],
 )

@@ -3,7 +3,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -213,12 +212,7 @@ def test_video_sink_failed_run_keeps_final_name_free(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(_chromium() is None, reason="chromium not installed")
 @pytest.mark.parametrize(
     ("name", "codec", "expected"),
     [("a.webm", None, "w=320 h=240 d=2.00"),  # default VP8 plays
@@ -226,7 +220,8 @@ def _chromium() -> str | None:
      ("c.mp4", None, "error=4")],  # mp4v: Chromium finds no supported stream
 )
 def test_browser_playback_in_chromium(tmp_path: Path, name: str, codec: str | None,
-                                      expected: str) -> None:
+                                      expected: str, require_tool) -> None:
+    chromium = require_tool("chromium", "chromium-browser")
     wh = (320, 240)
     with VideoSink(tmp_path / name, fps=15, resolution_wh=wh, codec=codec) as sink:
         for f in _frames(30, wh):
@@ -241,7 +236,7 @@ def test_browser_playback_in_chromium(tmp_path: Path, name: str, codec: str | No
         "'error='+v.error.code;});</script></body></html>"
     )
     profile = tempfile.mkdtemp(dir=tmp_path)
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            "--no-first-run", "--allow-file-access-from-files", f"--user-data-dir={profile}",
            "--virtual-time-budget=5000", "--dump-dom", page.as_uri()]

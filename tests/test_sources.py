@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,11 +107,11 @@ def test_rotation_metadata_gives_upright_frames(synth_media, degrees_cw, size_wh
     assert (info.rotation_deg != 0) == (degrees_cw != 0)
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg CLI not installed")
-def test_rotation_matches_ffmpeg_autorotate(synth_media, tmp_path: Path) -> None:
+def test_rotation_matches_ffmpeg_autorotate(synth_media, tmp_path: Path, require_tool) -> None:
+    ffmpeg = require_tool("ffmpeg")
     path = synth_media.rotated_video(90)
     png = tmp_path / "ffmpeg.png"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-frames:v", "1", str(png)],
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(path), "-frames:v", "1", str(png)],
                    check=True)
     reference = cv2.imread(str(png))
     ours = next(iter(iter_video(path))).image_bgr

@@ -2,7 +2,6 @@
 
 import re
 import subprocess
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,8 +9,6 @@ import pytest
 
 from hiprom.batch.store import InputRecord, StoredResult
 from hiprom.batch.summary import build_summary_html, write_exports
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def stored(path, left, right, *, patient=None, flags=(), exceeds=False, status="ok",
@@ -77,11 +74,11 @@ def test_exports_are_written(tmp_path, results):
     assert len(csv_path.read_text().splitlines()) == 1 + 2 * len(results)
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent")
-def test_headless_chromium_draws_band_bars_and_tables(tmp_path, results):
+def test_headless_chromium_draws_band_bars_and_tables(tmp_path, results, require_tool):
+    chromium = require_tool("chromium")
     (html_path,) = [p for p in write_exports(results, tmp_path) if p.suffix == ".html"]
     png = tmp_path / "shot.png"
-    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
            f"--screenshot={png}", "--window-size=1200,2000", html_path.as_uri()]

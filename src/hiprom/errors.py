@@ -5,12 +5,16 @@ Every message states what was wrong and what to do about it, in one line.
 
 from __future__ import annotations
 
+import errno
+import os
+
 __all__ = [
     "BackendError",
     "HipromError",
     "InputError",
     "MeasurementError",
     "SourceError",
+    "describe_os_error",
 ]
 
 
@@ -52,3 +56,46 @@ class CameraDisconnected(SourceError):
 
 class SinkError(HipromError):
     """An output file could not be written."""
+
+
+#: File-system errors that are the user's to fix: what went wrong, and what to do.
+_USER_OS_ERRORS: dict[int, str] = {
+    errno.EACCES: "{path}: permission denied; pick a location you may write to, or fix its "
+                  "permissions",
+    errno.EPERM: "{path}: operation not permitted; pick a location you may write to, or fix "
+                 "its permissions",
+    errno.EROFS: "{path} is on a read-only file system; pick a location on a writable disk",
+    errno.ENOSPC: "no space left on the disk of {path}; free some space or pick a location on "
+                  "another disk",
+    errno.EDQUOT: "disk quota exceeded at {path}; free some space or pick a location on "
+                  "another disk",
+    errno.ENOTDIR: "{path}: part of this path is a file, not a folder; pick a folder path or "
+                   "move the file away",
+    errno.EEXIST: "{path} is a file where a folder is needed; pick a folder path or move the "
+                  "file away",
+    errno.EISDIR: "{path} is a folder where a file is needed; pick a file path",
+    errno.ENOENT: "{path} does not exist; check the path",
+    errno.ENAMETOOLONG: "{path}: the name is too long; pick a shorter path",
+}
+
+
+def describe_os_error(err: OSError, path: str | os.PathLike[str] | None = None) -> str | None:
+    """One line for a file-system error the user can fix, or None when it is not one.
+
+    Args:
+        err: the error, e.g. from writing a result file.
+        path: where the caller was writing, named when ``err`` carries no file name (a
+            full disk surfaces on ``write()``, which knows no path).
+
+    Examples:
+        >>> describe_os_error(OSError(errno.ENOSPC, "No space left on device"), "out")
+        'no space left on the disk of out; free some space or pick a location on another disk'
+        >>> describe_os_error(OSError(errno.EIO, "Input/output error")) is None
+        True
+
+    """
+    template = _USER_OS_ERRORS.get(err.errno or 0)
+    if template is None:
+        return None
+    where = err.filename if err.filename is not None else path
+    return template.format(path=os.fsdecode(where) if where is not None else "the output")

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom._hashing import sha256_file
-from hiprom._native import native_stderr_silenced
+from hiprom._native import block_mediapipe_usage_logging, native_stderr_silenced
 from hiprom.backends.base import RunningMode
 from hiprom.core.landmarks import N_LANDMARKS, LandmarkName, Landmarks
 from hiprom.errors import BackendError
@@ -110,6 +110,10 @@ class MediaPipeBackend:
         model_path: a ``.task`` bundle; defaults to the bundled full model.
         min_confidence: detection/presence/tracking thresholds.
 
+    While it is open, MediaPipe's built-in usage logging is kept on this machine: this
+    process's ``https_proxy`` points at a refusing loopback port and ``no_proxy`` is unset
+    (restored when the last backend closes; see README.md, "Privacy").
+
     Raises:
         BackendError: the model is missing or corrupt, or MediaPipe cannot load it.
 
@@ -130,12 +134,18 @@ class MediaPipeBackend:
         self.mode = RunningMode(mode)
         self.num_poses = num_poses
         buffer = _check_model_file(self.model_path)
-        self._landmarker = self._create(buffer, self.mode, num_poses, min_confidence)
-        self._searcher = None
+        # MediaPipe's built-in usage logging would reach out to Google; see _native.py.
+        self._offline = block_mediapipe_usage_logging()
+        self._landmarker = self._searcher = None
+        try:
+            self._landmarker = self._create(buffer, self.mode, num_poses, min_confidence)
+            if crowd_check_s is not None and num_poses == 1 and self.mode is RunningMode.VIDEO:
+                self._searcher = self._create(buffer, RunningMode.IMAGE, 2, min_confidence)
+        except BaseException:
+            self.close()
+            raise
         self._crowd_check_s = crowd_check_s
         self._next_check_s = float("-inf")
-        if crowd_check_s is not None and num_poses == 1 and self.mode is RunningMode.VIDEO:
-            self._searcher = self._create(buffer, RunningMode.IMAGE, 2, min_confidence)
         self._last_ms = -1
         self._calls = 0
 
@@ -218,13 +228,16 @@ class MediaPipeBackend:
         )
 
     def close(self) -> None:
-        """Release the native graph."""
+        """Release the native graph (its usage logging posts once more as it closes)."""
         for attr in ("_landmarker", "_searcher"):
             landmarker = getattr(self, attr, None)
             if landmarker is not None:
                 with native_stderr_silenced():
                     landmarker.close()
                 setattr(self, attr, None)
+        offline = getattr(self, "_offline", None)
+        if offline is not None:
+            offline.release()
 
     def __enter__(self) -> MediaPipeBackend:
         return self

@@ -66,9 +66,14 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def failed_outcome(job: Job, err: BaseException, *, compute_s: float = 0.0) -> OutcomeRecord:
-    """Return the outcome of a job that raised ``err`` (one line, no traceback)."""
-    message = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+def failed_outcome(job: Job, err: BaseException, *, compute_s: float = 0.0,
+                   message: str | None = None) -> OutcomeRecord:
+    """Return the outcome of a job that raised ``err`` (one line, no traceback).
+
+    ``message`` replaces the exception's own text (e.g. a file-system error put in words).
+    """
+    if message is None:
+        message = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
     return OutcomeRecord(job.sha256, ok=False, error_type=type(err).__name__,
                          error_message=message, compute_s=compute_s, worker=worker_name())
 

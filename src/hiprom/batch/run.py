@@ -51,7 +51,7 @@ from hiprom.batch.store import (
     StoredResult,
     settings_key,
 )
-from hiprom.errors import HipromError, InputError
+from hiprom.errors import HipromError, InputError, describe_os_error
 from hiprom.pipeline.analysis import MeasureOptions
 
 __all__ = [
@@ -179,6 +179,11 @@ def score_job(job: Job) -> OutcomeRecord:
         result = to_jsonable(measurement.to_dict())
     except HipromError as err:
         return failed_outcome(job, err, compute_s=time.perf_counter() - t0)
+    except OSError as err:  # no permission, a full disk, a file where the folder should be
+        reason = describe_os_error(err, job.out_dir)
+        if reason is None:
+            log.debug("unexpected error on %s", job.path, exc_info=True)
+        return failed_outcome(job, err, compute_s=time.perf_counter() - t0, message=reason)
     except Exception as err:  # noqa: BLE001 - isolate one file's bug from the batch
         log.debug("unexpected error on %s", job.path, exc_info=True)
         return failed_outcome(job, err, compute_s=time.perf_counter() - t0)

@@ -7,7 +7,9 @@ earlier run), 1 when at least one failed or the batch could not start.
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,7 +29,7 @@ from rich.progress import (
 from hiprom.batch.run import BatchConfig, BatchReport, Job, run_batch
 from hiprom.batch.store import OutcomeRecord
 from hiprom.core.selection import PersonPolicy
-from hiprom.errors import HipromError
+from hiprom.errors import HipromError, describe_os_error
 from hiprom.pipeline.analysis import FAST_MAX_FPS, MeasureOptions
 
 __all__ = ["BatchProgress", "batch", "register"]
@@ -107,6 +109,19 @@ def _print_report(report: BatchReport, out: Console, err: Console, *, quiet: boo
             err.print(f"  {path}: {reason}", soft_wrap=True, markup=False, highlight=False)
 
 
+#: SQLite reports these file-system conditions of the store in words, not errno.
+_SQLITE_ERRNO = {"database or disk is full": errno.ENOSPC,
+                 "attempt to write a readonly database": errno.EROFS}
+
+
+def _file_system_message(err: OSError | sqlite3.OperationalError, out: Path) -> str | None:
+    """One line for a file-system error in the output folder that the user can fix."""
+    if isinstance(err, OSError):
+        return describe_os_error(err, out)
+    code = next((c for text, c in _SQLITE_ERRNO.items() if text in str(err)), None)
+    return None if code is None else describe_os_error(OSError(code, str(err)), out)
+
+
 def batch(
     sources: Annotated[list[str], typer.Argument(
         help="Folders (searched recursively), globs, video files, or a manifest CSV with a "
@@ -160,6 +175,12 @@ def batch(
             report = run_batch(config, on_planned=progress.planned, on_outcome=progress.advance)
     except HipromError as err:
         err_console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    except (OSError, sqlite3.OperationalError) as err:
+        message = _file_system_message(err, out)
+        if message is None:
+            raise
+        err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
         raise typer.Exit(code=1) from None
     _print_report(report, out_console, err_console, quiet=quiet)
     raise typer.Exit(code=report.exit_code)

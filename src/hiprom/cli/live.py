@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from hiprom.errors import HipromError
+from hiprom.errors import HipromError, describe_os_error
 
 __all__ = ["register"]
 
@@ -66,6 +66,11 @@ def live(
                 save_history(m, person, json_path)
     except HipromError as err:
         raise fail(str(err)) from None
+    except OSError as err:  # the result files: no permission, full disk, --out is a file
+        message = describe_os_error(err, out)
+        if message is None:
+            raise
+        raise fail(message) from None
     if m is None:
         raise fail("nothing was measured: no frame reached the pose model")
     if not quiet:

@@ -1,7 +1,10 @@
 """The ``hiprom`` command line: a thin layer over :mod:`hiprom.pipeline.analysis` and friends.
 
 Every command catches :class:`~hiprom.errors.HipromError` once, prints one red line to
-stderr and exits with code 1; nothing prints a traceback for bad input.
+stderr and exits with code 1; nothing prints a traceback for bad input. File-system errors
+that are the user's (no permission, read-only or full disk, a file where the output folder
+should be) are one line too (:func:`~hiprom.errors.describe_os_error`); "internal error"
+is kept for bugs.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from rich.logging import RichHandler
 
 from hiprom._version import __version__
 from hiprom.core.selection import PersonPolicy
-from hiprom.errors import HipromError
+from hiprom.errors import HipromError, describe_os_error
 from hiprom.vocabulary import SIDES
 
 __all__ = ["app", "main"]
@@ -148,7 +151,9 @@ def measure(
         except Exception as err:  # noqa: BLE001 - one bad file must not stop the others
             failed += 1
             log.debug("unexpected failure", exc_info=True)
-            fail(f"{path}: internal error ({type(err).__name__}: {err}); please report it")
+            user = describe_os_error(err, out) if isinstance(err, OSError) else None
+            fail(f"{path}: {user}" if user is not None else
+                 f"{path}: internal error ({type(err).__name__}: {err}); please report it")
             continue
         if not quiet:
             _summary_table(result)
@@ -176,6 +181,11 @@ def main() -> None:
         app()
     except HipromError as err:  # a command that did not catch its own
         raise SystemExit(fail(str(err)).exit_code) from None
+    except OSError as err:
+        message = describe_os_error(err)
+        if message is None:
+            raise
+        raise SystemExit(fail(message).exit_code) from None
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)

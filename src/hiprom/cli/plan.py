@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hiprom.errors import HipromError, InputError
+from hiprom.errors import HipromError, InputError, describe_os_error
 from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput
 from hiprom.vocabulary import Side
 
@@ -44,8 +44,8 @@ def _one_line_errors(func: F) -> F:
         except HipromError as err:
             raise _fail(str(err)) from None
         except OSError as err:
-            raise _fail(f"{err.strerror or err} ({err.filename}); check the path and "
-                        "permissions.") from None
+            raise _fail(describe_os_error(err) or f"{err.strerror or err} ({err.filename}); "
+                        "check the path and permissions.") from None
     return wrapper  # type: ignore[return-value]
 
 

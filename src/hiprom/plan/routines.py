@@ -401,8 +401,8 @@ def build_plan(
 
     """
     if left is None and right is None:
-        raise InputError("build_plan needs at least one measured leg, got none; "
-                         "re-run the test with a leg in view.")
+        raise InputError("Neither leg was measured, so no routine can be chosen; re-run the "
+                         "test with the lower legs in view, or give the angles (--left/--right).")
     comps = _parse_compensations(compensations)
     legs = {s: leg for s, leg in ((Side.LEFT, left), (Side.RIGHT, right)) if leg is not None}
     verdicts = {s: verdict_for(leg.ir_deg, ci95_deg=leg.ci95_deg) for s, leg in legs.items()}

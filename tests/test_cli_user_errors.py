@@ -1,0 +1,254 @@
+"""File-system problems that are the user's end in one line saying what to do, not in
+"internal error ... please report it" or a traceback; and no half-written file is left
+under a final name.
+
+Tests run as root, where a chmod'ed folder is still writable, so "no permission", "read-only
+disk" and "disk full" are raised where the writer would meet them; "--out is a file" is real.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import sqlite3
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import hiprom.cli.main
+import hiprom.live.session
+import hiprom.media.sinks
+import hiprom.pipeline.measure
+from hiprom.backends import FakeBackend
+from hiprom.batch.run import Job, score_job
+from hiprom.batch.store import ResultStore
+from hiprom.cli.main import app
+from hiprom.core.landmarks import LandmarkName as L
+from hiprom.core.landmarks import Landmarks
+from hiprom.errors import describe_os_error
+
+runner = CliRunner()
+FINAL_SUFFIXES = (".json", ".csv", ".keyframe.png")
+
+
+def _seated(left_deg: float, right_deg: float) -> Landmarks:
+    """A person facing the camera, femurs along the optical axis, shanks tilted outward."""
+    xy = np.zeros((33, 2), np.float32)
+    for hip, knee, ankle, x, lateral, deg in (
+        (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE, 380.0, 1.0, left_deg),
+        (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE, 260.0, -1.0, right_deg),
+    ):
+        xy[hip] = xy[knee] = (x, 240.0)
+        t = math.radians(deg)
+        xy[ankle] = (x + lateral * 160.0 * math.sin(t), 240.0 + 160.0 * math.cos(t))
+    xy[L.LEFT_SHOULDER], xy[L.RIGHT_SHOULDER] = (390.0, 60.0), (250.0, 60.0)
+    return Landmarks(xy[None], np.ones((1, 33)), (640, 480))
+
+
+@pytest.fixture
+def photo(tmp_path, monkeypatch) -> Path:
+    """A photo that ``hiprom measure`` measures with a fake pose model (no MediaPipe)."""
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), np.full((480, 640, 3), 90, np.uint8))
+    real = hiprom.pipeline.measure.measure_path
+
+    def measure_path(p, *, options=None):
+        return real(p, options=options,
+                    backend_factory=lambda mode: FakeBackend([_seated(30.0, 20.0)]))
+
+    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", measure_path)
+    return path
+
+
+def _one_error_line(result) -> str:
+    """The run's single ``error:`` line; checks exit 1 without a traceback or bug report."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    return errors[0]
+
+
+def _final_names(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(FINAL_SUFFIXES)
+                  and not p.name.startswith("."))
+
+
+def test_the_fake_measurement_writes_all_three_files(tmp_path, photo):
+    result = runner.invoke(app, ["measure", str(photo), "--out", str(tmp_path / "o"),
+                                 "--no-history", "-q"])
+    assert result.exit_code == 0, result.output
+    assert _final_names(tmp_path / "o") == ["photo.csv", "photo.json", "photo.keyframe.png"]
+
+
+def test_measure_out_is_a_file(tmp_path, photo):
+    (tmp_path / "results").write_text("not a folder")
+    line = _one_error_line(runner.invoke(app, ["measure", str(photo), "--out",
+                                               str(tmp_path / "results"), "--no-history"]))
+    assert "results is a file where a folder is needed" in line
+    assert "move the file away" in line
+
+
+def test_measure_out_below_a_file(tmp_path, photo):
+    (tmp_path / "results").write_text("not a folder")
+    line = _one_error_line(runner.invoke(app, ["measure", str(photo), "--out",
+                                               str(tmp_path / "results" / "today"),
+                                               "--no-history"]))
+    assert "part of this path is a file, not a folder" in line
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    (errno.EACCES, "permission denied; pick a location you may write to"),
+    (errno.EPERM, "operation not permitted"),
+    (errno.EROFS, "is on a read-only file system; pick a location on a writable disk"),
+])
+def test_measure_out_not_writable(tmp_path, photo, monkeypatch, code, words):
+    out = tmp_path / "o"
+
+    def mkstemp(*args, dir=None, **kwargs):  # noqa: A002 - tempfile's own keyword
+        raise OSError(code, errno.errorcode[code], str(dir))
+
+    monkeypatch.setattr(hiprom.media.sinks.tempfile, "mkstemp", mkstemp)
+    line = _one_error_line(runner.invoke(app, ["measure", str(photo), "--out", str(out),
+                                               "--no-history"]))
+    assert f"{out}" in line and words in line
+    assert _final_names(out) == []
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    (errno.ENOSPC, "no space left on the disk of"),
+    (errno.EDQUOT, "disk quota exceeded at"),
+])
+def test_measure_disk_full_leaves_no_file_under_a_final_name(tmp_path, photo, monkeypatch,
+                                                             code, words):
+    out = tmp_path / "o"
+
+    def fsync(fd):  # write() of a full disk carries no file name; fsync is where it shows
+        raise OSError(code, errno.errorcode[code])
+
+    monkeypatch.setattr(hiprom.media.sinks.os, "fsync", fsync)
+    line = _one_error_line(runner.invoke(app, ["measure", str(photo), "--out", str(out),
+                                               "--no-history"]))
+    assert f"{words} {out}; free some space" in line
+    assert list(out.iterdir()) == []  # not even the temporary file is left
+
+
+def test_full_disk_at_the_key_frame_leaves_only_complete_files(tmp_path, photo, monkeypatch):
+    out = tmp_path / "o"
+
+    def write_image(path, image):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("hiprom.media.outputs.write_image", write_image)
+    line = _one_error_line(runner.invoke(app, ["measure", str(photo), "--out", str(out),
+                                               "--no-history"]))
+    assert "no space left on the disk of" in line
+    assert "photo.keyframe.png" not in _final_names(out)
+    for name in _final_names(out):  # what is under a final name was written whole
+        text = (out / name).read_text()
+        if name.endswith(".json"):
+            assert json.loads(text)["legs"]["left"]["internal_rotation_deg"] is not None
+        else:
+            assert text.endswith("\n") and len(text.splitlines()) == 2  # header + one frame
+
+
+def test_a_bug_is_still_an_internal_error(tmp_path, photo, monkeypatch):
+    def write_outputs(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr("hiprom.media.outputs.write_outputs", write_outputs)
+    result = runner.invoke(app, ["measure", str(photo), "--out", str(tmp_path / "o"),
+                                 "--no-history"])
+    assert result.exit_code == 1
+    assert "internal error (OSError: [Errno 5] Input/output error); please report it" in (
+        result.output)
+
+
+def test_batch_out_is_a_file(tmp_path, photo):
+    (tmp_path / "scores").write_text("not a folder")
+    line = _one_error_line(runner.invoke(app, ["batch", str(photo), "--out",
+                                               str(tmp_path / "scores"), "-q"]))
+    assert "scores is a file where a folder is needed" in line
+
+
+def test_batch_store_on_a_full_disk(tmp_path, photo, monkeypatch):
+    def begin_run(self, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ResultStore, "begin_run", begin_run)
+    out = tmp_path / "scores"
+    line = _one_error_line(runner.invoke(app, ["batch", str(photo), "--out", str(out), "-q"]))
+    assert f"no space left on the disk of {out}; free some space" in line
+
+
+def test_batch_input_that_meets_a_full_disk_fails_with_a_plain_reason(tmp_path, monkeypatch):
+    def measure_path(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", measure_path)
+    job = Job(str(tmp_path / "clip.mp4"), "0" * 64, str(tmp_path / "videos" / "clip"))
+    outcome = score_job(job)
+    assert not outcome.ok and outcome.error_type == "OSError"
+    assert outcome.error_message == (f"no space left on the disk of {job.out_dir}; free some "
+                                     "space or pick a location on another disk")
+
+
+def test_live_out_is_a_file(tmp_path, monkeypatch):
+    (tmp_path / "live").write_text("not a folder")
+
+    def run_live(options):
+        options.out_dir.mkdir(parents=True, exist_ok=True)
+
+    monkeypatch.setattr(hiprom.live.session, "run_live", run_live)
+    line = _one_error_line(runner.invoke(app, ["live", "--out", str(tmp_path / "live"),
+                                               "--headless", "--no-history"]))
+    assert "live is a file where a folder is needed" in line
+
+
+def test_report_out_below_a_file(tmp_path, photo):
+    runner.invoke(app, ["measure", str(photo), "--out", str(tmp_path / "o"), "--no-history"])
+    (tmp_path / "x").write_text("a file")
+    line = _one_error_line(runner.invoke(app, ["report", str(tmp_path / "o" / "photo.json"),
+                                               "--out", str(tmp_path / "x" / "r.html")]))
+    assert f"{tmp_path / 'x'} is a file where a folder is needed" in line
+
+
+def test_routines_without_a_measured_leg_names_no_function(tmp_path, photo, monkeypatch):
+    runner.invoke(app, ["measure", str(photo), "--out", str(tmp_path / "o"), "--no-history"])
+    path = tmp_path / "o" / "photo.json"
+    result = json.loads(path.read_text())
+    for side in ("left", "right"):
+        result["legs"][side].update(internal_rotation_deg=None, internal_rotation_ci95_deg=None,
+                                    external_rotation_deg=None)
+    path.write_text(json.dumps(result))
+    line = _one_error_line(runner.invoke(app, ["routines", str(path)]))
+    assert "Neither leg was measured" in line and "build_plan" not in line
+
+
+def test_main_turns_an_uncaught_user_file_error_into_one_line(monkeypatch, capsys):
+    def app_raising(code):
+        def run():
+            raise OSError(code, errno.errorcode[code], "/data/out")
+        return run
+
+    monkeypatch.setattr(hiprom.cli.main, "app", app_raising(errno.EROFS))
+    with pytest.raises(SystemExit) as exit_info:
+        hiprom.cli.main.main()
+    assert exit_info.value.code == 1
+    assert "/data/out is on a read-only file system" in capsys.readouterr().err
+    monkeypatch.setattr(hiprom.cli.main, "app", app_raising(errno.EIO))
+    with pytest.raises(OSError):  # not the user's: the traceback is the bug report
+        hiprom.cli.main.main()
+
+
+def test_only_the_users_errnos_are_described():
+    assert describe_os_error(OSError(errno.EIO, "Input/output error"), "out") is None
+    assert describe_os_error(OSError(errno.ENOENT, "No such file", "a/b")) == (
+        "a/b does not exist; check the path")
