@@ -25,6 +25,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from hiprom.batch.run import BatchConfig, BatchReport, Job, run_batch
 from hiprom.batch.store import OutcomeRecord
@@ -54,8 +55,9 @@ class BatchProgress:
     def __init__(self, console: Console, *, disable: bool = False,
                  get_time: Callable[[], float] = time.monotonic) -> None:
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(),
-            TextColumn("{task.fields[files]}"), TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
+            TextColumn("{task.fields[files]}", markup=False),
+            TextColumn("{task.fields[rate]}", markup=False),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             console=console, disable=disable or not console.is_terminal, get_time=get_time,
             transient=False,
@@ -104,7 +106,7 @@ def _print_report(report: BatchReport, out: Console, err: Console, *, quiet: boo
         for path in report.exports:
             out.print(f"wrote {path}")
     if n_failed:
-        err.print(f"[bold red]{n_failed} input(s) failed:[/]")
+        err.print(Text(f"{n_failed} input(s) failed:", style="bold red"))
         for path, reason in report.failures:
             err.print(f"  {path}: {reason}", soft_wrap=True, markup=False, highlight=False)
 
@@ -161,7 +163,8 @@ def batch(
 
     Exit code 0 when every input is scored, 1 when any failed (they are listed).
     """
-    out_console, err_console = Console(highlight=False), Console(stderr=True, highlight=False)
+    out_console = Console(highlight=False, markup=False)
+    err_console = Console(stderr=True, highlight=False, markup=False)
     config = BatchConfig(
         sources=tuple(sources), out_dir=out, workers=workers, scheduler=scheduler,
         id_pattern=id_pattern, options=MeasureOptions(
@@ -174,13 +177,13 @@ def batch(
         with BatchProgress(err_console, disable=quiet) as progress:
             report = run_batch(config, on_planned=progress.planned, on_outcome=progress.advance)
     except HipromError as err:
-        err_console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
+        err_console.print(Text.assemble(("error: ", "bold red"), str(err)), soft_wrap=True)
         raise typer.Exit(code=1) from None
     except (OSError, sqlite3.OperationalError) as err:
         message = _file_system_message(err, out)
         if message is None:
             raise
-        err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+        err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
         raise typer.Exit(code=1) from None
     _print_report(report, out_console, err_console, quiet=quiet)
     raise typer.Exit(code=report.exit_code)

@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.text import Text
 
 from hiprom._version import __version__
 from hiprom.core.selection import PersonPolicy
@@ -32,10 +33,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: no markup interpretation (brackets in help text and defaults survive,
+    # e.g. pip install "hiprom[dask]") and no <bool>-style placeholders.
+    rich_markup_mode=None,
 )
 log = logging.getLogger("hiprom")
-err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+#: Every string printed may hold user text (paths, names): no console interprets markup.
+err_console = Console(stderr=True, highlight=False, markup=False)
+out_console = Console(highlight=False, markup=False)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -52,7 +57,7 @@ def _setup_logging(verbose: bool) -> None:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one red line to stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     return typer.Exit(code=code)
 
 
