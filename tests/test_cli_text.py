@@ -30,3 +30,27 @@ def test_a_path_with_markup_characters_is_printed_as_it_is(tmp_path, name):
     assert run.exit_code == 1
     assert "Traceback" not in run.output
     assert name in run.output
+
+
+STILL = __import__("pathlib").Path(__file__).resolve().parents[1] / "samples" / \
+    "still_right_ir45_far.png"
+
+
+@pytest.mark.mediapipe
+def test_a_test_is_saved_to_history_only_when_a_person_is_named(tmp_path, monkeypatch):
+    from hiprom.report.history import default_db_path, load_history
+
+    monkeypatch.setenv("HIPROM_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HIPROM_PERSON", raising=False)
+    run = CliRunner().invoke(app, ["measure", str(STILL), "-o", str(tmp_path / "a")],
+                             terminal_width=200)
+    assert run.exit_code == 0, run.output
+    assert "pass --person NAME" in run.output
+    assert not default_db_path().exists()
+    monkeypatch.setenv("HIPROM_PERSON", "Ada")
+    run = CliRunner().invoke(app, ["measure", str(STILL), "-o", str(tmp_path / "b")])
+    assert run.exit_code == 0, run.output
+    assert "pass --person NAME" not in run.output
+    assert len(load_history("Ada")) == 1
+    where = CliRunner().invoke(app, ["history", "--where"])
+    assert where.output.strip() == str(default_db_path())

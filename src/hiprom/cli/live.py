@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from hiprom.cli.common import NOT_SAVED, PersonOption
 from hiprom.errors import HipromError, describe_os_error
 
 __all__ = ["register"]
@@ -38,10 +39,9 @@ def live(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Folder for the result files [default: hiprom-results/live-<time>].",
     )] = None,
-    person: Annotated[str, typer.Option(
-        "--person", help="Whose progress history the result is saved into.")] = "default",
+    person: PersonOption = None,
     history: Annotated[bool, typer.Option(
-        help="Save the result into the person's history (hiprom history).")] = True,
+        help="With --person: save the test into the history (--no-history: don't).")] = True,
     realtime: Annotated[bool | None, typer.Option(
         "--realtime/--no-realtime", help="Play --source at its own pace (default with a "
         "window); --no-realtime feeds its frames as fast as they are analysed.",
@@ -60,7 +60,7 @@ def live(
     try:
         result = run_live(options)
         m = result.measurement
-        if m is not None and history:
+        if m is not None and history and person:
             json_path = next((p for p in result.written if p.suffix == ".json"), None)
             if json_path is not None:
                 save_history(m, person, json_path)
@@ -77,6 +77,8 @@ def live(
         _print_summary(m.to_dict(), result.written)
         out_console.print(f"{result.frames_analysed} frames analysed, "
                           f"{result.fps:.1f} frames/s shown")
+        if history and not person:
+            out_console.print(NOT_SAVED, soft_wrap=True)
     if result.error is not None:
         raise fail(f"{result.error} (the reps measured so far are saved)")
 

@@ -21,6 +21,7 @@ from rich.logging import RichHandler
 from rich.text import Text
 
 from hiprom._version import __version__
+from hiprom.cli.common import NOT_SAVED, PersonOption
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, describe_os_error
 from hiprom.vocabulary import SIDES
@@ -124,12 +125,9 @@ def measure(
     stride: Annotated[int, typer.Option(min=1, help="Measure every N-th frame.")] = 1,
     fast: Annotated[bool, typer.Option(
         help="Measure about 15 frames per second of video instead of every frame.")] = False,
-    person: Annotated[
-        str, typer.Option("--person", help="Whose progress history the result is saved into.")
-    ] = "default",
-    history: Annotated[
-        bool, typer.Option(help="Save the result into the person's history (hiprom history).")
-    ] = True,
+    person: PersonOption = None,
+    history: Annotated[bool, typer.Option(
+        help="With --person: save the test into the history (--no-history: don't).")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
     """Measure hip rotation in videos or photos; writes <stem>.json and <stem>.csv per input."""
@@ -145,7 +143,7 @@ def measure(
             m = measure_path(path, options=options)
             written = write_outputs(m, out, annotate=annotate)
             result = m.to_dict()
-            if history:
+            if history and person:
                 from hiprom.report.history import save_result
 
                 save_result(result, person=person, json_path=written[0])
@@ -163,6 +161,8 @@ def measure(
         if not quiet:
             _summary_table(result)
             out_console.print("wrote " + ", ".join(str(p) for p in written))
+    if history and not person and not quiet and failed < len(paths):
+        out_console.print(NOT_SAVED, soft_wrap=True)
     if failed:
         if len(paths) > 1:
             err_console.print(f"{failed} of {len(paths)} inputs failed")

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hiprom.cli.common import PERSON_ENV
 from hiprom.errors import HipromError, InputError, describe_os_error
 from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput
 from hiprom.vocabulary import Side
@@ -25,7 +26,7 @@ from hiprom.vocabulary import Side
 __all__ = ["register"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-_PERSON_HELP = "Whose history (created on first save; default: the single default user)."
+_PERSON_HELP = "Whose history (the name given to measure/live --person, or HIPROM_PERSON)."
 
 
 def _fail(message: str) -> typer.Exit:
@@ -148,14 +149,25 @@ def _history_json(entries: tuple[Any, ...], changes: dict[Side, Any]) -> str:
 
 
 def _history(
-    person: Annotated[str | None, typer.Option(help=_PERSON_HELP)] = None,
+    person: Annotated[str | None, typer.Option(envvar=PERSON_ENV, help=_PERSON_HELP)] = None,
     plot: Annotated[Path | None, typer.Option(
         help="Also write the trend plot to this PNG file.", dir_okay=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the history as JSON.")] = False,
+    where: Annotated[bool, typer.Option(
+        "--where", help="Print where the history database is (HIPROM_HOME sets its folder) "
+                        "and exit.")] = False,
 ) -> None:
     """Show the IR trend per leg and whether the change since the last test is real."""
-    from hiprom.report.history import DEFAULT_PERSON, changes_since_last, load_history
+    from hiprom.report.history import (
+        DEFAULT_PERSON,
+        changes_since_last,
+        default_db_path,
+        load_history,
+    )
 
+    if where:
+        typer.echo(str(default_db_path()))
+        return
     name = person or DEFAULT_PERSON
     entries = load_history(name)
     changes = changes_since_last(entries)
@@ -194,23 +206,27 @@ def _report(
         help="The result JSON to report (default: the person's latest test).",
         dir_okay=False, show_default=False)] = None,
     person: Annotated[str | None, typer.Option(
-        help="Add this person's history trend (and use their latest test if no JSON).")] = None,
+        envvar=PERSON_ENV, help="Add this person's history trend (and use their latest test "
+        "if no JSON is given).")] = None,
     out: Annotated[Path | None, typer.Option(
-        help="HTML file to write (default: <stem>.html beside the JSON, or "
+        "--out", "-o", help="HTML file to write (default: <stem>.html beside the JSON, or "
              "hiprom-report-<person>.html).", dir_okay=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
     """Write a self-contained HTML report (prints well to PDF)."""
     from hiprom.report.html import build_report, load_report_inputs
 
     if result is None and person is None:
-        raise InputError("Nothing to report; pass a result JSON and/or --person NAME.")
+        raise InputError("Nothing to report: pass a result JSON, or --person NAME (or set "
+                         "HIPROM_PERSON) to report that person's latest test.")
     inputs = load_report_inputs(result, person=person)
     html = build_report(inputs.result, series=inputs.series, keyframe_png=inputs.keyframe_png,
                         history=inputs.history, person=person, measured_at=inputs.measured_at)
     target = out or (result.with_suffix(".html") if result is not None
                      else Path(f"hiprom-report-{_slug(str(person))}.html"))
     _write_bytes(target, html.encode("utf-8"))
-    typer.echo(f"Report written to {target}")
+    if not quiet:
+        typer.echo(f"Report written to {target}")
 
 
 def register(app: typer.Typer) -> None:
