@@ -36,8 +36,8 @@ HIPROM_BELOW = {
     "hiprom.pipeline": ("hiprom.core", "hiprom.backends", "hiprom.media", "hiprom.results",
                         "hiprom.vocabulary", "hiprom.errors", "hiprom._hashing",
                         "hiprom._native"),
-    "hiprom.report": ("hiprom.plan", "hiprom.results", "hiprom.vocabulary", "hiprom.errors",
-                      "hiprom._version"),
+    "hiprom.report": ("hiprom.plan", "hiprom.results", "hiprom.media", "hiprom.vocabulary",
+                      "hiprom.errors", "hiprom._version"),
 }
 #: Numpy only (and scipy for the filters): the core opens no files, cameras or windows.
 CORE_THIRD_PARTY = {"numpy", "scipy"}

@@ -7,7 +7,7 @@ def test_public_api_is_pinned():
         "LandmarkName", "Landmarks", "LegInput", "MeasureOptions", "Measurement",
         "MeasurementError", "PersonPolicy", "PoseBackend", "RunningMode", "SourceError",
         "__version__", "asymmetry", "build_plan", "measure_path", "safety_screen",
-        "verdict_for", "write_outputs",
+        "verdict_for", "write_outputs", "write_report",
     ])
     for name in hiprom.__all__:
         assert getattr(hiprom, name) is not None, name

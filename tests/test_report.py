@@ -148,7 +148,7 @@ def test_report_content_for_a_clip() -> None:
     assert "left: 12 slow reps" in html and "right: 8 slow reps" in html   # emphasis doses
     for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"):
         assert f"<th>{day}</th>" in html
-    assert "Test: 2026-04-01 00:00 UTC" in html
+    assert "<dt>Test date</dt><dd>2026-04-01 00:00 UTC</dd>" in html
     assert 'id="red-flags"' not in html                     # no number-triggered flag
     assert "acsm.org" in html                               # sources listed
 
@@ -174,7 +174,7 @@ def test_report_without_any_leg_still_renders() -> None:
     result = read_result(DATA / "still_right.json")
     result["legs"]["right"]["internal_rotation_deg"] = None
     html = build_report(result)
-    assert "no plan" in html and "Stop or check" in html
+    assert "no plan" in html and "stop or check with a clinician" in html
 
 
 def test_unknown_flag_and_markup_are_escaped() -> None:
@@ -233,8 +233,8 @@ def test_report_renders_in_chromium(clip_dir: Path, tmp_path: Path, require_tool
                                  keyframe_png=keyframe_png()), encoding="utf-8")
     dom = _chromium(chromium, tmp_path, "--dump-dom", page.as_uri()).stdout
     for text in ("Seated hip internal rotation", "Result against the norm", "Angle over time",
-                 "Key frame", "Measurement quality", "Your routine", "Weekly schedule",
-                 "Stop or check with a clinician first", "Sources", "90/90 stretch"):
+                 "key frame", "Measurement quality", "Your routine", "Weekly schedule",
+                 "stop or check with a clinician first", "Sources", "90/90 stretch"):
         assert text in dom
     shot = tmp_path / "shot.png"
     _chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1200,3000", page.as_uri())

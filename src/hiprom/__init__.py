@@ -29,6 +29,7 @@ from hiprom.pipeline.analysis import MeasureOptions
 from hiprom.pipeline.measure import measure_path
 from hiprom.plan.assessment import DISCLAIMER, LegInput, asymmetry, safety_screen, verdict_for
 from hiprom.plan.routines import build_plan
+from hiprom.report.document import write_report
 from hiprom.results.measurement import Measurement
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "safety_screen",
     "verdict_for",
     "write_outputs",
+    "write_report",
 ]

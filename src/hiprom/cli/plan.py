@@ -8,7 +8,6 @@ print. Every :class:`~hiprom.errors.HipromError` becomes one red line on stderr 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -20,7 +19,9 @@ from rich.table import Table
 
 from hiprom.cli.common import PERSON_ENV
 from hiprom.errors import HipromError, InputError, describe_os_error
+from hiprom.media.sinks import write_bytes_atomic
 from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput
+from hiprom.report.document import ReportFormat
 from hiprom.vocabulary import Side
 
 __all__ = ["register"]
@@ -174,7 +175,7 @@ def _history(
     if plot is not None:
         from hiprom.report.html import build_history_plot_png
 
-        _write_bytes(plot, build_history_plot_png(entries))
+        write_bytes_atomic(plot, build_history_plot_png(entries))
     if as_json:
         typer.echo(_history_json(entries, changes))
         return
@@ -188,14 +189,6 @@ def _history(
 
 
 # ---------------------------------------------------------------------------- report
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` atomically (temp file, then rename), creating the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
-    part.write_bytes(data)
-    os.replace(part, path)
-
-
 def _slug(name: str) -> str:
     """Return ``name`` made safe for a file name."""
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "person"
@@ -209,22 +202,29 @@ def _report(
         envvar=PERSON_ENV, help="Add this person's history trend (and use their latest test "
         "if no JSON is given).")] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="HTML file to write (default: <stem>.html beside the JSON, or "
-             "hiprom-report-<person>.html).", dir_okay=False)] = None,
+        "--out", "-o", help="File to write (default: <stem>.html or .pdf beside the JSON, or "
+             "hiprom-report-<person>.html); a .pdf name writes a PDF.", dir_okay=False)] = None,
+    format: Annotated[ReportFormat | None, typer.Option(
+        "--format", help="html or pdf (default: the --out suffix, else html).")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Short for --format pdf.")] = False,
+    clinician: Annotated[str | None, typer.Option(help="Who tested, for the header.")] = None,
+    clinic: Annotated[str | None, typer.Option(help="Where, for the header.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
-    """Write a self-contained HTML report (prints well to PDF)."""
-    from hiprom.report.html import build_report, load_report_inputs
+    """Write a self-contained report: HTML, or a PDF of at most 3 A4 pages for one test."""
+    from hiprom.report.document import write_report
 
     if result is None and person is None:
         raise InputError("Nothing to report: pass a result JSON, or --person NAME (or set "
                          "HIPROM_PERSON) to report that person's latest test.")
-    inputs = load_report_inputs(result, person=person)
-    html = build_report(inputs.result, series=inputs.series, keyframe_png=inputs.keyframe_png,
-                        history=inputs.history, person=person, measured_at=inputs.measured_at)
-    target = out or (result.with_suffix(".html") if result is not None
-                     else Path(f"hiprom-report-{_slug(str(person))}.html"))
-    _write_bytes(target, html.encode("utf-8"))
+    kind = ReportFormat.PDF if pdf else format
+    if kind is None:
+        kind = ReportFormat.PDF if out is not None and out.suffix.lower() == ".pdf" else (
+            ReportFormat.HTML)
+    target = out or (result.with_suffix(f".{kind.value}") if result is not None
+                     else Path(f"hiprom-report-{_slug(str(person))}.{kind.value}"))
+    write_report(result, target, format=kind, person=person, clinician=clinician,
+                 clinic=clinic)
     if not quiet:
         typer.echo(f"Report written to {target}")
 

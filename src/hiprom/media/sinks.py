@@ -38,6 +38,7 @@ __all__ = [
     "VIDEO_CODECS",
     "VideoSink",
     "to_jsonable",
+    "write_bytes_atomic",
     "write_image",
     "write_json_atomic",
 ]
@@ -55,8 +56,9 @@ def _part_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}.part{path.suffix}")
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and an atomic rename."""
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file and an atomic rename; returns ``path``."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -68,6 +70,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -114,7 +117,7 @@ def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = 2) -> 
     text = json.dumps(to_jsonable(obj), indent=indent, sort_keys=True, ensure_ascii=False,
                       allow_nan=False)
     target = Path(path)
-    _atomic_write_bytes(target, (text + "\n").encode("utf-8"))
+    write_bytes_atomic(target, (text + "\n").encode("utf-8"))
     return target
 
 
@@ -242,7 +245,7 @@ def write_image(path: str | Path, image_bgr: npt.NDArray[np.uint8], *,
         raise InputError(f"Cannot encode an image as {target.suffix!r}; use .png or .jpg.") from err
     if not ok:
         raise InputError(f"Cannot encode an image as {target.suffix!r}; use .png or .jpg.")
-    _atomic_write_bytes(target, buf.tobytes())
+    write_bytes_atomic(target, buf.tobytes())
     return target
 
 

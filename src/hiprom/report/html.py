@@ -28,7 +28,7 @@ import numpy as np
 
 from hiprom._version import __version__
 from hiprom.errors import InputError
-from hiprom.plan.assessment import DISCLAIMER
+from hiprom.plan.assessment import DISCLAIMER, TARGET_HIGH_DEG, TARGET_LOW_DEG
 from hiprom.plan.references import REFERENCES, ReferenceKind
 from hiprom.plan.routines import DAYS, Exercise, Plan, Recommendation, build_plan
 from hiprom.report.diagrams import (
@@ -230,17 +230,72 @@ class _Refs:
         return f'<section id="sources"><h2>Sources</h2><ol class="refs">{items}</ol></section>'
 
 
-def _header(result: Mapping[str, Any], person: str | None, when: datetime | None) -> str:
-    """Title, meta line and the disclaimer banner."""
+def _when(result: Mapping[str, Any], when: datetime | None) -> str:
+    """The test's date: the saved time, else the result's own ``measured_at``."""
+    if when is not None:
+        return f"{when:%Y-%m-%d %H:%M} UTC"
+    stamp = str(result.get("measured_at") or "")
+    try:
+        return f"{datetime.fromisoformat(stamp.replace('Z', '+00:00')):%Y-%m-%d %H:%M} UTC"
+    except ValueError:
+        return ""
+
+
+def _header(result: Mapping[str, Any], person: str | None, when: datetime | None,
+            clinician: str | None = None, clinic: str | None = None) -> str:
+    """Title, who/when/where, and the disclaimer banner."""
     src = result.get("source") or {}
-    meta = [f"Person: {person}" if person else "",
-            f"Test: {when:%Y-%m-%d %H:%M} UTC" if when else "",
-            f"Input: {Path(str(src.get('path') or '—')).name} ({src.get('kind', '?')})",
+    date = _when(result, when)
+    who = [("Person", person), ("Test date", date), ("Clinician", clinician), ("Clinic", clinic)]
+    facts = "".join(f"<div><dt>{k}</dt><dd>{escape(v)}</dd></div>" for k, v in who if v)
+    meta = [f"Input: {Path(str(src.get('path') or '—')).name} ({src.get('kind', '?')})",
             f"Model: {(result.get('model') or {}).get('name', '?')}",
             f"hiprom {result.get('hiprom_version', '?')}"]
-    spans = "".join(f"<span>{escape(m)}</span>" for m in meta if m)
-    return (f"<header><h1>Seated hip internal rotation</h1><p class=\"meta\">{spans}</p>"
+    spans = "".join(f"<span>{escape(m)}</span>" for m in meta)
+    return (f"<header><h1>Seated hip internal rotation</h1><dl class=\"who\">{facts}</dl>"
+            f"<p class=\"meta\">{spans}</p>"
             f'<div class="banner">{escape(result.get("disclaimer") or DISCLAIMER)}</div></header>')
+
+
+def _plain_summary(result: Mapping[str, Any], plan: Plan | None) -> str:
+    """The result in two or three plain sentences, before any number table."""
+    sentences = []
+    for side in Side:
+        leg = result["legs"][side.value]
+        ir, ci = leg.get("internal_rotation_deg"), leg.get("internal_rotation_ci95_deg")
+        if ir is None:
+            sentences.append(f"Your {side.value} hip was not measured.")
+            continue
+        band = ((leg.get("verdict") or {}).get("band") or {}).get("label") or "not rated"
+        within = "" if ci is None else f", give or take {ci:.0f}°"
+        sentences.append(f"Your {side.value} hip turns in {ir:.0f}°{within}: {band} "
+                         f"(the usual range is {TARGET_LOW_DEG:.0f}–{TARGET_HIGH_DEG:.0f}°).")
+    if plan is not None:
+        sentences.append(plan.asymmetry.sentence)
+    return ('<section id="summary"><h2>In short</h2><p class="lead">'
+            + " ".join(escape(s) for s in sentences if s) + "</p></section>")
+
+
+GLOSSARY: tuple[tuple[str, str], ...] = (
+    ("IR", "internal rotation: the thigh turns inward, so the foot swings out, away from the "
+           "other foot."),
+    ("ER", "external rotation: the thigh turns outward, so the foot swings in, across the "
+           "other leg; shown as a positive number of degrees."),
+    ("95% interval", "the ± range around a value that holds the true angle 95 times in 100 "
+                     "for this method."),
+    ("MDC95", "minimal detectable change: the smallest difference between two tests that is "
+              "larger than measurement error."),
+    ("Borderline", "the value lies within its interval of a band edge, so it could belong to "
+                   "the next band."),
+)
+"""One line per term the report uses."""
+
+
+def _glossary() -> str:
+    """The glossary section."""
+    items = "".join(f"<div><dt>{escape(t)}</dt><dd>{escape(d)}</dd></div>" for t, d in GLOSSARY)
+    return ('<section id="glossary"><h2>Words used here</h2>'
+            f'<dl class="glossary">{items}</dl></section>')
 
 
 def _leg_card(side: Side, leg: Mapping[str, Any]) -> str:
@@ -293,8 +348,8 @@ def _red_flags(plan: Plan | None, refs: _Refs) -> str:
 
 
 def _trace(series: AngleSeries | None, result: Mapping[str, Any], keyframe: bytes | None) -> str:
-    """Return the angle-over-time plot and the key frame, or notes on their absence."""
-    out = '<section id="trace"><h2>Angle over time</h2>'
+    """Return the angle-over-time plot and the key frame side by side, or notes on absence."""
+    out = '<section id="trace"><h2>Angle over time and key frame</h2><div class="pair">'
     if series is None or series.timestamp_s.size == 0:
         out += '<p class="muted">The angle trace is not available (no CSV beside the result).</p>'
     else:
@@ -303,12 +358,12 @@ def _trace(series: AngleSeries | None, result: Mapping[str, Any], keyframe: byte
                 "end-range reps used for the result; the green band is the 35–45° norm."
                 "</figcaption></figure>")
     if keyframe is not None:
-        out += (f'<h2>Key frame</h2><figure class="keyframe">{_img(keyframe, "key frame")}'
+        out += (f'<figure class="keyframe">{_img(keyframe, "key frame")}'
                 "<figcaption>The frame of the largest held rotation, with the measured "
                 "angles drawn on it.</figcaption></figure>")
     else:
         out += '<p class="muted">No annotated key frame was found beside the result.</p>'
-    return out + "</section>"
+    return out + "</div></section>"
 
 
 def _quality(result: Mapping[str, Any]) -> str:
@@ -329,21 +384,39 @@ def _quality(result: Mapping[str, Any]) -> str:
             f"<th>Where</th><th>What it means</th></tr>{rows}</table></section>")
 
 
-def _exercise(rec: Recommendation, refs: _Refs) -> str:
-    """One exercise: diagram, dose, steps, cues, why and cautions."""
+def _exercise(rec: Recommendation, refs: _Refs, caution_marks: Mapping[str, str]) -> str:
+    """One exercise: diagram, dose, steps, cues, why; its cautions by their mark."""
     ex = rec.exercise
     doses = "".join(f"<div>{escape(s.text)}</div>" for s in rec.sides)
     steps = "".join(f"<li>{escape(s)}</li>" for s in ex.instructions)
     cues = "".join(f'<div class="cue">{escape(c)}</div>' for c in rec.cues)
-    cautions = "".join(f"<li>{escape(c.text)}{refs.cite(c.sources)}</li>" for c in ex.cautions)
+    note = f'<p class="note">{escape(ex.note)}</p>' if ex.note else ""
+    marks = ", ".join(sorted(caution_marks[c.text] for c in ex.cautions))
     return (f'<article class="exercise"><figure>{build_exercise_svg(ex.id)}<figcaption>'
             f"{escape(VIEWS[ex.id])}</figcaption></figure><div><h3>{escape(ex.name)}"
             f'<span class="kind {ex.kind.value}">{ex.kind.value}</span></h3>'
             f'<div class="dose">{doses}<div class="src">Article dose: {escape(ex.dose.text)}'
-            f"{refs.cite((ex.dose.source,))}</div></div><ol>{steps}</ol>{cues}"
+            f"{refs.cite((ex.dose.source,))}</div></div><ol>{steps}</ol>{cues}{note}"
             f'<p class="why"><strong>Why:</strong> {escape(rec.why)}</p>'
-            f'<p class="caution-head">Cautions</p><ul class="plain small">{cautions}</ul>'
-            "</div></article>")
+            + (f'<p class="caution-ref">Cautions: {marks}</p>' if marks else "")
+            + "</div></article>")
+
+
+def _cautions(plan: Plan, refs: _Refs) -> tuple[str, dict[str, str]]:
+    """Every caution of the routine once, marked (a), (b), ..., with the exercises it covers."""
+    users: dict[str, list[str]] = {}
+    sources: dict[str, Sequence[str]] = {}
+    for rec in plan.recommendations:
+        for caution in rec.exercise.cautions:
+            users.setdefault(caution.text, []).append(rec.exercise.name)
+            sources[caution.text] = caution.sources
+    marks = {text: f"({chr(ord('a') + k)})" for k, text in enumerate(users)}
+    everyone = len(plan.recommendations)
+    which = {t: "all exercises" if len(names) == everyone else ", ".join(names)
+             for t, names in users.items()}
+    items = "".join(f"<li><strong>{marks[t]}</strong> {escape(t)}{refs.cite(sources[t])} "
+                    f'<span class="muted">({escape(which[t])})</span></li>' for t in users)
+    return f'<h3>Cautions</h3><ul class="plain cautions">{items}</ul>', marks
 
 
 def _day_cell(exercises: Sequence[Exercise]) -> str:
@@ -363,13 +436,13 @@ def _plan(plan: Plan | None, refs: _Refs) -> str:
     cells = "".join(_day_cell([kinds[i] for i in d.exercise_ids]) for d in plan.schedule)
     basis = "".join(f"<li>{escape(a.text)}{refs.cite(a.sources)}</li>" for a in plan.schedule_basis)
     notes = "".join(f"<li>{escape(n)}</li>" for n in plan.notes)
+    cautions, marks = _cautions(plan, refs)
     return ('<section id="plan"><h2>Your routine</h2><p>Mobility first, then strength. Doses are '
-            "per side unless stated.</p>"
-            + "".join(_exercise(r, refs) for r in plan.recommendations)
-            + '<h2>Weekly schedule</h2><table class="week"><tr>'
+            'per side unless stated.</p><div class="exercises">'
+            + "".join(_exercise(r, refs, marks) for r in plan.recommendations) + "</div>"
+            + cautions + '<h3>Weekly schedule</h3><table class="week"><tr>'
             + "".join(f"<th>{d}</th>" for d in DAYS) + f"</tr><tr>{cells}</tr></table>"
-            + f'<ul class="plain">{basis}</ul><h3>Notes</h3><ul class="plain">{notes}</ul>'
-            "</section>")
+            + f'<ul class="plain small">{basis}{notes}</ul></section>')
 
 
 def _safety(plan: Plan | None, refs: _Refs) -> str:
@@ -379,8 +452,8 @@ def _safety(plan: Plan | None, refs: _Refs) -> str:
     flags = plan.safety_screen if plan else safety_screen()
     items = "".join(f"<li><strong>{escape(f.situation)}</strong> {escape(f.rule)}"
                     f"{refs.cite(f.sources)}</li>" for f in flags)
-    return ('<section id="safety"><h2>Stop or check with a clinician first</h2>'
-            f'<ul class="plain">{items}</ul></section>')
+    return ('<section id="safety"><h2>Before you exercise: stop or check with a clinician '
+            f'first</h2><ul class="plain safety">{items}</ul></section>')
 
 
 def _flags_text(entry: HistoryEntry) -> str:
@@ -417,6 +490,8 @@ def build_report(
     history: Sequence[HistoryEntry] = (),
     person: str | None = None,
     measured_at: datetime | None = None,
+    clinician: str | None = None,
+    clinic: str | None = None,
 ) -> str:
     """Build the self-contained HTML report for one result.
 
@@ -426,7 +501,9 @@ def build_report(
         keyframe_png: The annotated key frame as PNG bytes, or None.
         history: The person's saved tests, oldest first; adds the trend section.
         person: The person's name for the header and the trend section.
-        measured_at: When the test was done, for the header.
+        measured_at: When the test was done, for the header (default: the result's own).
+        clinician: Who tested, for the header.
+        clinic: Where, for the header.
 
     Returns:
         The HTML document as a string.
@@ -437,12 +514,13 @@ def build_report(
         left, right, compensations=result_compensations(result))
     refs = _Refs()
     body = "".join((
-        _header(result, person, measured_at), _summary(result, plan), _red_flags(plan, refs),
-        _trace(series, result, keyframe_png), _quality(result), _plan(plan, refs),
-        _safety(plan, refs), _history(history, person), refs.html(),
-        f"<footer><p>{escape(result.get('disclaimer') or DISCLAIMER)}</p><p>Made with hiprom "
-        f"{escape(__version__)}. Angles in degrees; + = internal rotation; left and right are "
-        "the person's own sides.</p></footer>"))
+        _header(result, person, measured_at, clinician, clinic), _plain_summary(result, plan),
+        _summary(result, plan), _red_flags(plan, refs), _safety(plan, refs),
+        _plan(plan, refs), _trace(series, result, keyframe_png), _quality(result),
+        _history(history, person), _glossary(), refs.html(),
+        f"<footer><p>Made with hiprom {escape(__version__)}: it screens and educates, it does "
+        "not diagnose (see the note at the top). Angles in degrees; + = internal rotation; "
+        "left and right are the person's own sides.</p></footer>"))
     page = resources.files("hiprom.report").joinpath("templates/report.html").read_text("utf-8")
     css = resources.files("hiprom.report").joinpath("templates/report.css").read_text("utf-8")
     title = f"hiprom report{f' — {person}' if person else ''}"
