@@ -24,6 +24,7 @@ from hiprom._version import __version__
 from hiprom.cli.common import NOT_SAVED, PersonOption
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, describe_os_error
+from hiprom.media.exports import ExportFormat
 from hiprom.vocabulary import SIDES
 
 __all__ = ["app", "main"]
@@ -128,13 +129,20 @@ def measure(
     person: PersonOption = None,
     history: Annotated[bool, typer.Option(
         help="With --person: save the test into the history (--no-history: don't).")] = True,
+    export: Annotated[list[ExportFormat] | None, typer.Option(
+        "--export", help="Also write the per-frame hip rotation for research tools: mot "
+        "(OpenSim) or c3d; repeatable. Measures every frame.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
     """Measure hip rotation in videos or photos; writes <stem>.json and <stem>.csv per input."""
+    from hiprom.media.exports import write_exports
     from hiprom.media.outputs import write_outputs
     from hiprom.pipeline.analysis import FAST_MAX_FPS, MeasureOptions
     from hiprom.pipeline.measure import measure_path
 
+    exports = tuple(export or ())
+    if exports and (fast or stride > 1):
+        raise fail("--export needs every frame analysed; drop --fast and --stride")
     options = MeasureOptions(mirrored=mirrored, subject=subject, stride=stride,
                              max_fps=FAST_MAX_FPS if fast else None)
     failed = 0
@@ -142,6 +150,11 @@ def measure(
         try:
             m = measure_path(path, options=options)
             written = write_outputs(m, out, annotate=annotate)
+            if exports and m.source.kind == "still":
+                err_console.print(f"{path}: a photo has no per-frame series to export",
+                                  soft_wrap=True)
+            elif exports:
+                written += write_exports(m, out, exports)
             result = m.to_dict()
             if history and person:
                 from hiprom.report.history import save_result
