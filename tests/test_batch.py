@@ -116,11 +116,12 @@ def read_results_csv(out):
 # --------------------------------------------------------------------------- inputs
 
 
-def test_folder_is_searched_recursively_for_video_endings(tmp_path):
-    write_inputs(tmp_path / "in", {"a.mp4": "x", "b.MOV": "y", "notes.txt": "z"})
-    write_inputs(tmp_path / "in" / "sub", {"c.webm": "w", "d.json": "{}"})
+def test_folder_is_searched_recursively_for_videos_and_photos(tmp_path):
+    write_inputs(tmp_path / "in", {"a.mp4": "x", "b.MOV": "y", "notes.txt": "z",
+                                   "p.JPG": "j"})
+    write_inputs(tmp_path / "in" / "sub", {"c.webm": "w", "d.json": "{}", "e.png": "p"})
     names = [p.path.name for p in collect_inputs([tmp_path / "in"])]
-    assert names == ["a.mp4", "b.MOV", "c.webm"]
+    assert names == ["a.mp4", "b.MOV", "p.JPG", "c.webm", "e.png"]
 
 
 def test_globs_files_and_duplicates(tmp_path):

@@ -2,13 +2,14 @@
 
 import re
 import subprocess
+from dataclasses import replace
 
 import cv2
 import numpy as np
 import pytest
 
 from hiprom.batch.store import InputRecord, StoredResult
-from hiprom.batch.summary import build_summary_html, write_exports
+from hiprom.batch.summary import build_summary_html, write_exports, write_summary_html
 
 
 def stored(path, left, right, *, patient=None, flags=(), exceeds=False, status="ok",
@@ -40,7 +41,7 @@ def results():
 def test_page_lists_asymmetric_flagged_and_failed(results):
     page = build_summary_html(results, generated_at="2026-01-01T00:00:00+00:00")
     assert "P77" in page and "20.0°" in page  # the asymmetric patient and the difference
-    assert "left: pelvis_roll" in page
+    assert "left: pelvis lifted" in page
     assert "broken.mp4" in page and "Video is empty (0 bytes)" in page
     assert "<b>odd</b>" not in page and "&lt;b&gt;odd&lt;/b&gt;" in page  # escaped
     assert page.count("<svg") == 2  # one histogram per leg
@@ -54,13 +55,15 @@ def test_the_resting_side_of_a_one_leg_test_is_not_flagged():
     page = build_summary_html([one_side, nothing])
     assert "left_only.mp4" not in page.split("Flagged videos")[1]
     assert "nothing.mp4" in page.split("Flagged videos")[1]  # no leg measured at all
-    assert "left: no_hold_found, right: no_hold_found" in page
+    assert "left: no held end range, right: no held end range" in page
 
 
 def test_page_is_self_contained(results):
-    page = build_summary_html(results)
-    assert not re.search(r"(src|href)\s*=|url\(|@import|<script|<link|https?:", page,
-                         re.IGNORECASE)
+    links = {r.input.path: [("JSON", "videos/x/a.json")] for r in results}
+    page = build_summary_html(results, links=links)
+    assert not re.search(r"src\s*=|url\(|@import|<link|https?:|//", page, re.IGNORECASE)
+    assert re.findall(r'href="([^"]*)"', page) == ["videos/x/a.json"] * len(results)
+    assert page.count("<script>") == 1   # the inline table sorter; nothing is loaded
 
 
 def test_empty_batch_still_renders():
@@ -93,3 +96,30 @@ def test_headless_chromium_draws_band_bars_and_tables(tmp_path, results, require
     assert pixels((0xD9, 0xF2, 0xE1)) > 5000, "the 35–45° band is not drawn"
     assert pixels((0x37, 0x63, 0xC4)) > 2000, "the histogram bars are not drawn"
     assert pixels((0xB3, 0x26, 0x1E)) > 50, "the failed count is not drawn in red"
+
+
+def test_counts_are_honest_and_flagged_values_stay_out_of_the_histograms():
+    clean = stored("/c/clean.mp4", 41.0, 38.0)
+    rolled = stored("/c/rolled.mp4", 60.0, 39.0)
+    rolled.result["legs"]["left"]["quality"] = ["pelvis_roll"]
+    empty = stored("/c/empty.mp4", None, None, flags=["no_hold_found"])
+    page = build_summary_html([clean, rolled, empty])
+    assert "<b>2</b>scored" in page and "<b>1</b>no angle found" in page
+    left = page.split("Left leg: n = ")[1]
+    assert left.startswith("1,")              # 60° from the rolled rep is not counted
+    assert "pelvis lifted" in page
+
+
+def test_the_video_table_links_each_videos_files(tmp_path):
+    item = stored("/c/clip.mp4", 41.0, 38.0)
+    folder = tmp_path / "videos" / "clip-1"
+    folder.mkdir(parents=True)
+    for suffix in (".json", ".csv", ".keyframe.png"):
+        (folder / f"clip{suffix}").write_text("x")
+    item = replace(item, output_dir=str(folder))
+    path = write_summary_html([item], tmp_path)
+    page = path.read_text()
+    for label, name in (("JSON", "clip.json"), ("CSV", "clip.csv"),
+                        ("key frame", "clip.keyframe.png")):
+        assert f'<a href="videos/clip-1/{name}">{label}</a>' in page
+    assert "annotated.webm" not in page        # only files that exist are linked

@@ -90,21 +90,25 @@ def read_manifest(path: Path) -> list[BatchInput]:
     return inputs
 
 
-def _is_video_name(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES and path.is_file()
+def _is_media_name(path: Path) -> bool:
+    """A video or a photo: a folder of clinic footage is measured whole, stills included."""
+    from hiprom.media.sources import IMAGE_SUFFIXES
+
+    suffix = path.suffix.lower()
+    return (suffix in VIDEO_SUFFIXES or suffix in IMAGE_SUFFIXES) and path.is_file()
 
 
 def _expand(source: str) -> list[BatchInput]:
     path = Path(source).expanduser()
     if path.is_dir():
-        return [BatchInput(p) for p in sorted(path.rglob("*")) if _is_video_name(p)]
+        return [BatchInput(p) for p in sorted(path.rglob("*")) if _is_media_name(p)]
     if path.is_file() and path.suffix.lower() == ".csv":
         return read_manifest(path)
     if path.is_file() or not glob.has_magic(source):
         # An explicit file is taken whatever its ending; a missing one fails when scored.
         return [BatchInput(path)]
     return [BatchInput(Path(p)) for p in sorted(glob.glob(source, recursive=True))
-            if _is_video_name(Path(p))]
+            if _is_media_name(Path(p))]
 
 
 def _with_id(item: BatchInput, pattern: re.Pattern[str] | None) -> BatchInput:
@@ -118,7 +122,8 @@ def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = No
                    ) -> list[BatchInput]:
     """Expand folders (recursively), globs, files and manifests into unique inputs.
 
-    Folders and globs keep only files with a video ending (:data:`VIDEO_SUFFIXES`); files
+    Folders and globs keep files with a video ending (:data:`VIDEO_SUFFIXES`) or a photo
+    ending (:data:`hiprom.media.sources.IMAGE_SUFFIXES`); files
     named explicitly or in a manifest are kept whatever their ending. The first mention
     of a file wins. ``id_pattern`` fills ``patient_id`` when a manifest did not, searched
     in the file name first, then in the whole path.

@@ -1,10 +1,13 @@
 """Batch exports: ``results.csv`` (one row per input per leg) and ``summary.html``.
 
-The summary page is one self-contained file: inline CSS and inline SVG, no script, no
-font, image or style fetched from anywhere, so it opens offline and leaks nothing. It
-shows the distribution of internal rotation per leg against the 35–45° target band,
-the patients whose left–right difference exceeds the method's error, and the flagged
-and failed videos. :func:`build_summary_html` is pure; the writers do the I/O.
+The summary page is one self-contained file: inline CSS, inline SVG and a few lines of
+inline script that sort the table; no font, image, script or style is fetched from
+anywhere, so it opens offline and leaks nothing. It links only to the per-video result
+files beside it (relative links). It shows honest counts (scored, no angle found, refused,
+failed), one sortable row per video, the distribution of clean IR values per leg against
+the 35–45° target band, the patients whose left–right difference exceeds the method's
+error, and the flagged and failed videos, with quality in words.
+:func:`build_summary_html` is pure; the writers do the I/O.
 """
 
 from __future__ import annotations
@@ -52,13 +55,18 @@ border-bottom:1px solid #e6e8ee;vertical-align:top}th{background:#f4f6fa}
 td.num{text-align:right;font-variant-numeric:tabular-nums}.path{word-break:break-all}
 .plots{display:flex;gap:20px;flex-wrap:wrap}figure{margin:0}figcaption{font-weight:600}
 .empty{color:#5b6475;font-style:italic}
+table.sortable th{cursor:pointer;white-space:nowrap}table.sortable td a{margin-right:6px}
+table.sortable td.path,table.sortable td.num,table.sortable td:nth-child(3){white-space:nowrap;
+word-break:normal}
 """
 
 
 @dataclass(frozen=True)
 class _Counts:
     n_inputs: int
-    n_ok: int
+    n_scored: int
+    n_no_value: int
+    n_refused: int
     n_failed: int
     n_flagged: int
     n_asymmetric: int
@@ -72,13 +80,52 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}°"
 
 
+#: Quality flags in the words the summary shows.
+FLAG_WORDS: dict[str, str] = {
+    "no_neutral": "no still start", "no_hold_found": "no held end range",
+    "short_hold": "holds too short", "pelvis_roll": "pelvis lifted", "trunk_lean": "trunk leaned",
+    "knee_drift": "knee drifted", "low_visibility": "legs hard to see",
+    "labels_swapped": "sides swapped (fixed)", "few_frames": "few frames measured",
+    "reps_excluded": "flagged reps left out", "truncated": "file cut short",
+    "crowded": "others in view", "decode_gap": "damaged stretch skipped",
+}
+#: A value resting on a rep with one of these is not a clean measurement.
+_COMPENSATIONS = frozenset({"pelvis_roll", "trunk_lean", "knee_drift"})
+
+
+def _words(flags: Sequence[str]) -> str:
+    return ", ".join(FLAG_WORDS.get(f, f.replace("_", " ")) for f in flags)
+
+
+def _legs(item: StoredResult) -> dict[str, dict]:
+    legs = (item.result or {}).get("legs") or {}
+    return {leg: legs.get(leg) or {} for leg in SIDES}
+
+
+def _clean_ir(leg: dict) -> float | None:
+    """A leg's IR when it is a clean value: measured, tested, no compensation, verdict given."""
+    value = leg.get("internal_rotation_deg")
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    if leg.get("tested") is False or (leg.get("verdict") or {}).get("code") == "withheld":
+        return None
+    if _COMPENSATIONS.intersection(leg.get("quality") or ()):
+        return None
+    return float(value)
+
+
+def _valid(item: StoredResult) -> bool:
+    return bool(((item.result or {}).get("protocol") or {}).get("valid", True))
+
+
 def _ir_values(results: Sequence[StoredResult], leg: str) -> list[float]:
+    """Clean IR values of ``leg`` in valid, scored results (what the histograms show)."""
     values = []
     for item in results:
-        data = ((item.result or {}).get("legs") or {}).get(leg) or {}
-        value = data.get("internal_rotation_deg")
-        if isinstance(value, int | float) and math.isfinite(value):
-            values.append(float(value))
+        if item.status == "ok" and _valid(item):
+            value = _clean_ir(_legs(item)[leg])
+            if value is not None:
+                values.append(value)
     return values
 
 
@@ -88,16 +135,16 @@ def _measured(leg: dict) -> bool:
 
 
 def _flags(item: StoredResult) -> list[str]:
-    """Quality flags of a video; the resting side of a one-leg test is not a problem."""
+    """Quality flags of a video in words; the resting side of a one-leg test is not a problem."""
     doc = item.result or {}
-    flags = [f"input: {f}" for f in doc.get("quality") or []]
-    legs = {leg: (doc.get("legs") or {}).get(leg) or {} for leg in SIDES}
+    flags = [f"input: {_words([f])}" for f in doc.get("quality") or []]
+    legs = _legs(item)
     any_measured = any(_measured(data) for data in legs.values())
     for leg, data in legs.items():
         quality = data.get("quality") or []
         if any_measured and not _measured(data) and set(quality) <= {"no_hold_found"}:
             continue
-        flags += [f"{leg}: {f}" for f in quality]
+        flags += [f"{leg}: {_words([f])}" for f in quality]
     return flags
 
 
@@ -199,20 +246,107 @@ def _asymmetry_rows(results: Sequence[StoredResult]) -> list[list[str]]:
     return rows
 
 
+def _has_value(item: StoredResult) -> bool:
+    return any(_measured(leg) for leg in _legs(item).values())
+
+
 def _counts(results: Sequence[StoredResult]) -> _Counts:
     ok = [r for r in results if r.status == "ok"]
-    return _Counts(len(results), len(ok), sum(r.status != "ok" for r in results),
-                   sum(bool(_flags(r)) for r in ok), sum(_is_asymmetric(r) for r in ok))
+    valid = [r for r in ok if _valid(r)]
+    scored = [r for r in valid if _has_value(r)]
+    return _Counts(len(results), len(scored), len(valid) - len(scored), len(ok) - len(valid),
+                   sum(r.status != "ok" for r in results), sum(bool(_flags(r)) for r in ok),
+                   sum(_is_asymmetric(r) for r in scored))
 
 
-def build_summary_html(results: Sequence[StoredResult], *, generated_at: str | None = None
-                       ) -> str:
-    """The whole summary page as a string (pure: no I/O, no clock unless not given)."""
+_SORT_SCRIPT = """
+document.querySelectorAll("table.sortable th").forEach(function (th, col) {
+  th.addEventListener("click", function () {
+    var body = th.closest("table").tBodies[0], rows = Array.from(body.rows);
+    var up = th.dataset.dir !== "up"; th.dataset.dir = up ? "up" : "down";
+    rows.sort(function (a, b) {
+      var x = a.cells[col].dataset.v || a.cells[col].textContent;
+      var y = b.cells[col].dataset.v || b.cells[col].textContent;
+      var nx = parseFloat(x), ny = parseFloat(y);
+      var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+      return up ? c : -c;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+});
+"""
+
+
+def _value_cell(leg: dict, key: str) -> str:
+    value, ci = leg.get(key), leg.get(key.replace("_deg", "_ci95_deg"))
+    if not isinstance(value, int | float):
+        return '<td class="num" data-v="">–</td>'
+    text = f"{value:.1f}°" + ("" if ci is None else f" ±{ci:.1f}°")
+    return f'<td class="num" data-v="{value:.3f}">{_esc(text)}</td>'
+
+
+def _verdict_words(item: StoredResult) -> str:
+    if item.status != "ok":
+        return "failed"
+    if not _valid(item):
+        reason = ((item.result or {}).get("protocol") or {}).get("reason")
+        return "refused" + (f": {reason}" if reason else "")
+    words = []
+    for leg, data in _legs(item).items():
+        if data.get("tested") is False:
+            continue
+        verdict = data.get("verdict") or {}
+        label = (verdict.get("band") or {}).get("label") or verdict.get("code")
+        if label and _measured(data):
+            words.append(f"{leg[0].upper()}: {label}")
+    return "; ".join(words) or "no value"
+
+
+def _video_rows(results: Sequence[StoredResult],
+                links: dict[str, list[tuple[str, str]]]) -> list[str]:
+    rows = []
+    for item in results:
+        legs = _legs(item)
+        files = " ".join(f'<a href="{_esc(href)}">{_esc(label)}</a>'
+                         for label, href in links.get(item.input.path, ()))
+        cells = [f'<td class="path">{_esc(Path(item.input.path).name)}</td>',
+                 f"<td>{_esc(item.input.patient_id or '–')}</td>",
+                 f"<td>{_esc(item.input.session_date or '–')}</td>",
+                 f"<td>{_esc(item.input.side_tested or 'auto')}</td>"]
+        for leg in SIDES:
+            cells += [_value_cell(legs[leg], "internal_rotation_deg"),
+                      _value_cell(legs[leg], "external_rotation_deg")]
+        quality = _flags(item) if item.status == "ok" else [item.error_message or ""]
+        cells += [f"<td>{_esc(_verdict_words(item))}</td>",
+                  f"<td>{_esc('; '.join(quality) or 'clean')}</td>", f"<td>{files}</td>"]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return rows
+
+
+def _video_table(results: Sequence[StoredResult],
+                 links: dict[str, list[tuple[str, str]]]) -> str:
+    if not results:
+        return '<p class="empty">No videos.</p>'
+    heads = ["video", "patient", "date", "side tested", "left IR", "left ER", "right IR",
+             "right ER", "verdict", "quality", "files"]
+    head = "".join(f'<th title="click to sort">{_esc(h)}</th>' for h in heads)
+    return (f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>'
+            + "".join(_video_rows(results, links)) + "</tbody></table>")
+
+
+def build_summary_html(results: Sequence[StoredResult], *, generated_at: str | None = None,
+                       links: dict[str, list[tuple[str, str]]] | None = None) -> str:
+    """The whole summary page as a string (pure: no I/O, no clock unless not given).
+
+    ``links`` maps an input path to ``(label, relative href)`` pairs of its result files.
+    """
     when = generated_at or datetime.now(UTC).isoformat(timespec="seconds")
     c = _counts(results)
     cards = "".join(
         f'<div class="card {cls}"><b>{n}</b>{_esc(label)}</div>'
-        for cls, n, label in (("", c.n_inputs, "videos"), ("ok", c.n_ok, "scored"),
+        for cls, n, label in (("", c.n_inputs, "videos"), ("ok", c.n_scored, "scored"),
+                              ("warn", c.n_no_value, "no angle found"),
+                              ("bad", c.n_refused, "refused (not the seated test)"),
                               ("bad", c.n_failed, "failed"), ("warn", c.n_flagged, "flagged"),
                               ("warn", c.n_asymmetric, "asymmetric")))
     flagged = [[_esc(r.input.path), _esc(r.input.patient_id or "–"), _esc(", ".join(_flags(r)))]
@@ -223,7 +357,9 @@ def build_summary_html(results: Sequence[StoredResult], *, generated_at: str | N
     body = (
         f"<h1>hiprom batch summary</h1><p class=\"muted\">Generated {_esc(when)}. Angles in "
         "degrees, + = internal rotation, the person's anatomical left and right.</p>"
-        f'<div class="cards">{cards}</div>{_distribution_section(results)}'
+        f'<div class="cards">{cards}</div><h2>Every video</h2>'
+        "<p class=\"muted\">Click a column to sort. ± is the 95% interval.</p>"
+        f"{_video_table(results, links or {})}{_distribution_section(results)}"
         "<h2>Asymmetric patients</h2><p class=\"muted\">Left–right difference larger than "
         "the method's measurement error.</p>"
         + _table(["video", "patient", "left IR", "right IR", "difference", "restricted side"],
@@ -237,7 +373,7 @@ def build_summary_html(results: Sequence[StoredResult], *, generated_at: str | N
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>hiprom batch summary</title><style>{_CSS}</style></head>"
-            f"<body>{body}</body></html>\n")
+            f"<body>{body}<script>{_SORT_SCRIPT}</script></body></html>\n")
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
@@ -251,10 +387,31 @@ def _write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+#: Result files linked from the summary, by label and file-name suffix.
+_LINKED = (("JSON", ".json"), ("CSV", ".csv"), ("key frame", ".keyframe.png"),
+           ("video", ".annotated.webm"), ("photo", ".annotated.png"))
+
+
+def _links(results: Sequence[StoredResult], out_dir: Path) -> dict[str, list[tuple[str, str]]]:
+    """Relative links from ``out_dir`` to each input's result files that exist."""
+    links: dict[str, list[tuple[str, str]]] = {}
+    for item in results:
+        if not item.output_dir:
+            continue
+        folder = Path(item.output_dir)
+        folder = folder if folder.is_absolute() else out_dir / folder
+        stem = Path(item.input.path).stem
+        found = [(label, folder / f"{stem}{suffix}") for label, suffix in _LINKED]
+        links[item.input.path] = [
+            (label, Path(os.path.relpath(path, out_dir)).as_posix())
+            for label, path in found if path.is_file()]
+    return links
+
+
 def write_summary_html(results: Sequence[StoredResult], out_dir: Path) -> Path:
     """Write ``summary.html`` into ``out_dir`` (atomically) and return its path."""
     path = out_dir / SUMMARY_HTML
-    _write_text_atomic(path, build_summary_html(results))
+    _write_text_atomic(path, build_summary_html(results, links=_links(results, out_dir)))
     return path
 
 
