@@ -112,13 +112,16 @@ def test_routines_bad_json(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- history
-def _two_tests(clip_dir: Path, person: str = "alex") -> None:
+def _two_tests(clip_dir: Path, person: str = "alex", *, compensated: bool = False) -> None:
     first = read_result(clip_dir / "seated_clip.json")
     first["source"]["sha256"] = "a" * 64
     first["legs"]["left"]["internal_rotation_deg"] = 21.0
+    first["legs"]["left"]["quality"] = []
     save_result(first, person=person, measured_at=datetime(2026, 3, 1, tzinfo=UTC))
-    save_result(read_result(clip_dir / "seated_clip.json"), person=person,
-                measured_at=datetime(2026, 3, 29, tzinfo=UTC),
+    second = read_result(clip_dir / "seated_clip.json")
+    if not compensated:   # a clean second test: it counts for the change
+        second["legs"]["left"]["quality"] = ["reps_excluded"]
+    save_result(second, person=person, measured_at=datetime(2026, 3, 29, tzinfo=UTC),
                 json_path=clip_dir / "seated_clip.json")
 
 
@@ -131,6 +134,26 @@ def test_history_table_change_and_plot(clip_dir: Path, tmp_path: Path) -> None:
     assert "Left IR rose 7.4°" in result.output and "a real change" in result.output
     assert "Right IR did not change" in result.output and "not a real change" in result.output
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_compensated_test_is_marked_and_left_out_of_the_change(clip_dir: Path) -> None:
+    _two_tests(clip_dir, compensated=True)     # the fixture's left value rests on pelvis roll
+    result = run("history", "--person", "alex")
+    assert result.exit_code == 0, result.output
+    assert "28.4 ±1.6 *" in result.output       # shown, marked as not in trends
+    assert "Left IR rose" not in result.output and "Right IR did not change" in result.output
+
+
+def test_history_delete_and_exclude_by_id(clip_dir: Path) -> None:
+    _two_tests(clip_dir)
+    first, second = load_history("alex")
+    assert run("history", "--person", "alex", "--exclude", str(second.id)).exit_code == 0
+    assert load_history("alex")[1].excluded
+    assert run("history", "--person", "alex", "--include", str(second.id)).exit_code == 0
+    assert not load_history("alex")[1].excluded
+    assert run("history", "--person", "alex", "--delete", str(first.id), "-q").exit_code == 0
+    assert [e.id for e in load_history("alex")] == [second.id]
+    assert failed_with(run("history", "--person", "alex", "--delete", "999"), "no test with id")
 
 
 def test_history_json(clip_dir: Path) -> None:

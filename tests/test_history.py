@@ -231,9 +231,10 @@ def test_one_test_has_no_change(clip: dict) -> None:
 
 def test_quality_flags_are_mentioned(clip: dict, db: Path) -> None:
     save_result(variant(clip, "a", 20.0, 40.0), db_path=db, measured_at=T0)
-    save_result(clip, db_path=db, measured_at=T0 + timedelta(days=14))   # left: pelvis_roll
+    clip["legs"]["left"]["quality"] = ["low_visibility"]
+    save_result(clip, db_path=db, measured_at=T0 + timedelta(days=14))
     changes = changes_since_last(load_history(db_path=db))
-    assert "pelvis_roll" in changes[Side.LEFT].sentence
+    assert "low_visibility" in changes[Side.LEFT].sentence
     assert "Read with care" not in changes[Side.RIGHT].sentence
 
 
@@ -252,3 +253,54 @@ def _entries(clip: dict, values: list[tuple[float | None, float | None]], ci: fl
             save_result(variant(clip, "abcdef"[i], left, right, ci), db_path=db,
                         measured_at=T0 + timedelta(days=14 * i))
         return load_history(db_path=db)
+
+
+# ---------------------------------------------------------------- comparable tests only
+def _save(clip: dict, db: Path, key: str, left: float, days: int, **changes) -> None:
+    result = variant(clip, key, left, 40.0)
+    for path, value in changes.items():
+        target = result
+        *parents, last = path.split("__")
+        for part in parents:
+            target = target[part]
+        target[last] = value
+    save_result(result, person="Alex", measured_at=T0 + timedelta(days=days), db_path=db)
+
+
+def test_changes_skip_excluded_flagged_still_and_untested_tests(clip: dict, db: Path) -> None:
+    from hiprom.report.history import set_excluded
+
+    _save(clip, db, "a", 20.0, 0)
+    _save(clip, db, "b", 45.0, 7, legs__left__quality=["pelvis_roll"])   # compensated
+    _save(clip, db, "c", 44.0, 14, source__kind="still")                 # another kind
+    _save(clip, db, "d", 43.0, 21, legs__left__tested=False)             # resting leg
+    _save(clip, db, "e", 40.0, 28)
+    change = changes_since_last(load_history("Alex", db_path=db))[Side.LEFT]
+    assert (change.previous_deg, change.latest_deg) == (20.0, 40.0)
+    latest = load_history("Alex", db_path=db)[-1]
+    set_excluded("Alex", latest.id, db_path=db)
+    entries = load_history("Alex", db_path=db)
+    assert entries[-1].excluded and changes_since_last(entries)[Side.LEFT] is None
+
+
+def test_delete_and_exclude_name_only_the_persons_own_tests(clip: dict, db: Path) -> None:
+    from hiprom.report.history import delete_result, set_excluded
+
+    _save(clip, db, "a", 20.0, 0)
+    save_result(variant(clip, "z", 30.0, 30.0), person="Bea", db_path=db)
+    (bea,) = load_history("Bea", db_path=db)
+    with pytest.raises(InputError, match="no test with id"):
+        set_excluded("Alex", bea.id, db_path=db)
+    (alex,) = load_history("Alex", db_path=db)
+    delete_result("Alex", alex.id, db_path=db)
+    assert load_history("Alex", db_path=db) == ()
+    assert len(load_history("Bea", db_path=db)) == 1
+
+
+def test_a_version_1_database_is_upgraded_in_place(clip: dict, db: Path) -> None:
+    save_result(clip, person="Alex", db_path=db)
+    with sqlite3.connect(db) as conn:   # make it look like the file an older hiprom wrote
+        conn.execute("ALTER TABLE results DROP COLUMN excluded")
+        conn.execute("PRAGMA user_version = 1")
+    (entry,) = load_history("Alex", db_path=db)
+    assert entry.excluded is False and entry.ir_deg[Side.LEFT] == 28.4

@@ -119,18 +119,24 @@ def _fmt(value: float | None, ci: float | None = None) -> str:
 
 
 def _history_table(entries: tuple[Any, ...], person: str) -> Table:
-    """Return the trend table."""
-    table = Table(title=f"Seated hip IR history of {person} (degrees; ± = 95% interval)",
-                  title_justify="left")
-    for name in ("test (UTC)", "left IR", "right IR", "left ER", "right ER"):
-        table.add_column(name, justify="left" if name.startswith("test") else "right",
+    """Return the trend table; a test that does not count for trends is marked."""
+    table = Table(title=f"Seated hip IR history of {person} (degrees; ± = 95% interval; "
+                        "* = not in trends)", title_justify="left")
+    for name in ("id", "test (UTC)", "kind", "left IR", "right IR", "left ER", "right ER"):
+        table.add_column(name, justify="right" if "IR" in name or "ER" in name else "left",
                          no_wrap=True)
+    table.add_column("source", overflow="fold")
     table.add_column("flags", overflow="fold")
     for e in entries:
-        flags = dict.fromkeys(e.leg_quality(Side.LEFT) + e.leg_quality(Side.RIGHT))
-        table.add_row(f"{e.measured_at:%Y-%m-%d %H:%M}",
-                      *(_fmt(e.ir_deg[s], e.ci95_deg[s]) for s in Side),
-                      *(_fmt(e.er_deg[s]) for s in Side), ", ".join(flags) or "—")
+        flags = list(dict.fromkeys(e.leg_quality(Side.LEFT) + e.leg_quality(Side.RIGHT)))
+        if e.excluded:
+            flags.insert(0, "excluded")
+        table.add_row(str(e.id), f"{e.measured_at:%Y-%m-%d %H:%M}", e.source_kind or "?",
+                      *(_fmt(e.ir_deg[s], e.ci95_deg[s]) + ("" if e.counts(s) else " *")
+                        for s in Side),
+                      *(_fmt(e.er_deg[s]) for s in Side),
+                      Path(e.source_path).name if e.source_path else "—",
+                      ", ".join(flags) or "—")
     return table
 
 
@@ -157,25 +163,44 @@ def _history(
     where: Annotated[bool, typer.Option(
         "--where", help="Print where the history database is (HIPROM_HOME sets its folder) "
                         "and exit.")] = False,
+    delete: Annotated[int | None, typer.Option(
+        "--delete", metavar="ID", help="Delete the test with this id for good.")] = None,
+    exclude: Annotated[int | None, typer.Option(
+        "--exclude", metavar="ID", help="Keep the test but leave it out of trends.")] = None,
+    include: Annotated[int | None, typer.Option(
+        "--include", metavar="ID", help="Take an excluded test back into trends.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
     """Show the IR trend per leg and whether the change since the last test is real."""
     from hiprom.report.history import (
         DEFAULT_PERSON,
         changes_since_last,
         default_db_path,
+        delete_result,
         load_history,
+        set_excluded,
     )
 
     if where:
         typer.echo(str(default_db_path()))
         return
     name = person or DEFAULT_PERSON
+    if delete is not None:
+        delete_result(name, delete)
+    if exclude is not None:
+        set_excluded(name, exclude, True)
+    if include is not None:
+        set_excluded(name, include, False)
     entries = load_history(name)
+    if quiet and plot is None:
+        return
     changes = changes_since_last(entries)
     if plot is not None:
         from hiprom.report.html import build_history_plot_png
 
-        write_bytes_atomic(plot, build_history_plot_png(entries))
+        write_bytes_atomic(plot, build_history_plot_png(entries, person=name))
+    if quiet:
+        return
     if as_json:
         typer.echo(_history_json(entries, changes))
         return

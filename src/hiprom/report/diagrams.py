@@ -386,8 +386,11 @@ def _mark_rep(ax: Any, rep: Mapping[str, Any], side: Side, colour: str) -> None:
                 textcoords="offset points", ha="center", fontsize=8, color=colour)
 
 
-def build_history_plot_png(entries: Sequence[HistoryEntry]) -> bytes:
+def build_history_plot_png(entries: Sequence[HistoryEntry], *, person: str | None = None) -> bytes:
     """Plot each leg's IR per test with its 95% interval, oldest to newest.
+
+    Tests that count for trends are filled dots joined by a line; a test left out (excluded,
+    not a valid seated test, leg not tested, compensated or withheld) is a hollow marker.
 
     Returns:
         PNG bytes.
@@ -395,13 +398,25 @@ def build_history_plot_png(entries: Sequence[HistoryEntry]) -> bytes:
     """
     fig, ax = _figure(10, 3.4)
     for side in Side:
-        points = [(e.measured_at, e.ir_deg[side], e.ci95_deg[side] or 0.0)
+        points = [(e.measured_at, e.ir_deg[side], e.ci95_deg[side] or 0.0, e.counts(side))
                   for e in entries if e.ir_deg[side] is not None]
-        if points:
-            when, ir, ci = zip(*points, strict=True)
+        good = [p for p in points if p[3]]
+        if good:
+            when, ir, ci, _ = zip(*good, strict=True)
             ax.errorbar(when, ir, yerr=ci, color=_COLOURS[side], marker="o", capsize=4,
                         lw=1.6, label=f"{side.value} IR")
+        bad = [p for p in points if not p[3]]
+        if bad:
+            when, ir, ci, _ = zip(*bad, strict=True)
+            ax.errorbar(when, ir, yerr=ci, color=_COLOURS[side], marker="o", mfc="white",
+                        capsize=4, lw=0, elinewidth=1, ls="none",
+                        label=f"{side.value} IR, not in trend (flagged or excluded)")
     ax.set_ylabel("internal rotation (°)")
-    fig.legend(loc="outside upper center", frameon=False, ncol=3, fontsize=9)
+    if entries:
+        first, last = entries[0].measured_at, entries[-1].measured_at
+        who = f"{person}: " if person else ""
+        ax.set_title(f"{who}seated hip IR, {first:%Y-%m-%d} to {last:%Y-%m-%d}", fontsize=10,
+                     loc="left")
+    fig.legend(loc="outside upper center", frameon=False, ncol=4, fontsize=8)
     fig.autofmt_xdate()
     return _png(fig)

@@ -56,18 +56,22 @@ __all__ = [
     "changes_since_last",
     "combined_ci95",
     "default_db_path",
+    "delete_result",
     "leg_inputs",
     "list_people",
     "load_history",
     "read_result",
     "result_compensations",
     "save_result",
+    "set_excluded",
     "validate_result",
 ]
 
 DEFAULT_PERSON = "default"
+#: A leg whose value rests on a compensated rep does not enter trends.
+_COMPENSATIONS = frozenset({"pelvis_roll", "trunk_lean", "knee_drift"})
 _DB_NAME = "history.sqlite3"
-_DB_VERSION = 1
+_DB_VERSION = 2
 _MAX_NAME = 64
 _COLUMNS = ("left_ir_deg", "left_ir_ci95_deg", "left_er_deg",
             "right_ir_deg", "right_ir_ci95_deg", "right_er_deg")
@@ -89,6 +93,7 @@ CREATE TABLE IF NOT EXISTS results (
     left_ir_deg REAL, left_ir_ci95_deg REAL, left_er_deg REAL,
     right_ir_deg REAL, right_ir_ci95_deg REAL, right_er_deg REAL,
     result_json TEXT NOT NULL,
+    excluded INTEGER NOT NULL DEFAULT 0,
     UNIQUE (person_id, input_key)
 );
 """
@@ -118,6 +123,7 @@ class HistoryEntry:
         ci95_deg: Half-width of the IR 95% interval per side.
         er_deg: ER per side (positive degrees), None if not measured.
         result: The full result dict.
+        excluded: Left out of trends and changes (``hiprom history --exclude ID``).
 
     """
 
@@ -131,10 +137,30 @@ class HistoryEntry:
     ci95_deg: dict[Side, float | None]
     er_deg: dict[Side, float | None]
     result: dict[str, Any] = field(repr=False, compare=False)
+    excluded: bool = False
 
     def leg_quality(self, side: Side) -> tuple[str, ...]:
         """Return the quality flags of one leg of this test."""
         return tuple(str(f) for f in result_leg(self.result, side).get("quality") or ())
+
+    @property
+    def kind(self) -> str:
+        """``still`` for a photo, ``video`` for a clip or a live session (comparable)."""
+        return "still" if self.source_kind == "still" else "video"
+
+    def counts(self, side: Side) -> bool:
+        """Whether this test's ``side`` enters trends and changes.
+
+        It does when the test is included, a valid seated test, and the leg was tested,
+        measured, free of compensation flags and not given a withheld verdict.
+        """
+        leg = result_leg(self.result, side)
+        protocol = self.result.get("protocol")
+        valid = not isinstance(protocol, Mapping) or protocol.get("valid") is not False
+        verdict = leg.get("verdict") if isinstance(leg.get("verdict"), Mapping) else {}
+        return (not self.excluded and valid and self.ir_deg[side] is not None
+                and leg.get("tested") is not False and verdict.get("code") != "withheld"
+                and not _COMPENSATIONS.intersection(self.leg_quality(side)))
 
 
 def _check_person(person: str) -> str:
@@ -160,7 +186,13 @@ def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
                              "upgrade hiprom or use another HIPROM_HOME.")
         if create:
             conn.executescript(_DDL)
+            if version == 1:  # version 2 added the per-test exclusion
+                conn.execute("ALTER TABLE results ADD COLUMN excluded INTEGER NOT NULL "
+                             "DEFAULT 0")
             conn.execute(f"PRAGMA user_version = {_DB_VERSION}")
+        elif version == 1:  # an older file: upgrade it in place, once
+            conn.close()
+            return _connect(path, create=True)
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as err:
         conn.close()
@@ -256,12 +288,13 @@ def list_people(*, db_path: str | Path | None = None) -> tuple[str, ...]:
 
 def _entry(row: Sequence[Any]) -> HistoryEntry:
     """Build an entry from a SELECT row (see :func:`load_history`)."""
-    rid, person, when, kind, src, jpath, *vals, text = row
+    rid, person, when, kind, src, jpath, *vals, text, excluded = row
     per_side = {s: vals[3 * i: 3 * i + 3] for i, s in enumerate(Side)}
     return HistoryEntry(int(rid), person, datetime.fromisoformat(when), kind, src, jpath,
                         {s: v[0] for s, v in per_side.items()},
                         {s: v[1] for s, v in per_side.items()},
-                        {s: v[2] for s, v in per_side.items()}, json.loads(text))
+                        {s: v[2] for s, v in per_side.items()}, json.loads(text),
+                        bool(excluded))
 
 
 def load_history(
@@ -284,10 +317,36 @@ def load_history(
     with closing(_connect(path, create=False)) as conn:
         rows = conn.execute(
             "SELECT r.id, p.name, r.measured_utc, r.source_kind, r.source_path, r.json_path, "
-            f"{', '.join('r.' + c for c in _COLUMNS)}, r.result_json FROM results r JOIN "
+            f"{', '.join('r.' + c for c in _COLUMNS)}, r.result_json, r.excluded FROM results r "
+            "JOIN "
             "persons p ON p.id = r.person_id WHERE p.name = ? ORDER BY r.measured_utc, r.id",
             (name,)).fetchall()
     return tuple(_entry(r) for r in rows)
+
+
+def _edit_entry(person: str, entry_id: int, sql: str, db_path: str | Path | None,
+                params: tuple[Any, ...] = ()) -> None:
+    """Run ``sql`` (``... WHERE id = ?``) on one of ``person``'s tests, or say it is not theirs."""
+    name = _check_person(person)
+    ids = {e.id for e in load_history(name, db_path=db_path)}
+    if entry_id not in ids:
+        raise InputError(f"{name!r} has no test with id {entry_id}; hiprom history --person "
+                         f"{name} lists the ids ({', '.join(map(str, sorted(ids)))}).")
+    path = Path(db_path) if db_path is not None else default_db_path()
+    with closing(_connect(path, create=True)) as conn, conn:
+        conn.execute(sql, (*params, entry_id))
+
+
+def delete_result(person: str, entry_id: int, *, db_path: str | Path | None = None) -> None:
+    """Delete one saved test of ``person`` for good."""
+    _edit_entry(person, entry_id, "DELETE FROM results WHERE id = ?", db_path)
+
+
+def set_excluded(person: str, entry_id: int, excluded: bool = True, *,
+                 db_path: str | Path | None = None) -> None:
+    """Keep one saved test but leave it out of trends and changes (or take it back in)."""
+    _edit_entry(person, entry_id, "UPDATE results SET excluded = ? WHERE id = ?", db_path,
+                (int(excluded),))
 
 
 # ---------------------------------------------------------------------------- progress
@@ -358,11 +417,19 @@ def _ci(entry: HistoryEntry, side: Side) -> float:
 
 
 def _leg_change(entries: Sequence[HistoryEntry], side: Side, mdc95_deg: float) -> LegChange | None:
-    """Return the change between the last two tests that measured ``side``."""
-    measured = [e for e in entries if e.ir_deg[side] is not None]
-    if len(measured) < 2:
+    """Return the change between the last two comparable tests of ``side``.
+
+    Comparable: both count for that leg (:meth:`HistoryEntry.counts`) and both are of the
+    same kind (two videos, or two photos).
+    """
+    measured = [e for e in entries if e.counts(side)]
+    if not measured:
         return None
-    prev, last = measured[-2], measured[-1]
+    last = measured[-1]
+    earlier = [e for e in measured[:-1] if e.kind == last.kind]
+    if not earlier:
+        return None
+    prev = earlier[-1]
     before, after = float(prev.ir_deg[side] or 0.0), float(last.ir_deg[side] or 0.0)
     comb = combined_ci95(_ci(prev, side), _ci(last, side))
     threshold = max(mdc95_deg, comb)

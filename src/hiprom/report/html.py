@@ -475,7 +475,8 @@ def _history(entries: Sequence[HistoryEntry], person: str | None) -> str:
     if not changes:
         changes = "<p class=\"muted\">One test so far: re-test in 2–4 weeks to see a trend.</p>"
     return (f'<section id="history"><h2>Progress of {escape(person or "this person")}</h2>'
-            f"<figure>{_img(build_history_plot_png(entries), 'IR per test')}<figcaption>IR per "
+            f"<figure>{_img(build_history_plot_png(entries, person=person), 'IR per test')}"
+            "<figcaption>IR per "
             "test with its 95% interval.</figcaption></figure><h3 style=\"margin-top:14px\">"
             f"Change since the last test</h3>{changes}<table><tr><th>Test (UTC)</th>"
             '<th class="num">Left IR</th><th class="num">Right IR</th><th>Flags</th></tr>'
