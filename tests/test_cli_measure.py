@@ -44,7 +44,7 @@ def test_fast_flag_sets_the_measuring_rate(tmp_path, monkeypatch, flags, expecte
 
     seen = []
 
-    def fake_measure(path, *, options):
+    def fake_measure(path, *, options, progress=None):
         seen.append(options)
         raise MeasurementError(f"{path}: stop here")
 

@@ -54,3 +54,24 @@ def test_a_test_is_saved_to_history_only_when_a_person_is_named(tmp_path, monkey
     assert len(load_history("Ada")) == 1
     where = CliRunner().invoke(app, ["history", "--where"])
     assert where.output.strip() == str(default_db_path())
+
+
+CLIP = STILL.with_name("seated_ir_left_right.mp4")
+
+
+@pytest.mark.mediapipe
+def test_measure_shows_a_progress_bar_on_a_terminal_only(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import hiprom.cli.main as cli
+
+    for terminal, expect in ((True, True), (False, False)):
+        buffer = io.StringIO()
+        monkeypatch.setattr(cli, "err_console", Console(file=buffer, force_terminal=terminal,
+                                                        width=100))
+        run = CliRunner().invoke(app, ["measure", str(CLIP), "-o", str(tmp_path),
+                                       "--no-history"])
+        assert run.exit_code == 0, run.output
+        assert (CLIP.name in buffer.getvalue()) is expect

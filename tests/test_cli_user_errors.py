@@ -56,7 +56,7 @@ def photo(tmp_path, monkeypatch) -> Path:
     cv2.imwrite(str(path), np.full((480, 640, 3), 90, np.uint8))
     real = hiprom.pipeline.measure.measure_path
 
-    def measure_path(p, *, options=None):
+    def measure_path(p, *, options=None, progress=None):
         return real(p, options=options,
                     backend_factory=lambda mode: FakeBackend([_seated(30.0, 20.0)]))
 

@@ -9,11 +9,13 @@ is kept for bugs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,6 +28,9 @@ from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, describe_os_error
 from hiprom.media.exports import ExportFormat
 from hiprom.vocabulary import SIDES
+
+if TYPE_CHECKING:
+    from hiprom.pipeline.measure import Progress
 
 __all__ = ["app", "main"]
 
@@ -61,6 +66,26 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one red line to stderr and return the Exit to raise."""
     err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     return typer.Exit(code=code)
+
+
+@contextlib.contextmanager
+def _frame_progress(name: str, *, enabled: bool) -> Iterator[Progress | None]:
+    """A progress bar on a terminal (stderr), nothing when piped or quiet."""
+    if not (enabled and err_console.is_terminal):
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(TextColumn("{task.description}", markup=False), BarColumn(),
+             MofNCompleteColumn(), TimeRemainingColumn(), console=err_console,
+             transient=True) as bar:
+        task = bar.add_task(name, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        yield update
 
 
 def _print_version(value: bool) -> None:
@@ -148,7 +173,8 @@ def measure(
     failed = 0
     for path in paths:
         try:
-            m = measure_path(path, options=options)
+            with _frame_progress(Path(path).name, enabled=not quiet) as progress:
+                m = measure_path(path, options=options, progress=progress)
             written = write_outputs(m, out, annotate=annotate)
             if exports and m.source.kind == "still":
                 err_console.print(f"{path}: a photo has no per-frame series to export",

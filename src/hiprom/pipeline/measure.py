@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from hiprom.media.sources import is_image, iter_images, iter_video
 from hiprom.pipeline.analysis import (
     Analysis,
     BackendFactory,
+    FrameRecord,
     MeasureOptions,
     analyse,
     augment_still,
@@ -34,7 +35,10 @@ from hiprom.pipeline.summarise import Excluded, summarise_records
 from hiprom.results.measurement import Measurement, SourceInfo
 from hiprom.vocabulary import LATERAL_SIGN, SIDES
 
-__all__ = ["default_backend_factory", "measure_path", "measurement_from_analysis"]
+__all__ = ["Progress", "default_backend_factory", "measure_path", "measurement_from_analysis"]
+
+#: ``progress(frames_done, frames_declared)``: called per analysed frame of a clip.
+Progress = Callable[[int, int], None]
 
 log = logging.getLogger(__name__)
 #: Clips look for people besides the subject once every this many measured frames (once
@@ -136,9 +140,17 @@ def measure_clip(
     options: MeasureOptions,
     backend_factory: BackendFactory | None = None,
     sha256: str | None = None,
+    progress: Progress | None = None,
 ) -> Measurement:
     """Measure a video file (see :func:`measure_path`)."""
     frames = iter_video(path, stride=options.stride, max_fps=options.max_fps)
+    on_frame = None
+    if progress is not None:
+        total = frames.info.frame_count
+
+        def on_frame(record: FrameRecord) -> None:
+            progress(record.frame_index + 1, total)
+
     if backend_factory is None:
         several = options.subject is not PersonPolicy.AUTO
         fps = frames.info.fps if frames.info.fps > 0 else DEFAULT_CAMERA_FPS
@@ -147,7 +159,7 @@ def measure_clip(
     else:
         backend = backend_factory(RunningMode.VIDEO)
     with backend:
-        analysis = analyse(frames, backend, options=options)
+        analysis = analyse(frames, backend, options=options, on_frame=on_frame)
     check_subject(analysis, options=options, what=str(path))
     info = frames.info
     source = SourceInfo(
@@ -205,7 +217,6 @@ def measure_still(
     analysis = Analysis(tracker=PersonTracker(policy=options.subject),
                         resolution_wh=frame.resolution_wh)
     measured = []
-    from hiprom.pipeline.analysis import FrameRecord
 
     for k, (lm, _) in enumerate(passes):
         tracker = analysis.tracker if k == 0 else PersonTracker(policy=options.subject)
@@ -235,6 +246,7 @@ def measure_path(
     options: MeasureOptions = MeasureOptions(),
     backend_factory: BackendFactory | None = None,
     sha256: str | None = None,
+    progress: Progress | None = None,
 ) -> Measurement:
     """Measure a video or a photo and summarise both legs.
 
@@ -245,6 +257,8 @@ def measure_path(
             bundled MediaPipe model.
         sha256: the file's content hash when the caller already has it (the batch hashes
             every input to key its store); computed here otherwise.
+        progress: called as ``progress(frames_done, frames_declared)`` while a clip is
+            measured (``frames_declared`` is the container's estimate, 0 when unknown).
 
     Raises:
         SourceError: the file is missing, empty, not a video/image, or undecodable.
@@ -257,7 +271,8 @@ def measure_path(
         raise SourceError(f"{p} is a folder; pass video or image files (or use hiprom batch)")
     if is_image(p):
         return measure_still(p, options=options, backend_factory=backend_factory, sha256=sha256)
-    return measure_clip(p, options=options, backend_factory=backend_factory, sha256=sha256)
+    return measure_clip(p, options=options, backend_factory=backend_factory, sha256=sha256,
+                        progress=progress)
 
 
 __all__ += ["measure_clip", "measure_still", "MeasurementError"]
