@@ -170,7 +170,13 @@ def test_longest_inputs_are_scheduled_first(tmp_path):
     assert unreadable == [] and skipped == 0
 
 
-def test_cli_fast_flag_reaches_the_batch_settings(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("flags", "every_frame"), [
+    ([], False),                    # adaptive sampling by default
+    (["--every-frame"], True),
+    (["--annotate"], True),         # an annotated video shows every frame
+    (["--fast"], False),            # retired: a note, then the default
+])
+def test_cli_sampling_flags_reach_the_batch_settings(tmp_path, monkeypatch, flags, every_frame):
     import hiprom.cli.batch
     from hiprom.batch.run import BatchReport
 
@@ -181,10 +187,33 @@ def test_cli_fast_flag_reaches_the_batch_settings(tmp_path, monkeypatch):
         return BatchReport()
 
     monkeypatch.setattr(hiprom.cli.batch, "run_batch", fake_run_batch)
-    for flags in ([], ["--fast"]):
-        result = CliRunner().invoke(cli_app(), ["batch", str(tmp_path), "-q", *flags])
-        assert result.exit_code == 0, result.output
-    assert [c.options.max_fps for c in seen] == [None, 15.0]
+    result = CliRunner().invoke(cli_app(), ["batch", str(tmp_path), "-q", *flags])
+    assert result.exit_code == 0, result.output
+    [config] = seen
+    assert config.options.every_frame is every_frame
+    assert config.options.adaptive is not every_frame
+    assert config.options.max_fps is None
+    assert ("--fast is retired" in result.output) is ("--fast" in flags)
+
+
+def test_cli_every_frame_and_stride_conflict(tmp_path):
+    result = CliRunner().invoke(cli_app(), ["batch", str(tmp_path), "-q", "--every-frame",
+                                            "--stride", "2"])
+    assert result.exit_code == 1 and "--stride" in result.output
+
+
+def test_annotated_batch_analyses_every_frame(tmp_path, fake):
+    from hiprom.pipeline.analysis import MeasureOptions
+
+    fake_scoring, _, _ = fake
+    folder = write_inputs(tmp_path / "in", {"a.mp4": "IR 40 38"})
+    planned = []
+    config = BatchConfig(sources=(str(folder),), out_dir=tmp_path / "out", workers=1,
+                         annotate=True, options=MeasureOptions())
+    report = run_batch(config, score_fn=fake_scoring.score,
+                       on_planned=lambda jobs, skipped: planned.extend(jobs))
+    assert report.exit_code == 0
+    assert [job.options.every_frame for job in planned] == [True]
 
 
 def test_sha256_is_of_the_content(tmp_path):

@@ -37,8 +37,14 @@ def test_version_and_help():
     assert result.exit_code == 0 and "--annotate" in result.output
 
 
-@pytest.mark.parametrize(("flags", "expected"), [([], None), (["--fast"], 15.0)])
-def test_fast_flag_sets_the_measuring_rate(tmp_path, monkeypatch, flags, expected):
+@pytest.mark.parametrize(("flags", "every_frame", "stride"), [
+    ([], False, 1),                     # adaptive sampling by default
+    (["--every-frame"], True, 1),
+    (["--annotate"], True, 1),          # an annotated video shows every frame
+    (["--stride", "3"], False, 3),
+    (["--fast"], False, 1),             # retired: a note, then the default
+])
+def test_sampling_flags_set_the_options(tmp_path, monkeypatch, flags, every_frame, stride):
     import hiprom.pipeline.measure
     from hiprom.errors import MeasurementError
 
@@ -53,4 +59,14 @@ def test_fast_flag_sets_the_measuring_rate(tmp_path, monkeypatch, flags, expecte
     clip.write_bytes(b"x")
     result = runner.invoke(app, ["measure", str(clip), "--no-history", *flags])
     assert result.exit_code == 1 and "stop here" in result.output
-    assert [o.max_fps for o in seen] == [expected]
+    [options] = seen
+    assert (options.every_frame, options.stride, options.max_fps) == (every_frame, stride, None)
+    assert options.adaptive is (not every_frame and stride == 1)
+    assert ("--fast is retired" in result.output) is ("--fast" in flags)
+
+
+def test_every_frame_and_stride_conflict(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"x")
+    result = runner.invoke(app, ["measure", str(clip), "--every-frame", "--stride", "2"])
+    assert result.exit_code == 1 and "--stride" in result.output

@@ -84,9 +84,13 @@ def clip_and_backend(tmp_path):
     return blank_clip(tmp_path / "clip.mp4", n), (lambda mode: FakeBackend(seq))
 
 
+#: The fake backend replays one landmark set per call, so these clips analyse every frame.
+EVERY_FRAME = MeasureOptions(every_frame=True)
+
+
 def test_clip_end_range_is_the_held_plateau(clip_and_backend):
     path, factory = clip_and_backend
-    m = measure_path(path, backend_factory=factory)
+    m = measure_path(path, options=EVERY_FRAME, backend_factory=factory)
     left, right = m.legs["left"], m.legs["right"]
     assert left.internal_rotation_deg == pytest.approx(38.0, abs=0.7)
     assert left.internal_rotation_ci95_deg is not None
@@ -104,7 +108,7 @@ def test_key_frame_is_the_same_frame_with_or_without_the_annotated_video(tmp_pat
         writer.write(np.full((480, 640, 3), 20 + (7 * i) % 210, np.uint8))
     writer.release()
     seq = [landmarks_of(seated_person(test_protocol(i / FPS), 0.0)) for i in range(n)]
-    m = measure_path(path, backend_factory=lambda mode: FakeBackend(seq))
+    m = measure_path(path, options=EVERY_FRAME, backend_factory=lambda mode: FakeBackend(seq))
     write_outputs(m, tmp_path / "with", annotate=True)
     write_outputs(m, tmp_path / "without", annotate=False)
     with_video = cv2.imread(str(tmp_path / "with" / "graded.keyframe.png"))
@@ -119,7 +123,8 @@ def test_key_frame_is_the_same_frame_with_or_without_the_annotated_video(tmp_pat
 
 
 @pytest.mark.parametrize(("options", "expected_s"), [
-    (MeasureOptions(), 1.0),               # every frame of 30 fps video: once a second
+    (MeasureOptions(every_frame=True), 1.0),   # every frame of 30 fps video: once a second
+    (MeasureOptions(), 2.0),               # adaptive sampling: every 2 s of video
     (MeasureOptions(max_fps=15.0), 2.0),   # every 2nd frame: the same 30 measured frames
     (MeasureOptions(stride=3), 3.0),
 ])
@@ -141,7 +146,7 @@ def test_crowd_search_runs_once_per_30_measured_frames(clip_and_backend, monkeyp
 
 def test_outputs_follow_the_contract(clip_and_backend, tmp_path):
     path, factory = clip_and_backend
-    m = measure_path(path, backend_factory=factory)
+    m = measure_path(path, options=EVERY_FRAME, backend_factory=factory)
     written = write_outputs(m, tmp_path / "out", annotate=True)
     names = {p.name for p in written}
     assert {"clip.json", "clip.csv", "clip.annotated.webm", "clip.keyframe.png"} <= names
@@ -172,15 +177,15 @@ def test_mirrored_input_gives_the_same_numbers(tmp_path):
     plain = [landmarks_of(seated_person(test_protocol(i / FPS), 0.0)) for i in range(n)]
     mirrored = [lm.flipped_horizontally() for lm in plain]
     clip = blank_clip(tmp_path / "c.mp4", n)
-    a = measure_path(clip, backend_factory=lambda mode: FakeBackend(plain))
+    a = measure_path(clip, options=EVERY_FRAME, backend_factory=lambda mode: FakeBackend(plain))
     # The pipeline flips a mirrored frame back before the model; the fake backend returns
     # what a model would see in the flipped-back frame, i.e. the plain landmarks.
-    b = measure_path(clip, options=MeasureOptions(mirrored=True),
+    b = measure_path(clip, options=MeasureOptions(mirrored=True, every_frame=True),
                      backend_factory=lambda mode: FakeBackend(plain))
     assert a.legs["left"].internal_rotation_deg == pytest.approx(
         b.legs["left"].internal_rotation_deg)
     # A model that mislabels sides in the mirrored view does not change the anatomy either.
-    c = measure_path(clip, backend_factory=lambda mode: FakeBackend(
+    c = measure_path(clip, options=EVERY_FRAME, backend_factory=lambda mode: FakeBackend(
         [Landmarks(lm.xy[:, _swap_labels()], lm.visibility, lm.resolution_wh) for lm in plain]))
     assert c.legs["left"].internal_rotation_deg == pytest.approx(
         a.legs["left"].internal_rotation_deg, abs=1e-6)

@@ -1,6 +1,7 @@
 """One measurement path: ``measure``, ``batch`` and ``live --source --headless`` agree exactly.
 
-Real MediaPipe on a rendered sample, every frame analysed by each entry point. The three
+Real MediaPipe on a rendered sample, every frame analysed by each entry point (``measure``
+and ``batch`` with ``--every-frame``; ``live`` always analyses every frame). The three
 commands are run as a user runs them (the installed ``hiprom`` app), and their saved
 per-leg values must be the same to 0.01°.
 """
@@ -41,9 +42,10 @@ def three_ways(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     clip.symlink_to(SAMPLE)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("HIPROM_HOME", str(tmp / "home"))   # live saves a history entry
-        _invoke(["measure", str(clip), "--out", str(tmp / "measure"), "--no-history"])
+        _invoke(["measure", str(clip), "--out", str(tmp / "measure"), "--no-history",
+                 "--every-frame"])
         _invoke(["batch", str(tmp / "in"), "--out", str(tmp / "batch"), "--workers", "1",
-                 "--quiet"])
+                 "--quiet", "--every-frame"])
         _invoke(["live", "--source", str(clip), "--headless", "--out", str(tmp / "live")])
     batch_json = next((tmp / "batch").rglob(f"{clip.stem}.json"))
     return {
@@ -69,3 +71,5 @@ def test_measure_batch_and_live_give_the_same_legs(three_ways: dict[str, dict]) 
 def test_every_frame_was_analysed_by_each(three_ways: dict[str, dict]) -> None:
     frames = {name: doc["source"]["n_frames"] for name, doc in three_ways.items()}
     assert len(set(frames.values())) == 1, frames
+    analysed = {name: doc["source"]["frames_analysed"] for name, doc in three_ways.items()}
+    assert analysed == frames, analysed

@@ -1,7 +1,7 @@
 """Real MediaPipe on the committed rendered samples, against their ground truth.
 
-These are the numbers `make demo` shows; the full validation set is a benchmark
-(`make accuracy`, docs/ACCURACY.md), not a test.
+These are the numbers `make demo` shows (clips sampled adaptively, the default); the full
+validation set is a benchmark (`make accuracy`, docs/ACCURACY.md), not a test.
 """
 
 import json
@@ -13,6 +13,7 @@ from hiprom.pipeline.measure import measure_path
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 CLEAN_CLIPS = ["seated_ir_left_right", "seated_er_pitch_yaw"]
+CLIPS = [*CLEAN_CLIPS, "seated_ir_pelvis_roll_comp"]
 KEYS = {"internal": "internal_rotation_deg", "external": "external_rotation_deg"}
 
 pytestmark = pytest.mark.mediapipe
@@ -64,18 +65,27 @@ def test_still_is_measured_within_the_stated_interval(measured):
     assert got.internal_rotation_deg == pytest.approx(expected, abs=4.0)
 
 
-@pytest.mark.parametrize("stem", CLEAN_CLIPS)
-def test_fast_rate_agrees_with_full_rate(measured, stem):
-    from hiprom.pipeline.analysis import FAST_MAX_FPS, MeasureOptions
+@pytest.fixture(scope="module")
+def every_frame() -> dict:
+    from hiprom.pipeline.analysis import MeasureOptions
 
-    fast = measure_path(SAMPLES / _truth(stem)["media"],
-                        options=MeasureOptions(max_fps=FAST_MAX_FPS))
-    full = measured[stem]
-    assert len(fast.frame_index) < 0.6 * len(full.frame_index)  # 30 fps measured at 15
+    return {stem: measure_path(SAMPLES / _truth(stem)["media"],
+                               options=MeasureOptions(every_frame=True))
+            for stem in CLIPS}
+
+
+@pytest.mark.parametrize("stem", CLIPS)
+def test_adaptive_sampling_holds_every_frames_end_ranges(measured, every_frame, stem):
+    # The default (adaptive sampling) against every frame analysed: each held end range
+    # within 0.5°, found on the same legs, from well under half of the frames.
+    adaptive, full = measured[stem], every_frame[stem]
+    assert adaptive.source.sampling == "adaptive" and full.source.sampling == "every_frame"
+    assert full.source.frames_analysed == full.source.n_frames == adaptive.source.n_frames
+    assert adaptive.source.frames_analysed_fraction < 0.5
     compared = 0
     for leg in ("left", "right"):
         for key in KEYS.values():
-            a, b = getattr(full.legs[leg], key), getattr(fast.legs[leg], key)
+            a, b = getattr(full.legs[leg], key), getattr(adaptive.legs[leg], key)
             assert (a is None) == (b is None), f"{leg} {key}"
             if a is not None:
                 compared += 1

@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +257,9 @@ def run_batch(
         MissingExtraError: ``scheduler`` is set but Dask is not installed.
 
     """
+    if config.annotate and config.options.adaptive:
+        # An annotated video shows every frame, so every frame is analysed.
+        config = replace(config, options=replace(config.options, every_frame=True))
     inputs = collect_inputs(config.sources, id_pattern=config.id_pattern)
     if not inputs:
         raise InputError(f"no video found in {', '.join(config.sources)}; pass folders, "

@@ -31,7 +31,7 @@ from hiprom.batch.run import BatchConfig, BatchReport, Job, run_batch
 from hiprom.batch.store import OutcomeRecord
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, describe_os_error
-from hiprom.pipeline.analysis import FAST_MAX_FPS, MeasureOptions
+from hiprom.cli.common import FAST_RETIRED, sampling_options
 
 __all__ = ["BatchProgress", "batch", "register"]
 
@@ -144,11 +144,14 @@ def batch(
     mirrored: Annotated[bool, typer.Option(help="Inputs are mirrored (selfie) views.")] = False,
     subject: Annotated[PersonPolicy, typer.Option(
         help="Who to measure when several people are in view.")] = PersonPolicy.AUTO,
-    stride: Annotated[int, typer.Option(min=1, help="Measure every N-th frame.")] = 1,
-    fast: Annotated[bool, typer.Option(
-        help="Measure about 15 frames per second of video instead of every frame: about "
-             "twice as fast, held angles within 0.5 deg of full rate (docs/PERFORMANCE.md).")
+    every_frame: Annotated[bool, typer.Option(
+        "--every-frame", help="Analyse every frame of each clip (the default samples clips "
+        "adaptively: sparsely where nothing moves, every frame where the legs move; held "
+        "angles within 0.5 deg of every frame, docs/PERFORMANCE.md). --annotate implies it.")
     ] = False,
+    stride: Annotated[int, typer.Option(min=1, help="Analyse every N-th frame instead.")] = 1,
+    fast: Annotated[bool, typer.Option(
+        hidden=True, help="Retired: adaptive sampling is the default and faster.")] = False,
     retry_failed: Annotated[bool, typer.Option(
         help="Score again inputs that failed in an earlier run.")] = False,
     rescore: Annotated[bool, typer.Option(
@@ -165,12 +168,17 @@ def batch(
     """
     out_console = Console(highlight=False, markup=False)
     err_console = Console(stderr=True, highlight=False, markup=False)
+    if fast:
+        err_console.print(Text.assemble(("note: ", "yellow"), FAST_RETIRED), soft_wrap=True)
+    try:
+        options = sampling_options(every_frame=every_frame or annotate, stride=stride,
+                                   mirrored=mirrored, subject=subject)
+    except HipromError as err:
+        err_console.print(Text.assemble(("error: ", "bold red"), str(err)), soft_wrap=True)
+        raise typer.Exit(code=1) from None
     config = BatchConfig(
         sources=tuple(sources), out_dir=out, workers=workers, scheduler=scheduler,
-        id_pattern=id_pattern, options=MeasureOptions(
-            mirrored=mirrored, subject=subject, stride=stride,
-            max_fps=FAST_MAX_FPS if fast else None),
-        annotate=annotate, blur_faces=blur_faces, retry_failed=retry_failed, rescore=rescore,
+        id_pattern=id_pattern, options=options, annotate=annotate, blur_faces=blur_faces, retry_failed=retry_failed, rescore=rescore,
         max_duration_s=max_duration,
     )
     try:

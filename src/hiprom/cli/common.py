@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-__all__ = ["NOT_SAVED", "PERSON_ENV", "PersonOption"]
+from hiprom.errors import InputError
+
+if TYPE_CHECKING:
+    from hiprom.pipeline.analysis import MeasureOptions
+
+__all__ = ["FAST_RETIRED", "NOT_SAVED", "PERSON_ENV", "PersonOption", "sampling_options"]
 
 #: The environment variable that names the person when ``--person`` is not given.
 PERSON_ENV = "HIPROM_PERSON"
@@ -18,3 +23,25 @@ PersonOption = Annotated[str | None, typer.Option(
 #: Printed once when a test was measured but not saved.
 NOT_SAVED = ("not saved to a history: pass --person NAME (or set HIPROM_PERSON) to track "
              "progress over weeks")
+#: Printed when the retired ``--fast`` flag is given (it is accepted and does nothing).
+FAST_RETIRED = ("--fast is retired: clips are sampled adaptively by default (sparsely where "
+                "nothing moves, every frame where the legs move), which is faster at the same "
+                "held angles; the flag has no effect. --every-frame analyses every frame.")
+
+
+def sampling_options(*, every_frame: bool, stride: int, **fields: Any) -> MeasureOptions:
+    """``MeasureOptions`` from the sampling flags ``measure`` and ``batch`` share.
+
+    Adaptive sampling unless ``--every-frame`` (or what implies it: ``--annotate``,
+    ``--export``) or ``--stride N`` asks otherwise.
+
+    Raises:
+        InputError: ``--every-frame`` together with ``--stride N``.
+
+    """
+    from hiprom.pipeline.analysis import MeasureOptions
+
+    if every_frame and stride > 1:
+        raise InputError("--stride N analyses every N-th frame, so it cannot go with "
+                         "--every-frame, --annotate or --export; drop one")
+    return MeasureOptions(every_frame=every_frame, stride=stride, **fields)

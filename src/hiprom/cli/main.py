@@ -23,9 +23,9 @@ from rich.logging import RichHandler
 from rich.text import Text
 
 from hiprom._version import __version__
-from hiprom.cli.common import NOT_SAVED, PersonOption
+from hiprom.cli.common import FAST_RETIRED, NOT_SAVED, PersonOption, sampling_options
 from hiprom.core.selection import PersonPolicy
-from hiprom.errors import HipromError, describe_os_error
+from hiprom.errors import HipromError, InputError, describe_os_error
 from hiprom.media.exports import ExportFormat
 from hiprom.vocabulary import SIDES
 
@@ -148,9 +148,13 @@ def measure(
     subject: Annotated[
         PersonPolicy, typer.Option(help="Who to measure when several people are in view.")
     ] = PersonPolicy.AUTO,
-    stride: Annotated[int, typer.Option(min=1, help="Measure every N-th frame.")] = 1,
+    every_frame: Annotated[bool, typer.Option(
+        "--every-frame", help="Analyse every frame of a clip (the default samples it "
+        "adaptively: sparsely where nothing moves, every frame where the legs move). "
+        "--annotate and --export imply it.")] = False,
+    stride: Annotated[int, typer.Option(min=1, help="Analyse every N-th frame instead.")] = 1,
     fast: Annotated[bool, typer.Option(
-        help="Measure about 15 frames per second of video instead of every frame.")] = False,
+        hidden=True, help="Retired: adaptive sampling is the default and faster.")] = False,
     person: PersonOption = None,
     history: Annotated[bool, typer.Option(
         help="With --person: save the test into the history (--no-history: don't).")] = True,
@@ -162,14 +166,18 @@ def measure(
     """Measure hip rotation in videos or photos; writes <stem>.json and <stem>.csv per input."""
     from hiprom.media.exports import write_exports
     from hiprom.media.outputs import write_outputs
-    from hiprom.pipeline.analysis import FAST_MAX_FPS, MeasureOptions
     from hiprom.pipeline.measure import measure_path
 
     exports = tuple(export or ())
-    if exports and (fast or stride > 1):
-        raise fail("--export needs every frame analysed; drop --fast and --stride")
-    options = MeasureOptions(mirrored=mirrored, subject=subject, stride=stride,
-                             max_fps=FAST_MAX_FPS if fast else None)
+    if exports and stride > 1:
+        raise fail("--export needs every frame analysed; drop --stride")
+    if fast:
+        err_console.print(Text.assemble(("note: ", "yellow"), FAST_RETIRED), soft_wrap=True)
+    try:
+        options = sampling_options(every_frame=every_frame or annotate or bool(exports),
+                                   stride=stride, mirrored=mirrored, subject=subject)
+    except InputError as err:
+        raise fail(str(err)) from None
     failed = 0
     for path in paths:
         try:

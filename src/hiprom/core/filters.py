@@ -131,25 +131,172 @@ def lagged_sd(x: FloatArray, lag: int) -> float:
     return float(MAD_TO_SD * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
 
 
-def median_with_se(values: FloatArray) -> tuple[float, float, float]:
+#: Samples closer than this fraction of the regular spacing to the last kept one are thinned.
+_THIN_FRACTION = 0.75
+#: A series is sampled irregularly when its gaps of two or more frames hold at least this
+#: share of its time (adaptive sampling); a few dropped frames do not make it so.
+_IRREGULAR_SHARE = 1.0 / 3.0
+#: Largest lag-1 autocorrelation of a hold's residuals between consecutive frames.
+_MAX_RHO = 0.95
+
+
+def frame_period(t: FloatArray) -> float:
+    """The series' frame period: its shortest common gap (10th percentile), NaN if < 2.
+
+    Examples:
+        >>> round(frame_period(np.r_[0, 4, 8, 9, 10, 11, 12, 16, 20] / 30.0) * 30, 6)
+        1.0
+
+    """
+    return float(np.percentile(np.diff(t), 10)) if t.size > 1 else float("nan")
+
+
+def regular_subset(t: FloatArray, frame_s: float | None = None
+                   ) -> tuple[npt.NDArray[np.intp], float] | None:
+    """An evenly spaced subset of irregularly spaced samples and its spacing; None when even.
+
+    Adaptively sampled clips (:mod:`hiprom.pipeline.sampling`) mix runs of consecutive
+    frames with sparse stretches. Statistics that assume evenly spaced samples (the lag-1
+    autocorrelation behind a hold's effective sample size, differences over a fixed lag)
+    would count a run of consecutive frames as many samples and misread its correlation,
+    so they are computed on the samples at the *regular* spacing — the gap below which
+    half of the series' time lies — keeping a sample when it is at least 3/4 of that
+    spacing after the last one kept. Evenly spaced series (every frame, a fixed stride,
+    a few dropped frames) return None: they are used whole, as they always were.
+
+    Args:
+        t: ``(n,)`` increasing seconds.
+        frame_s: the frame period of the whole series (:func:`frame_period`); by default
+            that of ``t``.
+
+    Examples:
+        >>> regular_subset(np.arange(10) / 30.0) is None
+        True
+        >>> keep, spacing = regular_subset(np.r_[0, 4, 8, 9, 10, 11, 12, 16, 20] / 30.0)
+        >>> keep.tolist(), round(spacing * 30, 6)
+        ([0, 1, 2, 5, 7, 8], 4.0)
+
+    """
+    if t.size < 3:
+        return None
+    gaps = np.diff(t)
+    frame = frame_period(t) if frame_s is None else frame_s
+    if not frame > 0:
+        return None
+    long = np.rint(gaps / frame) >= 2
+    if float(gaps[long].sum()) < _IRREGULAR_SHARE * float(gaps.sum()):
+        return None
+    order = np.argsort(gaps, kind="stable")
+    share = np.cumsum(gaps[order])
+    regular = float(gaps[order][np.searchsorted(share, 0.5 * share[-1])])
+    keep = [0]
+    for i in range(1, t.size):
+        if t[i] - t[keep[-1]] >= _THIN_FRACTION * regular - 1e-9:
+            keep.append(i)
+    return np.array(keep, dtype=np.intp), regular
+
+
+def time_weights(t: FloatArray) -> FloatArray:
+    """Seconds of the series each sample stands for (half of each gap beside it, ends whole).
+
+    Examples:
+        >>> time_weights(np.array([0.0, 0.1, 0.4, 0.5])).round(3).tolist()
+        [0.1, 0.2, 0.2, 0.1]
+
+    """
+    if t.size < 2:
+        return np.ones_like(t)
+    gaps = np.diff(t)
+    return np.r_[gaps[0], 0.5 * (gaps[:-1] + gaps[1:]), gaps[-1]]
+
+
+def weighted_median(values: FloatArray, weights: FloatArray) -> float:
+    """The value below which half the weight lies (the mean of two values at a tie).
+
+    Examples:
+        >>> weighted_median(np.array([1.0, 2.0, 10.0]), np.array([1.0, 1.0, 5.0]))
+        10.0
+        >>> weighted_median(np.array([1.0, 2.0, 3.0, 4.0]), np.ones(4))
+        2.5
+
+    """
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    cum = np.cumsum(w)
+    half = 0.5 * cum[-1]
+    k = int(np.searchsorted(cum, half))
+    if np.isclose(cum[k], half, rtol=1e-9, atol=0.0) and k + 1 < v.size:
+        return float(0.5 * (v[k] + v[k + 1]))
+    return float(v[k])
+
+
+def _lag1_rho(resid: FloatArray) -> float:
+    """Lag-1 autocorrelation of residuals, bias-corrected by (1+4ρ)/n, not clipped."""
+    denom = float(resid @ resid)
+    rho = float(resid[1:] @ resid[:-1]) / denom if denom > 0 else 0.0
+    return rho + (1 + 4 * rho) / resid.size
+
+
+def _consecutive_rho(t: FloatArray, resid: FloatArray, frame_s: float) -> float:
+    """Lag-1 autocorrelation over pairs of consecutive frames, bias-corrected; 0 if < 5 pairs."""
+    pair = np.flatnonzero(np.rint(np.diff(t) / frame_s) == 1)
+    if pair.size < 5:
+        return 0.0
+    a, b = resid[pair], resid[pair + 1]
+    denom = 0.5 * float(a @ a + b @ b)
+    rho = float(a @ b) / denom if denom > 0 else 0.0
+    return float(np.clip(rho + (1 + 4 * rho) / (pair.size + 1), 0.0, 1.0))
+
+
+def median_with_se(values: FloatArray, timestamps_s: FloatArray | None = None,
+                   frame_s: float | None = None) -> tuple[float, float, float]:
     """Median of a held segment, its standard error, and the effective sample size.
 
     The SE is the median's (√(π/2)·σ/√n_eff) with σ from the MAD and n_eff from the lag-1
     autocorrelation ρ of the residuals (AR(1): n_eff = n·(1−ρ)/(1+ρ), ρ bias-corrected by
     (1+4ρ)/n). It is inflated by the Student-t quantile for n_eff − 1 degrees of freedom over
     Z95, so Z95·SE is a fair 95% half-width for short holds.
+
+    Irregularly spaced samples (adaptive sampling; ``timestamps_s`` and the series'
+    ``frame_s`` given, see :func:`regular_subset`) are counted at the spacing they have:
+    the centre is the time-weighted median (a run of consecutive frames weighs what its
+    duration weighs, as at full rate); σ and ρ come from the evenly spaced subset, whose
+    ρ over m frames is taken back to one frame (ρ^(1/m)) — or, when larger, the
+    correlation between the consecutive frames the hold has — clipped as at full rate, and
+    n_eff is what full rate would give for the hold's duration with that correlation,
+    never more than the subset's samples. So a hold does not look surer for having been
+    sampled sparsely (fewer, less correlated samples), nor much less sure for runs of
+    strongly correlated consecutive frames.
     """
-    v = values[np.isfinite(values)]
+    finite = np.isfinite(values)
+    v = values[finite]
     if v.size == 0:
         return float("nan"), float("nan"), 0.0
-    centre = float(np.median(v))
-    if v.size < 3:
-        return centre, float("nan"), float(v.size)
-    resid = v - centre
+    even = None
+    if timestamps_s is not None:
+        even = regular_subset(timestamps_s[finite], frame_s)
+    if even is None:
+        centre = float(np.median(v))
+        if v.size < 3:
+            return centre, float("nan"), float(v.size)
+        resid = v - centre
+        rho = float(np.clip(_lag1_rho(resid), 0.0, _MAX_RHO))
+        n_eff = max(2.0, v.size * (1 - rho) / (1 + rho))
+    else:
+        t = timestamps_s[finite]
+        keep, spacing = even
+        centre = weighted_median(v, time_weights(t))
+        if keep.size < 3:  # too short to thin: every sample, as if evenly spaced
+            keep, spacing = np.arange(v.size), float(np.median(np.diff(t)))
+        frame = frame_period(t) if frame_s is None else frame_s
+        resid = v[keep] - centre
+        frames_per_sample = max(1.0, spacing / frame)
+        rho = float(np.clip(_lag1_rho(resid), 0.0, 1.0)) ** (1.0 / frames_per_sample)
+        # Consecutive frames the hold has (where the sampling was dense) show the
+        # frame-to-frame correlation directly; the larger estimate is kept.
+        rho = min(max(rho, _consecutive_rho(t, v - centre, frame)), _MAX_RHO)
+        n_frames = (t[-1] - t[0]) / frame + 1.0
+        n_eff = max(2.0, min(float(keep.size), n_frames * (1 - rho) / (1 + rho)))
     sd = MAD_TO_SD * float(np.median(np.abs(resid)))
-    denom = float(resid @ resid)
-    rho = float(resid[1:] @ resid[:-1]) / denom if denom > 0 else 0.0
-    rho = float(np.clip(rho + (1 + 4 * rho) / v.size, 0.0, 0.95))
-    n_eff = max(2.0, v.size * (1 - rho) / (1 + rho))
     inflate = float(stdtrit(n_eff - 1, 0.975)) / Z95
     return centre, float(inflate * MEDIAN_EFFICIENCY * sd / np.sqrt(n_eff)), float(n_eff)

@@ -58,6 +58,7 @@ class Prepared:
     smooth: FloatArray
     noise_sd_deg: float
     tolerance_deg: float
+    frame_s: float = float("nan")
 
 
 def prepare(t: FloatArray, x: FloatArray, *, max_gap_s: float, min_tolerance_deg: float,
@@ -71,13 +72,19 @@ def prepare(t: FloatArray, x: FloatArray, *, max_gap_s: float, min_tolerance_deg
     """
     clean = flt.fill_short_gaps(t, flt.hampel(t, x), max_gap_s)
     smooth = flt.rolling_median(t, clean, smooth_half_window_s)
+    # An adaptively sampled series is measured on its evenly spaced samples, so that dense
+    # runs of frames (where the legs move) do not dominate the noise estimates.
+    frame_s = flt.frame_period(t)
+    even = flt.regular_subset(t, frame_s)
+    t_even, smooth_even, clean_even = ((t, smooth, clean) if even is None
+                                       else (t[even[0]], smooth[even[0]], clean[even[0]]))
     lag = 1
-    if t.size > 1:
-        lag = max(1, round(2 * smooth_half_window_s / float(np.median(np.diff(t)))))
-    sigma_smooth = flt.lagged_sd(smooth, lag)
+    if t_even.size > 1:
+        lag = max(1, round(2 * smooth_half_window_s / float(np.median(np.diff(t_even)))))
+    sigma_smooth = flt.lagged_sd(smooth_even, lag)
     tol = tolerance_k * sigma_smooth if np.isfinite(sigma_smooth) else min_tolerance_deg
     tol = float(np.clip(tol, min_tolerance_deg, 2.5 * min_tolerance_deg))
-    return Prepared(t, clean, smooth, flt.noise_sd(clean), tol)
+    return Prepared(t, clean, smooth, flt.noise_sd(clean_even), tol, frame_s)
 
 
 def _reach(y: FloatArray, band: float) -> npt.NDArray[np.intp]:
@@ -160,6 +167,6 @@ def make_hold(prep: Prepared, start: int, end: int, edge_trim_s: float) -> Hold:
     t, x = prep.t[start:end], prep.clean[start:end]
     core = (t >= t[0] + edge_trim_s) & (t <= t[-1] - edge_trim_s) & np.isfinite(x)
     use = core if core.sum() >= 0.5 * np.isfinite(x).sum() else np.isfinite(x)
-    value, se, n_eff = flt.median_with_se(x[use])
+    value, se, n_eff = flt.median_with_se(x[use], t[use], prep.frame_s)
     return Hold(float(t[0]), float(t[-1]), start, end - 1, value, Z95 * se,
                 int(np.isfinite(x).sum()), n_eff)

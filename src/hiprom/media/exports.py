@@ -49,8 +49,8 @@ def _check_every_frame(m: Measurement) -> None:
         raise InputError(f"{m.source.path} is a photo; exports need a clip")
     steps = np.diff(m.frame_index)
     if steps.size and not np.all(steps == 1):
-        raise InputError("exports need every frame analysed; measure again without "
-                         "--fast/--stride")
+        raise InputError("exports need every frame analysed; measure again with "
+                         "--every-frame (and without --stride)")
 
 
 def mot_text(m: Measurement, *, name: str = "hiprom") -> str:

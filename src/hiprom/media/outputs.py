@@ -136,26 +136,37 @@ def _source_frames(m: Measurement, start_s: float = 0.0):  # noqa: ANN202 - iter
 
 
 def _write_annotated(m: Measurement, target: Path, key: int, hook: FrameHook | None) -> Path | None:
-    wanted = {int(f): i for i, f in enumerate(m.frame_index)}
+    analysed = np.asarray(m.frame_index, np.int64)
+    # Every analysed frame at an even stride (every frame, --stride) is drawn at the stride's
+    # rate; adaptively sampled clips are drawn frame by frame, each source frame with the
+    # overlay of the last frame analysed at or before it, so the video keeps its length.
+    steps = np.diff(analysed)
+    uneven = m.source.kind != "still" and steps.size > 0 and bool(np.any(steps != steps[0]))
+    wanted = {int(f): i for i, f in enumerate(analysed)}
     writer, key_image = None, None
     try:
         for frame in _source_frames(m):
-            i = wanted.get(frame.index)
-            if i is None:
-                continue
+            if uneven:
+                i = int(np.searchsorted(analysed, frame.index, side="right")) - 1
+                if i < 0:
+                    continue
+            else:
+                i = wanted.get(frame.index)
+                if i is None:
+                    continue
             image = frame.image_bgr[:, ::-1] if m.source.mirrored else frame.image_bgr
             image = np.ascontiguousarray(image)
             if hook is not None:
                 image = hook(image, i)
             drawn = annotate_frame(image, m, i)
-            if i == key:
+            if i == key and frame.index == analysed[key]:
                 key_image = annotate_frame(image, m, i, summary=False)
             if m.source.kind == "still":
                 write_image(target.with_suffix(".png"), drawn)
                 continue
             if writer is None:
                 fps = m.source.fps or DEFAULT_CAMERA_FPS
-                writer = VideoSink(target, fps=fps / max(1, _stride(m)),
+                writer = VideoSink(target, fps=fps if uneven else fps / max(1, _stride(m)),
                                    resolution_wh=frame.resolution_wh)
                 writer.__enter__()
             writer.write_frame(drawn)

@@ -45,6 +45,11 @@ class MeasureOptions:
         mirrored: the input is a mirrored (selfie) view; it is un-mirrored before measuring.
         subject: how to choose the subject among several people (``--subject``); "person"
             means only the history profile.
+        every_frame: analyse every frame of a clip (what ``--every-frame``, annotated
+            videos, exports and ``live`` use). By default a clip is sampled adaptively:
+            sparsely where nothing moves, every frame where the legs move
+            (:mod:`hiprom.pipeline.sampling`); ``stride`` > 1 or ``max_fps`` ask for a
+            fixed stride instead.
         stride: measure every ``stride``-th frame of a clip.
         max_fps: measure about this many frames per second of a clip: every n-th
             frame with n = round(clip fps / max_fps), never less than ``stride``. None
@@ -66,6 +71,7 @@ class MeasureOptions:
 
     mirrored: bool = False
     subject: PersonPolicy = PersonPolicy.AUTO
+    every_frame: bool = False
     stride: int = 1
     max_fps: float | None = None
     correct_view: bool = True
@@ -74,6 +80,11 @@ class MeasureOptions:
     min_measurable_fraction: float = 0.25
     still_augment: bool = True
     pivot: bool = True
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether clips are sampled adaptively (no full rate or fixed stride asked for)."""
+        return not self.every_frame and self.stride == 1 and self.max_fps is None
 
 
 @dataclass(frozen=True)

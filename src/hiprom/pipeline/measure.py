@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,17 +20,20 @@ from hiprom.core.protocol import (
 from hiprom.core.selection import PersonPolicy, PersonTracker
 from hiprom.errors import MeasurementError, SourceError
 from hiprom.media.camera import DEFAULT_CAMERA_FPS
-from hiprom.media.sources import is_image, iter_images, iter_video
+from hiprom.media.frames import Frame
+from hiprom.media.sources import VideoFrames, is_image, iter_images, iter_video
 from hiprom.pipeline.analysis import (
     Analysis,
     BackendFactory,
     FrameRecord,
     MeasureOptions,
-    analyse,
     augment_still,
     check_subject,
+    iter_records,
     measure_frame,
 )
+from hiprom.pipeline import sampling
+from hiprom.pipeline.sampling import AdaptiveFrames, interval_step
 from hiprom.pipeline.summarise import Excluded, summarise_records
 from hiprom.results.measurement import Measurement, SourceInfo
 from hiprom.vocabulary import LATERAL_SIGN, SIDES
@@ -44,6 +47,9 @@ log = logging.getLogger(__name__)
 #: Clips look for people besides the subject once every this many measured frames (once
 #: a second at 30 fps): the 2-person search costs about 1.6 tracked frames, so ~5%.
 CROWD_CHECK_FRAMES = 30
+#: With adaptive sampling, other people are looked for every this many seconds of video
+#: (about every 30 analysed frames where the legs move, every 15 where they are still).
+ADAPTIVE_CROWD_CHECK_S = 2.0
 
 
 def default_backend_factory(mode: RunningMode, *, follow_several: bool = False,
@@ -134,6 +140,30 @@ def _whole_input_flags(analysis: Analysis, truncated: bool) -> tuple[str, ...]:
     return tuple(flags)
 
 
+def _clip_frames(path: Path, options: MeasureOptions, analysis: Analysis
+                 ) -> tuple[VideoFrames, Iterator[Frame], float]:
+    """The clip's decoder, the frames to analyse, and how often to look for other people.
+
+    Adaptive by default (:mod:`hiprom.pipeline.sampling`); every frame or a fixed stride
+    when the options ask for it.
+    """
+    if not options.adaptive:
+        video = iter_video(path, stride=options.stride, max_fps=options.max_fps)
+        fps = video.info.fps if video.info.fps > 0 else DEFAULT_CAMERA_FPS
+        return video, video, CROWD_CHECK_FRAMES * video.stride / fps
+    video = iter_video(path)
+    fps = video.info.fps if video.info.fps > 0 else DEFAULT_CAMERA_FPS
+    step = interval_step(fps, sampling.DEFAULT_POLICY.sparse_fps)
+    frames = AdaptiveFrames(video, analysis.records, step=step, mirrored=options.mirrored)
+    return video, frames, ADAPTIVE_CROWD_CHECK_S
+
+
+def _sampling_label(options: MeasureOptions, video: VideoFrames) -> str:
+    if options.adaptive:
+        return "adaptive"
+    return "every_frame" if video.stride == 1 else f"stride_{video.stride}"
+
+
 def measure_clip(
     path: Path,
     *,
@@ -143,34 +173,31 @@ def measure_clip(
     progress: Progress | None = None,
 ) -> Measurement:
     """Measure a video file (see :func:`measure_path`)."""
-    frames = iter_video(path, stride=options.stride, max_fps=options.max_fps)
-    on_frame = None
-    if progress is not None:
-        total = frames.info.frame_count
-
-        def on_frame(record: FrameRecord) -> None:
-            progress(record.frame_index + 1, total)
-
+    analysis = Analysis(tracker=PersonTracker(policy=options.subject))
+    video, frames, crowd_check_s = _clip_frames(path, options, analysis)
+    total = video.info.frame_count
     if backend_factory is None:
         several = options.subject is not PersonPolicy.AUTO
-        fps = frames.info.fps if frames.info.fps > 0 else DEFAULT_CAMERA_FPS
         backend = default_backend_factory(RunningMode.VIDEO, follow_several=several,
-                                          crowd_check_s=CROWD_CHECK_FRAMES * frames.stride / fps)
+                                          crowd_check_s=crowd_check_s)
     else:
         backend = backend_factory(RunningMode.VIDEO)
     with backend:
-        analysis = analyse(frames, backend, options=options, on_frame=on_frame)
+        for record in iter_records(frames, backend, options=options, analysis=analysis):
+            if progress is not None:
+                progress(record.frame_index + 1, total)
     check_subject(analysis, options=options, what=str(path))
-    info = frames.info
+    info = video.info
     source = SourceInfo(
-        path=str(path), kind="clip", fps=info.fps or None, n_frames=frames.frames_decoded,
+        path=str(path), kind="clip", fps=info.fps or None, n_frames=video.frames_decoded,
         duration_s=float(analysis.records[-1].timestamp_s) if analysis.records else None,
         resolution_wh=analysis.resolution_wh, mirrored=options.mirrored,
-        sha256=sha256 or sha256_file(path), truncated=bool(frames.truncated),
+        sha256=sha256 or sha256_file(path), truncated=bool(video.truncated),
+        frames_analysed=len(analysis.records), sampling=_sampling_label(options, video),
     )
     return measurement_from_analysis(
         analysis, source, model=_model_of(backend_factory),
-        quality=_whole_input_flags(analysis, bool(frames.truncated)), options=options,
+        quality=_whole_input_flags(analysis, bool(video.truncated)), options=options,
     )
 
 

@@ -48,6 +48,14 @@ class SourceInfo:
     mirrored: bool
     sha256: str | None = None
     truncated: bool = False
+    frames_analysed: int | None = None
+    sampling: str = "every_frame"
+
+    @property
+    def frames_analysed_fraction(self) -> float | None:
+        """Frames analysed over frames decoded (None when not known)."""
+        analysed = self.n_frames if self.frames_analysed is None else self.frames_analysed
+        return round(analysed / self.n_frames, 4) if self.n_frames else None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -55,6 +63,10 @@ class SourceInfo:
             "path": self.path, "kind": self.kind, "fps": self.fps, "n_frames": self.n_frames,
             "duration_s": self.duration_s, "resolution_wh": list(self.resolution_wh),
             "mirrored": self.mirrored, "sha256": self.sha256, "truncated": self.truncated,
+            "sampling": self.sampling,
+            "frames_analysed": self.n_frames if self.frames_analysed is None
+            else self.frames_analysed,
+            "frames_analysed_fraction": self.frames_analysed_fraction,
         }
 
 
