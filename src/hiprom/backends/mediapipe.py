@@ -28,6 +28,7 @@ __all__ = [
     "default_model_path",
     "from_mediapipe",
     "model_info",
+    "preload",
 ]
 
 log = logging.getLogger(__name__)
@@ -54,19 +55,85 @@ def model_info(path: Path | None = None) -> dict[str, str]:
     return {"name": path.name, "sha256": _sha256(path, stat.st_size, stat.st_mtime_ns)}
 
 
+@lru_cache(maxsize=4)
+def _model_bytes(path: Path, size: int, mtime_ns: int) -> bytes:
+    """Cached per (path, size, mtime): a process reads the model file once."""
+    return path.read_bytes()
+
+
 def _check_model_file(path: Path) -> bytes:
     if not path.is_file():
         raise BackendError(
             f"pose model not found at {path}: reinstall hiprom, or rebuild it with "
             "models/build_pose_model.py (see models/README.md)"
         )
-    data = path.read_bytes()
+    stat = path.stat()
+    data = _model_bytes(path, stat.st_size, stat.st_mtime_ns)
     if len(data) < 1024 or not data.startswith(_ZIP_MAGIC):
         raise BackendError(
             f"pose model {path} is corrupt (not a MediaPipe .task bundle): reinstall hiprom, "
             "or rebuild it with models/build_pose_model.py"
         )
     return data
+
+
+@lru_cache(maxsize=1)
+def _import_tasks() -> None:
+    """Import MediaPipe's vision tasks once, without its matplotlib drawing helpers.
+
+    ``mediapipe`` imports ``matplotlib.pyplot`` for its drawing utilities (about 0.4 s of
+    a process's start-up here); hiprom never uses them. While MediaPipe is imported, empty
+    placeholders stand in for ``matplotlib`` and ``matplotlib.pyplot`` (only when they are
+    not imported yet); they are removed right after, so any later ``import matplotlib``
+    gets the real package.
+    """
+    import sys
+    import types
+
+    placeholders = {}
+    for name in ("matplotlib", "matplotlib.pyplot"):
+        if name not in sys.modules:
+            module = types.ModuleType(name, "placeholder while mediapipe is imported")
+            module.__path__ = []
+            placeholders[name] = sys.modules[name] = module
+    try:
+        import mediapipe.tasks.python.vision  # noqa: F401
+    finally:
+        for name, module in placeholders.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+
+#: IMAGE-mode 2-person searchers kept between backends, by (model, confidence); see preload.
+_KEPT_SEARCHERS: dict[tuple[Path, float], tuple[Any, Any]] | None = None
+
+
+def preload(model_path: Path | None = None, *, keep_searcher: bool = False) -> None:
+    """Pay start-up once per process: import MediaPipe and read the model file.
+
+    Batch workers call it when they start (:func:`hiprom.batch.run.warm_worker`), so each
+    file then only creates its landmarker.
+
+    With ``keep_searcher``, the IMAGE-mode search for other people (``crowd_check_s``) is
+    created once and kept for the life of the process instead of once per backend: it has
+    no state between images, so results do not change, and each clip then creates only
+    its VIDEO-mode tracker (the tracker, which carries state from frame to frame, is always
+    fresh). The kept searcher holds MediaPipe's usage logging off the network (see
+    :class:`MediaPipeBackend`) for as long as the process runs, so this is for worker
+    processes that only score files, one at a time.
+
+    Raises:
+        BackendError: the model is missing or corrupt, or MediaPipe cannot be imported.
+
+    """
+    try:
+        _import_tasks()
+    except ImportError as err:  # pragma: no cover - mediapipe is a core dependency
+        raise BackendError(f"mediapipe is not importable ({err}): reinstall hiprom") from err
+    _check_model_file(Path(model_path) if model_path is not None else default_model_path())
+    global _KEPT_SEARCHERS
+    if keep_searcher and _KEPT_SEARCHERS is None:
+        _KEPT_SEARCHERS = {}
 
 
 def from_mediapipe(result: Any, resolution_wh: tuple[int, int]) -> Landmarks:
@@ -137,10 +204,14 @@ class MediaPipeBackend:
         # MediaPipe's built-in usage logging would reach out to Google; see _native.py.
         self._offline = block_mediapipe_usage_logging()
         self._landmarker = self._searcher = None
+        self._searcher_kept = False
         try:
             self._landmarker = self._create(buffer, self.mode, num_poses, min_confidence)
             if crowd_check_s is not None and num_poses == 1 and self.mode is RunningMode.VIDEO:
-                self._searcher = self._create(buffer, RunningMode.IMAGE, 2, min_confidence)
+                self._searcher = self._kept_searcher(buffer, min_confidence)
+                self._searcher_kept = self._searcher is not None
+                if self._searcher is None:
+                    self._searcher = self._create(buffer, RunningMode.IMAGE, 2, min_confidence)
         except BaseException:
             self.close()
             raise
@@ -149,9 +220,25 @@ class MediaPipeBackend:
         self._last_ms = -1
         self._calls = 0
 
+    def _kept_searcher(self, buffer: bytes, min_confidence: float) -> Any | None:
+        """The process's kept IMAGE-mode searcher (see :func:`preload`), or None."""
+        if _KEPT_SEARCHERS is None:
+            return None
+        key = (self.model_path, min_confidence)
+        if key not in _KEPT_SEARCHERS:
+            block = block_mediapipe_usage_logging()  # held until the process ends
+            try:
+                searcher = self._create(buffer, RunningMode.IMAGE, 2, min_confidence)
+            except BaseException:
+                block.release()
+                raise
+            _KEPT_SEARCHERS[key] = (searcher, block)
+        return _KEPT_SEARCHERS[key][0]
+
     def _create(self, buffer: bytes, mode: RunningMode, num_poses: int,
                 min_confidence: float) -> Any:
         try:
+            _import_tasks()
             from mediapipe.tasks.python.core.base_options import BaseOptions
             from mediapipe.tasks.python.vision import PoseLandmarker, PoseLandmarkerOptions
             from mediapipe.tasks.python.vision.core.vision_task_running_mode import (
@@ -229,6 +316,8 @@ class MediaPipeBackend:
 
     def close(self) -> None:
         """Release the native graph (its usage logging posts once more as it closes)."""
+        if getattr(self, "_searcher_kept", False):
+            self._searcher = None  # kept for the next backend of this process (preload)
         for attr in ("_landmarker", "_searcher"):
             landmarker = getattr(self, attr, None)
             if landmarker is not None:

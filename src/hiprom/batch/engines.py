@@ -78,8 +78,12 @@ def failed_outcome(job: Job, err: BaseException, *, compute_s: float = 0.0,
                          error_message=message, compute_s=compute_s, worker=worker_name())
 
 
-def _init_worker() -> None:
-    """Worker start-up: keep native libraries from oversubscribing the cores."""
+def _init_worker(warm: Callable[[], None] | None = None) -> None:
+    """Worker start-up: keep native libraries from oversubscribing the cores, then ``warm``.
+
+    ``warm`` pays what every job would otherwise pay first (imports, reading the model);
+    a failure there is left for the jobs to report, one line each.
+    """
     import cv2
 
     global _IN_POOL_WORKER
@@ -87,6 +91,11 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
     os.environ.setdefault("GLOG_minloglevel", "2")
     _IN_POOL_WORKER = True
+    if warm is not None:
+        try:
+            warm()
+        except Exception:  # noqa: BLE001 - each job reports the problem itself
+            pass
 
 
 def in_pool_worker() -> bool:
@@ -143,12 +152,17 @@ def _ping() -> int:
     return os.getpid()
 
 
-def _check_pool_starts(pool: Any) -> None:
-    """Fail the whole batch, not each file, when worker processes cannot even start."""
+def _check_pool_starts(pool: Any, workers: int) -> None:
+    """Start all ``workers`` at once; fail the whole batch when they cannot even start.
+
+    One ping per worker, submitted together: the pool spawns a process for each ping that
+    finds no idle worker, so the workers start (and warm up) side by side.
+    """
     from concurrent.futures.process import BrokenProcessPool
 
     try:
-        pool.submit(_ping).result()
+        for ping in [pool.submit(_ping) for _ in range(workers)]:
+            ping.result()
     except BrokenProcessPool as err:
         raise HipromError(
             "could not start worker processes; a script that calls run_batch must guard "
@@ -157,9 +171,11 @@ def _check_pool_starts(pool: Any) -> None:
 
 
 def run_local(jobs: Sequence[Job], score_fn: ScoreFn, on_outcome: OutcomeCallback, *,
-              workers: int) -> None:
+              workers: int, warm: Callable[[], None] | None = None) -> None:
     """Run jobs on a pool of ``workers`` local processes, calling ``on_outcome`` per job.
 
+    The workers start together and each runs ``warm`` (a module-level function) once
+    when it starts, so imports and the model are loaded once per process, not per job.
     A worker that dies (segfault, out-of-memory kill) breaks the pool; the jobs that were
     running are retried one at a time in a fresh pool, and the one that crashes alone is
     recorded as failed, so one poisonous file cannot stop the batch.
@@ -172,9 +188,10 @@ def run_local(jobs: Sequence[Job], score_fn: ScoreFn, on_outcome: OutcomeCallbac
     context = multiprocessing.get_context("spawn")
     while queue:
         n = max(1, min(workers, len(queue)))
-        pool = ProcessPoolExecutor(n, mp_context=context, initializer=_init_worker)
+        pool = ProcessPoolExecutor(n, mp_context=context, initializer=_init_worker,
+                                   initargs=(warm,))
         try:
-            _check_pool_starts(pool)
+            _check_pool_starts(pool, n)
             _drain(pool, queue, score_fn, on_outcome, n)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)

@@ -153,6 +153,22 @@ def _check_duration(job: Job) -> None:
         )
 
 
+def warm_worker() -> None:
+    """A worker's start-up, paid once per process: the measuring stack and the pose model.
+
+    Imports what :func:`score_job` imports, reads the model file into the process's cache
+    and keeps the stateless IMAGE-mode search for other people between files; every file
+    still gets a fresh VIDEO-mode tracker, so results do not depend on which worker scored
+    which file, or in which order.
+    """
+    import hiprom.media.outputs  # noqa: F401
+    import hiprom.media.privacy  # noqa: F401
+    import hiprom.pipeline.measure  # noqa: F401
+    from hiprom.backends.mediapipe import preload
+
+    preload(keep_searcher=True)
+
+
 def score_job(job: Job) -> OutcomeRecord:
     """Measure one input and write its result files; never raises for a bad input.
 
@@ -230,7 +246,9 @@ def _engine(config: BatchConfig) -> Callable[[Sequence[Job], ScoreFn, OutcomeCal
         address = config.scheduler
         return lambda jobs, fn, cb: run_dask(jobs, fn, cb, address=address)
     workers = config.workers or os.cpu_count() or 1
-    return lambda jobs, fn, cb: run_local(jobs, fn, cb, workers=workers)
+    # Warming up pays off for the real scorer only (tests pass light fakes).
+    return lambda jobs, fn, cb: run_local(jobs, fn, cb, workers=workers,
+                                          warm=warm_worker if fn is score_job else None)
 
 
 def run_batch(
