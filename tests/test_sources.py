@@ -346,3 +346,36 @@ def test_webcam_released_when_consumer_stops_early() -> None:
     next(stream)
     stream.close()
     assert cap.released
+
+
+# --- one frame, by seeking -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("index", [0, 5, 31, 58, 79])
+def test_read_frame_gives_the_frame_decoding_from_the_start_gives(synth_media, index) -> None:
+    from hiprom.media.sources import read_frame
+
+    path = synth_media.video(n_frames=80, fps=10.0)   # frames beyond 2 s are sought
+    expected = list(iter_video(path))[index]
+    frame = read_frame(path, index=index, timestamp_s=expected.timestamp_s)
+    assert frame is not None
+    assert (frame.index, frame.timestamp_s) == (index, pytest.approx(expected.timestamp_s))
+    np.testing.assert_array_equal(frame.image_bgr, expected.image_bgr)
+
+
+def test_read_frame_on_variable_frame_rate_video(synth_media) -> None:
+    from hiprom.media.sources import read_frame
+
+    path = synth_media.vfr_video([0.1] * 20 + [0.3] * 20 + [0.05] * 20)
+    frames = list(iter_video(path))
+    for index in (25, 45, 59):
+        frame = read_frame(path, index=index, timestamp_s=frames[index].timestamp_s)
+        assert frame is not None and frame.index == index
+        assert centre_level(frame.image_bgr) == centre_level(frames[index].image_bgr)
+
+
+def test_read_frame_of_a_timestamp_the_file_does_not_have_is_none(synth_media) -> None:
+    from hiprom.media.sources import read_frame
+
+    path = synth_media.video(n_frames=40, fps=10.0)
+    assert read_frame(path, index=30, timestamp_s=3.05) is None

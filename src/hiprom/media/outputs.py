@@ -19,7 +19,7 @@ from hiprom.core.landmarks import LEG_LANDMARKS
 from hiprom.media import overlay
 from hiprom.media.camera import DEFAULT_CAMERA_FPS
 from hiprom.media.sinks import CsvSink, VideoSink, write_image, write_json_atomic
-from hiprom.media.sources import iter_images, iter_video
+from hiprom.media.sources import iter_images, iter_video, read_frame
 from hiprom.results.measurement import CSV_COLUMNS, Measurement
 from hiprom.vocabulary import LATERAL_SIGN, SIDES
 
@@ -225,16 +225,15 @@ def write_outputs(
 
 
 def _key_image_only(m: Measurement, key: int, hook: FrameHook | None) -> np.ndarray | None:
-    target_index = int(m.frame_index[key]) if len(m.frame_index) else 0
-    # Start half a frame before the key frame: earlier frames are only grabbed, not converted.
-    start_s = float(m.timestamps_s[key]) - 0.5 / (m.source.fps or DEFAULT_CAMERA_FPS) if len(
-        m.timestamps_s) else 0.0
-    for frame in _source_frames(m, max(0.0, start_s)):
-        if frame.index != target_index:
-            continue
-        image = frame.image_bgr[:, ::-1] if m.source.mirrored else frame.image_bgr
-        image = np.ascontiguousarray(image)
-        if hook is not None:
-            image = hook(image, key)
-        return annotate_frame(image, m, key, summary=False)
-    return None
+    if m.source.kind == "still" or not len(m.frame_index):
+        frame = next(iter(_source_frames(m)), None)
+    else:
+        frame = read_frame(m.source.path, index=int(m.frame_index[key]),
+                           timestamp_s=float(m.timestamps_s[key]))
+    if frame is None:
+        return None
+    image = frame.image_bgr[:, ::-1] if m.source.mirrored else frame.image_bgr
+    image = np.ascontiguousarray(image)
+    if hook is not None:
+        image = hook(image, key)
+    return annotate_frame(image, m, key, summary=False)

@@ -42,6 +42,7 @@ __all__ = [
     "iter_webcam",
     "open_source",
     "probe_video",
+    "read_frame",
 ]
 
 logger = logging.getLogger(__name__)
@@ -298,6 +299,59 @@ def iter_video(
     if max_fps is not None and not max_fps > 0:
         raise ValueError(f"max_fps must be > 0, got {max_fps}")
     return VideoFrames(Path(path), stride=stride, start_s=start_s, end_s=end_s, max_fps=max_fps)
+
+
+#: Seeking is tried only for frames at least this far into a video (earlier ones are near).
+_SEEK_AFTER_S = 2.0
+#: The seek lands this long before the frame wanted; decoding goes forward from there.
+_SEEK_LEAD_S = 1.0
+
+
+def read_frame(path: str | Path, *, index: int, timestamp_s: float) -> Frame | None:
+    """Frame ``index`` of a video (the one decoded at ``timestamp_s``), or None.
+
+    Far into a file, the decoder seeks to shortly before the frame and decodes forward,
+    and the frame is accepted only when both its timestamp and its position match what
+    decoding from the start gave (:func:`iter_video`); otherwise (a container without a
+    usable index, repaired timestamps) the file is decoded from the start, grabbing
+    without converting the frames before it.
+
+    Raises:
+        SourceError: missing, empty or unreadable file.
+
+    """
+    p = Path(path)
+    if timestamp_s >= _SEEK_AFTER_S:
+        cap = _open_video(p)
+        try:
+            if cap.set(cv2.CAP_PROP_POS_MSEC, 1000.0 * (timestamp_s - _SEEK_LEAD_S)):
+                frame = _forward_to(cap, index, timestamp_s)
+                if frame is not None:
+                    return frame
+        finally:
+            cap.release()
+    step_s = 0.5 / DEFAULT_CAMERA_FPS
+    for frame in iter_video(p, start_s=max(0.0, timestamp_s - step_s)):
+        if frame.index == index:
+            return frame
+        if frame.index > index:
+            break
+    return None
+
+
+def _forward_to(cap: cv2.VideoCapture, index: int, timestamp_s: float) -> Frame | None:
+    """Grab forward to the frame at ``timestamp_s``; None unless it is frame ``index``."""
+    tolerance_s = 1e-3
+    while cap.grab():
+        t_s = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        if t_s < timestamp_s - tolerance_s:
+            continue
+        position = int(round(cap.get(cv2.CAP_PROP_POS_FRAMES))) - 1
+        if abs(t_s - timestamp_s) > tolerance_s or position != index:
+            return None
+        ok, image_bgr = cap.retrieve()
+        return Frame(index=index, timestamp_s=t_s, image_bgr=image_bgr) if ok else None
+    return None
 
 
 def _read_image(path: Path) -> npt.NDArray[np.uint8]:
