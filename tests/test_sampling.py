@@ -261,3 +261,12 @@ def test_sparse_samples_do_not_look_surer_than_every_frame():
         _, se_sparse, _ = flt.median_with_se(20 + noise[idx], t[idx], 1 / FPS)
         shrinks += se_sparse < 0.8 * se_full
     assert shrinks <= 4
+
+
+def test_the_regular_spacing_is_the_sparse_one_even_when_runs_hold_half_the_time():
+    # 0..8 every frame (warm-up), then every 4th frame, then a run again: as much time in
+    # runs of consecutive frames as in the sparse stretch.
+    idx = np.r_[np.arange(0, 9), 12, 16, np.arange(20, 25)]
+    keep, spacing = flt.regular_subset(idx / FPS, 1 / FPS)
+    assert spacing == pytest.approx(4 / FPS)
+    assert np.all(np.diff(idx[keep]) >= 3)

@@ -159,9 +159,9 @@ def regular_subset(t: FloatArray, frame_s: float | None = None
     frames with sparse stretches. Statistics that assume evenly spaced samples (the lag-1
     autocorrelation behind a hold's effective sample size, differences over a fixed lag)
     would count a run of consecutive frames as many samples and misread its correlation,
-    so they are computed on the samples at the *regular* spacing — the gap below which
-    half of the series' time lies — keeping a sample when it is at least 3/4 of that
-    spacing after the last one kept. Evenly spaced series (every frame, a fixed stride,
+    so they are computed on the samples at the *regular* spacing — the time-weighted
+    median of the gaps of two frames or more — keeping a sample when it is at least 3/4
+    of that spacing after the last one kept. Evenly spaced series (every frame, a fixed stride,
     a few dropped frames) return None: they are used whole, as they always were.
 
     Args:
@@ -186,9 +186,10 @@ def regular_subset(t: FloatArray, frame_s: float | None = None
     long = np.rint(gaps / frame) >= 2
     if float(gaps[long].sum()) < _IRREGULAR_SHARE * float(gaps.sum()):
         return None
-    order = np.argsort(gaps, kind="stable")
-    share = np.cumsum(gaps[order])
-    regular = float(gaps[order][np.searchsorted(share, 0.5 * share[-1])])
+    # The sparse spacing: the time-weighted median of the gaps of two frames or more.
+    sparse = np.sort(gaps[long])
+    share = np.cumsum(sparse)
+    regular = float(sparse[np.searchsorted(share, 0.5 * share[-1])])
     keep = [0]
     for i in range(1, t.size):
         if t[i] - t[keep[-1]] >= _THIN_FRACTION * regular - 1e-9:
