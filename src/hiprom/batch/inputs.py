@@ -14,9 +14,10 @@ import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from hiprom._hashing import sha256_file
+from hiprom.batch.remote import expand_url, fingerprint_url, is_url
 from hiprom.batch.store import InputRecord
 from hiprom.errors import HipromError, InputError
 
@@ -40,13 +41,23 @@ MANIFEST_FIELDS = ("patient_id", "session_date", "side_tested", "notes")
 
 @dataclass(frozen=True)
 class BatchInput:
-    """One file to score and what is known about it."""
+    """One file to score and what is known about it.
+
+    ``url`` is set for an input on shared or object storage (:mod:`hiprom.batch.remote`);
+    ``path`` then holds its name, for ids and output folder names.
+    """
 
     path: Path
     patient_id: str | None = None
     session_date: str | None = None
     side_tested: str | None = None
     notes: str | None = None
+    url: str | None = None
+
+    @property
+    def location(self) -> str:
+        """Where the input is read from: its URL, or its local path."""
+        return self.url if self.url is not None else str(self.path)
 
 
 def _check_id_pattern(id_pattern: str | None) -> re.Pattern[str] | None:
@@ -84,9 +95,13 @@ def read_manifest(path: Path) -> list[BatchInput]:
             value = _cell(row, "path")
             if value is None:
                 raise InputError(f"manifest {path} line {line}: empty path; fill it or drop it")
+            meta = {k: _cell(row, k) for k in MANIFEST_FIELDS}
+            if is_url(value):
+                inputs.append(BatchInput(Path(PurePosixPath(value).name), url=value, **meta))
+                continue
             file = Path(value).expanduser()
             file = file if file.is_absolute() else path.parent / file
-            inputs.append(BatchInput(file, **{k: _cell(row, k) for k in MANIFEST_FIELDS}))
+            inputs.append(BatchInput(file, **meta))
     return inputs
 
 
@@ -99,6 +114,11 @@ def _is_media_name(path: Path) -> bool:
 
 
 def _expand(source: str) -> list[BatchInput]:
+    if is_url(source):
+        from hiprom.media.sources import IMAGE_SUFFIXES
+
+        found = expand_url(source, VIDEO_SUFFIXES | IMAGE_SUFFIXES)
+        return [BatchInput(Path(name), url=url) for url, name in found]
     path = Path(source).expanduser()
     if path.is_dir():
         return [BatchInput(p) for p in sorted(path.rglob("*")) if _is_media_name(p)]
@@ -114,7 +134,7 @@ def _expand(source: str) -> list[BatchInput]:
 def _with_id(item: BatchInput, pattern: re.Pattern[str] | None) -> BatchInput:
     if pattern is None or item.patient_id is not None:
         return item
-    match = pattern.search(item.path.name) or pattern.search(item.path.as_posix())
+    match = pattern.search(item.path.name) or pattern.search(item.url or item.path.as_posix())
     return replace(item, patient_id=match.group("id")) if match and match.group("id") else item
 
 
@@ -133,9 +153,13 @@ def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = No
 
     """
     pattern = _check_id_pattern(id_pattern)
-    seen: dict[Path, BatchInput] = {}
+    seen: dict[Path | str, BatchInput] = {}
     for source in sources:
         for item in _expand(str(source)):
+            if item.url is not None:
+                if item.url not in seen:
+                    seen[item.url] = _with_id(item, pattern)
+                continue
             key = item.path.resolve()  # one file reached by two names counts once
             if key not in seen:
                 seen[key] = _with_id(replace(item, path=Path(os.path.abspath(item.path))),
@@ -147,20 +171,27 @@ def _fingerprint(item: BatchInput) -> tuple[InputRecord, int, str | None]:
     """Hash and probe one input: its record, declared frames, and why it is unreadable."""
     meta = {k: getattr(item, k) for k in MANIFEST_FIELDS}
     try:
-        stat = item.path.stat()
-        sha = sha256_file(item.path)
+        if item.url is not None:
+            sha, size, mtime_ns = fingerprint_url(item.url)
+        else:
+            stat = item.path.stat()
+            sha, size, mtime_ns = sha256_file(item.path), stat.st_size, stat.st_mtime_ns
     except OSError as err:
-        name = hashlib.sha256(str(item.path).encode()).hexdigest()[:16]
-        reason = f"cannot read {item.path} ({err.strerror or err}); check the path and permissions"
-        return InputRecord(str(item.path), f"unreadable:{name}", **meta), 0, reason
-    return InputRecord(str(item.path), sha, stat.st_size, stat.st_mtime_ns, **meta), 0, None
+        name = hashlib.sha256(item.location.encode()).hexdigest()[:16]
+        reason = (f"cannot read {item.location} ({err.strerror or err}); check the path and "
+                  "permissions")
+        return InputRecord(item.location, f"unreadable:{name}", **meta), 0, reason
+    return InputRecord(item.location, sha, size, mtime_ns, **meta), 0, None
 
 
-def _declared_frames(path: Path) -> int:
-    """Frames the container declares (1 for a photo, 0 when unknown); for progress only."""
+def _declared_frames(location: str) -> int:
+    """Frames the container declares (1 for a photo, 0 when unknown or not local)."""
     from hiprom._native import native_stderr_silenced
     from hiprom.media.sources import is_image, probe_video
 
+    if is_url(location):  # not read twice for the progress bar; scheduled as they come
+        return 0
+    path = Path(location)
     if is_image(path):
         return 1
     try:
@@ -176,5 +207,5 @@ def fingerprint_all(inputs: Sequence[BatchInput]) -> list[tuple[InputRecord, int
     with ThreadPoolExecutor(max_workers=min(4, max(1, len(inputs)))) as pool:
         hashed = list(pool.map(_fingerprint, inputs))
     # Probing stays in this thread: silencing native stderr swaps a process-wide descriptor.
-    return [(r, _declared_frames(Path(r.path)) if reason is None else 0, reason)
+    return [(r, _declared_frames(r.path) if reason is None else 0, reason)
             for r, _, reason in hashed]

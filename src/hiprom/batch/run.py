@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -43,6 +44,7 @@ from hiprom.batch.inputs import (
     read_manifest,
     sha256_file,
 )
+from hiprom.batch.remote import is_url, local_copy
 from hiprom.batch.store import (
     DEFAULT_STORE_NAME,
     InputRecord,
@@ -181,17 +183,22 @@ def score_job(job: Job) -> OutcomeRecord:
         from hiprom._native import native_stderr_silenced
         from hiprom.media.outputs import write_outputs
         from hiprom.media.privacy import face_blur_hook
-        from hiprom.media.sinks import to_jsonable
+        from hiprom.media.sinks import to_jsonable, write_json_atomic
         from hiprom.pipeline.measure import measure_path
 
-        _check_duration(job)
-        # A pool worker's stderr is the user's terminal: keep FFmpeg/LiteRT chatter off it.
-        with native_stderr_silenced(in_pool_worker()):
-            measurement = measure_path(Path(job.path), options=job.options, sha256=job.sha256)
-            # The hook also covers the key frame, which shows the face like any other frame.
-            hook = face_blur_hook(measurement) if job.blur_faces else None
-            files = write_outputs(measurement, Path(job.out_dir), annotate=job.annotate,
-                                  frame_hook=hook)
+        # An input named by a URL is read through fsspec (a local copy while it is measured).
+        with local_copy(job.path) as local:
+            _check_duration(replace(job, path=str(local)))
+            # A pool worker's stderr is the user's terminal: keep FFmpeg/LiteRT chatter off it.
+            with native_stderr_silenced(in_pool_worker()):
+                measurement = measure_path(local, options=job.options, sha256=job.sha256)
+                # The hook also covers the key frame, which shows the face like any other frame.
+                hook = face_blur_hook(measurement) if job.blur_faces else None
+                files = write_outputs(measurement, Path(job.out_dir), annotate=job.annotate,
+                                      frame_hook=hook)
+        if is_url(job.path):  # the result names the input as the batch was given it
+            measurement.source = replace(measurement.source, path=job.path)
+            write_json_atomic(files[0], measurement.to_dict())
         result = to_jsonable(measurement.to_dict())
     except HipromError as err:
         return failed_outcome(job, err, compute_s=time.perf_counter() - t0)
@@ -207,6 +214,41 @@ def score_job(job: Job) -> OutcomeRecord:
     return OutcomeRecord(job.sha256, ok=True, result=result, output_dir=job.out_dir,
                          output_files=tuple(str(f) for f in files), n_frames=n_frames,
                          compute_s=time.perf_counter() - t0, worker=worker_name())
+
+
+def score_job_shipped(job: Job) -> tuple[OutcomeRecord, dict[str, bytes]]:
+    """:func:`score_job` on a worker that need not see the driver's output folder (Dask).
+
+    The result files are written into a temporary folder on the worker and travel back
+    with the outcome; the driver writes them into ``job.out_dir``
+    (:func:`receive_shipped`), so the workers need no shared folder for outputs.
+    """
+    with tempfile.TemporaryDirectory(prefix="hiprom-out-") as tmp:
+        outcome = score_job(replace(job, out_dir=tmp))
+        files = {Path(f).name: Path(f).read_bytes() for f in outcome.output_files}
+    if not outcome.ok:
+        return outcome, {}
+    named = tuple(str(Path(job.out_dir) / name) for name in files)
+    return replace(outcome, output_dir=job.out_dir, output_files=named), files
+
+
+def receive_shipped(on_outcome: OutcomeCallback) -> Callable[[Job, Any], None]:
+    """Driver side of :func:`score_job_shipped`: write the files, then pass the outcome on."""
+    from hiprom.media.sinks import write_bytes_atomic
+
+    def receive(job: Job, shipped: Any) -> None:
+        if not isinstance(shipped, tuple):  # a failure the engine reported itself
+            on_outcome(job, shipped)
+            return
+        outcome, files = shipped
+        try:
+            for name, data in files.items():
+                write_bytes_atomic(Path(job.out_dir) / name, data)
+        except OSError as err:
+            outcome = failed_outcome(job, err, message=describe_os_error(err, job.out_dir))
+        on_outcome(job, outcome)
+
+    return receive
 
 
 # --------------------------------------------------------------------------- driver
@@ -244,7 +286,11 @@ def _plan(records: Sequence[tuple[InputRecord, int, str | None]], statuses: dict
 def _engine(config: BatchConfig) -> Callable[[Sequence[Job], ScoreFn, OutcomeCallback], None]:
     if config.scheduler:
         address = config.scheduler
-        return lambda jobs, fn, cb: run_dask(jobs, fn, cb, address=address)
+        # The real scorer's files come back with the outcome and the driver writes them,
+        # so Dask workers need not see the output folder (tests pass light fakes).
+        return lambda jobs, fn, cb: (
+            run_dask(jobs, score_job_shipped, receive_shipped(cb), address=address)
+            if fn is score_job else run_dask(jobs, fn, cb, address=address))
     workers = config.workers or os.cpu_count() or 1
     # Warming up pays off for the real scorer only (tests pass light fakes).
     return lambda jobs, fn, cb: run_local(jobs, fn, cb, workers=workers,
