@@ -124,7 +124,7 @@ def test_key_frame_is_the_same_frame_with_or_without_the_annotated_video(tmp_pat
 
 @pytest.mark.parametrize(("options", "expected_s"), [
     (MeasureOptions(every_frame=True), 1.0),   # every frame of 30 fps video: once a second
-    (MeasureOptions(), 2.0),               # adaptive sampling: every 2 s of video
+    (MeasureOptions(), 3.0),               # adaptive sampling: every 3 s of video
     (MeasureOptions(max_fps=15.0), 2.0),   # every 2nd frame: the same 30 measured frames
     (MeasureOptions(stride=3), 3.0),
 ])

@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 #: Hip rotation beyond this is not anatomically possible: such a frame is a landmark failure.
 PLAUSIBLE_ROTATION_DEG = 90.0
 BackendFactory = Callable[[RunningMode], PoseBackend]
-#: ``--fast``: frames measured per second of video. On the rendered validation clips
-#: (holds of about 1.2 s) 15 fps keeps every held end range within 0.4° of full rate,
-#: 10 fps does not (0.63°); docs/PERFORMANCE.md.
+#: Frames measured per second of video by the retired ``--fast`` (adaptive sampling is
+#: the default now; ``MeasureOptions(max_fps=FAST_MAX_FPS)`` still measures at this rate).
+#: On the rendered validation clips (holds of about 1.2 s) 15 fps kept every held end
+#: range within 0.4° of full rate, 10 fps did not (0.63°).
 FAST_MAX_FPS = 15.0
 
 
@@ -54,7 +55,7 @@ class MeasureOptions:
         max_fps: measure about this many frames per second of a clip: every n-th
             frame with n = round(clip fps / max_fps), never less than ``stride``. None
             measures every ``stride``-th frame whatever the clip's rate.
-            :data:`FAST_MAX_FPS` is what ``--fast`` uses.
+            :data:`FAST_MAX_FPS` is what the retired ``--fast`` used.
         correct_view: correct the shank angle for camera pitch/yaw estimated from the body.
         min_visibility: knee/ankle visibility below which a leg is not measured in a frame.
         max_crowded_fraction: with ``subject=auto``, refuse a clip in which a second person

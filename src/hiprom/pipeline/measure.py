@@ -47,9 +47,10 @@ log = logging.getLogger(__name__)
 #: Clips look for people besides the subject once every this many measured frames (once
 #: a second at 30 fps): the 2-person search costs about 1.6 tracked frames, so ~5%.
 CROWD_CHECK_FRAMES = 30
-#: With adaptive sampling, other people are looked for every this many seconds of video
-#: (about every 30 analysed frames where the legs move, every 15 where they are still).
-ADAPTIVE_CROWD_CHECK_S = 2.0
+#: With adaptive sampling, other people are looked for every this many seconds of video:
+#: about once per 30 analysed frames, as at full rate (about 35 % of a 30 fps clip's
+#: frames are analysed; docs/PERFORMANCE.md).
+ADAPTIVE_CROWD_CHECK_S = 3.0
 
 
 def default_backend_factory(mode: RunningMode, *, follow_several: bool = False,
