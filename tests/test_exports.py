@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from hiprom.cli.main import app
 from hiprom.errors import InputError
 from hiprom.media.exports import C3D_POINTS, ExportFormat, mot_text, write_exports
+from hiprom.pipeline.analysis import MeasureOptions
 from hiprom.pipeline.measure import measure_path
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "seated_ir_left_right.mp4"
@@ -20,7 +21,8 @@ pytestmark = [pytest.mark.mediapipe,
 
 @pytest.fixture(scope="module")
 def measured():
-    return measure_path(SAMPLE)
+    # Exports need every frame (the CLI's --export implies --every-frame).
+    return measure_path(SAMPLE, options=MeasureOptions(every_frame=True))
 
 
 def _read_mot(path: Path) -> tuple[dict[str, str], list[str], np.ndarray]:
