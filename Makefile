@@ -9,7 +9,7 @@ OUT    ?= out/demo
 
 VALIDATION ?= build/validation
 
-.PHONY: demo test install install-test accuracy accuracy-samples throughput live-latency samples validation synth-smoke clean
+.PHONY: demo test install install-test accuracy accuracy-samples throughput dask-scaling live-latency samples validation synth-smoke clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +53,13 @@ accuracy-samples: install
 	$(PY) benchmarks/accuracy.py --data samples --out build/accuracy-samples
 
 throughput: install
-	$(PY) benchmarks/throughput.py --protocol-length 3 --mirror --repeats 2
+	$(PY) benchmarks/throughput.py --repeats 5 --title "Single-rep clips" \
+		--markdown build/throughput-clips.md
+	$(PY) benchmarks/throughput.py --repeats 3 --protocol-length 3 --mirror \
+		--title "Whole-test recordings" --markdown build/throughput-whole.md
+
+dask-scaling: install-test
+	$(PY) benchmarks/dask_scaling.py --repeats 3 --markdown build/dask-scaling.md
 
 live-latency: install
 	$(PY) benchmarks/live_latency.py --headless

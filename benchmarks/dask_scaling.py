@@ -28,24 +28,34 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import ROOT, count_frames, machine, to_720p  # noqa: E402
+from throughput import (  # noqa: E402
+    ROOT,
+    count_frames,
+    cpu_s,
+    load_avg,
+    machine,
+    sample_load,
+    to_720p,
+)
 
 
-def run_once(folder_url: str, out: Path, workers: int) -> float:
+def run_once(folder_url: str, out: Path, workers: int) -> tuple[float, float]:
+    """Wall and CPU seconds (driver, scheduler, nannies and workers) of one batch."""
     from distributed import LocalCluster
 
     from hiprom.batch.run import BatchConfig, run_batch
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_s()
     with LocalCluster(n_workers=workers, processes=True, threads_per_worker=1,
                       dashboard_address=None) as cluster:
         report = run_batch(BatchConfig(sources=(folder_url,), out_dir=out,
                                        scheduler=cluster.scheduler_address))
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, cpu_s() - c0
     if report.failures:
         print(f"warning: failures with {workers} workers: {report.failures}", file=sys.stderr)
     shutil.rmtree(out, ignore_errors=True)
-    return seconds
+    sample_load()
+    return seconds, cpu
 
 
 def main() -> None:
@@ -63,10 +73,13 @@ def main() -> None:
     frames = sum(count_frames(v)[0] for v in videos)
     footage_s = sum(n / fps for n, fps in map(count_frames, videos))
     walls: dict[int, list[float]] = {n: [] for n in args.workers}
+    cpus: dict[int, list[float]] = {n: [] for n in args.workers}
     for r in range(args.repeats):
         order = args.workers if r % 2 == 0 else args.workers[::-1]
         for n in order:
-            walls[n].append(run_once(storage.as_uri(), work / f"out-{r}-{n}", n))
+            wall, cpu = run_once(storage.as_uri(), work / f"out-{r}-{n}", n)
+            walls[n].append(wall)
+            cpus[n].append(cpu)
         print(f"repeat {r + 1}/{args.repeats}: "
               + ", ".join(f"{n} workers {walls[n][-1]:.1f} s" for n in args.workers),
               file=sys.stderr, flush=True)
@@ -75,16 +88,17 @@ def main() -> None:
     lines = [
         f"Machine: {machine()}, Python {platform.python_version()}; {len(videos)} videos, "
         f"{frames} frames, {footage_s:.1f} s of footage, file:// URLs; Dask LocalCluster "
-        f"(worker processes, 1 thread each); medians of {args.repeats} interleaved runs.",
+        f"(worker processes, 1 thread each); medians of {args.repeats} interleaved runs. "
+        f"Load average over the run: {load_avg()}.",
         "",
-        "| Dask workers | wall s | frames/s | × real time | speed-up vs "
+        "| Dask workers | wall s | frames/s | × real time | CPU s | speed-up vs "
         f"{args.workers[0]} worker{'s' if args.workers[0] > 1 else ''} |",
-        "|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for n in args.workers:
         wall = statistics.median(walls[n])
         lines.append(f"| {n} | {wall:.1f} | {frames / wall:.1f} | {footage_s / wall:.2f} | "
-                     f"{base / wall:.2f} |")
+                     f"{statistics.median(cpus[n]):.1f} | {base / wall:.2f} |")
     text = "\n".join(lines)
     print(text)
     if args.markdown:

@@ -1,20 +1,25 @@
-"""Throughput: `hiprom batch` on N cores against a plain per-frame loop, same videos, one run.
+"""Throughput: `hiprom batch` on N workers against a plain per-frame loop, same videos, one run.
 
 Usage::
 
-    python benchmarks/throughput.py                       # samples/*.mp4 scaled to 720p
-    python benchmarks/throughput.py --protocol-length 3 --mirror   # 6 whole-test recordings
+    python benchmarks/throughput.py                                 # the samples, at 720p
+    python benchmarks/throughput.py --protocol-length 3 --mirror    # 6 whole-test recordings
     python benchmarks/throughput.py --videos a.mp4 b.mp4 --workers 2 --strides 3
     python benchmarks/throughput.py --markdown out/throughput.md
 
 The *plain loop* is what a straightforward tool does, in one process: OpenCV reads a
 frame, MediaPipe PoseLandmarker runs on it in IMAGE mode (every frame independent), and
-the knee→ankle angle from image vertical is computed. The *batch* is `run_batch` (what
-`hiprom batch` calls) with `--workers` processes, VIDEO-mode tracking, the full protocol,
-and the per-video JSON/CSV written, at full rate, with `--fast` and at any `--strides`.
-Throughput is source frames per wall-clock second, start-up (spawning workers, loading
-the model) included. Held end-range angles of every arm are compared with full rate: an
-arm is acceptable only if every held IR/ER stays within 0.5°.
+the knee→ankle angle from image vertical is computed. The *batch* arms are `run_batch`
+(what `hiprom batch` calls) with `--workers` processes, VIDEO-mode tracking, the full
+protocol and the per-video JSON/CSV/key frame written: by default (adaptive sampling,
+:mod:`hiprom.pipeline.sampling`), with `--every-frame`, and at any `--strides`. Every arm
+runs on the same files, the arms interleaved within each repeat so that a change in the
+machine's load hits all of them; the table gives medians over the repeats. Throughput is
+source frames per wall-clock second, start-up (spawning workers, imports, loading the
+model) included; CPU s is the CPU time the arm used (the plain loop's process, or the
+batch's driver and its worker processes), which the load of a shared machine changes
+far less than wall time. Held end-range angles of every arm are compared with `--every-frame`:
+an arm is acceptable only if every held IR/ER stays within 0.5°.
 
 The default inputs are the rendered seated samples in samples/, upscaled and padded to
 1280×720 at 30 fps so the numbers speak for 720p footage.
@@ -26,7 +31,10 @@ import argparse
 import math
 import os
 import platform
+import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +45,37 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE_DEG = 0.5
+
+
+def machine() -> str:
+    """CPU model and core count from ``lscpu`` (platform module as a fallback)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        model = fields.get("Model name", "").strip()
+        cpus = fields.get("CPU(s)", "").strip()
+        virt = fields.get("Hypervisor vendor", "").strip()
+        return f"{model}, {cpus} CPUs" + (f" ({virt} VM)" if virt else "")
+    except (OSError, subprocess.CalledProcessError):
+        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+
+
+_LOADS: list[float] = []
+
+
+def load_avg() -> str:
+    """The 1-minute load average sampled during the run: median (min–max)."""
+    if not _LOADS:
+        return "n/a"
+    return (f"{statistics.median(_LOADS):.1f} (range {min(_LOADS):.1f}–{max(_LOADS):.1f}) "
+            f"on {os.cpu_count()} CPUs")
+
+
+def sample_load() -> None:
+    try:
+        _LOADS.append(os.getloadavg()[0])
+    except OSError:
+        pass
 
 
 def _frames(src: Path, repeats: int):  # noqa: ANN202 - iterator of BGR frames
@@ -82,12 +121,19 @@ def count_frames(path: Path) -> tuple[int, float]:
     return n, fps
 
 
-def plain_loop(videos: list[Path]) -> tuple[int, float]:
-    """Read → PoseLandmarker IMAGE mode → shank angle; returns (frames, seconds)."""
+def cpu_s() -> float:
+    """CPU seconds of this process and of its finished children (user + system)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def plain_loop(videos: list[Path]) -> tuple[int, float, float]:
+    """Read → PoseLandmarker IMAGE mode → shank angle; returns (frames, seconds, CPU s)."""
     from hiprom.backends.base import RunningMode
     from hiprom.backends.mediapipe import MediaPipeBackend
 
-    frames, t0 = 0, time.perf_counter()
+    frames, t0, c0 = 0, time.perf_counter(), cpu_s()
     for path in videos:
         with MediaPipeBackend(mode=RunningMode.IMAGE, num_poses=1) as backend:
             cap = cv2.VideoCapture(str(path))
@@ -101,51 +147,77 @@ def plain_loop(videos: list[Path]) -> tuple[int, float]:
                     math.degrees(math.atan2(ankle[0] - knee[0], ankle[1] - knee[1]))
                 frames += 1
             cap.release()
-    return frames, time.perf_counter() - t0
+    return frames, time.perf_counter() - t0, cpu_s() - c0
 
 
-def batch_run(videos: list[Path], out: Path, *, workers: int, arm: str
-              ) -> tuple[float, dict[tuple[str, str, str], float]]:
-    """Run the batch on fresh storage; returns (seconds, held angles by video/leg/direction).
+def arm_options(arm: str, model: str | None):  # noqa: ANN201 - MeasureOptions
+    """``MeasureOptions`` of an arm: ``adaptive`` (default), ``every-frame``, ``stride N``."""
+    from hiprom.pipeline.analysis import MeasureOptions
 
-    ``arm`` is ``full`` (every frame), ``fast`` (``--fast``) or ``stride N``.
+    extra = {"model": model} if model is not None else {}
+    if arm == "every-frame":
+        return MeasureOptions(every_frame=True, **extra)
+    if arm.startswith("stride"):
+        return MeasureOptions(stride=int(arm.split()[-1]), **extra)
+    return MeasureOptions(**extra)
+
+
+def batch_run(videos: list[Path], out: Path, *, workers: int, arm: str, model: str | None
+              ) -> tuple[float, float, dict[tuple[str, str, str], float], list[float]]:
+    """Run the batch on fresh storage.
+
+    Returns (seconds, CPU seconds of the driver and its workers, held angles by
+    video/leg/direction, fraction of frames analysed per video).
     """
     from hiprom.batch.run import BatchConfig, run_batch
-    from hiprom.pipeline.analysis import FAST_MAX_FPS, MeasureOptions
 
-    options = {"full": MeasureOptions(), "fast": MeasureOptions(max_fps=FAST_MAX_FPS)}.get(
-        arm) or MeasureOptions(stride=int(arm.split()[-1]))
     config = BatchConfig(sources=tuple(str(v) for v in videos), out_dir=out, workers=workers,
-                         options=options)
-    t0 = time.perf_counter()
+                         options=arm_options(arm, model))
+    t0, c0 = time.perf_counter(), cpu_s()
     report = run_batch(config)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, cpu_s() - c0
     if report.failures:
         print(f"warning: failures in arm {arm}: {report.failures}", file=sys.stderr)
-    held = {}
+    held, fractions = {}, []
     for item in report.results:
-        for leg, data in ((item.result or {}).get("legs") or {}).items():
+        result = item.result or {}
+        fraction = (result.get("source") or {}).get("frames_analysed_fraction")
+        if fraction is not None:
+            fractions.append(float(fraction))
+        for leg, data in (result.get("legs") or {}).items():
             for direction in ("internal", "external"):
                 value = data.get(f"{direction}_rotation_deg")
                 if value is not None:
                     held[(Path(item.input.path).name, leg, direction)] = float(value)
-    return seconds, held
+    shutil.rmtree(out, ignore_errors=True)
+    return seconds, cpu, held, fractions
 
 
 def main() -> None:
+    from hiprom.pipeline.analysis import MeasureOptions
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", nargs="*", type=Path, default=None)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--strides", nargs="*", type=int, default=[],
-                    help="also time these fixed strides (besides full rate and --fast)")
+                    help="also time these fixed strides")
+    ap.add_argument("--models", nargs="*", default=None,
+                    help="pose models to time (needs MeasureOptions.model); default: the "
+                         "bundled one")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each arm; medians reported")
     ap.add_argument("--markdown", type=Path, default=None)
+    ap.add_argument("--title", default=None, help="heading line of the markdown table")
     ap.add_argument("--protocol-length", type=int, default=1, metavar="N",
                     help="play each sample N times back to back (3 = a whole test, 3 reps a side)")
     ap.add_argument("--mirror", action="store_true",
                     help="add a mirrored copy of each sample (twice the videos)")
     args = ap.parse_args()
     os.environ.setdefault("GLOG_minloglevel", "2")
+    models: list[str | None] = [None]
+    if args.models:
+        if "model" not in MeasureOptions.__dataclass_fields__:
+            ap.error("--models needs MeasureOptions.model, which this hiprom does not have")
+        models = list(args.models)
     work = Path(tempfile.mkdtemp(prefix="hiprom-throughput-"))
     if args.videos:
         videos = args.videos
@@ -157,42 +229,68 @@ def main() -> None:
     frames = sum(count_frames(v)[0] for v in videos)
     footage_s = sum(n / fps for n, fps in map(count_frames, videos))
 
-    arms = ["full", "fast", *(f"stride {s}" for s in args.strides)]
-    plain_s, batch_s, held = [], {a: [] for a in arms}, {}
+    arms = [(arm, model) for model in models
+            for arm in ("every-frame", "adaptive", *(f"stride {s}" for s in args.strides))]
+    plain_s: list[float] = []
+    plain_cpu: list[float] = []
+    batch_s: dict[tuple[str, str | None], list[float]] = {a: [] for a in arms}
+    batch_cpu: dict[tuple[str, str | None], list[float]] = {a: [] for a in arms}
+    held: dict[tuple[str, str | None], dict] = {}
+    fractions: dict[tuple[str, str | None], list[float]] = {}
+    n_plain = 0
     for r in range(args.repeats):  # interleaved, so drift in machine load hits every arm
-        n_plain, seconds = plain_loop(videos)
-        plain_s.append(seconds)
-        for k, arm in enumerate(arms):
-            seconds, held[arm] = batch_run(videos, work / f"out-{r}-{k}",
-                                           workers=args.workers, arm=arm)
+        order = arms if r % 2 == 0 else arms[::-1]
+        if r % 2 == 0:
+            n_plain, seconds, cpu = plain_loop(videos)
+            plain_s.append(seconds)
+            plain_cpu.append(cpu)
+        for arm in order:
+            seconds, cpu, held[arm], fractions[arm] = batch_run(
+                videos, work / f"out-{r}", workers=args.workers, arm=arm[0], model=arm[1])
             batch_s[arm].append(seconds)
+            batch_cpu[arm].append(cpu)
+            sample_load()
+        if r % 2 == 1:
+            n_plain, seconds, cpu = plain_loop(videos)
+            plain_s.append(seconds)
+            plain_cpu.append(cpu)
+        print(f"repeat {r + 1}/{args.repeats}: plain {plain_s[-1]:.1f} s, "
+              + ", ".join(f"{a[0]}{'/' + a[1] if a[1] else ''} {batch_s[a][-1]:.1f} s"
+                          for a in arms), file=sys.stderr, flush=True)
     assert n_plain == frames, (n_plain, frames)
+    shutil.rmtree(work, ignore_errors=True)
 
-    plain_fps = frames / statistics.median(plain_s)
+    plain_wall = statistics.median(plain_s)
+    plain_fps = frames / plain_wall
     lines = [
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; {len(videos)} videos, {frames} frames, "
-        f"{footage_s:.1f} s of footage at {count_frames(videos[0])} (frames, fps) first; "
-        f"median of {args.repeats} interleaved runs.",
+        f"Machine: {machine()}, Python {platform.python_version()}; {len(videos)} videos, "
+        f"{frames} frames, {footage_s:.1f} s of footage; {args.workers} workers; medians of "
+        f"{args.repeats} interleaved runs. Load average over the run: {load_avg()}.",
         "",
-        "| arm | wall s (median) | frames/s | × plain loop | × real time | held angles vs full rate |",
-        "|---|---|---|---|---|---|",
-        f"| plain loop (IMAGE mode, 1 process) | {statistics.median(plain_s):.1f} | "
-        f"{plain_fps:.1f} | 1.00 | {footage_s / statistics.median(plain_s):.2f} | – |",
+        "| arm | model | wall s | frames/s | × plain loop | × real time | CPU s | "
+        "frames analysed | held angles vs every frame |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        f"| plain loop (IMAGE mode, 1 process) | full | {plain_wall:.1f} | {plain_fps:.1f} | "
+        f"1.00 | {footage_s / plain_wall:.2f} | {statistics.median(plain_cpu):.1f} | "
+        "100 % | – |",
     ]
     for arm in arms:
         wall = statistics.median(batch_s[arm])
-        diffs = [abs(held[arm][k] - v) for k, v in held["full"].items() if k in held[arm]]
-        missing = len(held["full"]) - len(diffs)
-        agree = (f"max |Δ| {max(diffs):.2f}° over {len(diffs)} values"
-                 + (f", {missing} missing" if missing else "")
-                 + (" ✓" if diffs and max(diffs) <= TOLERANCE_DEG and not missing else " ✗")
-                 ) if arm != "full" else "reference"
-        name = {"full": "every frame", "fast": "--fast"}.get(arm, arm)
-        lines.append(f"| hiprom batch, {args.workers} workers, {name} | {wall:.1f} | "
-                     f"{frames / wall:.1f} | {frames / wall / plain_fps:.2f} | "
-                     f"{footage_s / wall:.2f} | {agree} |")
-    text = "\n".join(lines)
+        reference = held[("every-frame", arm[1])]
+        diffs = [abs(held[arm][k] - v) for k, v in reference.items() if k in held[arm]]
+        missing = len(reference) - len(diffs)
+        agree = "reference" if arm[0] == "every-frame" else (
+            (f"max \\|Δ\\| {max(diffs):.2f}° over {len(diffs)} values" if diffs else "none")
+            + (f", {missing} missing" if missing else "")
+            + (" ✓" if diffs and max(diffs) <= TOLERANCE_DEG and not missing else " ✗"))
+        fraction = statistics.median(fractions[arm]) if fractions[arm] else float("nan")
+        name = {"every-frame": "`--every-frame`", "adaptive": "**default (adaptive)**"}.get(
+            arm[0], f"`--{arm[0].replace(' ', ' ')}`")
+        lines.append(f"| hiprom batch, {args.workers} workers, {name} | {arm[1] or 'full'} | "
+                     f"{wall:.1f} | {frames / wall:.1f} | {frames / wall / plain_fps:.2f} | "
+                     f"{footage_s / wall:.2f} | {statistics.median(batch_cpu[arm]):.1f} | "
+                     f"{100 * fraction:.0f} % | {agree} |")
+    text = "\n".join(([f"**{args.title}**", ""] if args.title else []) + lines)
     print(text)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
