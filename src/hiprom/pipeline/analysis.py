@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from hiprom.backends.base import PoseBackend, RunningMode
-from hiprom.core.geometry import LegMeasurement, measure_legs
+from hiprom.core.geometry import HIP_CENTRE_BELOW_LANDMARK, LegMeasurement, measure_legs
 from hiprom.core.landmarks import Landmarks
 from hiprom.core.selection import PersonPolicy, PersonTracker
 from hiprom.errors import MeasurementError
@@ -56,6 +56,9 @@ class MeasureOptions:
             with visible legs, comparable in size, is in more than this fraction of frames.
         min_measurable_fraction: refuse an input in which fewer frames than this have a leg
             measured at a plausible angle.
+        hip_offset: hip joint centre below the model's hip landmark, in image shank lengths
+            (:data:`hiprom.core.geometry.HIP_CENTRE_BELOW_LANDMARK`); the accuracy benchmark
+            refits it out of sample.
         pivot: in clips, measure each leg about its neutral knee and pelvis once the
             neutral pose is found (see :mod:`hiprom.core.pivot`); False uses every frame's own
             knee and hip landmarks.
@@ -74,6 +77,7 @@ class MeasureOptions:
     min_measurable_fraction: float = 0.25
     still_augment: bool = True
     pivot: bool = True
+    hip_offset: float = HIP_CENTRE_BELOW_LANDMARK
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ def measure_frame(
         person,
         correct_view=options.correct_view,
         min_visibility=options.min_visibility,
+        hip_offset=options.hip_offset,
     )
     return legs, person
 

@@ -124,7 +124,7 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
         fixed = pivot_rotation_series(
             frame_legs, side, slice(hold.start_index, hold.end_index + 1),
             resolution_wh=resolution_wh, correct_view=options.correct_view,
-            min_visibility=options.min_visibility)
+            min_visibility=options.min_visibility, hip_offset=options.hip_offset)
         series[side] = replace(
             series[side], knee_x_px=fixed.knee_x_px, pelvis_static=True,
             rotation_deg=np.where(dropped[side], np.nan, fixed.rotation_deg))
