@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from accuracy import calibrate_systematic  # same rule as the in-sample benchmark
 
 from hiprom.backends.base import RunningMode
 from hiprom.core.calibration import CLIP_SYSTEMATIC_SD_DEG
@@ -161,16 +162,6 @@ def cases_for(clip: Clip, options: MeasureOptions) -> list[Case]:
     return out
 
 
-def calibrate_sd(cases: list[Case], current_sd: float, coverage: float = 0.95) -> float:
-    """Smallest systematic SD whose intervals hold the truth in ``coverage`` of ``cases``."""
-    pairs = [(abs(c.error), max((c.ci95_deg / Z95) ** 2 - current_sd ** 2, 0.0))
-             for c in cases if c.error is not None and c.ci95_deg is not None]
-    for sd in np.arange(0.0, 10.01, 0.05):
-        if not pairs or np.mean([e <= Z95 * np.sqrt(s + sd ** 2) for e, s in pairs]) >= coverage:
-            return float(sd)
-    return float("nan")
-
-
 def _with_sd(case: Case, current_sd: float, sd: float) -> float | None:
     if case.ci95_deg is None:
         return None
@@ -198,7 +189,7 @@ def evaluate(clips: list[Clip], group_of, current_sd: float) -> tuple[list[Case]
         offset = fit_hip_offset(train)
         options = MeasureOptions(hip_offset=offset)
         train_cases = [k for c in train if c.clean for k in cases_for(c, options)]
-        sd = calibrate_sd(train_cases, current_sd)
+        sd = calibrate_systematic(train_cases, current_sd)
         fits.append(f"| {group} | {len(train)} | {offset:.3f} | {sd:.2f}° |")
         for case in (k for c in test for k in cases_for(c, options)):
             cases.append(case)
@@ -235,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     offset_all = fit_hip_offset(clips)
     options_all = MeasureOptions(hip_offset=offset_all)
     all_cases = [k for c in clips if c.clean for k in cases_for(c, options_all)]
-    sd_all = calibrate_sd(all_cases, sd_now)
+    sd_all = calibrate_systematic(all_cases, sd_now)
     widths_all = [w for c in all_cases if (w := _with_sd(c, sd_now, sd_all)) is not None
                   and c.error is not None]
     held_all = [abs(c.error) <= _with_sd(c, sd_now, sd_all) for c in all_cases
