@@ -212,7 +212,8 @@ def _register_subcommands() -> None:
     """Add the commands that live in their own modules (live, batch, plan/report/history)."""
     import importlib
 
-    for name in ("hiprom.cli.live", "hiprom.cli.batch", "hiprom.cli.plan"):
+    for name in ("hiprom.cli.live", "hiprom.cli.batch", "hiprom.cli.plan",
+                 "hiprom.cli.agreement"):
         importlib.import_module(name).register(app)
 
 
