@@ -58,7 +58,7 @@ def score(job):
         return OutcomeRecord(job.sha256, ok=False, error_type="MeasurementError",
                              error_message="no person found")
     left, right = (float(w) for w in words[words.index("IR") + 1:][:2])
-    doc = {"schema": "hiprom-result/1", "hiprom_version": "test", "source": {"n_frames": 10},
+    doc = {"schema": "hiprom-result/2", "hiprom_version": "test", "source": {"n_frames": 10},
            "model": {"name": "fake", "sha256": "0"},
            "legs": {"left": _leg(left), "right": _leg(right)}, "asymmetry_deg": left - right,
            "asymmetry": {"difference_deg": abs(left - right),
@@ -370,7 +370,8 @@ def write_clip(path, n, resolution_wh, fps=30.0, value=90):
 
 def test_cli_bad_inputs_never_stop_the_good_one(tmp_path, synth_media):
     footage = Path(__file__).resolve().parents[2] / "shared" / "footage"
-    good = footage / "04_seated_floor_knees_bent_handheld_2p5s.mp4"
+    floor = footage / "04_seated_floor_knees_bent_handheld_2p5s.mp4"   # not the seated test
+    good = Path(__file__).resolve().parents[1] / "samples" / "seated_ir_left_right.mp4"
     src = tmp_path / "in"
     src.mkdir()
     (src / "zero.mp4").write_bytes(b"")
@@ -385,6 +386,8 @@ def test_cli_bad_inputs_never_stop_the_good_one(tmp_path, synth_media):
     write_clip(src / "twenty_min.mp4", 1200, (64, 48), fps=1.0)  # 20 minutes at 1 fps
     if good.exists():
         (src / "good.mp4").symlink_to(good)
+    if floor.exists():
+        (src / "floor.mp4").symlink_to(floor)
     out = tmp_path / "out"
     result = CliRunner().invoke(cli_app(), ["batch", str(src), "-o", str(out), "--workers", "2",
                                             "--max-duration", "900"])
@@ -403,6 +406,10 @@ def test_cli_bad_inputs_never_stop_the_good_one(tmp_path, synth_media):
         assert rows[("good.mp4", "left")]["internal_rotation_deg"]
         result_dir = Path(rows[("good.mp4", "left")]["output_dir"])
         assert (result_dir / "good.json").is_file() and (result_dir / "good.csv").is_file()
+    if floor.exists():   # read and measured, but refused with its reason and no value
+        row = rows[("floor.mp4", "left")]
+        assert row["status"] == "refused" and "floor" in row["protocol_reason"]
+        assert not row["internal_rotation_deg"] and not row["verdict"]
 
 
 def test_cli_exit_0_when_all_scored_and_quiet_prints_nothing(tmp_path, real_footage):

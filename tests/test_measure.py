@@ -146,7 +146,7 @@ def test_outputs_follow_the_contract(clip_and_backend, tmp_path):
     names = {p.name for p in written}
     assert {"clip.json", "clip.csv", "clip.annotated.webm", "clip.keyframe.png"} <= names
     result = json.loads((tmp_path / "out" / "clip.json").read_text())
-    assert result["schema"] == "hiprom-result/1"
+    assert result["schema"] == "hiprom-result/2"
     assert set(result["legs"]) == {"left", "right"}
     for key in ("internal_rotation_deg", "external_rotation_deg", "verdict", "quality"):
         assert key in result["legs"]["left"]

@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ from hiprom.batch.store import (
     settings_key,
 )
 from hiprom.errors import HipromError, InputError, describe_os_error
-from hiprom.pipeline.analysis import MeasureOptions
+from hiprom.pipeline.analysis import MeasureOptions, TestedSide
 
 __all__ = [
     "BatchConfig",
@@ -200,6 +200,14 @@ def _output_dir(out_dir: Path, record: InputRecord) -> Path:
     return out_dir / "videos" / f"{Path(record.path).stem}-{record.sha256[:12]}"
 
 
+def _options_for(record: InputRecord, options: MeasureOptions) -> MeasureOptions:
+    """The batch's options, with the manifest's ``side_tested`` (left/right/both) if given."""
+    side = (record.side_tested or "").strip().lower()
+    if side in {s.value for s in TestedSide}:
+        return replace(options, side=TestedSide(side))
+    return options
+
+
 def _plan(records: Sequence[tuple[InputRecord, int, str | None]], statuses: dict[str, str],
           config: BatchConfig) -> tuple[list[Job], list[tuple[InputRecord, str]], int]:
     """Jobs to run, unreadable inputs to record as failed, and how many are skipped."""
@@ -216,7 +224,7 @@ def _plan(records: Sequence[tuple[InputRecord, int, str | None]], statuses: dict
         else:
             jobs[record.sha256] = Job(
                 record.path, record.sha256, str(_output_dir(config.out_dir, record)),
-                options=config.options, annotate=config.annotate,
+                options=_options_for(record, config.options), annotate=config.annotate,
                 blur_faces=config.blur_faces, max_duration_s=config.max_duration_s,
                 expected_frames=frames,
             )

@@ -31,7 +31,7 @@ from hiprom.batch.run import BatchConfig, BatchReport, Job, run_batch
 from hiprom.batch.store import OutcomeRecord
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, describe_os_error
-from hiprom.pipeline.analysis import FAST_MAX_FPS, MeasureOptions
+from hiprom.pipeline.analysis import FAST_MAX_FPS, MeasureOptions, TestedSide
 
 __all__ = ["BatchProgress", "batch", "register"]
 
@@ -144,6 +144,9 @@ def batch(
     mirrored: Annotated[bool, typer.Option(help="Inputs are mirrored (selfie) views.")] = False,
     subject: Annotated[PersonPolicy, typer.Option(
         help="Who to measure when several people are in view.")] = PersonPolicy.AUTO,
+    side: Annotated[TestedSide, typer.Option(
+        help="Which leg was tested (a manifest's side_tested column overrides it per "
+             "video): auto, left, right or both.")] = TestedSide.AUTO,
     stride: Annotated[int, typer.Option(min=1, help="Measure every N-th frame.")] = 1,
     fast: Annotated[bool, typer.Option(
         help="Measure about 15 frames per second of video instead of every frame: about "
@@ -169,7 +172,7 @@ def batch(
         sources=tuple(sources), out_dir=out, workers=workers, scheduler=scheduler,
         id_pattern=id_pattern, options=MeasureOptions(
             mirrored=mirrored, subject=subject, stride=stride,
-            max_fps=FAST_MAX_FPS if fast else None),
+            max_fps=FAST_MAX_FPS if fast else None, side=side),
         annotate=annotate, blur_faces=blur_faces, retry_failed=retry_failed, rescore=rescore,
         max_duration_s=max_duration,
     )

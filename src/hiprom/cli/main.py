@@ -27,6 +27,7 @@ from hiprom.cli.common import NOT_SAVED, PersonOption
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, describe_os_error
 from hiprom.media.exports import ExportFormat
+from hiprom.pipeline.analysis import TestedSide
 from hiprom.vocabulary import SIDES
 
 if TYPE_CHECKING:
@@ -106,6 +107,14 @@ def _root(
     _setup_logging(verbose)
 
 
+def _verdict_word(leg: dict) -> str:
+    """The verdict code in words; "not tested" for a leg that was not tested."""
+    if leg.get("tested") is False:
+        return "not tested"
+    code = (leg.get("verdict") or {}).get("code")
+    return "—" if code is None else str(code).replace("_", " ")
+
+
 def _summary_table(result: dict) -> None:
     from rich.table import Table
 
@@ -121,7 +130,7 @@ def _summary_table(result: dict) -> None:
             "–" if ir is None else f"{ir:.1f}°",
             "–" if ci is None else f"{ci:.1f}°",
             "–" if er is None else f"{er:.1f}°",
-            leg["verdict"]["code"].replace("_", " "),
+            _verdict_word(leg),
             ", ".join(leg["quality"]) or "ok",
         )
     out_console.print(table)
@@ -148,6 +157,9 @@ def measure(
     subject: Annotated[
         PersonPolicy, typer.Option(help="Who to measure when several people are in view.")
     ] = PersonPolicy.AUTO,
+    side: Annotated[TestedSide, typer.Option(
+        help="Which leg was tested: auto (a leg that never moves, or rests vertical in a "
+             "photo, is not scored), left, right, or both.")] = TestedSide.AUTO,
     stride: Annotated[int, typer.Option(min=1, help="Measure every N-th frame.")] = 1,
     fast: Annotated[bool, typer.Option(
         help="Measure about 15 frames per second of video instead of every frame.")] = False,
@@ -169,7 +181,7 @@ def measure(
     if exports and (fast or stride > 1):
         raise fail("--export needs every frame analysed; drop --fast and --stride")
     options = MeasureOptions(mirrored=mirrored, subject=subject, stride=stride,
-                             max_fps=FAST_MAX_FPS if fast else None)
+                             max_fps=FAST_MAX_FPS if fast else None, side=side)
     failed = 0
     for path in paths:
         try:
@@ -186,6 +198,10 @@ def measure(
                 from hiprom.report.history import save_result
 
                 save_result(result, person=person, json_path=written[0])
+            if not m.valid:   # written for the record, but not a test: a failed input
+                failed += 1
+                fail(f"{path}: not the seated test: {m.protocol.reason if m.protocol else ''}")
+                continue
         except HipromError as err:
             failed += 1
             fail(str(err) if str(path) in str(err) else f"{path}: {err}")

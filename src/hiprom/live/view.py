@@ -66,7 +66,8 @@ def result_lines(result: dict, saved_to: Path | None) -> list[str]:
         leg = result["legs"][side]
         ir, verdict = leg["internal_rotation_deg"], leg["verdict"]
         if ir is None:
-            lines.append(f"{side.capitalize()} hip: not measured")
+            what = "not tested" if leg.get("tested") is False else "not measured"
+            lines.append(f"{side.capitalize()} hip: {what}")
             continue
         band = verdict["band"]["label"] if verdict.get("band") else verdict["code"]
         used = sum(r.get("used", False) for r in leg["reps"] if r["direction"] == "internal")

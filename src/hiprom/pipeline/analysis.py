@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 
 import cv2
 import numpy as np
@@ -24,7 +25,9 @@ from hiprom.errors import MeasurementError
 from hiprom.media.frames import Frame
 from hiprom.vocabulary import MIN_VISIBILITY
 
-__all__ = ["Analysis", "FrameRecord", "MeasureOptions", "analyse", "augment_still"]
+__all__ = [
+    "Analysis", "FrameRecord", "MeasureOptions", "TestedSide", "analyse", "augment_still",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,15 @@ BackendFactory = Callable[[RunningMode], PoseBackend]
 #: (holds of about 1.2 s) 15 fps keeps every held end range within 0.4° of full rate,
 #: 10 fps does not (0.63°); docs/PERFORMANCE.md.
 FAST_MAX_FPS = 15.0
+
+
+class TestedSide(str, Enum):
+    """Which leg a test was of (``--side``)."""
+
+    AUTO = "auto"
+    LEFT = "left"
+    RIGHT = "right"
+    BOTH = "both"
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,12 @@ class MeasureOptions:
             with visible legs, comparable in size, is in more than this fraction of frames.
         min_measurable_fraction: refuse an input in which fewer frames than this have a leg
             measured at a plausible angle.
+        side: which leg was tested: ``auto`` (a clip: a leg that never leaves its starting
+            posture was not; a photo: a leg near vertical while the other is clearly
+            rotated was not), ``left``, ``right``, or ``both`` (measure both whatever their
+            posture). An untested leg gets no value, verdict or red flag.
+        check_posture: refuse an input that does not look like the seated test
+            (:func:`hiprom.core.posture.check_seated_test`): it gets no value or verdict.
         hip_offset: hip joint centre below the model's hip landmark, in image shank lengths
             (:data:`hiprom.core.geometry.HIP_CENTRE_BELOW_LANDMARK`); the accuracy benchmark
             refits it out of sample.
@@ -78,6 +96,8 @@ class MeasureOptions:
     still_augment: bool = True
     pivot: bool = True
     hip_offset: float = HIP_CENTRE_BELOW_LANDMARK
+    side: TestedSide = TestedSide.AUTO
+    check_posture: bool = True
 
 
 @dataclass(frozen=True)

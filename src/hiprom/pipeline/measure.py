@@ -14,6 +14,7 @@ from hiprom.backends.base import PoseBackend, RunningMode
 from hiprom.core.calibration import STILL_SYSTEMATIC_SD_DEG
 from hiprom.core.geometry import LegMeasurement
 from hiprom.core.landmarks import Landmarks
+from hiprom.core.posture import check_seated_test
 from hiprom.core.protocol import (
     summarise_still,
 )
@@ -26,6 +27,7 @@ from hiprom.pipeline.analysis import (
     BackendFactory,
     FrameRecord,
     MeasureOptions,
+    TestedSide,
     analyse,
     augment_still,
     check_subject,
@@ -101,6 +103,11 @@ def measurement_from_analysis(
     summary = summarise_records(analysis.records, resolution_wh=analysis.resolution_wh,
                                 options=options, exclude=exclude)
     legs, rotation, fulcrum = summary.legs, summary.rotation_deg, summary.fulcrum
+    tested = {side: _tested_in_clip(side, legs[side].reps, rotation[side], options)
+              for side in SIDES}
+    protocol = (check_seated_test([r.legs for r in analysis.records],
+                                  min_visibility=options.min_visibility)
+                if options.check_posture else None)
     xy = np.full((len(t), 33, 2), np.nan, np.float32)
     vis = np.zeros((len(t), 33), np.float32)
     for i, r in enumerate(analysis.records):
@@ -122,7 +129,53 @@ def measurement_from_analysis(
         landmarks_xy=xy,
         landmarks_visibility=vis,
         fulcrum=fulcrum,
+        protocol=protocol,
+        tested=tested,
     )
+
+
+#: A leg that moves this far (5th to 95th percentile of its angle) was tested, hold or not.
+EXCURSION_DEG = 6.0
+
+
+def _tested_in_clip(side: str, reps: Sequence[object], rotation_deg: np.ndarray,
+                    options: MeasureOptions) -> bool:
+    """Whether ``side`` was tested in a clip (see ``MeasureOptions.side``)."""
+    if options.side is TestedSide.BOTH:
+        return True
+    if options.side is not TestedSide.AUTO:
+        return side == options.side.value
+    if reps:
+        return True
+    finite = rotation_deg[np.isfinite(rotation_deg)]
+    if finite.size < 2:
+        return False
+    spread = float(np.percentile(finite, 95) - np.percentile(finite, 5))
+    return spread > EXCURSION_DEG
+
+
+#: In a photo, a leg within this of vertical is the resting one when the other is clearly
+#: rotated (beyond :data:`STILL_ROTATED_DEG`).
+STILL_RESTING_DEG = 5.0
+STILL_ROTATED_DEG = 10.0
+
+
+def _tested_in_still(angles: dict[str, float], options: MeasureOptions
+                     ) -> tuple[dict[str, bool], str | None]:
+    """Which legs a photo tested, and a note when that cannot be told."""
+    if options.side is TestedSide.BOTH:
+        return {s: True for s in SIDES}, None
+    if options.side is not TestedSide.AUTO:
+        return {s: s == options.side.value for s in SIDES}, None
+    size = {s: abs(a) if np.isfinite(a) else 0.0 for s, a in angles.items()}
+    for side, other in (("left", "right"), ("right", "left")):
+        if size[side] < STILL_RESTING_DEG and size[other] > STILL_ROTATED_DEG:
+            return {side: False, other: True}, None
+    note = None
+    if all(v > STILL_RESTING_DEG for v in size.values()):
+        note = ("both legs are rotated, so the photo cannot tell which one was tested; "
+                "both are reported: pass --side left or --side right to name it")
+    return {s: True for s in SIDES}, note
 
 
 def _whole_input_flags(analysis: Analysis, truncated: bool) -> tuple[str, ...]:
@@ -233,10 +286,13 @@ def measure_still(
     source = SourceInfo(path=str(path), kind="still", fps=None, n_frames=1, duration_s=None,
                         resolution_wh=frame.resolution_wh, mirrored=options.mirrored,
                         sha256=sha256 or sha256_file(path))
-    m = measurement_from_analysis(analysis, source, model=_model_of(backend_factory))
+    m = measurement_from_analysis(analysis, source, model=_model_of(backend_factory),
+                                  options=options)
     m.legs = {side: summarise_still(combined, side=side, systematic_sd_deg=STILL_SYSTEMATIC_SD_DEG)
               for side in SIDES}
     m.rotation_deg = {side: np.array([combined.leg(side).rotation_deg]) for side in SIDES}
+    m.tested, m.side_note = _tested_in_still(
+        {side: combined.leg(side).rotation_deg for side in SIDES}, options)
     return m
 
 
