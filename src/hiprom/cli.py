@@ -162,7 +162,7 @@ def _register_subcommands() -> None:
     """Add the commands that live in their own modules (live, batch, plan/report/history)."""
     import importlib
 
-    for name in ("hiprom._cli_live", "hiprom._cli_batch", "hiprom._cli_plan"):
+    for name in ("hiprom._cli_live", "hiprom._cli_batch", "hiprom._cli_plan", "hiprom._cli_app"):
         importlib.import_module(name).register(app)
 
 
