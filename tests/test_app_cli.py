@@ -101,8 +101,9 @@ def test_the_real_server_opens_the_browser_serves_and_checks_origins(tmp_path):
         with urllib.request.urlopen(url, timeout=10) as page:
             assert page.headers["content-security-policy"].startswith("default-src 'self'")
         ws_url = url.replace("http://", "ws://") + "ws"
-        with pytest.raises(InvalidStatus) as err:
-            connect(ws_url, origin="http://evil.example", open_timeout=10)
+        with pytest.raises(InvalidStatus) as err, connect(ws_url, origin="http://evil.example",
+                                                         open_timeout=10):
+            pass
         assert err.value.response.status_code == 403
         with connect(ws_url, origin=url.rstrip("/"), open_timeout=10) as ws:
             ws.send('{"type": "nonsense"}')

@@ -107,7 +107,8 @@ def test_auto_session_follows_the_test_and_writes_the_result(tmp_path):
     assert [p.name for p in outcome.written] == ["app-test.json", "app-test.csv"]
     saved = json.loads((tmp_path / "app-test.json").read_text())
     assert saved["schema"] == "hiprom-result/1" and saved["source"]["kind"] == "live"
-    assert saved["source"]["path"] == "browser:camera" and saved["source"]["n_frames"] == len(replies)
+    assert saved["source"]["path"] == "browser:camera"
+    assert saved["source"]["n_frames"] == len(replies)
     assert saved["legs"]["left"]["internal_rotation_deg"] == pytest.approx(35.0, abs=0.5)
     assert saved["legs"]["right"]["internal_rotation_deg"] == pytest.approx(25.0, abs=0.5)
     assert [r["side"] for r in saved["live"]["reps"]] == ["left", "right"]

@@ -65,6 +65,17 @@ def _exercise(ex: Mapping[str, Any]) -> dict[str, Any]:
             "diagram": f"/diagrams/{ex['id']}.svg"}
 
 
+#: Whole-test flags as the app words them (a live test has no file that could end early).
+_TEST_FLAGS = {"truncated": "The test was finished before all reps were done; what was "
+               "measured up to then is saved."}
+
+
+def _test_flag(flag: str) -> str:
+    from hiprom.report import FLAG_EXPLANATIONS
+
+    return _TEST_FLAGS.get(flag) or FLAG_EXPLANATIONS.get(flag, flag)
+
+
 def result_card(result: Mapping[str, Any], *, session_id: str, person: str,
                 written: list[Path], in_history: bool) -> dict[str, Any]:
     """The result card: values with intervals, verdicts, the routine and where it is saved."""
@@ -72,7 +83,7 @@ def result_card(result: Mapping[str, Any], *, session_id: str, person: str,
     return {
         "legs": {side: _leg(result["legs"][side]) for side in ("left", "right")},
         "asymmetry": (result.get("asymmetry") or {}).get("sentence", ""),
-        "quality": [str(f) for f in result.get("quality") or ()],
+        "quality": [_test_flag(str(f)) for f in result.get("quality") or ()],
         "exercises": [_exercise(ex) for ex in plan.get("exercises") or ()],
         "notes": list(plan.get("notes") or ()),
         "red_flags": [{"why": f.get("why", ""), "rule": f.get("rule", "")}

@@ -109,10 +109,14 @@ class Cdp:
     """A minimal DevTools-protocol client for one page target."""
 
     def __init__(self, ws_url: str) -> None:
+        from contextlib import ExitStack
+
         from websockets.sync.client import connect
 
-        self._ws = connect(ws_url, max_size=None, open_timeout=20)
+        self._stack = ExitStack()
+        self._ws = self._stack.enter_context(connect(ws_url, max_size=None, open_timeout=20))
         self._id = 0
+        self.events: list[dict[str, Any]] = []
 
     def call(self, method: str, timeout: float = 30.0, **params: Any) -> dict[str, Any]:
         """Send one command and return its result (events in between are skipped)."""
@@ -125,6 +129,21 @@ class Cdp:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message.get("result", {})
+            if "method" in message:
+                self.events.append(message)
+
+    def problems(self) -> list[str]:
+        """Uncaught page errors, console errors and blocked requests seen so far."""
+        out = []
+        for event in self.events:
+            params = event.get("params", {})
+            if event["method"] == "Runtime.exceptionThrown":
+                out.append(str(params.get("exceptionDetails", {}).get("exception", params)))
+            elif event["method"] == "Log.entryAdded" and params["entry"]["level"] == "error":
+                out.append(params["entry"].get("text", ""))
+            elif event["method"] == "Runtime.consoleAPICalled" and params["type"] == "error":
+                out.append(str(params.get("args")))
+        return out
 
     def evaluate(self, expression: str) -> Any:
         """The JSON value of a JavaScript expression in the page (promises are awaited)."""
@@ -142,7 +161,7 @@ class Cdp:
 
     def close(self) -> None:
         """Close the connection."""
-        self._ws.close()
+        self._stack.close()
 
 
 class Chromium:
@@ -161,8 +180,21 @@ class Chromium:
         self.cdp: Cdp | None = None
 
     def __enter__(self) -> Cdp:
+        # Its own process group, so that every Chromium child ends with it.
         self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            self.cdp = Cdp(self._page_url())
+            self.cdp.call("Page.enable")
+            self.cdp.call("Runtime.enable")
+            self.cdp.call("Log.enable")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.cdp
+
+    def _page_url(self) -> str:
+        assert self.proc is not None
         port_file = self.profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
         while not port_file.is_file() or not port_file.read_text().strip():
@@ -172,20 +204,27 @@ class Chromium:
         port = port_file.read_text().split()[0]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
             pages = [t for t in json.load(r) if t.get("type") == "page"]
-        self.cdp = Cdp(pages[0]["webSocketDebuggerUrl"])
-        self.cdp.call("Page.enable")
-        self.cdp.call("Runtime.enable")
-        return self.cdp
+        return pages[0]["webSocketDebuggerUrl"]
 
     def __exit__(self, *exc: object) -> None:
+        import signal
+
         if self.cdp is not None:
             self.cdp.close()
-        if self.proc is not None:
-            self.proc.terminate()
+            self.cdp = None
+        if self.proc is None:
+            return
+        for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
             try:
-                self.proc.wait(timeout=10)
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(timeout=wait_s)
+                break
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                continue
+        self.proc = None
 
 
 _STATUS = ("JSON.stringify(window.hiprom ? {step: hiprom.step, phase: hiprom.phase, "

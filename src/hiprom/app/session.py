@@ -245,9 +245,10 @@ class AppSession:
 
     def reply(self, record: FrameRecord, image: np.ndarray) -> dict[str, Any]:
         """The per-frame message: landmarks, both legs' angles, guide state, setup checks."""
-        out: dict[str, Any] = {"t_s": round(record.timestamp_s, 3), "n_persons": record.n_persons,
-                               "landmarks": None, "legs": None,
-                               "state": self.state_dict(), "setup": self.setup_checks(record, image)}
+        out: dict[str, Any] = {
+            "t_s": round(record.timestamp_s, 3), "n_persons": record.n_persons,
+            "landmarks": None, "legs": None, "state": self.state_dict(),
+            "setup": self.setup_checks(record, image)}
         if record.xy is not None and record.visibility is not None:
             out["landmarks"] = [[round(float(x), 1), round(float(y), 1), round(float(v), 2)]
                                 for (x, y), v in zip(record.xy, record.visibility, strict=True)]

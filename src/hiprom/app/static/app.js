@@ -12,7 +12,6 @@ const AUTO = params.get("auto") === "1";
 const $ = (id) => document.getElementById(id);
 const SECTIONS = { safety: "step-safety", camera: "step-camera", setup: "step-test",
   neutral: "step-test", reps: "step-test", result: "step-result" };
-const ORDER = ["safety", "camera", "setup", "neutral", "reps", "result"];
 const CHECK_NAMES = { legs: "Whole legs in view", distance: "Distance", height: "Camera height",
   angle: "Camera faces you", level: "Camera level", light: "Light" };
 const CHECK_UNITS = { distance: (v) => `shin ${v} px`, height: (v) => `tilt ${v}°`,
@@ -34,11 +33,9 @@ function setStep(step) {
   if (status.step === step) return;
   status.step = step;
   status.steps.push(step);
-  const at = ORDER.indexOf(step);
   document.querySelectorAll(".steps li").forEach((li) => {
-    const i = ORDER.indexOf(li.dataset.step);
-    li.classList.toggle("done", i < at);
-    li.classList.toggle("current", i === at);
+    li.classList.toggle("done", li.dataset.step !== step && status.steps.includes(li.dataset.step));
+    li.classList.toggle("current", li.dataset.step === step);
   });
   for (const id of new Set(Object.values(SECTIONS))) $(id).hidden = id !== SECTIONS[step];
 }

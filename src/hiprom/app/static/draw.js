@@ -29,7 +29,9 @@ function skeleton(ctx, landmarks, edges) {
       line(ctx, p, q, SKELETON, 3);
     }
   }
-  for (const [x, y, v] of landmarks) {
+  const joints = new Set(edges.flat());
+  for (const index of joints) {
+    const [x, y, v] = landmarks[index];
     if (v < MIN_VISIBILITY) continue;
     ctx.beginPath();
     ctx.arc(x, y, 3.5, 0, 2 * Math.PI);
@@ -72,16 +74,19 @@ function legAngle(ctx, leg, down, colour, active, progress) {
   ctx.restore();
 }
 
-function label(ctx, text, x, y, colour) {
+/** A text box; `anchor` -1 puts it left of x, +1 right of x, 0 centred on x. */
+function label(ctx, text, x, y, colour, anchor = 0) {
   ctx.save();
   ctx.font = "600 20px system-ui, 'DejaVu Sans', sans-serif";
-  const w = ctx.measureText(text).width + 22;
+  const w = ctx.measureText(text).width + 16;
+  let left = anchor < 0 ? x - w : anchor > 0 ? x : x - w / 2;
+  left = Math.max(2, Math.min(ctx.canvas.width - w - 2, left));
   ctx.fillStyle = "rgba(15,23,42,0.82)";
-  ctx.fillRect(x - w / 2, y - 15, w, 28);
+  ctx.fillRect(left, y - 15, w, 28);
   ctx.fillStyle = colour;
   ctx.textAlign = "center";
   ctx.textBaseline = "middle";
-  ctx.fillText(text, x, y);
+  ctx.fillText(text, left + w / 2, y);
   ctx.restore();
 }
 
@@ -117,13 +122,17 @@ export function drawFrame(canvas, frame, reply, edges) {
   }
   ctx.restore();
   if (legs && measuring) {
+    const screenX = (side) => (legs[side].ankle ? mirrorX(legs[side].ankle[0], w) : w / 2);
     for (const side of ["left", "right"]) {
       const leg = legs[side];
       if (!leg.ankle || leg.rotation_deg === null) continue;
       const value = leg.rotation_deg;
       const word = value >= 0 ? "IR" : "ER";
       const text = `${side === "left" ? "L" : "R"} ${Math.abs(value).toFixed(0)}° ${word}`;
-      label(ctx, text, mirrorX(leg.ankle[0], w), Math.min(h - 20, leg.ankle[1] + 30), COLOURS[side]);
+      const other = screenX(side === "left" ? "right" : "left");
+      const outward = screenX(side) <= other ? -1 : 1; // away from the other leg
+      label(ctx, text, screenX(side) - outward * 8, Math.min(h - 20, leg.ankle[1] + 30),
+        COLOURS[side], outward);
     }
   }
   if (!reply.landmarks) label(ctx, "No person found", w / 2, 30, "#fca5a5");

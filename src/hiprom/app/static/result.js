@@ -63,7 +63,7 @@ export function showResult(message) {
   $("result-asym").textContent = card.asymmetry;
   $("result-flags").replaceChildren(...card.red_flags.map((f) =>
     el("div", { class: "flag" }, el("strong", {}, f.why), " ", f.rule)));
-  $("result-quality").replaceChildren(...card.quality.map((f) => el("p", { class: "muted small" }, `Note: ${f}`)));
+  $("result-quality").replaceChildren(...card.quality.map((f) => el("p", { class: "muted small" }, f)));
   $("result-routine").replaceChildren(...(card.exercises.length
     ? card.exercises.map(exercise)
     : [el("p", {}, "No routine: no leg was measured.")]));
