@@ -9,7 +9,7 @@ OUT    ?= out/demo
 
 VALIDATION ?= build/validation
 
-.PHONY: demo test install install-test accuracy accuracy-quick accuracy-samples throughput live-latency samples validation synth-smoke clean
+.PHONY: demo test install install-test accuracy accuracy-quick accuracy-samples throughput live-latency app-latency samples validation synth-smoke clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ throughput: install
 
 live-latency: install
 	$(PY) benchmarks/live_latency.py --headless
+
+# hiprom app in headless Chromium with the sample as fake camera (needs chromium, ffmpeg).
+app-latency: install
+	$(PY) benchmarks/app_latency.py --runs 5
 
 clean:
 	rm -rf $(VENV) build dist out src/*.egg-info

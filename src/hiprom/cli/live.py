@@ -52,9 +52,12 @@ def live(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
     """Guided seated hip rotation self-test: SPACE start/next, r redo a rep, q or Esc quit."""
+    from hiprom.cli.app import no_display_reason
     from hiprom.cli.main import fail, out_console
     from hiprom.live.session import LiveOptions, run_live, save_history
 
+    if not headless and (reason := no_display_reason()):
+        raise fail(reason)
     options = LiveOptions(camera=camera, source=source, headless=headless, out_dir=out,
                           realtime=realtime, linger_s=linger)
     try:

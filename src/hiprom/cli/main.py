@@ -229,7 +229,7 @@ def _register_subcommands() -> None:
     import importlib
 
     for name in ("hiprom.cli.live", "hiprom.cli.batch", "hiprom.cli.plan",
-                 "hiprom.cli.agreement"):
+                 "hiprom.cli.agreement", "hiprom.cli.app"):
         importlib.import_module(name).register(app)
 
 
