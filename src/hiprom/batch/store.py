@@ -389,7 +389,8 @@ def iter_leg_rows(stored: list[StoredResult]) -> Iterator[dict[str, Any]]:
 LEG_COLUMNS: tuple[str, ...] = (
     "path", "leg", "patient_id", "session_date", "side_tested", "notes", "status",
     "protocol_valid", "protocol_reason", "tested", "internal_rotation_deg",
-    "internal_rotation_ci95_deg", "external_rotation_deg", "external_rotation_ci95_deg", "verdict", "borderline", "asymmetry_deg", "restricted_side",
+    "internal_rotation_ci95_deg", "external_rotation_deg", "external_rotation_ci95_deg",
+    "verdict", "borderline", "asymmetry_deg", "restricted_side",
     "asymmetry_exceeds_error", "leg_quality", "input_quality", "n_reps", "hiprom_version",
     "model_name", "model_sha256", "input_sha256", "error", "output_dir", "scored_at",
 )
