@@ -167,12 +167,12 @@ def _band(c: Case) -> str:
     return f"{c.direction[:2].upper()} {lo:02d}–{lo + 15:02d}°"
 
 
-def measure_all(media: list[Path], out_dir: Path, workers: int) -> float:
+def measure_all(media: list[Path], out_dir: Path, workers: int, model: str = "full") -> float:
     """Run `hiprom measure` on the media; returns the wall time in seconds."""
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "hiprom.cli.main", "measure", *map(str, media), "--out", str(out_dir),
-           "--quiet", "--no-history"]
+           "--quiet", "--no-history", "--model", model]
     subprocess.run(cmd, check=False)
     return time.perf_counter() - t0
 
@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "accuracy")
     ap.add_argument("--markdown", type=Path, default=None, help="write the tables to this file")
     ap.add_argument("--skip-measure", action="store_true", help="reuse results already in --out")
+    ap.add_argument("--model", default="full", choices=["full", "heavy", "lite"],
+                    help="the pose network hiprom measures with")
     ap.add_argument("--clip-sd", type=float, default=None,
                     help="systematic SD the results were made with (default: hiprom's)")
     ap.add_argument("--still-sd", type=float, default=None)
@@ -199,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no *.truth.json in {args.data}", file=sys.stderr)
         return 2
     media = [args.data / json.loads(t.read_text())["media"] for t in truths]
-    wall = 0.0 if args.skip_measure else measure_all(media, args.out, 1)
+    wall = 0.0 if args.skip_measure else measure_all(media, args.out, 1, args.model)
     cases = [c for t in truths for c in _cases_for(t, args.out)]
     lines = [f"{len(truths)} media, {len(cases)} end-range values, measured in {wall:.0f} s", ""]
     clean = [c for c in cases if c.compensation is None]

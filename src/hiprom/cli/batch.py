@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from hiprom.backends.base import PoseModel
 from hiprom.batch.run import BatchConfig, BatchReport, Job, run_batch
 from hiprom.batch.store import OutcomeRecord
 from hiprom.core.selection import PersonPolicy
@@ -144,6 +145,9 @@ def batch(
     mirrored: Annotated[bool, typer.Option(help="Inputs are mirrored (selfie) views.")] = False,
     subject: Annotated[PersonPolicy, typer.Option(
         help="Who to measure when several people are in view.")] = PersonPolicy.AUTO,
+    model: Annotated[PoseModel, typer.Option(
+        help="Pose network: full (default), heavy (more accurate, about 3x slower) or lite "
+             "(fastest, least accurate).")] = PoseModel.FULL,
     side: Annotated[TestedSide, typer.Option(
         help="Which leg was tested (a manifest's side_tested column overrides it per "
              "video): auto, left, right or both.")] = TestedSide.AUTO,
@@ -172,7 +176,7 @@ def batch(
         sources=tuple(sources), out_dir=out, workers=workers, scheduler=scheduler,
         id_pattern=id_pattern, options=MeasureOptions(
             mirrored=mirrored, subject=subject, stride=stride,
-            max_fps=FAST_MAX_FPS if fast else None, side=side),
+            max_fps=FAST_MAX_FPS if fast else None, side=side, model=model),
         annotate=annotate, blur_faces=blur_faces, retry_failed=retry_failed, rescore=rescore,
         max_duration_s=max_duration,
     )

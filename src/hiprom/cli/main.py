@@ -23,6 +23,7 @@ from rich.logging import RichHandler
 from rich.text import Text
 
 from hiprom._version import __version__
+from hiprom.backends.base import PoseModel
 from hiprom.cli.common import NOT_SAVED, PersonOption
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, describe_os_error
@@ -157,6 +158,9 @@ def measure(
     subject: Annotated[
         PersonPolicy, typer.Option(help="Who to measure when several people are in view.")
     ] = PersonPolicy.AUTO,
+    model: Annotated[PoseModel, typer.Option(
+        help="Pose network: full (default), heavy (more accurate, about 3x slower) or lite "
+             "(fastest, least accurate).")] = PoseModel.FULL,
     side: Annotated[TestedSide, typer.Option(
         help="Which leg was tested: auto (a leg that never moves, or rests vertical in a "
              "photo, is not scored), left, right, or both.")] = TestedSide.AUTO,
@@ -181,7 +185,8 @@ def measure(
     if exports and (fast or stride > 1):
         raise fail("--export needs every frame analysed; drop --fast and --stride")
     options = MeasureOptions(mirrored=mirrored, subject=subject, stride=stride,
-                             max_fps=FAST_MAX_FPS if fast else None, side=side)
+                             max_fps=FAST_MAX_FPS if fast else None, side=side,
+                             model=model)
     failed = 0
     for path in paths:
         try:

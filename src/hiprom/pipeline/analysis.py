@@ -17,7 +17,7 @@ from enum import Enum
 import cv2
 import numpy as np
 
-from hiprom.backends.base import PoseBackend, RunningMode
+from hiprom.backends.base import PoseBackend, PoseModel, RunningMode
 from hiprom.core.geometry import HIP_CENTRE_BELOW_LANDMARK, LegMeasurement, measure_legs
 from hiprom.core.landmarks import Landmarks
 from hiprom.core.selection import PersonPolicy, PersonTracker
@@ -72,6 +72,7 @@ class MeasureOptions:
             posture was not; a photo: a leg near vertical while the other is clearly
             rotated was not), ``left``, ``right``, or ``both`` (measure both whatever their
             posture). An untested leg gets no value, verdict or red flag.
+        model: which bundled pose network measures (``full``, ``heavy`` or ``lite``).
         check_posture: refuse an input that does not look like the seated test
             (:func:`hiprom.core.posture.check_seated_test`): it gets no value or verdict.
         hip_offset: hip joint centre below the model's hip landmark, in image shank lengths
@@ -98,6 +99,7 @@ class MeasureOptions:
     hip_offset: float = HIP_CENTRE_BELOW_LANDMARK
     side: TestedSide = TestedSide.AUTO
     check_posture: bool = True
+    model: PoseModel = PoseModel.FULL
 
 
 @dataclass(frozen=True)

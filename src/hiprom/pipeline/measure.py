@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from hiprom._hashing import sha256_file
-from hiprom.backends.base import PoseBackend, RunningMode
+from hiprom.backends.base import PoseBackend, PoseModel, RunningMode
 from hiprom.core.calibration import STILL_SYSTEMATIC_SD_DEG
 from hiprom.core.geometry import LegMeasurement
 from hiprom.core.landmarks import Landmarks
@@ -49,7 +50,8 @@ CROWD_CHECK_FRAMES = 30
 
 
 def default_backend_factory(mode: RunningMode, *, follow_several: bool = False,
-                            crowd_check_s: float = 1.0) -> PoseBackend:
+                            crowd_check_s: float = 1.0,
+                            model: PoseModel = PoseModel.FULL) -> PoseBackend:
     """The bundled MediaPipe model in the given mode.
 
     Clips track one subject and look for other people every ``crowd_check_s`` seconds of
@@ -60,16 +62,18 @@ def default_backend_factory(mode: RunningMode, *, follow_several: bool = False,
     from hiprom.backends.mediapipe import MediaPipeBackend
 
     if mode is RunningMode.VIDEO and not follow_several:
-        return MediaPipeBackend(mode=mode, num_poses=1, crowd_check_s=crowd_check_s)
-    return MediaPipeBackend(mode=mode, num_poses=2)
+        return MediaPipeBackend(mode=mode, num_poses=1, crowd_check_s=crowd_check_s,
+                                model=model)
+    return MediaPipeBackend(mode=mode, num_poses=2, model=model)
 
 
-def _model_of(backend_factory: BackendFactory | None) -> dict[str, str]:
+def _model_of(backend_factory: BackendFactory | None,
+              model: PoseModel = PoseModel.FULL) -> dict[str, str]:
     if backend_factory is not None:
         return {"name": "custom", "sha256": ""}
     from hiprom.backends.mediapipe import model_info
 
-    return model_info()
+    return model_info(model=model)
 
 
 def _per_frame(analysis: Analysis, attr: str) -> np.ndarray:
@@ -208,7 +212,8 @@ def measure_clip(
         several = options.subject is not PersonPolicy.AUTO
         fps = frames.info.fps if frames.info.fps > 0 else DEFAULT_CAMERA_FPS
         backend = default_backend_factory(RunningMode.VIDEO, follow_several=several,
-                                          crowd_check_s=CROWD_CHECK_FRAMES * frames.stride / fps)
+                                          crowd_check_s=CROWD_CHECK_FRAMES * frames.stride / fps,
+                                          model=options.model)
     else:
         backend = backend_factory(RunningMode.VIDEO)
     with backend:
@@ -222,7 +227,7 @@ def measure_clip(
         sha256=sha256 or sha256_file(path), truncated=bool(frames.truncated),
     )
     return measurement_from_analysis(
-        analysis, source, model=_model_of(backend_factory),
+        analysis, source, model=_model_of(backend_factory, options.model),
         quality=_whole_input_flags(analysis, bool(frames.truncated)), options=options,
     )
 
@@ -262,7 +267,7 @@ def measure_still(
     """Measure a photo (see :func:`measure_path`)."""
     frame = next(iter(iter_images([path])))
     image = np.ascontiguousarray(frame.image_bgr[:, ::-1]) if options.mirrored else frame.image_bgr
-    factory = backend_factory or default_backend_factory
+    factory = backend_factory or partial(default_backend_factory, model=options.model)
     with factory(RunningMode.IMAGE) as backend:
         passes = _still_landmarks(image, backend)
     if not options.still_augment:
@@ -286,7 +291,8 @@ def measure_still(
     source = SourceInfo(path=str(path), kind="still", fps=None, n_frames=1, duration_s=None,
                         resolution_wh=frame.resolution_wh, mirrored=options.mirrored,
                         sha256=sha256 or sha256_file(path))
-    m = measurement_from_analysis(analysis, source, model=_model_of(backend_factory),
+    m = measurement_from_analysis(analysis, source,
+                                  model=_model_of(backend_factory, options.model),
                                   options=options)
     m.legs = {side: summarise_still(combined, side=side, systematic_sd_deg=STILL_SYSTEMATIC_SD_DEG)
               for side in SIDES}
