@@ -130,7 +130,7 @@ def test_crowd_search_runs_once_per_30_measured_frames(clip_and_backend, monkeyp
     path, factory = clip_and_backend
     seen = []
 
-    def default_factory(mode, *, follow_several=False, crowd_check_s=1.0):
+    def default_factory(mode, *, follow_several=False, crowd_check_s=1.0, model=None):
         seen.append(crowd_check_s)
         return factory(mode)
 
