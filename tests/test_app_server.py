@@ -174,6 +174,9 @@ def test_a_whole_test_over_the_socket(client, backend):
     assert report.status_code == 200 and "attachment" in report.headers["content-disposition"]
     assert report.headers["content-security-policy"].startswith("default-src 'none'")
     assert "Seated hip internal rotation" in report.text and "Progress of Ada" in report.text
+    pdf = client.get(card["report_pdf_url"])
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
     history = client.get(card["history_url"]).json()
     assert len(history["tests"]) == 1 and history["tests"][0]["left"]["ir_deg"] == pytest.approx(
         35.0, abs=0.5)

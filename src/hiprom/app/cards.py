@@ -94,6 +94,7 @@ def result_card(result: Mapping[str, Any], *, session_id: str, person: str,
         "person": person,
         "in_history": in_history,
         "report_url": f"/api/sessions/{session_id}/report.html",
+        "report_pdf_url": f"/api/sessions/{session_id}/report.pdf",
         "history_url": f"/api/history/{quote(person, safe='')}" if in_history else None,
     }
 

@@ -120,6 +120,25 @@ def session_report(request: Request) -> Response:
                                        "content-disposition": f'attachment; filename="{name}"'})
 
 
+def session_report_pdf(request: Request) -> Response:
+    """The same report printed to PDF (WeasyPrint, the ``pdf`` extra), as a download."""
+    from hiprom.report.document import html_to_pdf
+
+    log = _saved(request)
+    if isinstance(log, Response):
+        return log
+    assert log.json_path is not None
+    in_history = bool(log.card and log.card.get("in_history"))
+    try:
+        pdf = html_to_pdf(cards.report_html(log.json_path,
+                                            person=log.person if in_history else None))
+    except HipromError as err:
+        return _error(404, str(err))
+    name = f"hiprom-report-{log.json_path.stem}.pdf"
+    return Response(pdf, media_type="application/pdf",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
 def history(request: Request) -> Response:
     """A person's saved tests and the change since the last one."""
     try:
@@ -160,6 +179,7 @@ def create_app(config: AppConfig) -> Starlette:
         Route("/api/stats", api_stats),
         Route("/api/sessions/{sid}/result", session_result),
         Route("/api/sessions/{sid}/report.html", session_report),
+        Route("/api/sessions/{sid}/report.pdf", session_report_pdf),
         Route("/api/history/{person}", history),
         Route("/api/history/{person}/plot.png", history_plot),
         Route("/diagrams/{exercise_id}.svg", diagram),

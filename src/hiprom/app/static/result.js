@@ -55,6 +55,7 @@ export function showResult(message) {
     $("result-error").textContent = `Nothing was saved: ${message.error}`;
     $("result-error").hidden = false;
     $("btn-report").hidden = true;
+    $("btn-report-pdf").hidden = true;
     $("btn-history").hidden = true;
     return;
   }
@@ -69,6 +70,7 @@ export function showResult(message) {
     : [el("p", {}, "No routine: no leg was measured.")]));
   if (card.notes.length) $("result-routine").append(el("ul", { class: "small" }, card.notes.map((n) => el("li", {}, n))));
   $("btn-report").href = card.report_url;
+  $("btn-report-pdf").href = card.report_pdf_url;
   $("btn-history").hidden = !card.history_url;
   $("btn-history").onclick = () => showHistory(card.history_url);
   $("result-files").textContent = `Saved in ${card.out_dir}: ${card.files.join(", ")}` +
