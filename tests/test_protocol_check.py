@@ -101,3 +101,37 @@ def test_a_value_resting_on_pelvis_roll_has_its_verdict_withheld():
     assert left["verdict"]["code"] == "withheld" and "sit bones" in left["verdict"]["reason"]
     assert left["internal_rotation_deg"] is not None          # kept, with its reason
     assert not [f for f in doc["red_flags"] if f["side"] == "left"]
+
+
+def _legs(pitch_deg: float, shank_px: float = 150.0, ankle_y: float = 370.0):
+    import math
+    from dataclasses import replace
+
+    import numpy as np
+
+    from hiprom.core.geometry import measure_legs
+    from hiprom.core.landmarks import LandmarkName as L
+    from hiprom.core.landmarks import Landmarks
+
+    xy = np.zeros((33, 2))
+    for hip, knee, ankle, x in ((L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE, 370.0),
+                                (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE, 270.0)):
+        xy[hip] = xy[knee] = (x, ankle_y - shank_px)
+        xy[ankle] = (x, ankle_y)
+    xy[L.LEFT_SHOULDER], xy[L.RIGHT_SHOULDER] = (380.0, 40.0), (260.0, 40.0)
+    m = measure_legs(Landmarks(xy[None], np.ones((1, 33)), (640, 480)), correct_view=False)
+    assert math.isnan(m.left.view_pitch_deg)
+    return replace(m, left=replace(m.left, view_pitch_deg=pitch_deg, view_yaw_deg=0.0),
+                   right=replace(m.right, view_pitch_deg=pitch_deg, view_yaw_deg=0.0))
+
+
+def test_camera_advice_says_what_to_move_in_numbers():
+    from hiprom.core.posture import camera_advice
+
+    assert camera_advice([_legs(3.0)] * 10, (640, 480)) == ()
+    (above,) = camera_advice([_legs(22.0)] * 10, (640, 480))
+    assert "down" in above and "22°" in above and "81 cm" in above
+    small = camera_advice([_legs(0.0, shank_px=40.0)] * 10, (640, 480))
+    assert any("closer" in a and "8%" in a for a in small)
+    cut = camera_advice([_legs(0.0, ankle_y=478.0)] * 10, (640, 480))
+    assert any("bottom edge" in a for a in cut)

@@ -29,7 +29,10 @@ import numpy.typing as npt
 from hiprom.core.geometry import LegMeasurement, pelvis_down
 from hiprom.vocabulary import MIN_VISIBILITY, SIDES
 
-__all__ = ["LIMITS", "PostureCheck", "PostureLimits", "check_seated_test", "posture_features"]
+__all__ = [
+    "LIMITS", "PostureCheck", "PostureLimits", "camera_advice", "check_seated_test",
+    "posture_features",
+]
 
 FloatArray = npt.NDArray[np.float64]
 FEATURES = ("thigh", "knee_drop", "hang", "hip_width")
@@ -67,6 +70,7 @@ class PostureCheck:
         reason: why not, in plain words with what to do; None when valid.
         features: the medians of :data:`FEATURES` over the usable frames (NaN if none).
         usable_fraction: frames with both knees and ankles visible, of all frames.
+        advice: what to change about the camera, in numbers (:func:`camera_advice`).
 
     """
 
@@ -74,10 +78,11 @@ class PostureCheck:
     reason: str | None
     features: dict[str, float]
     usable_fraction: float
+    advice: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """Return the JSON block ``protocol``."""
-        return {"valid": self.valid, "reason": self.reason,
+        return {"valid": self.valid, "reason": self.reason, "advice": list(self.advice),
                 "features": {k: None if not np.isfinite(v) else round(float(v), 3)
                              for k, v in self.features.items()},
                 "usable_fraction": round(self.usable_fraction, 3)}
@@ -108,7 +113,8 @@ def posture_features(legs: LegMeasurement | None,
 
 def check_seated_test(frames: Sequence[LegMeasurement | None], *,
                       limits: PostureLimits = LIMITS,
-                      min_visibility: float = MIN_VISIBILITY) -> PostureCheck:
+                      min_visibility: float = MIN_VISIBILITY,
+                      resolution_wh: tuple[int, int] = (0, 0)) -> PostureCheck:
     """Whether the frames show the seated test, with a plain reason when they do not."""
     rows = np.array([posture_features(f, min_visibility) for f in frames], np.float64)
     rows = rows.reshape(-1, len(FEATURES))
@@ -118,7 +124,64 @@ def check_seated_test(frames: Sequence[LegMeasurement | None], *,
                else np.full(len(FEATURES), np.nan))
     features = dict(zip(FEATURES, (float(v) for v in medians), strict=True))
     reason = _reason(features, fraction, limits)
-    return PostureCheck(reason is None, reason, features, fraction)
+    advice = camera_advice(frames, resolution_wh, usable_fraction=fraction)
+    return PostureCheck(reason is None, reason, features, fraction, advice)
+
+
+#: Camera pitch or yaw beyond which the result suggests moving the camera (clinical notes
+#: §5: ±15° costs up to about 1°; the protocol asks for under 10°).
+ADVISE_VIEW_DEG = 12.0
+#: The lower legs should fill at least this much of the picture's height.
+ADVISE_MIN_SHANK_FRACTION = 0.12
+
+
+def camera_advice(frames: Sequence[LegMeasurement | None], resolution_wh: tuple[int, int],
+                  *, usable_fraction: float = 1.0) -> tuple[str, ...]:
+    """What to change about the camera, in numbers a person can act on (may be empty).
+
+    From the view angles the geometry estimates (pitch: camera above or below the knees;
+    yaw: beside them), the shank's share of the picture height, and how often both knees
+    and ankles were seen. Distances are given for a camera 2 m away.
+    """
+    pitch, yaw, shank, ankle_y = [], [], [], []
+    for f in frames:
+        if f is None:
+            continue
+        for pose in (f.left, f.right):
+            if np.isfinite(pose.view_pitch_deg):
+                pitch.append(pose.view_pitch_deg)
+                yaw.append(pose.view_yaw_deg)
+            if pose.visibility >= MIN_VISIBILITY:
+                shank.append(pose.shank_length_px)
+                ankle_y.append(float(pose.ankle_xy[1]))
+    advice = []
+    height = resolution_wh[1]
+    if pitch:
+        p = float(np.median(pitch))
+        if abs(p) > ADVISE_VIEW_DEG:
+            cm = abs(np.tan(np.radians(p))) * 200
+            where = "down" if p > 0 else "up"
+            advice.append(f"the camera looks {'down' if p > 0 else 'up'} at the knees by about "
+                          f"{abs(p):.0f}°: move it {where} about {cm:.0f} cm (at 2 m) to knee "
+                          "height and level it")
+        y = float(np.median(yaw))
+        if abs(y) > ADVISE_VIEW_DEG:
+            cm = abs(np.tan(np.radians(y))) * 200
+            advice.append(f"the camera is about {abs(y):.0f}° to the side: move it about "
+                          f"{cm:.0f} cm (at 2 m) until it faces the knees straight on")
+    if shank and height > 0:
+        share = float(np.median(shank)) / height
+        if share < ADVISE_MIN_SHANK_FRACTION:
+            advice.append(f"the lower legs fill only {share:.0%} of the picture height: move "
+                          "the camera closer, or zoom, until they fill about a quarter")
+        if ankle_y and float(np.percentile(ankle_y, 95)) > 0.97 * height:
+            advice.append("the feet touch the bottom edge: tilt the camera down a little or "
+                          "step it back so the feet are fully in frame")
+    if usable_fraction < 0.9:
+        advice.append(f"both knees and ankles were clearly seen in only {usable_fraction:.0%} "
+                      "of the frames: keep the whole lower legs in frame, uncovered, in good "
+                      "light")
+    return tuple(advice)
 
 
 _SIT = "sit on a table edge facing the camera, knees bent over the edge and feet hanging"

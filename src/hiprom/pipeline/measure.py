@@ -110,7 +110,8 @@ def measurement_from_analysis(
     tested = {side: _tested_in_clip(side, legs[side].reps, rotation[side], options)
               for side in SIDES}
     protocol = (check_seated_test([r.legs for r in analysis.records],
-                                  min_visibility=options.min_visibility)
+                                  min_visibility=options.min_visibility,
+                                  resolution_wh=analysis.resolution_wh)
                 if options.check_posture else None)
     xy = np.full((len(t), 33, 2), np.nan, np.float32)
     vis = np.zeros((len(t), 33), np.float32)
