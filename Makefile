@@ -35,6 +35,7 @@ demo: install
 test: install-test
 	$(PIP) install --quiet --no-deps --force-reinstall .
 	$(VENV)/bin/ruff check src tests benchmarks synth
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 # Rendered ground truth (needs Debian's blender: apt-get install -y blender).
