@@ -2,13 +2,12 @@
 
 import csv
 import json
-import math
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from builders import KNEES_ANKLES, Body, blank_clip, landmarks, seated_xy, visibility, write_clip
 from hiprom.backends import FakeBackend
 from hiprom.core.landmarks import LandmarkName as L
 from hiprom.core.landmarks import Landmarks
@@ -20,32 +19,9 @@ from hiprom.pipeline.measure import measure_path
 from hiprom.results.measurement import CSV_COLUMNS
 
 FPS = 30.0
-SHANK_PX = 160.0
-
-
-def seated_person(left_deg: float, right_deg: float, *, cx: float = 320.0) -> np.ndarray:
-    """(33, 2) landmarks of a person facing the camera with femurs along the optical axis.
-
-    The hip hides behind the knee, so the thigh has no image length and the hip rotation
-    is exactly the shank's tilt from the hip-line perpendicular. + = foot lateral.
-    """
-    xy = np.zeros((33, 2), np.float32)
-    knee_y = 240.0
-    # The person's left leg is on the image right (larger x).
-    for hip, knee, ankle, x, lateral, deg in (
-        (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE, cx + 60, 1.0, left_deg),
-        (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE, cx - 60, -1.0, right_deg),
-    ):
-        xy[hip] = (x, knee_y)
-        xy[knee] = (x, knee_y)
-        t = math.radians(deg)
-        xy[ankle] = (x + lateral * SHANK_PX * math.sin(t), knee_y + SHANK_PX * math.cos(t))
-    xy[L.LEFT_SHOULDER], xy[L.RIGHT_SHOULDER] = (cx + 70, 60), (cx - 70, 60)
-    return xy
-
-
-def landmarks_of(xy: np.ndarray, n_persons: int = 1) -> Landmarks:
-    return Landmarks(np.repeat(xy[None], n_persons, 0), np.ones((n_persons, 33)), (640, 480))
+#: Knees 120 px apart at y = 240, 160 px shanks, thighs along the optical axis (so the hip
+#: rotation is exactly the shank's tilt), shoulders 180 px above the knees.
+BODY = Body(centre=(320.0, 240.0), knee_half_width=60.0, shank=160.0, shoulders=(70.0, 180.0))
 
 
 def test_protocol(t: float) -> float:
@@ -64,24 +40,16 @@ def test_protocol(t: float) -> float:
 test_protocol.__test__ = False  # a helper, not a test
 
 
-def blank_clip(path: Path, n: int) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), FPS, (640, 480))
-    for _ in range(n):
-        writer.write(np.full((480, 640, 3), 90, np.uint8))
-    writer.release()
-    return path
-
-
 @pytest.fixture
 def clip_and_backend(tmp_path):
     n = int(6.5 * FPS)
     rng = np.random.default_rng(7)
     seq = []
     for i in range(n):
-        xy = seated_person(test_protocol(i / FPS), 0.0)
+        xy = seated_xy(test_protocol(i / FPS), 0.0, BODY)
         xy[[L.LEFT_ANKLE, L.RIGHT_ANKLE]] += rng.normal(0, 1.0, (2, 2)).astype(np.float32)
-        seq.append(landmarks_of(xy))
-    return blank_clip(tmp_path / "clip.mp4", n), (lambda mode: FakeBackend(seq))
+        seq.append(landmarks(xy))
+    return blank_clip(tmp_path / "clip.mp4", n, fps=FPS), (lambda mode: FakeBackend(seq))
 
 
 def test_clip_end_range_is_the_held_plateau(clip_and_backend):
@@ -98,12 +66,10 @@ def test_clip_end_range_is_the_held_plateau(clip_and_backend):
 def test_key_frame_is_the_same_frame_with_or_without_the_annotated_video(tmp_path):
     # Neighbouring frames differ by 7 grey levels, so picking a neighbour would show.
     n = int(6.5 * FPS)
-    path = tmp_path / "graded.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), FPS, (640, 480))
-    for i in range(n):
-        writer.write(np.full((480, 640, 3), 20 + (7 * i) % 210, np.uint8))
-    writer.release()
-    seq = [landmarks_of(seated_person(test_protocol(i / FPS), 0.0)) for i in range(n)]
+    path = write_clip(tmp_path / "graded.mp4",
+                      (np.full((480, 640, 3), 20 + (7 * i) % 210, np.uint8) for i in range(n)),
+                      fps=FPS)
+    seq = [landmarks(seated_xy(test_protocol(i / FPS), 0.0, BODY)) for i in range(n)]
     m = measure_path(path, backend_factory=lambda mode: FakeBackend(seq))
     write_outputs(m, tmp_path / "with", annotate=True)
     write_outputs(m, tmp_path / "without", annotate=False)
@@ -169,9 +135,9 @@ def test_outputs_follow_the_contract(clip_and_backend, tmp_path):
 
 def test_mirrored_input_gives_the_same_numbers(tmp_path):
     n = int(6.5 * FPS)
-    plain = [landmarks_of(seated_person(test_protocol(i / FPS), 0.0)) for i in range(n)]
+    plain = [landmarks(seated_xy(test_protocol(i / FPS), 0.0, BODY)) for i in range(n)]
     mirrored = [lm.flipped_horizontally() for lm in plain]
-    clip = blank_clip(tmp_path / "c.mp4", n)
+    clip = blank_clip(tmp_path / "c.mp4", n, fps=FPS)
     a = measure_path(clip, backend_factory=lambda mode: FakeBackend(plain))
     # The pipeline flips a mirrored frame back before the model; the fake backend returns
     # what a model would see in the flipped-back frame, i.e. the plain landmarks.
@@ -203,22 +169,16 @@ def _swap_labels() -> np.ndarray:
         # nobody in any frame
         (lambda: [Landmarks.empty((640, 480))], "no person found"),
         # two comparable people in every frame
-        (lambda: [landmarks_of(seated_person(0, 0), 2)], "several people"),
+        (lambda: [landmarks([seated_xy(0, 0, BODY)] * 2)], "several people"),
         # legs hidden: knees/ankles with low visibility
-        (lambda: [Landmarks(seated_person(0, 0)[None], _hidden_legs(), (640, 480))],
+        (lambda: [landmarks(seated_xy(0, 0, BODY), visibility(low=KNEES_ANKLES))],
          "knees and ankles"),
     ],
 )
 def test_unmeasurable_clips_raise_one_clear_error(tmp_path, frames, message):
-    clip = blank_clip(tmp_path / "bad.mp4", 20)
+    clip = blank_clip(tmp_path / "bad.mp4", 20, fps=FPS)
     with pytest.raises(MeasurementError, match=message):
         measure_path(clip, backend_factory=lambda mode: FakeBackend(frames()))
-
-
-def _hidden_legs() -> np.ndarray:
-    vis = np.ones((1, 33), np.float32)
-    vis[0, [L.LEFT_KNEE, L.RIGHT_KNEE, L.LEFT_ANKLE, L.RIGHT_ANKLE]] = 0.1
-    return vis
 
 
 def test_source_errors_surface(tmp_path):
