@@ -79,6 +79,10 @@ BODY = Body()
 #: The same person as a pose model reports them: the hip landmark sits above the hip joint
 #: centre by HIP_CENTRE_BELOW_LANDMARK shank lengths, which measure_legs undoes.
 MODEL_BODY = Body(hip_above_knee=HIP_CENTRE_BELOW_LANDMARK * BODY.shank)
+#: A person nearer the camera: knees 120 px apart at (320 ± 60, 240), 160 px shanks,
+#: shoulders 140 px apart 180 px above the knees.
+NEAR_BODY = Body(centre=(320.0, 240.0), knee_half_width=60.0, shank=160.0,
+                 shoulders=(70.0, 180.0))
 
 
 def seated_xy(left_deg: float = 0.0, right_deg: float = 0.0, body: Body = BODY, *,

@@ -11,7 +11,7 @@ import pytest
 
 from builders import (
     KNEES_ANKLES,
-    Body,
+    NEAR_BODY,
     blank_clip,
     landmarks,
     mirrored_clip,
@@ -30,9 +30,8 @@ from hiprom.pipeline.measure import measure_path
 from hiprom.results.measurement import CSV_COLUMNS
 
 FPS = 30.0
-#: Knees 120 px apart at y = 240, 160 px shanks, thighs along the optical axis (so the hip
-#: rotation is exactly the shank's tilt), shoulders 180 px above the knees.
-BODY = Body(centre=(320.0, 240.0), knee_half_width=60.0, shank=160.0, shoulders=(70.0, 180.0))
+#: Thighs along the optical axis, so the hip rotation is exactly the shank's tilt.
+BODY = NEAR_BODY
 
 
 def test_protocol(t: float) -> float:
