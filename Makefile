@@ -31,8 +31,11 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(VENV)/bin/hiprom measure $(SAMPLE) --out $(OUT) --annotate
 
+# Lint first (seconds), then the suite; any failing step fails `make test`.
 test: install-test
 	$(PIP) install --quiet --no-deps --force-reinstall .
+	$(VENV)/bin/ruff check src tests benchmarks synth
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 # Rendered ground truth (needs Debian's blender: apt-get install -y blender).

@@ -175,7 +175,8 @@ def main() -> None:
         f"{footage_s:.1f} s of footage at {count_frames(videos[0])} (frames, fps) first; "
         f"median of {args.repeats} interleaved runs.",
         "",
-        "| arm | wall s (median) | frames/s | × plain loop | × real time | held angles vs full rate |",
+        "| arm | wall s (median) | frames/s | × plain loop | × real time "
+        "| held angles vs full rate |",
         "|---|---|---|---|---|---|",
         f"| plain loop (IMAGE mode, 1 process) | {statistics.median(plain_s):.1f} | "
         f"{plain_fps:.1f} | 1.00 | {footage_s / statistics.median(plain_s):.2f} | – |",

@@ -13,12 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from builders import blank_clip
 from hiprom.batch.run import (
     BatchConfig,
     collect_inputs,
@@ -357,17 +356,6 @@ def cli_app():
     return app
 
 
-def write_clip(path, n, resolution_wh, fps=30.0, value=90):
-    w, h = resolution_wh
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
-    assert writer.isOpened()
-    frame = np.full((h, w, 3), value, np.uint8)
-    for _ in range(n):
-        writer.write(frame)
-    writer.release()
-    return path
-
-
 def test_cli_bad_inputs_never_stop_the_good_one(tmp_path, synth_media):
     footage = Path(__file__).resolve().parents[2] / "shared" / "footage"
     floor = footage / "04_seated_floor_knees_bent_handheld_2p5s.mp4"   # not the seated test
@@ -376,14 +364,15 @@ def test_cli_bad_inputs_never_stop_the_good_one(tmp_path, synth_media):
     src.mkdir()
     (src / "zero.mp4").write_bytes(b"")
     (src / "text.mp4").write_text("not a video at all\n")
-    whole = write_clip(tmp_path / "whole.mp4", 20, (160, 120)).read_bytes()
+    whole = blank_clip(tmp_path / "whole.mp4", 20, resolution_wh=(160, 120)).read_bytes()
     (src / "corrupt.mp4").write_bytes(whole[: len(whole) // 2])  # cut short: no index
-    write_clip(src / "nobody.mp4", 15, (160, 120))
-    write_clip(src / "uhd_4k.mp4", 3, (3840, 2160))
+    blank_clip(src / "nobody.mp4", 15, resolution_wh=(160, 120))
+    blank_clip(src / "uhd_4k.mp4", 3, resolution_wh=(3840, 2160))
     rotated = synth_media.rotated_video(90, name="portrait.mp4", n_frames=10,
                                         resolution_wh=(96, 64))
     rotated.rename(src / "portrait.mp4")
-    write_clip(src / "twenty_min.mp4", 1200, (64, 48), fps=1.0)  # 20 minutes at 1 fps
+    # 20 minutes at 1 fps
+    blank_clip(src / "twenty_min.mp4", 1200, resolution_wh=(64, 48), fps=1.0)
     if good.exists():
         (src / "good.mp4").symlink_to(good)
     if floor.exists():

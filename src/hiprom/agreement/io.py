@@ -531,7 +531,8 @@ def match_rows(hiprom: Sequence[HipromLeg], reference: Sequence[ReferenceRow], *
     dup_keys, dups = _duplicate_results(hiprom)
     dup_lines, ref_dups = _duplicate_reference(reference, reference_dir)
     index = _Index(hiprom, dup_keys)
-    pairs, unmatched, excluded, used = [], [], [], set()
+    pairs, unmatched, excluded = [], [], []
+    used: set[int] = set()  # ids of the hiprom legs already paired
     for row in reference:
         if row.line in dup_lines:
             continue

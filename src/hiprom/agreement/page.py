@@ -208,7 +208,7 @@ def _reliability(blocks: Sequence[Reliability]) -> str:
         return ('<section id="reliability"><h2>Reliability</h2><p class="muted">No session or '
                 "rater column with values, so no test–retest or inter-rater figures. Record two "
                 "sessions (docs/VALIDATION.md) to get hiprom's own test–retest.</p></section>")
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for b in blocks:
         if b.icc is None:
             rows.append((b.title, ", ".join(b.levels), "—", "—", "—", "—", "—",

@@ -105,10 +105,10 @@ def build_bland_altman(report: AgreementReport) -> Any:
                     "data"), xytext=(-4, 3), textcoords="offset points", ha="right",
                     fontsize=8.5, color=_INK,
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
-    if ba.slope.value is not None and ba.intercept_deg is not None:
+    slope = ba.slope
+    if slope.value is not None and ba.intercept_deg is not None:
         lo, hi = min(means), max(means)
         colour = _WARN if ba.proportional_bias else _MUTED
-        slope = ba.slope
         p_text = "n/a" if ba.slope_p is None else f"{ba.slope_p:.3g}"
         ci = "" if slope.ci95 is None else (
             f" ({_signed(slope.ci95[0], 3)} to {_signed(slope.ci95[1], 3)})")

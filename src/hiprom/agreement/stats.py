@@ -295,7 +295,8 @@ def few_pairs_note(stats: AgreementStats) -> str:
             "(docs/VALIDATION.md §4).")
 
 
-def icc(targets: Sequence[str], levels: Sequence[str], values_deg: Sequence[float]) -> Icc:
+def icc(targets: Sequence[str], levels: Sequence[str],
+        values_deg: Sequence[float] | np.ndarray) -> Icc:
     """ICC(2,1) and ICC(3,1) with 95% intervals, via ``pingouin.intraclass_corr``.
 
     Args:
@@ -356,9 +357,9 @@ def _bland_altman(hiprom: np.ndarray, reference: np.ndarray) -> BlandAltman:
             low, high = fit.conf_int(alpha=0.05)[1]
             slope = Estimate.of(fit.params[1], low, high, n=n)
             p, intercept = _finite(fit.pvalues[1]), _finite(fit.params[0])
-    loa = [bias + s * Z95 * sd for s in (-1, 1)]
-    return BlandAltman(Estimate.of(bias, ci[0], ci[1], n=n), sd,
-                       *(Estimate.of(v, v - half, v + half, n=n) for v in loa),
+    loa_low, loa_high = (Estimate.of(v, v - half, v + half, n=n)
+                         for v in (bias + s * Z95 * sd for s in (-1, 1)))
+    return BlandAltman(Estimate.of(bias, ci[0], ci[1], n=n), sd, loa_low, loa_high,
                        slope, p, intercept, None if p is None else p < 0.05)
 
 
@@ -452,8 +453,8 @@ def reliability(measure: str, factor: str, cells: dict[tuple[str, str], list[flo
                            f"{len(complete)} target(s) seen at every {factor} level; needs "
                            f"{MIN_PAIRS}", left_out)
     rows = [(t, lvl, v) for t, vals in complete.items() for lvl, v in vals.items()]
-    targets, lvls, values = zip(*rows, strict=True)
-    array = np.asarray(values, dtype=float)
+    targets, lvls, cell_values = zip(*rows, strict=True)
+    array = np.asarray(cell_values, dtype=float)
     if np.ptp(array) == 0:
         return Reliability(measure, factor, levels, None, None, None,
                            "every value is the same; ICC undefined", left_out)

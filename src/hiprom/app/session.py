@@ -40,11 +40,12 @@ from hiprom.pipeline.analysis import (
     check_subject,
     iter_records,
 )
+from hiprom.vocabulary import SIDES
 
 __all__ = ["AppSession", "Outcome", "SessionSettings", "decode_jpeg", "skeleton_edges"]
 
 BackendMaker = Callable[[RunningMode], PoseBackend]
-_SIDES = ("left", "right")
+_SIDES = SIDES
 #: Mean grey level (0–255) of a frame below which the light is too dim, above which too bright.
 DARK_LEVEL, BRIGHT_LEVEL = 60.0, 215.0
 #: Largest frame the page may send (it sends 640×480).

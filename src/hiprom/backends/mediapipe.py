@@ -197,6 +197,9 @@ class MediaPipeBackend:
             raise BackendError(
                 f"image_rgb must be (H, W, 3) uint8, got {image_rgb.shape} {image_rgb.dtype}"
             )
+        landmarker = self._landmarker
+        if landmarker is None:
+            raise BackendError("this pose backend is closed; open a new one")
         h, w = image_rgb.shape[:2]
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image_rgb))
         # The first inferences log one-off native warnings; later ones are silent.
@@ -205,9 +208,9 @@ class MediaPipeBackend:
                 # MediaPipe needs strictly increasing integer milliseconds.
                 ms = max(int(round(timestamp_s * 1000.0)), self._last_ms + 1)
                 self._last_ms = ms
-                result = self._landmarker.detect_for_video(image, ms)
+                result = landmarker.detect_for_video(image, ms)
             else:
-                result = self._landmarker.detect(image)
+                result = landmarker.detect(image)
         self._calls += 1
         landmarks = from_mediapipe(result, (w, h))
         if self.mode is RunningMode.VIDEO and self.num_poses == 1:

@@ -272,8 +272,9 @@ def run_batch(
     engine = _engine(config)
     settings = settings_dict(config)
     key = settings_key(settings)
-    report = BatchReport(n_inputs=len(inputs), store_path=config.out_dir / DEFAULT_STORE_NAME)
-    with ResultStore(report.store_path) as store:
+    store_path = config.out_dir / DEFAULT_STORE_NAME
+    report = BatchReport(n_inputs=len(inputs), store_path=store_path)
+    with ResultStore(store_path) as store:
         run_id = store.begin_run(hiprom_version=__version__, settings_key=key, settings=settings)
         records = fingerprint_all(inputs)
         store.record_inputs([r for r, _, _ in records], run_id=run_id)

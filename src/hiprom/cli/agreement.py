@@ -110,7 +110,7 @@ def _print_lists(console: Console, report: AgreementReport) -> None:
         extra = "".join(f", {k} {r[k]}" for k in ("session", "rater", "method") if r.get(k))
         return f"{r.get('path') or r.get('patient_id')} {r['leg']}{extra}"
 
-    lists = [
+    lists: list[tuple[str, tuple[str, ...], list[tuple[object, ...]]]] = [
         ("Reference rows with no hiprom result", ("line", "reading", "reason"),
          [(r["line"], who(r), r["reason"]) for r in m.unmatched_reference]),
         ("Excluded (not a valid measurement)", ("line", "reading", "reason"),

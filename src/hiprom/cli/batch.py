@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -75,7 +75,7 @@ class BatchProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(None, None, None)
 
-    def _fields(self) -> dict[str, str]:
+    def _fields(self) -> dict[str, Any]:  # rich task fields: **fields: Any
         elapsed = max(1e-9, self._get_time() - self._t0)
         failed = f", {self._failed} failed" if self._failed else ""
         return {"files": f"{self._done}/{self._n_jobs} files{failed}",
@@ -108,8 +108,8 @@ def _print_report(report: BatchReport, out: Console, err: Console, *, quiet: boo
             out.print(f"wrote {path}")
     if n_failed:
         err.print(Text(f"{n_failed} input(s) failed:", style="bold red"))
-        for path, reason in report.failures:
-            err.print(f"  {path}: {reason}", soft_wrap=True, markup=False, highlight=False)
+        for failed, reason in report.failures:
+            err.print(f"  {failed}: {reason}", soft_wrap=True, markup=False, highlight=False)
 
 
 #: SQLite reports these file-system conditions of the store in words, not errno.

@@ -52,7 +52,8 @@ def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *,
     reps behind it are over, and a warning names a compensation during a flagged rep.
     """
     out = image_bgr
-    if m.landmarks_xy is None or not np.isfinite(m.landmarks_xy[i]).all():
+    if (m.landmarks_xy is None or m.landmarks_visibility is None
+            or not np.isfinite(m.landmarks_xy[i]).all()):
         return overlay.draw_panel(out, ["no person"]) if summary else out
     xy, vis = m.landmarks_xy[i], m.landmarks_visibility[i]
     out = overlay.draw_legs(out, xy, vis)
@@ -135,7 +136,8 @@ def _source_frames(m: Measurement, start_s: float = 0.0):  # noqa: ANN202 - iter
     return iter_images([path]) if m.source.kind == "still" else iter_video(path, start_s=start_s)
 
 
-def _write_annotated(m: Measurement, target: Path, key: int, hook: FrameHook | None) -> Path | None:
+def _write_annotated(m: Measurement, target: Path, key: int,
+                     hook: FrameHook | None) -> np.ndarray | None:
     wanted = {int(f): i for i, f in enumerate(m.frame_index)}
     writer, key_image = None, None
     try:

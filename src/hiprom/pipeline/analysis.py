@@ -13,9 +13,11 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from hiprom.backends.base import PoseBackend, PoseModel, RunningMode
 from hiprom.core.geometry import HIP_CENTRE_BELOW_LANDMARK, LegMeasurement, measure_legs
@@ -177,7 +179,7 @@ def iter_records(
         frame = _unmirror(raw, options.mirrored)
         analysis.resolution_wh = frame.resolution_wh
         # OpenCV decodes BGR; the model wants RGB.
-        image_rgb = cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2RGB)
+        image_rgb = cast(npt.NDArray[np.uint8], cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2RGB))
         landmarks = backend(image_rgb, timestamp_s=frame.timestamp_s)
         legs, person = measure_frame(landmarks, analysis.tracker, options=options)
         record = FrameRecord(

@@ -7,8 +7,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from hiprom._hashing import sha256_file
 from hiprom.backends.base import PoseBackend, PoseModel, RunningMode
@@ -36,7 +38,7 @@ from hiprom.pipeline.analysis import (
 )
 from hiprom.pipeline.summarise import Excluded, summarise_records
 from hiprom.results.measurement import Measurement, SourceInfo
-from hiprom.vocabulary import LATERAL_SIGN, SIDES
+from hiprom.vocabulary import LATERAL_SIGN, SIDES, Side
 
 __all__ = ["Progress", "default_backend_factory", "measure_path", "measurement_from_analysis"]
 
@@ -82,7 +84,7 @@ def _per_frame(analysis: Analysis, attr: str) -> np.ndarray:
     )
 
 
-def _leg_array(analysis: Analysis, side: str, attr: str) -> np.ndarray:
+def _leg_array(analysis: Analysis, side: Side, attr: str) -> np.ndarray:
     return np.array(
         [np.nan if r.legs is None else getattr(r.legs.leg(side), attr) for r in analysis.records],
         np.float64,
@@ -107,8 +109,8 @@ def measurement_from_analysis(
     summary = summarise_records(analysis.records, resolution_wh=analysis.resolution_wh,
                                 options=options, exclude=exclude)
     legs, rotation, fulcrum = summary.legs, summary.rotation_deg, summary.fulcrum
-    tested = {side: _tested_in_clip(side, legs[side].reps, rotation[side], options)
-              for side in SIDES}
+    tested: dict[str, bool] = {
+        side: _tested_in_clip(side, legs[side].reps, rotation[side], options) for side in SIDES}
     protocol = (check_seated_test([r.legs for r in analysis.records],
                                   min_visibility=options.min_visibility,
                                   resolution_wh=analysis.resolution_wh)
@@ -239,13 +241,13 @@ def _average_legs(measurements: list[LegMeasurement]) -> LegMeasurement:
     legs = {}
     for side in SIDES:
         poses = [m.leg(side) for m in measurements]
-        mean = {
+        mean: dict[str, Any] = {  # LegPose float fields by name
             name: float(np.nanmean([getattr(p, name) for p in poses]))
             if any(np.isfinite(getattr(p, name)) for p in poses) else float("nan")
             for name in ("rotation_deg", "rotation_uncorrected_deg", "shank_angle_deg")
         }
         legs[side] = replace(poses[0], **mean)
-    return replace(first, left=legs["left"], right=legs["right"])
+    return replace(first, left=legs[Side.LEFT], right=legs[Side.RIGHT])
 
 
 def _still_landmarks(image_bgr: np.ndarray, backend: PoseBackend) -> list[tuple[Landmarks, bool]]:
@@ -253,7 +255,8 @@ def _still_landmarks(image_bgr: np.ndarray, backend: PoseBackend) -> list[tuple[
 
     out = []
     for k, image in enumerate(augment_still(image_bgr)):
-        lm = backend(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), timestamp_s=0.0)
+        image_rgb = cast(npt.NDArray[np.uint8], cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        lm = backend(image_rgb, timestamp_s=0.0)
         out.append((lm if k == 0 else lm.flipped_horizontally(), k > 0))
     return out
 

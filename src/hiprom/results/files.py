@@ -111,7 +111,7 @@ def leg_inputs(result: Mapping[str, Any]) -> tuple[LegInput | None, LegInput | N
     for side in Side:
         leg = result_leg(result, side)
         ir = leg.get("internal_rotation_deg")
-        verdict = leg.get("verdict") if isinstance(leg.get("verdict"), Mapping) else {}
+        verdict = v if isinstance(v := leg.get("verdict"), Mapping) else {}
         if (ir is None or not valid or leg.get("tested") is False
                 or verdict.get("code") == "withheld"):
             out.append(None)
@@ -159,7 +159,7 @@ def measured_time(result: Mapping[str, Any], given: datetime | None) -> datetime
 
 def input_key(result: Mapping[str, Any]) -> str:
     """Return a key that is equal for re-saves of the same test (same input file)."""
-    source = result.get("source") if isinstance(result.get("source"), Mapping) else {}
+    source = src if isinstance(src := result.get("source"), Mapping) else {}
     digest = source.get("sha256")
     if isinstance(digest, str) and digest and source.get("kind") != "live":
         return f"{source.get('kind')}:{digest}"

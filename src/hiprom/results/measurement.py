@@ -201,8 +201,8 @@ class Measurement:
         plan = None
         if left is not None or right is not None:
             plan = build_plan(left, right, compensations=self.compensations()).to_dict()
-        protocol = (self.protocol.to_dict() if self.protocol is not None
-                    else {"valid": True, "reason": None})
+        protocol: dict[str, object] = (self.protocol.to_dict() if self.protocol is not None
+                                       else {"valid": True, "reason": None})
         if self.side_note:
             protocol["note"] = self.side_note
         return {
