@@ -104,8 +104,8 @@ async def session_result(request: Request) -> Response:
     return log if isinstance(log, Response) else JSONResponse(log.card)
 
 
-def session_report(request: Request) -> Response:
-    """The HTML report of a saved test, as a download (sync: runs in the thread pool)."""
+def _report_of(request: Request) -> tuple[str, str] | Response:
+    """The saved test's report HTML and file stem, or the error response."""
     log = _saved(request)
     if isinstance(log, Response):
         return log
@@ -115,28 +115,34 @@ def session_report(request: Request) -> Response:
         html = cards.report_html(log.json_path, person=log.person if in_history else None)
     except HipromError as err:
         return _error(404, str(err))
-    name = f"hiprom-report-{log.json_path.stem}.html"
+    return html, f"hiprom-report-{log.json_path.stem}"
+
+
+def session_report(request: Request) -> Response:
+    """The HTML report of a saved test, as a download (sync: runs in the thread pool)."""
+    found = _report_of(request)
+    if isinstance(found, Response):
+        return found
+    html, stem = found
+    disposition = f'attachment; filename="{stem}.html"'
     return HTMLResponse(html, headers={"content-security-policy": REPORT_CSP,
-                                       "content-disposition": f'attachment; filename="{name}"'})
+                                       "content-disposition": disposition})
 
 
 def session_report_pdf(request: Request) -> Response:
     """The same report printed to PDF (WeasyPrint, the ``pdf`` extra), as a download."""
     from hiprom.report.document import html_to_pdf
 
-    log = _saved(request)
-    if isinstance(log, Response):
-        return log
-    assert log.json_path is not None
-    in_history = bool(log.card and log.card.get("in_history"))
+    found = _report_of(request)
+    if isinstance(found, Response):
+        return found
+    html, stem = found
     try:
-        pdf = html_to_pdf(cards.report_html(log.json_path,
-                                            person=log.person if in_history else None))
-    except HipromError as err:
-        return _error(404, str(err))
-    name = f"hiprom-report-{log.json_path.stem}.pdf"
+        pdf = html_to_pdf(html)
+    except HipromError as err:   # WeasyPrint or pango missing: say how to install it
+        return _error(501, str(err))
     return Response(pdf, media_type="application/pdf",
-                    headers={"content-disposition": f'attachment; filename="{name}"'})
+                    headers={"content-disposition": f'attachment; filename="{stem}.pdf"'})
 
 
 def history(request: Request) -> Response:

@@ -30,6 +30,7 @@ from rich.text import Text
 from hiprom.backends.base import PoseModel
 from hiprom.batch.run import BatchConfig, BatchReport, Job, run_batch
 from hiprom.batch.store import OutcomeRecord
+from hiprom.cli.common import ModelOption, SideOption
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, describe_os_error
 from hiprom.pipeline.analysis import FAST_MAX_FPS, MeasureOptions, TestedSide
@@ -145,12 +146,8 @@ def batch(
     mirrored: Annotated[bool, typer.Option(help="Inputs are mirrored (selfie) views.")] = False,
     subject: Annotated[PersonPolicy, typer.Option(
         help="Who to measure when several people are in view.")] = PersonPolicy.AUTO,
-    model: Annotated[PoseModel, typer.Option(
-        help="Pose network: full (default), heavy (more accurate, about 3x slower) or lite "
-             "(fastest, least accurate).")] = PoseModel.FULL,
-    side: Annotated[TestedSide, typer.Option(
-        help="Which leg was tested (a manifest's side_tested column overrides it per "
-             "video): auto, left, right or both.")] = TestedSide.AUTO,
+    model: ModelOption = PoseModel.FULL,
+    side: SideOption = TestedSide.AUTO,
     stride: Annotated[int, typer.Option(min=1, help="Measure every N-th frame.")] = 1,
     fast: Annotated[bool, typer.Option(
         help="Measure about 15 frames per second of video instead of every frame: about "

@@ -6,7 +6,10 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["NOT_SAVED", "PERSON_ENV", "PersonOption"]
+from hiprom.backends.base import PoseModel
+from hiprom.pipeline.analysis import TestedSide
+
+__all__ = ["NOT_SAVED", "PERSON_ENV", "ModelOption", "PersonOption", "SideOption"]
 
 #: The environment variable that names the person when ``--person`` is not given.
 PERSON_ENV = "HIPROM_PERSON"
@@ -18,3 +21,11 @@ PersonOption = Annotated[str | None, typer.Option(
 #: Printed once when a test was measured but not saved.
 NOT_SAVED = ("not saved to a history: pass --person NAME (or set HIPROM_PERSON) to track "
              "progress over weeks")
+#: ``--model`` for the commands that measure files.
+ModelOption = Annotated[PoseModel, typer.Option(
+    help="Pose network: full (default), heavy (more accurate, about 3x slower) or lite "
+         "(fastest, least accurate).")]
+#: ``--side`` for the commands that measure files.
+SideOption = Annotated[TestedSide, typer.Option(
+    help="Which leg was tested: auto (a leg that never moves, or rests vertical in a photo, "
+         "is not scored), left, right, or both.")]

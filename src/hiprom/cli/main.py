@@ -24,7 +24,7 @@ from rich.text import Text
 
 from hiprom._version import __version__
 from hiprom.backends.base import PoseModel
-from hiprom.cli.common import NOT_SAVED, PersonOption
+from hiprom.cli.common import NOT_SAVED, ModelOption, PersonOption, SideOption
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, describe_os_error
 from hiprom.media.exports import ExportFormat
@@ -158,12 +158,8 @@ def measure(
     subject: Annotated[
         PersonPolicy, typer.Option(help="Who to measure when several people are in view.")
     ] = PersonPolicy.AUTO,
-    model: Annotated[PoseModel, typer.Option(
-        help="Pose network: full (default), heavy (more accurate, about 3x slower) or lite "
-             "(fastest, least accurate).")] = PoseModel.FULL,
-    side: Annotated[TestedSide, typer.Option(
-        help="Which leg was tested: auto (a leg that never moves, or rests vertical in a "
-             "photo, is not scored), left, right, or both.")] = TestedSide.AUTO,
+    model: ModelOption = PoseModel.FULL,
+    side: SideOption = TestedSide.AUTO,
     stride: Annotated[int, typer.Option(min=1, help="Measure every N-th frame.")] = 1,
     fast: Annotated[bool, typer.Option(
         help="Measure about 15 frames per second of video instead of every frame.")] = False,
