@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 import struct
 import threading
@@ -17,11 +16,10 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+import builders
 from hiprom.app.server import create_app
 from hiprom.app.state import AppConfig
 from hiprom.app.ws import FRAME_HEADER, start_settings
-from hiprom.core.geometry import HIP_CENTRE_BELOW_LANDMARK
-from hiprom.core.landmarks import LandmarkName as L
 from hiprom.core.landmarks import Landmarks
 
 PORT = 8765
@@ -31,17 +29,8 @@ WS = f"ws://127.0.0.1:{PORT}/ws"
 
 
 def seated_xy(left_deg: float, right_deg: float) -> np.ndarray:
-    xy = np.zeros((33, 2), np.float32)
-    for hip, knee, ankle, x, lateral, deg in (
-        (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE, 370.0, 1.0, left_deg),
-        (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE, 270.0, -1.0, right_deg),
-    ):
-        xy[knee] = (x, 260.0)
-        xy[hip] = (x, 260.0 - HIP_CENTRE_BELOW_LANDMARK * 120)
-        t = math.radians(deg)
-        xy[ankle] = (x + lateral * 120 * math.sin(t), 260.0 + 120 * math.cos(t))
-    xy[L.LEFT_SHOULDER], xy[L.RIGHT_SHOULDER] = (380, 90), (260, 90)
-    return xy
+    """The default person as the model reports them (hip landmark above the joint)."""
+    return builders.seated_xy(left_deg, right_deg, builders.MODEL_BODY)
 
 
 def one_rep_each(t: float) -> tuple[float, float]:
