@@ -413,3 +413,45 @@ def test_cli_exit_0_when_all_scored_and_quiet_prints_nothing(tmp_path, real_foot
     second = CliRunner().invoke(cli_app(), args[:-1])
     assert second.exit_code == 0
     assert "1 already in the store" in second.output
+
+
+# --------------------------------------------------------------------------- hostile text
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+NUMERIC_COLUMNS = {"internal_rotation_deg", "internal_rotation_ci95_deg", "external_rotation_deg",
+                   "external_rotation_ci95_deg", "asymmetry_deg", "n_reps"}
+
+
+def test_hostile_manifest_and_names_cannot_inject_formulas(tmp_path, fake):
+    module, _, _ = fake
+    names = ["=HYPERLINK(1).mp4", "@evil.mp4", "-dash.mp4", "+plus.mp4"]
+    write_inputs(tmp_path / "in", {name: f"IR -5 {30 + i}" for i, name in
+                                     enumerate(names)} | {"fail.mp4": "FAIL"})
+    hostile = {"patient_id": "=cmd|' /C calc'!A0", "session_date": "@SUM(1+1)",
+               "side_tested": "-left", "notes": '+HYPERLINK("http://evil.example","x")'}
+    manifest = tmp_path / "manifest.csv"
+    with manifest.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, ["path", *hostile])
+        writer.writeheader()
+        for name in names:
+            writer.writerow({"path": f"in/{name}", **hostile})
+        writer.writerow({"path": "in/fail.mp4", "patient_id": "\t=1+1", "notes": "\r=2+2"})
+    out = tmp_path / "out"
+    run_batch(BatchConfig(sources=(str(manifest),), out_dir=out, workers=1),
+              score_fn=module.score)
+    rows = read_results_csv(out)
+    assert len(rows) == 2 * (len(names) + 1)
+    for row in rows:
+        for column, cell in row.items():
+            if column not in NUMERIC_COLUMNS:
+                assert not cell.startswith(FORMULA_START), (column, cell)
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert {r["patient_id"] for r in ok} == {"'=cmd|' /C calc'!A0"}
+    assert {r["notes"] for r in ok} == {"'" + hostile["notes"]}
+    assert {r["session_date"] for r in ok} == {"'@SUM(1+1)"}
+    assert {r["side_tested"] for r in ok} == {"'-left"}
+    failed = [r for r in rows if r["status"] == "failed"]
+    # The manifest reader strips surrounding blanks; the formula behind them is still quoted.
+    assert {(r["patient_id"], r["notes"]) for r in failed} == {("'=1+1", "'=2+2")}
+    assert {r["internal_rotation_deg"] for r in ok if r["leg"] == "left"} == {"-5.0"}
+    assert sorted(Path(r["path"]).name for r in ok if r["leg"] == "left") == sorted(names)
