@@ -9,7 +9,7 @@ OUT    ?= out/demo
 
 VALIDATION ?= build/validation
 
-.PHONY: demo test install install-test accuracy accuracy-samples throughput dask-scaling live-latency samples validation synth-smoke clean
+.PHONY: demo test install install-test accuracy accuracy-quick accuracy-samples throughput dask-scaling live-latency app-latency samples validation synth-smoke clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,11 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(VENV)/bin/hiprom measure $(SAMPLE) --out $(OUT) --annotate
 
+# Lint first (seconds), then the suite; any failing step fails `make test`.
 test: install-test
 	$(PIP) install --quiet --no-deps --force-reinstall .
+	$(VENV)/bin/ruff check src tests benchmarks synth
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 # Rendered ground truth (needs Debian's blender: apt-get install -y blender).
@@ -48,6 +51,16 @@ synth-smoke: install
 # Benchmarks; results and how to read them are in docs/ACCURACY.md and docs/PERFORMANCE.md.
 accuracy: validation
 	$(PY) benchmarks/accuracy.py --data $(VALIDATION) --out build/accuracy --markdown build/accuracy.md
+	$(PY) benchmarks/accuracy_cv.py --data $(VALIDATION) --out build/accuracy-cv --markdown build/accuracy-cv.md
+
+# The same on a subset that renders and measures in well under 15 minutes (12 clips: two of
+# each of the six bodies, each camera setup twice); for a quick check, not for docs.
+accuracy-quick: install
+	$(PY) synth/render.py --set validation --out build/validation-quick --seed 0 \
+	  --only val_00 --only val_01 --only val_02 --only val_03 --only val_04 --only val_05 \
+	  --only val_06 --only val_07 --only val_08 --only val_09 --only val_10 --only val_11
+	$(PY) benchmarks/accuracy.py --data build/validation-quick --out build/accuracy-quick
+	$(PY) benchmarks/accuracy_cv.py --data build/validation-quick --out build/accuracy-quick-cv
 
 accuracy-samples: install
 	$(PY) benchmarks/accuracy.py --data samples --out build/accuracy-samples
@@ -63,6 +76,10 @@ dask-scaling: install-test
 
 live-latency: install
 	$(PY) benchmarks/live_latency.py --headless
+
+# hiprom app in headless Chromium with the sample as fake camera (needs chromium, ffmpeg).
+app-latency: install
+	$(PY) benchmarks/app_latency.py --runs 5
 
 clean:
 	rm -rf $(VENV) build dist out src/*.egg-info

@@ -81,7 +81,8 @@ def _cases_for(truth_path: Path, out_dir: Path) -> list[Case]:
     setup = truth.get("camera", {}).get("setup", "unknown")
     cases = []
     for leg in ("left", "right"):
-        for direction, key in (("internal", "internal_rotation_deg"), ("external", "external_rotation_deg")):
+        for direction, key in (("internal", "internal_rotation_deg"),
+                               ("external", "external_rotation_deg")):
             t = truth["end_range"][leg].get(key)
             if t is None:
                 continue
@@ -101,19 +102,22 @@ def _stats(errors: list[float]) -> str:
     if not errors:
         return "n=0"
     a = np.abs(np.array(errors))
-    return f"n={len(a):3d}  mean {a.mean():5.2f}  p95 {np.percentile(a, 95):5.2f}  max {a.max():5.2f}"
+    return (f"n={len(a):3d}  mean {a.mean():5.2f}  p95 {np.percentile(a, 95):5.2f}  "
+            f"max {a.max():5.2f}")
 
 
 def _table(cases: list[Case], key) -> list[str]:
     groups: dict[str, list[Case]] = defaultdict(list)
     for c in cases:
         groups[key(c)].append(c)
-    lines = ["| group | hiprom |abs err| (n, mean, p95, max) | naive 2D | 95% CI holds truth | missing |", "|---|---|---|---|---|"]
+    lines = ["| group | hiprom |abs err| (n, mean, p95, max) | naive 2D | 95% CI holds truth "
+             "| missing |", "|---|---|---|---|---|"]
     for name in sorted(groups):
         g = groups[name]
         errs = [c.error for c in g if c.error is not None]
         nerrs = [c.naive_error for c in g if c.naive_error is not None]
-        cov = [abs(c.error) <= c.ci95_deg for c in g if c.error is not None and c.ci95_deg is not None]
+        cov = [abs(c.error) <= c.ci95_deg for c in g
+               if c.error is not None and c.ci95_deg is not None]
         cov_s = f"{100 * np.mean(cov):.0f}% of {len(cov)}" if cov else "–"
         missing = sum(c.hiprom_deg is None for c in g)
         lines.append(f"| {name} | {_stats(errs)} | {_stats(nerrs)} | {cov_s} | {missing} |")
@@ -167,23 +171,27 @@ def _band(c: Case) -> str:
     return f"{c.direction[:2].upper()} {lo:02d}–{lo + 15:02d}°"
 
 
-def measure_all(media: list[Path], out_dir: Path, workers: int) -> float:
+def measure_all(media: list[Path], out_dir: Path, workers: int, model: str = "full") -> float:
     """Run `hiprom measure` on the media; returns the wall time in seconds."""
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "hiprom.cli.main", "measure", *map(str, media), "--out", str(out_dir),
-           "--quiet", "--no-history"]
+    cmd = [sys.executable, "-m", "hiprom.cli.main", "measure", *map(str, media),
+           "--out", str(out_dir), "--quiet", "--no-history", "--model", model]
     subprocess.run(cmd, check=False)
     return time.perf_counter() - t0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=ROOT / "samples", help="folder of media + *.truth.json")
-    ap.add_argument("--set", default=None, help="render this synth set into --data first (validation, samples)")
+    ap.add_argument("--data", type=Path, default=ROOT / "samples",
+                    help="folder of media + *.truth.json")
+    ap.add_argument("--set", default=None,
+                    help="render this synth set into --data first (validation, samples)")
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "accuracy")
     ap.add_argument("--markdown", type=Path, default=None, help="write the tables to this file")
     ap.add_argument("--skip-measure", action="store_true", help="reuse results already in --out")
+    ap.add_argument("--model", default="full", choices=["full", "heavy", "lite"],
+                    help="the pose network hiprom measures with")
     ap.add_argument("--clip-sd", type=float, default=None,
                     help="systematic SD the results were made with (default: hiprom's)")
     ap.add_argument("--still-sd", type=float, default=None)
@@ -193,13 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     args.clip_sd = CLIP_SYSTEMATIC_SD_DEG if args.clip_sd is None else args.clip_sd
     args.still_sd = STILL_SYSTEMATIC_SD_DEG if args.still_sd is None else args.still_sd
     if args.set:
-        subprocess.run([sys.executable, str(ROOT / "synth" / "render.py"), "--set", args.set, "--out", str(args.data)], check=True)
+        subprocess.run([sys.executable, str(ROOT / "synth" / "render.py"), "--set", args.set,
+                        "--out", str(args.data)], check=True)
     truths = sorted(args.data.glob("*.truth.json"))
     if not truths:
         print(f"no *.truth.json in {args.data}", file=sys.stderr)
         return 2
     media = [args.data / json.loads(t.read_text())["media"] for t in truths]
-    wall = 0.0 if args.skip_measure else measure_all(media, args.out, 1)
+    wall = 0.0 if args.skip_measure else measure_all(media, args.out, 1, args.model)
     cases = [c for t in truths for c in _cases_for(t, args.out)]
     lines = [f"{len(truths)} media, {len(cases)} end-range values, measured in {wall:.0f} s", ""]
     clean = [c for c in cases if c.compensation is None]
@@ -218,10 +227,12 @@ def main(argv: list[str] | None = None) -> int:
                       f"All clean {kind}s together: systematic SD "
                       f"{calibrate_systematic(subset, sd):.2f}°", ""]
     worst = sorted((c for c in cases if c.error is not None), key=lambda c: -abs(c.error))[:8]
-    lines += ["### Largest errors", "| media | leg | dir | truth | hiprom | naive |", "|---|---|---|---|---|---|"]
+    lines += ["### Largest errors", "| media | leg | dir | truth | hiprom | naive |",
+              "|---|---|---|---|---|---|"]
     for c in worst:
         nv = "–" if c.naive_deg is None else f"{c.naive_deg:.1f}"
-        lines.append(f"| {c.media} | {c.leg} | {c.direction} | {c.truth_deg:.1f} | {c.hiprom_deg:.1f} | {nv} |")
+        lines.append(f"| {c.media} | {c.leg} | {c.direction} | {c.truth_deg:.1f} "
+                     f"| {c.hiprom_deg:.1f} | {nv} |")
     text = "\n".join(lines)
     print(text)
     if args.markdown:

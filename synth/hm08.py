@@ -104,8 +104,8 @@ def load_assets() -> Assets:
                 fgroup.append(group)
     rig = json.loads(zf.read(MPFB + "rigs/standard/rig.default.json"))
     wj = json.loads(zf.read(MPFB + "rigs/standard/weights.default.json"))["weights"]
-    weights = {b: (np.array([i for i, _ in l], dtype=np.int64), np.array([w for _, w in l]))
-               for b, l in wj.items()}
+    weights = {b: (np.array([i for i, _ in iw], dtype=np.int64), np.array([w for _, w in iw]))
+               for b, iw in wj.items()}
     _ASSETS = Assets(base=_mh_to_world(np.array(verts)), faces=faces, face_group=fgroup,
                      joint_groups={k: np.array(sorted(v)) for k, v in joint_groups.items()},
                      rig=rig, weights=weights, zf=zf)
@@ -152,7 +152,8 @@ def macro_weights(m: Macro) -> dict[str, float]:
     for gk, gv in g.items():
         for ak, av in a.items():
             for rk, rv in race.items():
-                out[f"macrodetails/{rk}-{gk}-{ak}"] = out.get(f"macrodetails/{rk}-{gk}-{ak}", 0) + rv * gv * av
+                key = f"macrodetails/{rk}-{gk}-{ak}"
+                out[key] = out.get(key, 0) + rv * gv * av
             for mk, mv in mu.items():
                 for wk, wv in we.items():
                     w4 = gv * av * mv * wv
@@ -218,7 +219,8 @@ def build_skeleton(verts: np.ndarray) -> Skeleton:
                 # dangling MEAN tail (e.g. foot): mean of the children's heads
                 kids = [c for c in names if rig[c]["parent"] == chain[-1]]
                 hp = endpoint(chain[-1], "head")
-                p = np.mean([endpoint(c, "head") for c in kids], axis=0) if kids else hp + np.array([0, 0, 0.05])
+                p = (np.mean([endpoint(c, "head") for c in kids], axis=0) if kids
+                     else hp + np.array([0, 0, 0.05]))
                 if chain[-1] == b and which == "tail":
                     pos[key] = p
                     return p
@@ -255,7 +257,10 @@ def align(u, v) -> np.ndarray:
     ax = np.cross(u, v)
     s = np.linalg.norm(ax)
     if s < 1e-9:
-        return np.eye(3) if c > 0 else rodrigues(np.cross(u, [1, 0, 0]) if abs(u[0]) < 0.9 else np.cross(u, [0, 1, 0]), np.pi)
+        if c > 0:
+            return np.eye(3)
+        return rodrigues(np.cross(u, [1, 0, 0]) if abs(u[0]) < 0.9 else np.cross(u, [0, 1, 0]),
+                         np.pi)
     return rodrigues(ax / s, np.arctan2(s, c))
 
 
@@ -326,12 +331,14 @@ class Body:
         """
         sk, bi = self.sk, self.bi
         B = len(sk.names)
-        Rloc = [np.eye(3) for _ in range(B)]   # local rotation about the bone head, in parent-posed frame
+        # local rotation about the bone head, in parent-posed frame
+        Rloc = [np.eye(3) for _ in range(B)]
         # global world rotations desired for some bones are converted to local below
         Rw_target: dict[int, np.ndarray] = {}
 
         # pelvis roll: handled as a global rigid transform of the root (see below)
-        # trunk lateral lean distributed over 3 lumbar/thoracic bones (axis: -y is towards... see sign)
+        # trunk lateral lean distributed over 3 lumbar/thoracic bones
+        # (axis: -y is towards... see sign)
         lean = np.radians(p.get("trunk_lean", 0.0))
         for b in ("spine04", "spine03", "spine02"):
             # rotation about +y by +a tilts +z towards +x (subject's left)
@@ -345,12 +352,14 @@ class Body:
             f0 = knee - hip
             E0 = frame(f0, [0, -1, 0])          # rest thigh frame, e2 = anterior
             abd = np.radians(p.get(f"abd_{side}", 0.0))
-            f = rodrigues([0, 0, 1], sg * abd) @ np.array([0.0, -1.0, 0.0])  # +abd: knee moves lateral
+            # +abd: knee moves lateral
+            f = rodrigues([0, 0, 1], sg * abd) @ np.array([0.0, -1.0, 0.0])
             E1 = frame(f, [0, 0, 1])            # seated: anterior thigh faces up
             th = np.radians(p.get(f"rot_{side}", 0.0))
             Rtw = rodrigues(f, sg * th)         # + internal: left foot -> +x, right foot -> -x
             Rw_target[bi[f"upperleg01.{s_}"]] = Rtw @ E1 @ E0.T
-            # knee flexion: shank (rest) -> -e2 of the rest thigh frame (posterior), expressed locally
+            # knee flexion: shank (rest) -> -e2 of the rest thigh frame (posterior), expressed
+            # locally
             s0 = ankle - knee
             Rloc[bi[f"lowerleg01.{s_}"]] = align(s0, -E0[:, 1])
             # relaxed foot plantar flexion about the rest thigh's lateral axis
@@ -392,7 +401,8 @@ class Body:
                 Rp, tp = Rg[par], tg[par]
             if b in Rw_target:
                 name = sk.names[b]
-                # leg targets are relative to the pelvis (root); arm targets relative to the upper trunk
+                # leg targets are relative to the pelvis (root); arm targets relative to the
+                # upper trunk
                 ref = Rg[bi["spine01"]] if name.startswith(("upperarm", "lowerarm")) else root_R
                 Rl = Rp.T @ (ref @ Rw_target[b])
             else:
@@ -409,8 +419,9 @@ class Body:
         verts = np.einsum("vb,vbi->vi", self.W, posed)
         joints = {}
         for side, s_ in (("left", "L"), ("right", "R")):
-            for j, bone in (("hip", f"upperleg01.{s_}"), ("knee", f"upperleg02.{s_}"), ("ankle", f"lowerleg02.{s_}"),
-                            ("shoulder", f"upperarm01.{s_}"), ("elbow", f"lowerarm01.{s_}"), ("wrist", f"lowerarm02.{s_}")):
+            for j, bone in (("hip", f"upperleg01.{s_}"), ("knee", f"upperleg02.{s_}"),
+                            ("ankle", f"lowerleg02.{s_}"), ("shoulder", f"upperarm01.{s_}"),
+                            ("elbow", f"lowerarm01.{s_}"), ("wrist", f"lowerarm02.{s_}")):
                 b = bi[bone]
                 joints[f"{side}_{j}"] = Rg[b] @ self.rest_joint[f"{side}_{j}"] + tg[b]
         b = bi["head"]
@@ -434,9 +445,12 @@ class Body:
 
 
 def apparent_rotation_deg(joints: dict, side: str) -> float:
-    """Angle of the shank from the world vertical, measured in the plane perpendicular to the
-    femur (hip->knee), + = foot lateral (internal rotation). This is what a gravity goniometer
-    would read; equals the hip rotation when the pelvis is level and the femur horizontal."""
+    """Angle of the shank from the world vertical, in the plane perpendicular to the femur.
+
+    The femur is hip->knee; + = foot lateral (internal rotation). This is what a gravity
+    goniometer would read; equals the hip rotation when the pelvis is level and the femur
+    horizontal.
+    """
     hip, knee, ankle = (np.asarray(joints[f"{side}_{j}"]) for j in LEG_JOINTS)
     f = knee - hip
     f /= np.linalg.norm(f)

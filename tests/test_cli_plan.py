@@ -203,5 +203,5 @@ def test_report_errors(args: list[str], message: str) -> None:
 
 
 def test_report_bad_json(tmp_path: Path) -> None:
-    (tmp_path / "bad.json").write_text('{"schema": "hiprom-result/1", "legs": 3}')
+    (tmp_path / "bad.json").write_text('{"schema": "hiprom-result/2", "legs": 3}')
     assert failed_with(run("report", tmp_path / "bad.json"), "no 'legs' object")

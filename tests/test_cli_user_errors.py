@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import sqlite3
 from pathlib import Path
 
@@ -23,30 +22,15 @@ import hiprom.cli.main
 import hiprom.live.session
 import hiprom.media.sinks
 import hiprom.pipeline.measure
+from builders import NEAR_BODY, landmarks, seated_xy
 from hiprom.backends import FakeBackend
 from hiprom.batch.run import Job, score_job
 from hiprom.batch.store import ResultStore
 from hiprom.cli.main import app
-from hiprom.core.landmarks import LandmarkName as L
-from hiprom.core.landmarks import Landmarks
 from hiprom.errors import describe_os_error
 
 runner = CliRunner()
 FINAL_SUFFIXES = (".json", ".csv", ".keyframe.png")
-
-
-def _seated(left_deg: float, right_deg: float) -> Landmarks:
-    """A person facing the camera, femurs along the optical axis, shanks tilted outward."""
-    xy = np.zeros((33, 2), np.float32)
-    for hip, knee, ankle, x, lateral, deg in (
-        (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE, 380.0, 1.0, left_deg),
-        (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE, 260.0, -1.0, right_deg),
-    ):
-        xy[hip] = xy[knee] = (x, 240.0)
-        t = math.radians(deg)
-        xy[ankle] = (x + lateral * 160.0 * math.sin(t), 240.0 + 160.0 * math.cos(t))
-    xy[L.LEFT_SHOULDER], xy[L.RIGHT_SHOULDER] = (390.0, 60.0), (250.0, 60.0)
-    return Landmarks(xy[None], np.ones((1, 33)), (640, 480))
 
 
 @pytest.fixture
@@ -57,8 +41,8 @@ def photo(tmp_path, monkeypatch) -> Path:
     real = hiprom.pipeline.measure.measure_path
 
     def measure_path(p, *, options=None, progress=None):
-        return real(p, options=options,
-                    backend_factory=lambda mode: FakeBackend([_seated(30.0, 20.0)]))
+        return real(p, options=options, backend_factory=lambda mode: FakeBackend(
+            [landmarks(seated_xy(30.0, 20.0, NEAR_BODY))]))
 
     monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", measure_path)
     return path

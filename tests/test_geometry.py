@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders import SCENE_HFOV_DEG, SCENE_WH, build_landmarks, build_scene, project
 from hiprom.core.geometry import (
-    HIP_CENTRE_BELOW_LANDMARK,
     assign_sides,
     estimate_leg_directions,
     hip_joint_centres,
@@ -21,92 +21,13 @@ from hiprom.core.geometry import (
     shank_angle_deg,
     trunk_lean_deg,
 )
-from hiprom.core.landmarks import N_LANDMARKS, LandmarkName, Landmarks
+from hiprom.core.landmarks import Landmarks
 from hiprom.errors import InputError, MeasurementError
 
-WH = (1920, 1080)
-HFOV_DEG = 65.0
+WH = SCENE_WH
+HFOV_DEG = SCENE_HFOV_DEG
 #: float32 landmark storage limits agreement to ~1e-4 degrees.
 F32_TOL_DEG = 2e-4
-
-
-# ---------------------------------------------------------------- scene builders
-def _rot(axis: str, angle_deg: float) -> np.ndarray:
-    a = np.radians(angle_deg)
-    c, s = np.cos(a), np.sin(a)
-    if axis == "x":
-        return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-    if axis == "y":
-        return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-
-
-def build_scene(theta_left: float, theta_right: float, *, pelvic_roll: float = 0.0,
-                thigh: float = 0.42, shank: float = 0.42) -> dict[str, np.ndarray]:
-    """3D points (metres) of a seated person facing the camera.
-
-    Frame: x = person's left, y = down, z = away from the camera. Femurs point to −z, each
-    shank hangs down and is turned by θ about its femur (+ = foot lateral). The whole body
-    is then rolled by ``pelvic_roll`` about the forward axis.
-    """
-    pts: dict[str, np.ndarray] = {}
-    for label, lat, theta in (("LEFT", 1.0, theta_left), ("RIGHT", -1.0, theta_right)):
-        hip = np.array([lat * 0.1, 0.0, 0.0])
-        knee = hip + np.array([0.0, 0.0, -thigh])
-        t = np.radians(theta)
-        pts[f"{label}_HIP"], pts[f"{label}_KNEE"] = hip, knee
-        pts[f"{label}_ANKLE"] = knee + shank * np.array([lat * np.sin(t), np.cos(t), 0.0])
-        pts[f"{label}_SHOULDER"] = np.array([lat * 0.18, -0.5, 0.02])
-    return {k: _rot("z", pelvic_roll) @ v for k, v in pts.items()}
-
-
-def project(pts: dict[str, np.ndarray], *, pitch: float = 0.0, yaw: float = 0.0,
-            roll: float = 0.0, distance: float = 2.0, hfov: float = HFOV_DEG,
-            ortho: bool = False, wh: tuple[int, int] = WH) -> dict[str, np.ndarray]:
-    """Pinhole (or orthographic) projection, knees ``distance`` metres from the camera.
-
-    ``hfov`` spans the frame's long side, as a camera's field of view does whichever way
-    the camera is held.
-    """
-    focal = max(wh) / 2 / np.tan(np.radians(hfov) / 2)
-    rot = _rot("z", roll) @ _rot("x", pitch) @ _rot("y", yaw)
-    out = {}
-    for k, p in pts.items():
-        q = rot @ (p - np.array([0.0, 0.0, -0.42])) + np.array([0.0, 0.0, distance])
-        depth = distance if ortho else q[2]
-        out[k] = focal * q[:2] / depth + np.array(wh) / 2
-    return out
-
-
-def model_hips(p2: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The hip landmarks a pose model reports for these projected joint centres.
-
-    The model places its hip landmark HIP_CENTRE_BELOW_LANDMARK image shank lengths above
-    the joint centre (along the hip line's perpendicular); ``measure_legs`` undoes that.
-    """
-    shank = np.mean([np.hypot(*(p2[f"{s}_ANKLE"] - p2[f"{s}_KNEE"])) for s in ("LEFT", "RIGHT")])
-    line = p2["LEFT_HIP"] - p2["RIGHT_HIP"]
-    down = np.array([-line[1], line[0]]) / np.hypot(*line)
-    down = down if down[1] >= 0 else -down
-    up = HIP_CENTRE_BELOW_LANDMARK * shank * down
-    return {**p2, "LEFT_HIP": p2["LEFT_HIP"] - up, "RIGHT_HIP": p2["RIGHT_HIP"] - up}
-
-
-def build_landmarks(p2: dict[str, np.ndarray], *, swap: bool = False,
-                    visibility: dict[str, float] | None = None,
-                    wh: tuple[int, int] = WH) -> Landmarks:
-    """A (1, 33, 2) Landmarks as the model reports the projected joints (see model_hips)."""
-    p2 = model_hips(p2)
-    xy = np.zeros((1, N_LANDMARKS, 2))
-    xy[0, :] = (p2["LEFT_HIP"] + p2["RIGHT_HIP"]) / 2
-    vis = np.ones((1, N_LANDMARKS))
-    for key, value in p2.items():
-        side, part = key.split("_", 1)
-        label = {"LEFT": "RIGHT", "RIGHT": "LEFT"}[side] if swap else side
-        xy[0, LandmarkName[f"{label}_{part}"]] = value
-    for key, value in (visibility or {}).items():
-        vis[0, LandmarkName[key]] = value
-    return Landmarks(xy.astype(np.float32), vis.astype(np.float32), wh)
 
 
 @pytest.mark.parametrize("roll_deg", [0.0, 12.0, -30.0])
@@ -473,7 +394,7 @@ def test_camera_roll_and_pelvic_roll_cancel(tl, tr, roll, pelvic):
     rolled = measure_legs(build_landmarks(
         project(build_scene(tl, tr, pelvic_roll=pelvic), pitch=9.0, yaw=-7.0, roll=roll)))
     np.testing.assert_allclose(rotations(rolled), rotations(base), atol=1e-3)
-    # _rot("z") with y down turns clockwise on screen, so the hip-line angle drops by both
+    # rotation("z") with y down turns clockwise on screen, so the hip-line angle drops by both
     # rolls (to second order under pitch/yaw).
     assert rolled.pelvis_roll_deg - base.pelvis_roll_deg == pytest.approx(
         -(roll + pelvic), abs=0.5)

@@ -2,51 +2,23 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
-import numpy as np
 import pytest
 
-from hiprom.core.geometry import measure_legs
-from hiprom.core.landmarks import LandmarkName as L
-from hiprom.core.landmarks import Landmarks
+from builders import frame_record, seated_xy
 from hiprom.live.guide import Guide, setup_advice
 from hiprom.live.states import GuideConfig, Key, Phase
 from hiprom.pipeline.analysis import FrameRecord
 
 FPS = 30.0
-SHANK_PX = 120.0
-
-
-def seated_xy(left_deg: float, right_deg: float, *, roll_deg: float = 0.0) -> np.ndarray:
-    """(33, 2) landmarks of a seated person facing the camera, femurs along the optical axis.
-
-    ``roll_deg`` tilts the whole body about the pelvis centre (pelvis lifting on one side).
-    """
-    xy = np.zeros((33, 2), np.float64)
-    cx, knee_y = 320.0, 260.0
-    for hip, knee, ankle, x, lateral, deg in (
-        (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE, cx + 50, 1.0, left_deg),
-        (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE, cx - 50, -1.0, right_deg),
-    ):
-        xy[hip] = xy[knee] = (x, knee_y)
-        t = math.radians(deg)
-        xy[ankle] = (x + lateral * SHANK_PX * math.sin(t), knee_y + SHANK_PX * math.cos(t))
-    xy[L.LEFT_SHOULDER], xy[L.RIGHT_SHOULDER] = (cx + 60, 90), (cx - 60, 90)
-    if roll_deg:
-        r = math.radians(roll_deg)
-        rot = np.array([[math.cos(r), math.sin(r)], [-math.sin(r), math.cos(r)]])
-        xy = (xy - (cx, knee_y)) @ rot.T + (cx, knee_y)
-    return xy.astype(np.float32)
 
 
 def record(i: int, left: float, right: float, *, roll_deg: float = 0.0,
            visible: bool = True) -> FrameRecord:
-    xy = seated_xy(left, right, roll_deg=roll_deg)
-    vis = np.ones(33, np.float32) if visible else np.full(33, 0.1, np.float32)
-    lm = Landmarks(xy[None], vis[None], (640, 480))
-    return FrameRecord(i, i / FPS, 1, measure_legs(lm, correct_view=False), xy, vis)
+    """Frame ``i`` of the default seated person (``roll_deg``: the pelvis lifting on a side)."""
+    return frame_record(i, seated_xy(left, right, roll_deg=roll_deg), 1.0 if visible else 0.1,
+                        fps=FPS)
 
 
 Timeline = Callable[[float], tuple[float, float, float]]

@@ -75,7 +75,7 @@ def test_missing_leg_and_default_ci() -> None:
     ("{not json", "not valid JSON"),                       # broken JSON
     ("[1, 2]", "must be a JSON object"),                   # JSON, but not an object
     ('{"schema": "other/1"}', "not a hiprom result"),      # wrong schema tag
-    ('{"schema": "hiprom-result/1"}', "no 'legs' object"),  # legs missing
+    ('{"schema": "hiprom-result/2"}', "no 'legs' object"),  # legs missing
 ])
 def test_read_result_errors(tmp_path: Path, text: str | None, match: str) -> None:
     path = tmp_path / "r.json"

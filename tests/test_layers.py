@@ -38,6 +38,8 @@ HIPROM_BELOW = {
                         "hiprom._native"),
     "hiprom.report": ("hiprom.plan", "hiprom.results", "hiprom.media", "hiprom.vocabulary",
                       "hiprom.errors", "hiprom._version"),
+    "hiprom.agreement": ("hiprom.results", "hiprom.plan", "hiprom.report", "hiprom.media",
+                         "hiprom.vocabulary", "hiprom.errors", "hiprom._version"),
 }
 #: Numpy only (and scipy for the filters): the core opens no files, cameras or windows.
 CORE_THIRD_PARTY = {"numpy", "scipy"}
@@ -57,7 +59,13 @@ def _imports(name: str, path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found = set()
     is_package = path.name == "__init__.py"
+    # Imports for type checkers only never run: they are not dependencies.
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and isinstance(block.test, ast.Name) and block.test.id == "TYPE_CHECKING"
+                   for stmt in block.body for n in ast.walk(stmt)}
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import subprocess
 import sys
@@ -18,8 +17,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hiprom.core.geometry import HIP_CENTRE_BELOW_LANDMARK
-from hiprom.core.landmarks import LandmarkName as L
+from builders import MODEL_BODY, landmarks, seated_xy
 from hiprom.core.landmarks import Landmarks
 from hiprom.errors import CameraDisconnected, LiveError, SourceError
 from hiprom.live.session import LiveOptions, run_live
@@ -30,21 +28,6 @@ from hiprom.pipeline.measure import measure_path
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "seated_ir_left_right.mp4"
 FPS = 30.0
-
-
-def _seated_xy(left_deg: float, right_deg: float) -> np.ndarray:
-    xy = np.zeros((33, 2), np.float32)
-    for hip, knee, ankle, x, lateral, deg in (
-        (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE, 370.0, 1.0, left_deg),
-        (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE, 270.0, -1.0, right_deg),
-    ):
-        # The thigh points at the camera; the model's hip landmark sits above the joint.
-        xy[knee] = (x, 260.0)
-        xy[hip] = (x, 260.0 - HIP_CENTRE_BELOW_LANDMARK * 120)
-        t = math.radians(deg)
-        xy[ankle] = (x + lateral * 120 * math.sin(t), 260.0 + 120 * math.cos(t))
-    xy[L.LEFT_SHOULDER], xy[L.RIGHT_SHOULDER] = (380, 90), (260, 90)
-    return xy
 
 
 class TimedBackend:
@@ -59,7 +42,8 @@ class TimedBackend:
         if self.started.is_set() and self.t0 is None:
             self.t0 = timestamp_s
         left, right = (0.0, 0.0) if self.t0 is None else self.angles(timestamp_s - self.t0)
-        return Landmarks(_seated_xy(left, right)[None], np.ones((1, 33)), (640, 480))
+        # The thigh points at the camera; the model's hip landmark sits above the joint.
+        return landmarks(seated_xy(left, right, MODEL_BODY))
 
     def close(self) -> None:
         pass

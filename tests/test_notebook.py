@@ -49,7 +49,7 @@ def test_notebook_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     finally:
         plt.close("all")
     result = namespace["result"]
-    assert isinstance(result, dict) and result["schema"] == "hiprom-result/1"
+    assert isinstance(result, dict) and result["schema"] == "hiprom-result/2"
     assert any(result["legs"][s]["internal_rotation_deg"] is not None for s in ("left", "right"))
     assert namespace["plan"].schedule and len(namespace["plan"].schedule) == 7
     report = tmp_path / "out" / "quickstart_report.html"

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hiprom.core.landmarks import N_LANDMARKS, LandmarkName
+from builders import Body, seated_xy, visibility
+from hiprom.core.landmarks import LandmarkName
 from hiprom.errors import InputError
 from hiprom.media.overlay import (
     draw_angle,
@@ -28,19 +29,15 @@ def grey(h: int = 480, w: int = 640, level: int = 128) -> np.ndarray:
 
 
 def seated_pose(w: int = 640, h: int = 480) -> tuple[np.ndarray, np.ndarray]:
-    """Hips at mid-height, knees below them, ankles straight below the knees."""
-    xy = np.full((N_LANDMARKS, 2), np.nan)
-    for side, x in ((L.RIGHT_HIP, 0.4), (L.LEFT_HIP, 0.6)):
-        xy[side] = (x * w, 0.4 * h)
-    for side, x in ((L.RIGHT_KNEE, 0.35), (L.LEFT_KNEE, 0.65)):
-        xy[side] = (x * w, 0.6 * h)
-    for side, x in ((L.RIGHT_ANKLE, 0.35), (L.LEFT_ANKLE, 0.65)):
-        xy[side] = (x * w, 0.9 * h)
-    for side, x in ((L.RIGHT_HEEL, 0.34), (L.LEFT_HEEL, 0.66), (L.RIGHT_FOOT_INDEX, 0.30),
-                    (L.LEFT_FOOT_INDEX, 0.70)):
-        xy[side] = (x * w, 0.93 * h)
-    vis = np.ones(N_LANDMARKS)
-    return xy, vis
+    """Hips at mid-height, knees below them, ankles straight below the knees, feet set.
+
+    Only the legs are placed (hips at 0.4/0.6 w, knees and ankles at 0.35/0.65 w, at 0.4,
+    0.6 and 0.9 h); every other landmark is NaN.
+    """
+    body = Body(centre=(0.5 * w, 0.6 * h), knee_half_width=0.15 * w, hip_half_width=0.1 * w,
+                hip_above_knee=0.2 * h, shank=0.3 * h, shoulders=None,
+                feet=(0.01 * w, 0.05 * w, 0.03 * h))
+    return seated_xy(body=body, fill=np.nan), visibility()
 
 
 def changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:

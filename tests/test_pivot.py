@@ -1,4 +1,4 @@
-"""hiprom.core.pivot: the knee-drift estimate separates a drifting thigh from the landmark's slide."""
+"""hiprom.core.pivot: the knee-drift estimate tells a drifting thigh from the landmark's slide."""
 
 from __future__ import annotations
 

@@ -1,14 +1,15 @@
 """Face obscuring: the head ellipse from landmarks, and blurred faces with sharp legs."""
 
 import math
+from dataclasses import replace
 
 import cv2
 import numpy as np
 import pytest
 
+from builders import Body, landmarks, seated_xy, write_clip
 from hiprom.backends import FakeBackend
 from hiprom.core.landmarks import LandmarkName as L
-from hiprom.core.landmarks import Landmarks
 from hiprom.media.privacy import blur_faces, face_blur_hook, face_ellipse
 
 W, H = 640, 480
@@ -21,21 +22,16 @@ def textured(seed=0, w=W, h=H):
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
+#: Knees 120 px apart at y = 300, hips 110 px apart 10 px above them, 150 px shanks,
+#: shoulders at y = 150, eyes and ears at y = 80 with the ears 50 px apart.
+BODY = Body(centre=(320.0, 300.0), knee_half_width=60.0, hip_half_width=55.0,
+            hip_above_knee=10.0, shank=150.0, shoulders=(70.0, 150.0), head=(220.0, 50.0))
+
+
 def person_xy(cx=320.0, head_y=80.0, ear_span=50.0):
     """(33, 2) landmarks of a seated person facing the camera, head at the top."""
-    xy = np.zeros((33, 2), np.float32)
-    half = ear_span / 2
-    xy[L.NOSE] = (cx, head_y + 5)
-    for i, dx in ((L.LEFT_EYE_INNER, 6), (L.LEFT_EYE, 11), (L.LEFT_EYE_OUTER, 16),
-                  (L.RIGHT_EYE_INNER, -6), (L.RIGHT_EYE, -11), (L.RIGHT_EYE_OUTER, -16)):
-        xy[i] = (cx + dx, head_y - 5)
-    xy[L.LEFT_EAR], xy[L.RIGHT_EAR] = (cx + half, head_y), (cx - half, head_y)
-    xy[L.MOUTH_LEFT], xy[L.MOUTH_RIGHT] = (cx + 8, head_y + 20), (cx - 8, head_y + 20)
-    xy[L.LEFT_SHOULDER], xy[L.RIGHT_SHOULDER] = (cx + 70, 150), (cx - 70, 150)
-    xy[L.LEFT_HIP], xy[L.RIGHT_HIP] = (cx + 55, 290), (cx - 55, 290)
-    xy[L.LEFT_KNEE], xy[L.RIGHT_KNEE] = (cx + 60, 300), (cx - 60, 300)
-    xy[L.LEFT_ANKLE], xy[L.RIGHT_ANKLE] = (cx + 60, 450), (cx - 60, 450)
-    return xy
+    body = replace(BODY, head=(BODY.centre[1] - head_y, ear_span))
+    return seated_xy(body=body, centre=(cx, BODY.centre[1]))
 
 
 def hf_energy(image_bgr, x0, y0, x1, y1):
@@ -99,26 +95,11 @@ def test_every_person_in_a_stack_is_blurred():
         assert hf_energy(out, *box) < 0.02 * hf_energy(image, *box)
 
 
-def write_textured_clip(path, n):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (W, H))
-    for i in range(n):
-        writer.write(textured(seed=i % 3))
-    writer.release()
-    return path
-
-
 def seated_sequence(n):
     """Seated landmarks whose left shank swings out to 35° (legs visible: measurable)."""
-    seq = []
-    for i in range(n):
-        t = i / 30.0
-        deg = min(35.0, t * 60.0)
-        xy = person_xy()
-        xy[L.LEFT_HIP], xy[L.RIGHT_HIP] = xy[L.LEFT_KNEE], xy[L.RIGHT_KNEE]
-        rad = math.radians(deg)
-        xy[L.LEFT_ANKLE] = xy[L.LEFT_KNEE] + 150 * np.array([math.sin(rad), math.cos(rad)])
-        seq.append(Landmarks(xy[None], np.ones((1, 33)), (W, H)))
-    return seq
+    thighs_to_camera = replace(BODY, hip_half_width=None, hip_above_knee=0.0)
+    return [landmarks(seated_xy(min(35.0, i / 30.0 * 60.0), 0.0, thighs_to_camera),
+                      resolution_wh=(W, H)) for i in range(n)]
 
 
 def test_annotated_video_frames_have_blurred_faces_and_sharp_legs(tmp_path):
@@ -126,7 +107,7 @@ def test_annotated_video_frames_have_blurred_faces_and_sharp_legs(tmp_path):
     from hiprom.pipeline.measure import measure_path
 
     n = 30  # no hold is needed: the legs are measurable, which is all write_outputs needs
-    clip = write_textured_clip(tmp_path / "clip.mp4", n)
+    clip = write_clip(tmp_path / "clip.mp4", (textured(seed=i % 3) for i in range(n)))
     seq = seated_sequence(n)
     m = measure_path(clip, backend_factory=lambda mode: FakeBackend(seq))
     written = write_outputs(m, tmp_path / "out", annotate=True, frame_hook=face_blur_hook(m))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from builders import Body, landmarks, seated_xy
 from hiprom.core.geometry import measure_legs
-from hiprom.core.landmarks import N_LANDMARKS, LandmarkName, Landmarks
+from hiprom.core.landmarks import LandmarkName, Landmarks
 from hiprom.core.protocol import (
     QUALITY_FLAGS,
     CompensationLimits,
@@ -293,19 +294,15 @@ def test_compensated_rep_is_excluded_when_clean_reps_exist():
 
 
 # ---------------------------------------------------------------- from geometry
+#: Knees at (500 ± 100, 405) with the hips 5 px above them, 300 px shanks, shoulders above
+#: the hips (an upright person: sides follow the body axis); unset landmarks at (500, 500).
+BODY = Body(centre=(500.0, 405.0), knee_half_width=100.0, hip_above_knee=5.0, shank=300.0,
+            shoulders=(120.0, 305.0))
+
+
 def _landmarks(theta_left: float, theta_right: float) -> Landmarks:
-    xy = np.full((1, N_LANDMARKS, 2), 500.0)
-    L = LandmarkName
-    for hip, knee, ankle, x0, lat, theta in (
-            (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE, 600.0, 1, theta_left),
-            (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE, 400.0, -1, theta_right)):
-        xy[0, hip] = [x0, 400.0]
-        xy[0, knee] = [x0, 405.0]
-        t = np.radians(theta)
-        xy[0, ankle] = [x0 + lat * 300 * np.sin(t), 405.0 + 300 * np.cos(t)]
-    # Shoulders above the hips: an upright person (sides follow the body axis).
-    xy[0, L.LEFT_SHOULDER], xy[0, L.RIGHT_SHOULDER] = [620.0, 100.0], [380.0, 100.0]
-    return Landmarks(xy.astype(np.float32), np.ones((1, N_LANDMARKS), np.float32), (1000, 1000))
+    return landmarks(seated_xy(theta_left, theta_right, BODY, fill=500.0),
+                     resolution_wh=(1000, 1000))
 
 
 def test_build_leg_series_from_measurements():

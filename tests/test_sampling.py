@@ -119,7 +119,7 @@ def _record(index: int, t: float, angle: float) -> FrameRecord:
     return FrameRecord(index, t, 1, legs, person(t), np.ones(33, np.float32))
 
 
-def _select(frames: list[Frame], policy: SamplingPolicy = SamplingPolicy()) -> list[int]:
+def _select(frames: list[Frame], policy: SamplingPolicy | None = None) -> list[int]:
     """Run the sampler as the per-frame loop does: a record after each yielded frame."""
     records: list[FrameRecord] = []
     sampler = AdaptiveFrames(iter(frames), records, step=4, policy=policy)

@@ -1,19 +1,18 @@
 import numpy as np
 
+from builders import Body, seated_xy, visibility
 from hiprom.core.landmarks import LandmarkName as L
 from hiprom.core.landmarks import Landmarks
 from hiprom.core.selection import PersonPolicy, PersonTracker, leg_extent_px, legs_visible
 
+#: Hips 80 px apart 30 px above knees 100 px apart, 200 px shanks; legs only (no shoulders).
+LEGS = Body(centre=(0.0, 230.0), knee_half_width=50.0, hip_half_width=40.0,
+            hip_above_knee=30.0, shank=200.0, shoulders=None)
+
 
 def _person(cx, scale=1.0, vis=1.0):
-    """A seated person facing the camera, pelvis centre at x=cx, legs `scale`× 100 px."""
-    xy = np.zeros((33, 2), np.float32)
-    s = 100 * scale
-    for side, dx in ((L.LEFT_HIP, 0.4), (L.RIGHT_HIP, -0.4)):
-        xy[side] = (cx + dx * s, 230 - 0.3 * s)
-    xy[L.LEFT_KNEE], xy[L.RIGHT_KNEE] = (cx + 0.5 * s, 230), (cx - 0.5 * s, 230)
-    xy[L.LEFT_ANKLE], xy[L.RIGHT_ANKLE] = (cx + 0.5 * s, 230 + 2 * s), (cx - 0.5 * s, 230 + 2 * s)
-    return xy, np.full(33, vis, np.float32)
+    """A seated person facing the camera, pelvis centre at x=cx, legs `scale`× LEGS."""
+    return seated_xy(body=LEGS, centre=(cx, 230.0), scale=scale), visibility(vis)
 
 
 def _frame(*people):

@@ -242,3 +242,31 @@ def test_browser_playback_in_chromium(tmp_path: Path, name: str, codec: str | No
            "--virtual-time-budget=5000", "--dump-dom", page.as_uri()]
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
     assert expected in dom, dom[-500:]
+
+
+# --- CSV formula injection -------------------------------------------------------------------
+
+HOSTILE = ["=cmd|' /C calc'!A0", '+HYPERLINK("http://evil.example","click")',
+           "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_csv_text_neutralises_formulas(text: str) -> None:
+    from hiprom.media.sinks import csv_text
+
+    assert csv_text(text) == "'" + text
+    assert csv_text("P017 left") == "P017 left" and csv_text("") == ""
+
+
+def test_csv_sink_quotes_hostile_text_but_not_negative_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "x.csv"
+    with CsvSink(out, ["note", "angle_deg", "count", "flags"]) as sink:
+        for text in HOSTILE:
+            sink.append({"note": text, "angle_deg": -12.5, "count": np.int64(-3),
+                         "flags": ["-x", "=y"]})
+    with out.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["note"] for r in rows] == ["'" + t for t in HOSTILE]
+    assert {r["angle_deg"] for r in rows} == {"-12.5"}, "a negative number is not a formula"
+    assert {r["count"] for r in rows} == {"-3"}
+    assert {r["flags"] for r in rows} == {'["-x", "=y"]'}

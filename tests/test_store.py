@@ -25,7 +25,7 @@ def result_doc(left_ir, right_ir, *, quality=(), exceeds=False):
                 "verdict": {"code": "typical", "borderline": False}, "quality": list(quality),
                 "reps": [{"value_deg": ir}]}
 
-    return {"schema": "hiprom-result/1", "hiprom_version": "9.9", "model": {"name": "m",
+    return {"schema": "hiprom-result/2", "hiprom_version": "9.9", "model": {"name": "m",
             "sha256": "ab"}, "source": {"n_frames": 10, "duration_s": 1.0},
             "legs": {"left": leg(left_ir), "right": leg(right_ir)},
             "asymmetry_deg": left_ir - right_ir,

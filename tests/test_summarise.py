@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
+from builders import Body, frame_record, seated_xy
 from hiprom.core.calibration import NO_NEUTRAL_SD_DEG
-from hiprom.core.geometry import measure_legs
-from hiprom.core.landmarks import LandmarkName as L
-from hiprom.core.landmarks import Landmarks
 from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
 from hiprom.pipeline.summarise import summarise_records
 
 FPS = 30.0
-SHANK_PX = 150.0
 OPTIONS = MeasureOptions(correct_view=False)
+#: Knees at (320 ± 50, 220), 150 px shanks, femurs along the optical axis (hips on the knees).
+BODY = Body(centre=(320.0, 220.0), knee_half_width=50.0, shank=150.0, shoulders=(60.0, 180.0))
 
 
 def _record(i: int, left_deg: float, right_deg: float) -> FrameRecord:
-    """A seated person facing the camera; hips and knees on one line (femurs on the axis)."""
-    xy = np.zeros((33, 2), np.float64)
-    for hip, knee, ankle, x, lateral, deg in (
-            (L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE, 370.0, 1.0, left_deg),
-            (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE, 270.0, -1.0, right_deg)):
-        xy[hip] = xy[knee] = (x, 220.0)
-        t = math.radians(deg)
-        xy[ankle] = (x + lateral * SHANK_PX * math.sin(t), 220.0 + SHANK_PX * math.cos(t))
-    xy[L.LEFT_SHOULDER], xy[L.RIGHT_SHOULDER] = (380.0, 40.0), (260.0, 40.0)
-    vis = np.ones(33)
-    lm = Landmarks(xy[None].astype(np.float32), vis[None].astype(np.float32), (640, 480))
-    legs = measure_legs(lm, correct_view=False)
-    return FrameRecord(i, i / FPS, 1, legs, xy.astype(np.float32), vis.astype(np.float32))
+    """Frame ``i`` of the seated BODY with its shanks at these angles."""
+    return frame_record(i, seated_xy(left_deg, right_deg, BODY), fps=FPS)
 
 
 def _clip(left: list[tuple[float, float]], right_deg: float) -> list[FrameRecord]:

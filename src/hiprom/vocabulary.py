@@ -26,7 +26,7 @@ class Side(StrEnum):
 #: Both sides, left first: the order of every table, CSV and report.
 SIDES: Final[tuple[Side, Side]] = (Side.LEFT, Side.RIGHT)
 #: The other leg.
-OTHER_SIDE: Final[dict[str, Side]] = {Side.LEFT: Side.RIGHT, Side.RIGHT: Side.LEFT}
+OTHER_SIDE: Final[dict[Side, Side]] = {Side.LEFT: Side.RIGHT, Side.RIGHT: Side.LEFT}
 #: +1 when the person's lateral direction of that leg is image +x (unmirrored frame: the
 #: person faces the camera, so their left leg's lateral side is the image's right).
 LATERAL_SIGN: Final[dict[str, float]] = {Side.LEFT: 1.0, Side.RIGHT: -1.0}

@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from hiprom.core.landmarks import Landmarks
 
-__all__ = ["PoseBackend", "RunningMode"]
+__all__ = ["PoseBackend", "PoseModel", "RunningMode"]
 
 
 class RunningMode(str, Enum):
@@ -22,6 +22,23 @@ class RunningMode(str, Enum):
 
     IMAGE = "image"
     VIDEO = "video"
+
+
+class PoseModel(str, Enum):
+    """The bundled BlazePose landmark networks (``--model``): accuracy against speed.
+
+    ``heavy`` is the most accurate and ~3× slower than ``full``; ``lite`` the fastest and the
+    least accurate (docs/PERFORMANCE.md, docs/ACCURACY.md).
+    """
+
+    FULL = "full"
+    HEAVY = "heavy"
+    LITE = "lite"
+
+    @property
+    def bundle(self) -> str:
+        """The ``.task`` file in ``models/``."""
+        return f"pose_landmarker_{self.value}.task"
 
 
 @runtime_checkable

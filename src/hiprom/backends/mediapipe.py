@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from hiprom._hashing import sha256_file
 from hiprom._native import block_mediapipe_usage_logging, native_stderr_silenced
-from hiprom.backends.base import RunningMode
+from hiprom.backends.base import PoseModel, RunningMode
 from hiprom.core.landmarks import N_LANDMARKS, LandmarkName, Landmarks
 from hiprom.errors import BackendError
 
@@ -37,9 +37,13 @@ DEFAULT_MODEL_NAME = "pose_landmarker_full.task"
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-def default_model_path() -> Path:
-    """Path of the model bundled with hiprom (``models/pose_landmarker_full.task``)."""
-    return Path(str(resources.files("hiprom.models").joinpath(DEFAULT_MODEL_NAME)))
+def default_model_path(model: PoseModel | str = PoseModel.FULL) -> Path:
+    """Path of a model bundled with hiprom (``models/pose_landmarker_<model>.task``)."""
+    try:
+        bundle = PoseModel(model).bundle
+    except ValueError:
+        raise BackendError(f"unknown pose model {model!r}; use full, heavy or lite") from None
+    return Path(str(resources.files("hiprom.models").joinpath(bundle)))
 
 
 @lru_cache(maxsize=8)
@@ -48,9 +52,10 @@ def _sha256(path: Path, size: int, mtime_ns: int) -> str:
     return sha256_file(path)
 
 
-def model_info(path: Path | None = None) -> dict[str, str]:
-    """Name and sha256 of a model file, for result provenance."""
-    path = Path(path) if path is not None else default_model_path()
+def model_info(path: Path | None = None, model: PoseModel | str = PoseModel.FULL
+               ) -> dict[str, str]:
+    """Name and sha256 of a model file (default: the bundled ``model``), for provenance."""
+    path = Path(path) if path is not None else default_model_path(model)
     stat = path.stat()
     return {"name": path.name, "sha256": _sha256(path, stat.st_size, stat.st_mtime_ns)}
 
@@ -174,7 +179,9 @@ class MediaPipeBackend:
             video a separate IMAGE-mode search for up to 2 people runs on the frame, and
             the people it finds besides the subject are appended; those frames are
             marked ``complete``. None disables the check (frames are then incomplete).
-        model_path: a ``.task`` bundle; defaults to the bundled full model.
+        model_path: a ``.task`` bundle; defaults to the bundled ``model``.
+        model: which bundled network (:class:`~hiprom.backends.base.PoseModel`) when no
+            ``model_path`` is given.
         min_confidence: detection/presence/tracking thresholds.
 
     While it is open, MediaPipe's built-in usage logging is kept on this machine: this
@@ -196,8 +203,10 @@ class MediaPipeBackend:
         crowd_check_s: float | None = 1.0,
         model_path: Path | None = None,
         min_confidence: float = 0.5,
+        model: PoseModel | str = PoseModel.FULL,
     ) -> None:
-        self.model_path = Path(model_path) if model_path is not None else default_model_path()
+        self.model_path = (Path(model_path) if model_path is not None
+                           else default_model_path(model))
         self.mode = RunningMode(mode)
         self.num_poses = num_poses
         buffer = _check_model_file(self.model_path)
@@ -275,6 +284,9 @@ class MediaPipeBackend:
             raise BackendError(
                 f"image_rgb must be (H, W, 3) uint8, got {image_rgb.shape} {image_rgb.dtype}"
             )
+        landmarker = self._landmarker
+        if landmarker is None:
+            raise BackendError("this pose backend is closed; open a new one")
         h, w = image_rgb.shape[:2]
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image_rgb))
         # The first inferences log one-off native warnings; later ones are silent.
@@ -283,9 +295,9 @@ class MediaPipeBackend:
                 # MediaPipe needs strictly increasing integer milliseconds.
                 ms = max(int(round(timestamp_s * 1000.0)), self._last_ms + 1)
                 self._last_ms = ms
-                result = self._landmarker.detect_for_video(image, ms)
+                result = landmarker.detect_for_video(image, ms)
             else:
-                result = self._landmarker.detect(image)
+                result = landmarker.detect(image)
         self._calls += 1
         landmarks = from_mediapipe(result, (w, h))
         if self.mode is RunningMode.VIDEO and self.num_poses == 1:

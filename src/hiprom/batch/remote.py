@@ -60,8 +60,10 @@ def _filesystem(url: str) -> tuple[Any, str]:
 
 
 def expand_url(source: str, suffixes: frozenset[str]) -> list[tuple[str, str]]:
-    """``(url, name)`` of the files a URL names: a folder (recursively) or glob keeps the
-    ``suffixes``; a single file is kept whatever its ending.
+    """``(url, name)`` of the files a URL names.
+
+    A folder (searched recursively) or a glob keeps the files ending in ``suffixes``; a
+    single file is kept whatever its ending.
 
     Raises:
         MissingExtraError: fsspec (or the protocol's package) is not installed.

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hiprom._version import __version__
 from hiprom.batch.engines import (
@@ -54,7 +54,7 @@ from hiprom.batch.store import (
     settings_key,
 )
 from hiprom.errors import HipromError, InputError, describe_os_error
-from hiprom.pipeline.analysis import MeasureOptions
+from hiprom.pipeline.analysis import MeasureOptions, TestedSide
 
 __all__ = [
     "BatchConfig",
@@ -258,6 +258,14 @@ def _output_dir(out_dir: Path, record: InputRecord) -> Path:
     return out_dir / "videos" / f"{Path(record.path).stem}-{record.sha256[:12]}"
 
 
+def _options_for(record: InputRecord, options: MeasureOptions) -> MeasureOptions:
+    """The batch's options, with the manifest's ``side_tested`` (left/right/both) if given."""
+    side = (record.side_tested or "").strip().lower()
+    if side in {s.value for s in TestedSide}:
+        return replace(options, side=TestedSide(side))
+    return options
+
+
 def _plan(records: Sequence[tuple[InputRecord, int, str | None]], statuses: dict[str, str],
           config: BatchConfig) -> tuple[list[Job], list[tuple[InputRecord, str]], int]:
     """Jobs to run, unreadable inputs to record as failed, and how many are skipped."""
@@ -274,7 +282,7 @@ def _plan(records: Sequence[tuple[InputRecord, int, str | None]], statuses: dict
         else:
             jobs[record.sha256] = Job(
                 record.path, record.sha256, str(_output_dir(config.out_dir, record)),
-                options=config.options, annotate=config.annotate,
+                options=_options_for(record, config.options), annotate=config.annotate,
                 blur_faces=config.blur_faces, max_duration_s=config.max_duration_s,
                 expected_frames=frames,
             )
@@ -289,7 +297,8 @@ def _engine(config: BatchConfig) -> Callable[[Sequence[Job], ScoreFn, OutcomeCal
         # The real scorer's files come back with the outcome and the driver writes them,
         # so Dask workers need not see the output folder (tests pass light fakes).
         return lambda jobs, fn, cb: (
-            run_dask(jobs, score_job_shipped, receive_shipped(cb), address=address)
+            run_dask(jobs, cast(ScoreFn, score_job_shipped),
+                     cast(OutcomeCallback, receive_shipped(cb)), address=address)
             if fn is score_job else run_dask(jobs, fn, cb, address=address))
     workers = config.workers or os.cpu_count() or 1
     # Warming up pays off for the real scorer only (tests pass light fakes).
@@ -331,8 +340,9 @@ def run_batch(
     engine = _engine(config)
     settings = settings_dict(config)
     key = settings_key(settings)
-    report = BatchReport(n_inputs=len(inputs), store_path=config.out_dir / DEFAULT_STORE_NAME)
-    with ResultStore(report.store_path) as store:
+    store_path = config.out_dir / DEFAULT_STORE_NAME
+    report = BatchReport(n_inputs=len(inputs), store_path=store_path)
+    with ResultStore(store_path) as store:
         run_id = store.begin_run(hiprom_version=__version__, settings_key=key, settings=settings)
         records = fingerprint_all(inputs)
         store.record_inputs([r for r, _, _ in records], run_id=run_id)

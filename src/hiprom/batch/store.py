@@ -346,6 +346,7 @@ def iter_leg_rows(stored: list[StoredResult]) -> Iterator[dict[str, Any]]:
         legs = doc.get("legs") or {}
         asym = doc.get("asymmetry") or {}
         model = doc.get("model") or {}
+        protocol = doc.get("protocol") or {}
         for leg in SIDES:
             data = legs.get(leg) or {}
             verdict = data.get("verdict") or {}
@@ -356,7 +357,11 @@ def iter_leg_rows(stored: list[StoredResult]) -> Iterator[dict[str, Any]]:
                 "session_date": item.input.session_date,
                 "side_tested": item.input.side_tested,
                 "notes": item.input.notes,
-                "status": item.status or "pending",
+                "status": ("refused" if item.status == "ok" and protocol.get("valid") is False
+                           else item.status or "pending"),
+                "protocol_valid": protocol.get("valid") if item.result else None,
+                "protocol_reason": protocol.get("reason"),
+                "tested": data.get("tested") if item.result else None,
                 "internal_rotation_deg": data.get("internal_rotation_deg"),
                 "internal_rotation_ci95_deg": data.get("internal_rotation_ci95_deg"),
                 "external_rotation_deg": data.get("external_rotation_deg"),
@@ -383,8 +388,9 @@ def iter_leg_rows(stored: list[StoredResult]) -> Iterator[dict[str, Any]]:
 #: Column order of ``results.csv``.
 LEG_COLUMNS: tuple[str, ...] = (
     "path", "leg", "patient_id", "session_date", "side_tested", "notes", "status",
-    "internal_rotation_deg", "internal_rotation_ci95_deg", "external_rotation_deg",
-    "external_rotation_ci95_deg", "verdict", "borderline", "asymmetry_deg", "restricted_side",
+    "protocol_valid", "protocol_reason", "tested", "internal_rotation_deg",
+    "internal_rotation_ci95_deg", "external_rotation_deg", "external_rotation_ci95_deg",
+    "verdict", "borderline", "asymmetry_deg", "restricted_side",
     "asymmetry_exceeds_error", "leg_quality", "input_quality", "n_reps", "hiprom_version",
     "model_name", "model_sha256", "input_sha256", "error", "output_dir", "scored_at",
 )

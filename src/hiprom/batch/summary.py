@@ -200,7 +200,7 @@ def _histogram_svg(values: Sequence[float], leg: str, *, lo: float, hi: float) -
 
 
 def _distribution_section(results: Sequence[StoredResult]) -> str:
-    per_leg = {leg: _ir_values(results, leg) for leg in SIDES}
+    per_leg: dict[str, list[float]] = {leg: _ir_values(results, leg) for leg in SIDES}
     every = per_leg["left"] + per_leg["right"]
     lo = min([0.0] + [math.floor(v / _BIN_DEG) * _BIN_DEG for v in every])
     hi = max([70.0] + [math.ceil((v + 1e-9) / _BIN_DEG) * _BIN_DEG for v in every])

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,11 +27,13 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from hiprom.backends.base import PoseModel
 from hiprom.batch.run import BatchConfig, BatchReport, Job, run_batch
 from hiprom.batch.store import OutcomeRecord
+from hiprom.cli.common import FAST_RETIRED, ModelOption, SideOption, sampling_options
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, describe_os_error
-from hiprom.cli.common import FAST_RETIRED, sampling_options
+from hiprom.pipeline.analysis import TestedSide
 
 __all__ = ["BatchProgress", "batch", "register"]
 
@@ -74,7 +76,7 @@ class BatchProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(None, None, None)
 
-    def _fields(self) -> dict[str, str]:
+    def _fields(self) -> dict[str, Any]:  # rich task fields: **fields: Any
         elapsed = max(1e-9, self._get_time() - self._t0)
         failed = f", {self._failed} failed" if self._failed else ""
         return {"files": f"{self._done}/{self._n_jobs} files{failed}",
@@ -107,8 +109,8 @@ def _print_report(report: BatchReport, out: Console, err: Console, *, quiet: boo
             out.print(f"wrote {path}")
     if n_failed:
         err.print(Text(f"{n_failed} input(s) failed:", style="bold red"))
-        for path, reason in report.failures:
-            err.print(f"  {path}: {reason}", soft_wrap=True, markup=False, highlight=False)
+        for failed, reason in report.failures:
+            err.print(f"  {failed}: {reason}", soft_wrap=True, markup=False, highlight=False)
 
 
 #: SQLite reports these file-system conditions of the store in words, not errno.
@@ -144,6 +146,8 @@ def batch(
     mirrored: Annotated[bool, typer.Option(help="Inputs are mirrored (selfie) views.")] = False,
     subject: Annotated[PersonPolicy, typer.Option(
         help="Who to measure when several people are in view.")] = PersonPolicy.AUTO,
+    model: ModelOption = PoseModel.FULL,
+    side: SideOption = TestedSide.AUTO,
     every_frame: Annotated[bool, typer.Option(
         "--every-frame", help="Analyse every frame of each clip (the default samples clips "
         "adaptively: sparsely where nothing moves, every frame where the legs move; held "
@@ -172,13 +176,14 @@ def batch(
         err_console.print(Text.assemble(("note: ", "yellow"), FAST_RETIRED), soft_wrap=True)
     try:
         options = sampling_options(every_frame=every_frame or annotate, stride=stride,
-                                   mirrored=mirrored, subject=subject)
+                                   mirrored=mirrored, subject=subject, side=side, model=model)
     except HipromError as err:
         err_console.print(Text.assemble(("error: ", "bold red"), str(err)), soft_wrap=True)
         raise typer.Exit(code=1) from None
     config = BatchConfig(
         sources=tuple(sources), out_dir=out, workers=workers, scheduler=scheduler,
-        id_pattern=id_pattern, options=options, annotate=annotate, blur_faces=blur_faces, retry_failed=retry_failed, rescore=rescore,
+        id_pattern=id_pattern, options=options, annotate=annotate, blur_faces=blur_faces,
+        retry_failed=retry_failed, rescore=rescore,
         max_duration_s=max_duration,
     )
     try:

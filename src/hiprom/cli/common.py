@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
+from hiprom.backends.base import PoseModel
 from hiprom.errors import InputError
+from hiprom.pipeline.analysis import MeasureOptions, TestedSide
 
-if TYPE_CHECKING:
-    from hiprom.pipeline.analysis import MeasureOptions
-
-__all__ = ["FAST_RETIRED", "NOT_SAVED", "PERSON_ENV", "PersonOption", "sampling_options"]
+__all__ = ["FAST_RETIRED", "NOT_SAVED", "PERSON_ENV", "ModelOption", "PersonOption",
+           "SideOption", "sampling_options"]
 
 #: The environment variable that names the person when ``--person`` is not given.
 PERSON_ENV = "HIPROM_PERSON"
@@ -39,9 +39,17 @@ def sampling_options(*, every_frame: bool, stride: int, **fields: Any) -> Measur
         InputError: ``--every-frame`` together with ``--stride N``.
 
     """
-    from hiprom.pipeline.analysis import MeasureOptions
-
     if every_frame and stride > 1:
         raise InputError("--stride N analyses every N-th frame, so it cannot go with "
                          "--every-frame, --annotate or --export; drop one")
     return MeasureOptions(every_frame=every_frame, stride=stride, **fields)
+
+
+#: ``--model`` for the commands that measure files.
+ModelOption = Annotated[PoseModel, typer.Option(
+    help="Pose network: full (default), heavy (more accurate, about 3x slower) or lite "
+         "(fastest, least accurate).")]
+#: ``--side`` for the commands that measure files.
+SideOption = Annotated[TestedSide, typer.Option(
+    help="Which leg was tested: auto (a leg that never moves, or rests vertical in a photo, "
+         "is not scored), left, right, or both.")]

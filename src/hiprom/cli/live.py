@@ -12,8 +12,10 @@ from typing import Annotated
 
 import typer
 
+from hiprom.backends.base import PoseModel
 from hiprom.cli.common import NOT_SAVED, PersonOption
 from hiprom.errors import HipromError, describe_os_error
+from hiprom.pipeline.analysis import MeasureOptions
 
 __all__ = ["register"]
 
@@ -49,14 +51,21 @@ def live(
     linger: Annotated[float | None, typer.Option(
         "--linger", min=0.0, help="With --source: seconds the result stays on screen "
         "(default: until a key).")] = None,
+    model: Annotated[PoseModel, typer.Option(
+        help="Pose network: full (default; keeps 30 fps), lite (faster) or heavy (more "
+             "accurate, too slow for 30 fps on a small machine).")] = PoseModel.FULL,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
     """Guided seated hip rotation self-test: SPACE start/next, r redo a rep, q or Esc quit."""
+    from hiprom.cli.app import no_display_reason
     from hiprom.cli.main import fail, out_console
     from hiprom.live.session import LiveOptions, run_live, save_history
 
+    if not headless and (reason := no_display_reason()):
+        raise fail(reason)
     options = LiveOptions(camera=camera, source=source, headless=headless, out_dir=out,
-                          realtime=realtime, linger_s=linger)
+                          realtime=realtime, linger_s=linger,
+                          measure=MeasureOptions(model=model))
     try:
         result = run_live(options)
         m = result.measurement

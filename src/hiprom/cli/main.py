@@ -23,10 +23,19 @@ from rich.logging import RichHandler
 from rich.text import Text
 
 from hiprom._version import __version__
-from hiprom.cli.common import FAST_RETIRED, NOT_SAVED, PersonOption, sampling_options
+from hiprom.backends.base import PoseModel
+from hiprom.cli.common import (
+    FAST_RETIRED,
+    NOT_SAVED,
+    ModelOption,
+    PersonOption,
+    SideOption,
+    sampling_options,
+)
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, InputError, describe_os_error
 from hiprom.media.exports import ExportFormat
+from hiprom.pipeline.analysis import TestedSide
 from hiprom.vocabulary import SIDES
 
 if TYPE_CHECKING:
@@ -106,6 +115,14 @@ def _root(
     _setup_logging(verbose)
 
 
+def _verdict_word(leg: dict) -> str:
+    """The verdict code in words; "not tested" for a leg that was not tested."""
+    if leg.get("tested") is False:
+        return "not tested"
+    code = (leg.get("verdict") or {}).get("code")
+    return "—" if code is None else str(code).replace("_", " ")
+
+
 def _summary_table(result: dict) -> None:
     from rich.table import Table
 
@@ -121,7 +138,7 @@ def _summary_table(result: dict) -> None:
             "–" if ir is None else f"{ir:.1f}°",
             "–" if ci is None else f"{ci:.1f}°",
             "–" if er is None else f"{er:.1f}°",
-            leg["verdict"]["code"].replace("_", " "),
+            _verdict_word(leg),
             ", ".join(leg["quality"]) or "ok",
         )
     out_console.print(table)
@@ -148,6 +165,8 @@ def measure(
     subject: Annotated[
         PersonPolicy, typer.Option(help="Who to measure when several people are in view.")
     ] = PersonPolicy.AUTO,
+    model: ModelOption = PoseModel.FULL,
+    side: SideOption = TestedSide.AUTO,
     every_frame: Annotated[bool, typer.Option(
         "--every-frame", help="Analyse every frame of a clip (the default samples it "
         "adaptively: sparsely where nothing moves, every frame where the legs move). "
@@ -175,7 +194,8 @@ def measure(
         err_console.print(Text.assemble(("note: ", "yellow"), FAST_RETIRED), soft_wrap=True)
     try:
         options = sampling_options(every_frame=every_frame or annotate or bool(exports),
-                                   stride=stride, mirrored=mirrored, subject=subject)
+                                   stride=stride, mirrored=mirrored, subject=subject,
+                                   side=side, model=model)
     except InputError as err:
         raise fail(str(err)) from None
     failed = 0
@@ -194,6 +214,10 @@ def measure(
                 from hiprom.report.history import save_result
 
                 save_result(result, person=person, json_path=written[0])
+            if not m.valid:   # written for the record, but not a test: a failed input
+                failed += 1
+                fail(f"{path}: not the seated test: {m.protocol.reason if m.protocol else ''}")
+                continue
         except HipromError as err:
             failed += 1
             fail(str(err) if str(path) in str(err) else f"{path}: {err}")
@@ -220,7 +244,8 @@ def _register_subcommands() -> None:
     """Add the commands that live in their own modules (live, batch, plan/report/history)."""
     import importlib
 
-    for name in ("hiprom.cli.live", "hiprom.cli.batch", "hiprom.cli.plan"):
+    for name in ("hiprom.cli.live", "hiprom.cli.batch", "hiprom.cli.plan",
+                 "hiprom.cli.agreement", "hiprom.cli.app"):
         importlib.import_module(name).register(app)
 
 

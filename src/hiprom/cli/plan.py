@@ -96,6 +96,8 @@ def _routines(
     compensation: Annotated[list[str] | None, typer.Option(
         help="Seen during the test: pelvis_roll, trunk_lean, knee_drift (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Check the input only: print nothing but errors.")] = False,
 ) -> None:
     """Print the routine and weekly schedule for given angles or a result file."""
     from hiprom.plan.routines import build_plan
@@ -104,6 +106,8 @@ def _routines(
               "left_ci": left_ci, "right_ci": right_ci}
     legs_l, legs_r, comps = _plan_inputs(result, angles, list(compensation or ()))
     plan = build_plan(legs_l, legs_r, compensations=comps)
+    if quiet:
+        return
     if as_json:
         typer.echo(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -208,7 +208,8 @@ def time_weights(t: FloatArray) -> FloatArray:
     if t.size < 2:
         return np.ones_like(t)
     gaps = np.diff(t)
-    return np.r_[gaps[0], 0.5 * (gaps[:-1] + gaps[1:]), gaps[-1]]
+    weights: FloatArray = np.concatenate([gaps[:1], 0.5 * (gaps[:-1] + gaps[1:]), gaps[-1:]])
+    return weights
 
 
 def weighted_median(values: FloatArray, weights: FloatArray) -> float:
@@ -284,6 +285,7 @@ def median_with_se(values: FloatArray, timestamps_s: FloatArray | None = None,
         rho = float(np.clip(_lag1_rho(resid), 0.0, _MAX_RHO))
         n_eff = max(2.0, v.size * (1 - rho) / (1 + rho))
     else:
+        assert timestamps_s is not None  # even is only set from timestamps
         t = timestamps_s[finite]
         keep, spacing = even
         centre = weighted_median(v, time_weights(t))

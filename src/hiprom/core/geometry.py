@@ -27,7 +27,7 @@ import numpy.typing as npt
 from hiprom.core.landmarks import LEG_LANDMARKS, N_LANDMARKS, LandmarkName, Landmarks
 from hiprom.core.view import _as_xy, estimate_leg_directions, recover_rotation_deg
 from hiprom.errors import InputError, MeasurementError
-from hiprom.vocabulary import LATERAL_SIGN, MIN_VISIBILITY, SIDES, Side
+from hiprom.vocabulary import LATERAL_SIGN, MIN_VISIBILITY, OTHER_SIDE, SIDES, Side
 
 __all__ = [
     "LegMeasurement",
@@ -307,7 +307,8 @@ class _ViewModel:
             return np.append(line, -(line @ femur[:2]) / femur[2])
         rays = np.column_stack([(hips - np.asarray(self.principal_xy)) / self.focal_px,
                                 np.ones(2)])
-        return (rays[0] @ femur) * rays[1] - (rays[1] @ femur) * rays[0]
+        line_3d: FloatArray = (rays[0] @ femur) * rays[1] - (rays[1] @ femur) * rays[0]
+        return line_3d
 
 
 def view_model(
@@ -421,9 +422,9 @@ def measure_legs(
     # Not view_model(): a frame of unknown size keeps its orthographic correction here.
     view = _ViewModel(correct_view, thigh_to_shank_ratio, focal, (width / 2, height / 2),
                       max_view_deg)
-    labels = {"left": "right", "right": "left"} if swapped else {"left": "left", "right": "right"}
+    labels = OTHER_SIDE if swapped else {side: side for side in SIDES}
     idx = {side: list(LEG_LANDMARKS[labels[side]]) for side in SIDES}
-    hips = xy[[idx["left"][0], idx["right"][0]]]
+    hips = xy[[idx[Side.LEFT][0], idx[Side.RIGHT][0]]]
     shanks = [float(np.hypot(*(xy[idx[s][2]] - xy[idx[s][1]]))) for s in SIDES]
     finite = [v for v in shanks if np.isfinite(v)]
     centres = hip_joint_centres(hips, float(np.mean(finite)) if finite else np.nan,
@@ -433,7 +434,7 @@ def measure_legs(
     lean = float(trunk_lean_deg(xy[_L.LEFT_SHOULDER], xy[_L.RIGHT_SHOULDER],
                                 centres[0], centres[1]))
     return LegMeasurement(
-        left=legs["left"], right=legs["right"],
+        left=legs[Side.LEFT], right=legs[Side.RIGHT],
         pelvis_roll_deg=float(pelvis_roll_deg(hips[0], hips[1])),
         trunk_lean_deg=lean, labels_swapped=swapped,
         pelvis_visibility=float(min(vis[_L.LEFT_HIP], vis[_L.RIGHT_HIP])),

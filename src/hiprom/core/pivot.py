@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom.core.geometry import (
+    HIP_CENTRE_BELOW_LANDMARK,
     LegMeasurement,
     hip_joint_centres,
     measure_leg,
@@ -101,6 +102,7 @@ def pivot_rotation_series(
     resolution_wh: tuple[int, int],
     correct_view: bool = True,
     min_visibility: float = MIN_VISIBILITY,
+    hip_offset: float = HIP_CENTRE_BELOW_LANDMARK,
 ) -> PivotSeries:
     """Hip rotation of one leg in every frame, measured about the neutral knee.
 
@@ -116,6 +118,7 @@ def pivot_rotation_series(
         resolution_wh: frame size, for the camera model.
         correct_view: undo camera pitch/yaw (see :func:`hiprom.core.geometry.measure_legs`).
         min_visibility: knee/ankle visibility below this gives NaN.
+        hip_offset: hip joint centre below the hip landmark, in shank lengths.
 
     Returns:
         A :class:`PivotSeries`. Like the per-frame angle, the rotation is absolute; the
@@ -138,7 +141,8 @@ def pivot_rotation_series(
         shanks = [float(np.hypot(*(pose.ankle_xy - knee0))),
                   float(np.hypot(*(rest_leg.ankle_xy - rest_leg.knee_xy)))]
         finite = [v for v in shanks if np.isfinite(v)]
-        centres = hip_joint_centres(hips0, float(np.mean(finite)) if finite else np.nan)
+        centres = hip_joint_centres(hips0, float(np.mean(finite)) if finite else np.nan,
+                                    hip_offset)
         joints = np.array([hips0[SIDES.index(side)], knee0, pose.ankle_xy])
         vis = np.array([1.0, pose.visibility, pose.visibility])
         out[i] = measure_leg(side, joints, vis, hips0, centres, view,

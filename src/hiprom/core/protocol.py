@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from enum import Enum
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -365,7 +366,11 @@ def _select(reps: list[Rep], direction: Direction) -> tuple[list[Rep], bool]:
     return (clean, len(clean) < len(long)) if clean else (long, False)
 
 
-_FIND = object()
+class _Sentinel(Enum):
+    FIND = "find"  # summarise_leg's default: find the neutral hold itself
+
+
+_FIND: Final = _Sentinel.FIND
 
 
 def _prepared_holds(series: LegSeries, short_hold_s: float) -> tuple[Prepared, list[Hold]]:
@@ -397,7 +402,7 @@ def summarise_leg(series: LegSeries, *, min_hold_s: float = 1.0, short_hold_s: f
                   min_neutral_s: float = 0.5,
                   systematic_sd_deg: float = 0.8,
                   limits: CompensationLimits | None = None,
-                  neutral: Hold | None | object = _FIND,
+                  neutral: Hold | None | Literal[_Sentinel.FIND] = _FIND,
                   no_neutral_sd_deg: float = 0.0) -> LegResult:
     """End-range IR/ER of one leg from a clip.
 
@@ -426,12 +431,13 @@ def summarise_leg(series: LegSeries, *, min_hold_s: float = 1.0, short_hold_s: f
     """
     limits = limits or CompensationLimits()
     prep, holds = _prepared_holds(series, short_hold_s)
-    if neutral is _FIND:
+    if neutral is _Sentinel.FIND:
         neutral = _first_neutral(holds, min_neutral_s, neutral_max_abs_deg)
     elif neutral is not None:
         # A neutral found earlier on this series: the same frames, held as this series has them.
-        neutral = next((h for h in holds if h.start_index <= neutral.start_index
-                        and neutral.end_index <= h.end_index), None) or neutral
+        held = next((h for h in holds if h.start_index <= neutral.start_index
+                     and neutral.end_index <= h.end_index), None)
+        neutral = held or neutral
     reps = _build_reps(series, prep, [h for h in holds if h is not neutral], neutral,
                        min_hold_s=min_hold_s, threshold_deg=rep_threshold_deg, limits=limits)
     out: dict[str, tuple[float, float] | None] = {}

@@ -59,7 +59,9 @@ def legs_visible(visibility: npt.NDArray[np.float32], *,
         ``(n,)`` booleans.
 
     """
-    return np.all(np.asarray(visibility)[:, _KNEES_ANKLES] >= threshold, axis=1)
+    ok: npt.NDArray[np.bool_] = np.all(np.asarray(visibility)[:, _KNEES_ANKLES] >= threshold,
+                                       axis=1)
+    return ok
 
 
 def leg_extent_px(xy: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -73,7 +75,8 @@ def leg_extent_px(xy: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     if pts.shape[0] == 0:
         return np.zeros(0)
     span = pts.max(axis=1) - pts.min(axis=1)
-    return np.hypot(span[:, 0], span[:, 1])
+    extent: npt.NDArray[np.float64] = np.hypot(span[:, 0], span[:, 1])
+    return extent
 
 
 @dataclass

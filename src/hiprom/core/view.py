@@ -67,7 +67,9 @@ def recover_rotation_deg(
                       f[..., 2] * d[..., 0] - f[..., 0] * d[..., 2],
                       f[..., 0] * d[..., 1] - f[..., 1] * d[..., 0]], axis=-1)
     lat = np.asarray(lateral_sign, dtype=np.float64)[..., None] * f_x_d
-    return np.degrees(np.arctan2(np.sum(s * lat, axis=-1), np.sum(s * d, axis=-1)))
+    deg: npt.NDArray[np.float64] = np.degrees(np.arctan2(np.sum(s * lat, axis=-1),
+                                                         np.sum(s * d, axis=-1)))
+    return deg
 
 
 def _solve_orthographic(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -122,7 +123,7 @@ class Guide(RepsPhase):
         self._ok_since: float | None = None
         self._sub = "wait"
         self._active: Side | None = None
-        self._rep: dict[str, float] = {}
+        self._rep = {}
         self._note = ""
         self._redos = 0
         self._last_t = 0.0
@@ -193,7 +194,8 @@ class Guide(RepsPhase):
                                median([j.view_yaw_deg for j in joints]), legs.pelvis_roll_deg))
         while self._view and self._view[0][0] < record.timestamp_s - 1.0:
             self._view.popleft()
-        cols = list(zip(*self._view, strict=True)) if self._view else [[], [], [], []]
+        cols: list[Sequence[float]] = (list(zip(*self._view, strict=True)) if self._view
+                                       else [[], [], [], []])
         return median(list(cols[1])), median(list(cols[2])), median(list(cols[3]))
 
     def _setup(self, record: FrameRecord) -> GuideState:
@@ -230,8 +232,8 @@ class Guide(RepsPhase):
 
     def _neutral(self, record: FrameRecord) -> GuideState:
         t, legs = record.timestamp_s, record.legs
-        values = (float("nan"),) * 2 if legs is None else tuple(
-            legs.leg(s).rotation_deg for s in SIDES)
+        values: tuple[float, float] = (float("nan"),) * 2 if legs is None else (
+            legs.leg(Side.LEFT).rotation_deg, legs.leg(Side.RIGHT).rotation_deg)
         vertical = all(np.isfinite(v) and abs(v) <= self.config.neutral_max_deg for v in values)
         if vertical and self._still and max(
                 abs(v - median([s[i + 1] for s in self._still])) for i, v in enumerate(values)

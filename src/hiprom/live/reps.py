@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
@@ -30,6 +30,17 @@ __all__ = ["RepsPhase"]
 log = logging.getLogger(__name__)
 
 
+class _RepProgress(TypedDict, total=False):
+    """What is known so far of the rep being followed (times in seconds, angles in degrees)."""
+
+    start: float
+    raw: list[float]
+    hold_start: float
+    hold_end: float
+    level: float
+    left_band: float
+
+
 class RepsPhase:
     """The reps phase and the rep tally; mixed into :class:`~hiprom.live.guide.Guide`."""
 
@@ -45,7 +56,7 @@ class RepsPhase:
     _still: deque[tuple[float, float, float]]
     _sub: str
     _active: Side | None
-    _rep: dict[str, float]
+    _rep: _RepProgress
     _note: str
     _redos: int
 
@@ -70,8 +81,8 @@ class RepsPhase:
             return open_sides[0]
         done = [r.side for r in self.reps if r.counts]
         if not done:
-            return "left"
-        other: Side = "right" if done[-1] == "left" else "left"
+            return Side.LEFT
+        other = Side.RIGHT if done[-1] == Side.LEFT else Side.LEFT
         return other if counts[other] <= counts[done[-1]] else done[-1]
 
     def _reps(self, record: FrameRecord) -> GuideState:
@@ -86,8 +97,7 @@ class RepsPhase:
             self._still.clear()
         side = self._active
         assert side is not None
-        self._rep.setdefault("raw", [])
-        raw: list[float] = self._rep["raw"]  # type: ignore[assignment]
+        raw = self._rep.setdefault("raw", [])
         raw.append(rel[side])
         x = median(raw[-3:])
         step = {"moving": self._moving, "holding": self._holding, "release": self._release}
@@ -106,7 +116,8 @@ class RepsPhase:
         steady = (self._still_span() >= 0.4 and np.all(np.isfinite(window))
                   and max(window) - min(window) <= cfg.still_band_deg)
         if steady and median(window) >= cfg.move_deg:
-            self._rep.update(hold_start=self._still[0][0], hold_end=t, level=median(window))
+            self._rep.update({"hold_start": self._still[0][0], "hold_end": t,
+                              "level": median(window)})
             self._sub = "holding"
             return self._holding(t, x, side)
         if np.isfinite(x) and x <= -cfg.move_deg:

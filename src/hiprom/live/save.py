@@ -50,12 +50,12 @@ def build_session(records: list[FrameRecord], guide: Guide, source: SourceInfo, 
     return m
 
 
-def _model(custom: bool) -> dict[str, str]:
+def _model(custom: bool, options: MeasureOptions) -> dict[str, str]:
     if custom:
         return {"name": "custom", "sha256": ""}
     from hiprom.backends.mediapipe import model_info
 
-    return model_info()
+    return model_info(model=options.model)
 
 
 def _write_phase_csv(m: Measurement, phases: list[str], path: Path) -> None:
@@ -87,7 +87,7 @@ def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Pa
         fps=worker.source_fps, n_frames=worker.frames_read,
         duration_s=float(records[-1].timestamp_s), resolution_wh=worker.analysis.resolution_wh,
         mirrored=False, sha256=sha256_file(file) if file else None, truncated=interrupted)
-    m = build_session(records, guide, source, model=_model(custom_model),
+    m = build_session(records, guide, source, model=_model(custom_model, options.measure),
                       quality=("truncated",) if interrupted else (), options=options.measure)
     stem = file.stem if file else "live"
     written = write_outputs(m, out_dir, key_frame=file is not None, stem=stem)

@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -181,7 +182,9 @@ def run_live(options: LiveOptions, *, backend_factory: BackendFactory | None = N
     realtime = (not options.headless) if options.realtime is None else options.realtime
     guide = Guide(GuideConfig(auto=auto), resolution_wh=options.resolution_wh,
                   options=options.measure)
-    worker = Worker(options, backend_factory or default_backend_factory, guide, realtime)
+    worker = Worker(options, backend_factory or partial(default_backend_factory,
+                                                         model=options.measure.model),
+                    guide, realtime)
     worker.open_capture, worker.frames_factory = open_capture, frames
     result = LiveResult()
     out_dir = options.out_dir or _default_out()

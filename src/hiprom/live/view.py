@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from hiprom.core.geometry import LegMeasurement, pelvis_down
 from hiprom.live.states import GuideState, Phase
@@ -18,7 +20,7 @@ from hiprom.live.worker import Snapshot
 from hiprom.media import overlay
 from hiprom.pipeline.analysis import FrameRecord
 from hiprom.plan.assessment import safety_screen
-from hiprom.vocabulary import SIDES
+from hiprom.vocabulary import SIDES, Side
 
 __all__ = ["render_view", "result_lines", "safety_lines"]
 
@@ -66,7 +68,8 @@ def result_lines(result: dict, saved_to: Path | None) -> list[str]:
         leg = result["legs"][side]
         ir, verdict = leg["internal_rotation_deg"], leg["verdict"]
         if ir is None:
-            lines.append(f"{side.capitalize()} hip: not measured")
+            what = "not tested" if leg.get("tested") is False else "not measured"
+            lines.append(f"{side.capitalize()} hip: {what}")
             continue
         band = verdict["band"]["label"] if verdict.get("band") else verdict["code"]
         used = sum(r.get("used", False) for r in leg["reps"] if r["direction"] == "internal")
@@ -75,9 +78,9 @@ def result_lines(result: dict, saved_to: Path | None) -> list[str]:
                      f"target 35-45°  [{used} rep{'s' * (used != 1)}]")
     asym = result.get("asymmetry") or {}
     if asym.get("difference_deg") is not None:
-        side = asym.get("restricted_side") or "neither"
+        restricted = asym.get("restricted_side") or "neither"
         judged = "beyond the measurement error" if asym["exceeds_error"] else "within the error"
-        lines.append(f"Difference {asym['difference_deg']:.0f}° ({side} less), {judged}")
+        lines.append(f"Difference {asym['difference_deg']:.0f}° ({restricted} less), {judged}")
     plan = result.get("recommendations") or {}
     if plan.get("exercises"):
         lines += ["", "Your routine:"]
@@ -97,7 +100,7 @@ def _display_xy(xy: np.ndarray, scale: float, width: int) -> np.ndarray:
     return out
 
 
-def _draw_angle(view: np.ndarray, legs: LegMeasurement, side: str, value: float,
+def _draw_angle(view: np.ndarray, legs: LegMeasurement, side: Side, value: float,
                 scale: float) -> np.ndarray:
     leg, w = legs.leg(side), view.shape[1]
     knee, ankle = _display_xy(leg.knee_xy, scale, w), _display_xy(leg.ankle_xy, scale, w)
@@ -142,13 +145,14 @@ def render_view(snap: Snapshot, *, fps: float, display_height: int = 600,
     h, w = snap.frame.image_bgr.shape[:2]
     scale = display_height / h
     width = int(round(w * scale))
-    view = cv2.resize(cv2.flip(snap.frame.image_bgr, 1), (width, display_height),
-                      interpolation=cv2.INTER_LINEAR)  # selfie view: mirrored for display only
+    view = cast(npt.NDArray[np.uint8],  # selfie view: mirrored for display only
+                cv2.resize(cv2.flip(snap.frame.image_bgr, 1), (width, display_height),
+                           interpolation=cv2.INTER_LINEAR))
     record, state = snap.record, snap.state
     if screen:
         view = _text(view, screen, 0.88, alpha=0.85)
     else:
-        if record.xy is not None:
+        if record.xy is not None and record.visibility is not None:
             view = overlay.draw_legs(view, record.xy * scale, record.visibility, mirrored=True)
         view = _angles(view, record, state, scale)
         if state.progress is not None:

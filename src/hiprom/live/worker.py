@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -161,7 +162,8 @@ class Worker:
             video = iter_video(self.o.source)
             self.source_fps = video.info.fps or None
             return paced(video) if self.realtime else video
-        extra = {} if self.open_capture is None else {"open_capture": self.open_capture}
+        extra: dict[str, Any] = ({} if self.open_capture is None
+                                 else {"open_capture": self.open_capture})
         return iter_webcam(self.o.camera, resolution_wh=self.o.resolution_wh, **extra)
 
     def _capture(self, box: Newest) -> None:

@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Protocol, cast
 
 import cv2
 import numpy as np
@@ -38,7 +38,8 @@ class _Capture(Protocol):
 
 
 def _open_camera(camera_id: int) -> _Capture:
-    return cv2.VideoCapture(camera_id)
+    # VideoCapture's stub types read() as any Mat; a camera gives 8-bit BGR frames.
+    return cast(_Capture, cv2.VideoCapture(camera_id))
 
 
 def _configure_camera(cap: _Capture, camera_id: int, resolution_wh: tuple[int, int],

@@ -52,7 +52,8 @@ def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *,
     reps behind it are over, and a warning names a compensation during a flagged rep.
     """
     out = image_bgr
-    if m.landmarks_xy is None or not np.isfinite(m.landmarks_xy[i]).all():
+    if (m.landmarks_xy is None or m.landmarks_visibility is None
+            or not np.isfinite(m.landmarks_xy[i]).all()):
         return overlay.draw_panel(out, ["no person"]) if summary else out
     xy, vis = m.landmarks_xy[i], m.landmarks_visibility[i]
     out = overlay.draw_legs(out, xy, vis)
@@ -135,7 +136,8 @@ def _source_frames(m: Measurement, start_s: float = 0.0):  # noqa: ANN202 - iter
     return iter_images([path]) if m.source.kind == "still" else iter_video(path, start_s=start_s)
 
 
-def _write_annotated(m: Measurement, target: Path, key: int, hook: FrameHook | None) -> Path | None:
+def _write_annotated(m: Measurement, target: Path, key: int,
+                     hook: FrameHook | None) -> np.ndarray | None:
     analysed = np.asarray(m.frame_index, np.int64)
     # Every analysed frame at an even stride (every frame, --stride) is drawn at the stride's
     # rate; adaptively sampled clips are drawn frame by frame, each source frame with the
@@ -146,14 +148,11 @@ def _write_annotated(m: Measurement, target: Path, key: int, hook: FrameHook | N
     writer, key_image = None, None
     try:
         for frame in _source_frames(m):
-            if uneven:
-                i = int(np.searchsorted(analysed, frame.index, side="right")) - 1
-                if i < 0:
-                    continue
-            else:
-                i = wanted.get(frame.index)
-                if i is None:
-                    continue
+            found = (int(np.searchsorted(analysed, frame.index, side="right")) - 1 if uneven
+                     else wanted.get(frame.index, -1))
+            if found < 0:
+                continue
+            i = found
             image = frame.image_bgr[:, ::-1] if m.source.mirrored else frame.image_bgr
             image = np.ascontiguousarray(image)
             if hook is not None:

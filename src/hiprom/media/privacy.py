@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import cv2
 import numpy as np
@@ -142,8 +142,9 @@ def _obscure(roi_bgr: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
                        interpolation=cv2.INTER_AREA)
     coarse = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     sigma = block / 2.0
-    return cv2.GaussianBlur(coarse, (0, 0), sigmaX=sigma, sigmaY=sigma,
-                            borderType=cv2.BORDER_REPLICATE)
+    smooth = cv2.GaussianBlur(coarse, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                              borderType=cv2.BORDER_REPLICATE)
+    return cast(npt.NDArray[np.uint8], smooth)  # same depth as roi_bgr
 
 
 def blur_ellipses(image_bgr: npt.NDArray[np.uint8], ellipses: list[FaceEllipse]

@@ -37,6 +37,7 @@ __all__ = [
     "JsonSink",
     "VIDEO_CODECS",
     "VideoSink",
+    "csv_text",
     "to_jsonable",
     "write_bytes_atomic",
     "write_image",
@@ -199,13 +200,34 @@ class CsvSink(_AtomicSink):
             self._fh = None
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """Return a text cell that no spreadsheet runs as a formula.
+
+    Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+    single quote, as OWASP advises; anything else is returned unchanged. Only text goes
+    through here: numbers (a negative angle included) are written as numbers.
+
+    Examples:
+        >>> csv_text("=cmd|' /C calc'!A0"), csv_text("P017"), csv_text("-3")
+        ("'=cmd|' /C calc'!A0", 'P017', "'-3")
+
+    """
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 def _csv_cell(value: Any) -> str:
-    value = to_jsonable(value) if not isinstance(value, str) else value
+    if isinstance(value, str):   # text: ids, notes, dates, paths, flags
+        return csv_text(value)
+    value = to_jsonable(value)
     if value is None:
         return ""
     if isinstance(value, list):
         return json.dumps(value)
-    return str(value)
+    return csv_text(value) if isinstance(value, str) else str(value)
 
 
 class JsonSink(_AtomicSink):

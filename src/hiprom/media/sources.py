@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -223,7 +224,8 @@ class VideoFrames(Iterator[Frame]):
             t_s = previous_s + step
         return t_s
 
-    def _generate(self, *, stride: int, start_s: float, end_s: float | None) -> Iterator[Frame]:
+    def _generate(self, *, stride: int, start_s: float,
+                  end_s: float | None) -> Generator[Frame, None, None]:
         previous_s: float | None = None
         first_kept: int | None = None
         ended_early = False
@@ -243,7 +245,8 @@ class VideoFrames(Iterator[Frame]):
                 ok, image_bgr = self._cap.retrieve()
                 if not ok or image_bgr is None:
                     break
-                yield Frame(index=index, timestamp_s=t_s, image_bgr=image_bgr)
+                yield Frame(index=index, timestamp_s=t_s,
+                            image_bgr=cast(npt.NDArray[np.uint8], image_bgr))
             if not ended_early:
                 self._finish()
         finally:
@@ -350,7 +353,10 @@ def _forward_to(cap: cv2.VideoCapture, index: int, timestamp_s: float) -> Frame 
         if abs(t_s - timestamp_s) > tolerance_s or position != index:
             return None
         ok, image_bgr = cap.retrieve()
-        return Frame(index=index, timestamp_s=t_s, image_bgr=image_bgr) if ok else None
+        if not ok or image_bgr is None:
+            return None
+        return Frame(index=index, timestamp_s=t_s,
+                     image_bgr=cast(npt.NDArray[np.uint8], image_bgr))
     return None
 
 
@@ -364,7 +370,7 @@ def _read_image(path: Path) -> npt.NDArray[np.uint8]:
             f"Could not read {path} as an image; use a JPEG or PNG photo "
             f"({', '.join(sorted(IMAGE_SUFFIXES))})."
         )
-    return image_bgr
+    return cast(npt.NDArray[np.uint8], image_bgr)  # IMREAD_COLOR: 8-bit BGR
 
 
 def iter_images(paths: Iterable[str | Path]) -> Iterator[Frame]:

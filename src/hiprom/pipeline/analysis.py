@@ -12,19 +12,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
-from hiprom.backends.base import PoseBackend, RunningMode
-from hiprom.core.geometry import LegMeasurement, measure_legs
+from hiprom.backends.base import PoseBackend, PoseModel, RunningMode
+from hiprom.core.geometry import HIP_CENTRE_BELOW_LANDMARK, LegMeasurement, measure_legs
 from hiprom.core.landmarks import Landmarks
 from hiprom.core.selection import PersonPolicy, PersonTracker
 from hiprom.errors import MeasurementError
 from hiprom.media.frames import Frame
 from hiprom.vocabulary import MIN_VISIBILITY
 
-__all__ = ["Analysis", "FrameRecord", "MeasureOptions", "analyse", "augment_still"]
+__all__ = [
+    "Analysis", "FrameRecord", "MeasureOptions", "TestedSide", "analyse", "augment_still",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,15 @@ BackendFactory = Callable[[RunningMode], PoseBackend]
 #: On the rendered validation clips (holds of about 1.2 s) 15 fps kept every held end
 #: range within 0.4° of full rate, 10 fps did not (0.63°).
 FAST_MAX_FPS = 15.0
+
+
+class TestedSide(str, Enum):
+    """Which leg a test was of (``--side``)."""
+
+    AUTO = "auto"
+    LEFT = "left"
+    RIGHT = "right"
+    BOTH = "both"
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,16 @@ class MeasureOptions:
             with visible legs, comparable in size, is in more than this fraction of frames.
         min_measurable_fraction: refuse an input in which fewer frames than this have a leg
             measured at a plausible angle.
+        side: which leg was tested: ``auto`` (a clip: a leg that never leaves its starting
+            posture was not; a photo: a leg near vertical while the other is clearly
+            rotated was not), ``left``, ``right``, or ``both`` (measure both whatever their
+            posture). An untested leg gets no value, verdict or red flag.
+        model: which bundled pose network measures (``full``, ``heavy`` or ``lite``).
+        check_posture: refuse an input that does not look like the seated test
+            (:func:`hiprom.core.posture.check_seated_test`): it gets no value or verdict.
+        hip_offset: hip joint centre below the model's hip landmark, in image shank lengths
+            (:data:`hiprom.core.geometry.HIP_CENTRE_BELOW_LANDMARK`); the accuracy benchmark
+            refits it out of sample.
         pivot: in clips, measure each leg about its neutral knee and pelvis once the
             neutral pose is found (see :mod:`hiprom.core.pivot`); False uses every frame's own
             knee and hip landmarks.
@@ -81,6 +105,10 @@ class MeasureOptions:
     min_measurable_fraction: float = 0.25
     still_augment: bool = True
     pivot: bool = True
+    hip_offset: float = HIP_CENTRE_BELOW_LANDMARK
+    side: TestedSide = TestedSide.AUTO
+    check_posture: bool = True
+    model: PoseModel = PoseModel.FULL
 
     @property
     def adaptive(self) -> bool:
@@ -142,6 +170,7 @@ def measure_frame(
         person,
         correct_view=options.correct_view,
         min_visibility=options.min_visibility,
+        hip_offset=options.hip_offset,
     )
     return legs, person
 
@@ -162,7 +191,7 @@ def iter_records(
         frame = _unmirror(raw, options.mirrored)
         analysis.resolution_wh = frame.resolution_wh
         # OpenCV decodes BGR; the model wants RGB.
-        image_rgb = cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2RGB)
+        image_rgb = cast(npt.NDArray[np.uint8], cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2RGB))
         landmarks = backend(image_rgb, timestamp_s=frame.timestamp_s)
         legs, person = measure_frame(landmarks, analysis.tracker, options=options)
         record = FrameRecord(

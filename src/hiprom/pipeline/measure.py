@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from hiprom._hashing import sha256_file
-from hiprom.backends.base import PoseBackend, RunningMode
+from hiprom.backends.base import PoseBackend, PoseModel, RunningMode
 from hiprom.core.calibration import STILL_SYSTEMATIC_SD_DEG
 from hiprom.core.geometry import LegMeasurement
 from hiprom.core.landmarks import Landmarks
+from hiprom.core.posture import check_seated_test
 from hiprom.core.protocol import (
     summarise_still,
 )
@@ -22,21 +26,22 @@ from hiprom.errors import MeasurementError, SourceError
 from hiprom.media.camera import DEFAULT_CAMERA_FPS
 from hiprom.media.frames import Frame
 from hiprom.media.sources import VideoFrames, is_image, iter_images, iter_video
+from hiprom.pipeline import sampling
 from hiprom.pipeline.analysis import (
     Analysis,
     BackendFactory,
     FrameRecord,
     MeasureOptions,
+    TestedSide,
     augment_still,
     check_subject,
     iter_records,
     measure_frame,
 )
-from hiprom.pipeline import sampling
 from hiprom.pipeline.sampling import AdaptiveFrames, interval_step
 from hiprom.pipeline.summarise import Excluded, summarise_records
 from hiprom.results.measurement import Measurement, SourceInfo
-from hiprom.vocabulary import LATERAL_SIGN, SIDES
+from hiprom.vocabulary import LATERAL_SIGN, SIDES, Side
 
 __all__ = ["Progress", "default_backend_factory", "measure_path", "measurement_from_analysis"]
 
@@ -54,7 +59,8 @@ ADAPTIVE_CROWD_CHECK_S = 3.0
 
 
 def default_backend_factory(mode: RunningMode, *, follow_several: bool = False,
-                            crowd_check_s: float = 1.0) -> PoseBackend:
+                            crowd_check_s: float = 1.0,
+                            model: PoseModel = PoseModel.FULL) -> PoseBackend:
     """The bundled MediaPipe model in the given mode.
 
     Clips track one subject and look for other people every ``crowd_check_s`` seconds of
@@ -65,16 +71,18 @@ def default_backend_factory(mode: RunningMode, *, follow_several: bool = False,
     from hiprom.backends.mediapipe import MediaPipeBackend
 
     if mode is RunningMode.VIDEO and not follow_several:
-        return MediaPipeBackend(mode=mode, num_poses=1, crowd_check_s=crowd_check_s)
-    return MediaPipeBackend(mode=mode, num_poses=2)
+        return MediaPipeBackend(mode=mode, num_poses=1, crowd_check_s=crowd_check_s,
+                                model=model)
+    return MediaPipeBackend(mode=mode, num_poses=2, model=model)
 
 
-def _model_of(backend_factory: BackendFactory | None) -> dict[str, str]:
+def _model_of(backend_factory: BackendFactory | None,
+              model: PoseModel = PoseModel.FULL) -> dict[str, str]:
     if backend_factory is not None:
         return {"name": "custom", "sha256": ""}
     from hiprom.backends.mediapipe import model_info
 
-    return model_info()
+    return model_info(model=model)
 
 
 def _per_frame(analysis: Analysis, attr: str) -> np.ndarray:
@@ -83,7 +91,7 @@ def _per_frame(analysis: Analysis, attr: str) -> np.ndarray:
     )
 
 
-def _leg_array(analysis: Analysis, side: str, attr: str) -> np.ndarray:
+def _leg_array(analysis: Analysis, side: Side, attr: str) -> np.ndarray:
     return np.array(
         [np.nan if r.legs is None else getattr(r.legs.leg(side), attr) for r in analysis.records],
         np.float64,
@@ -108,6 +116,12 @@ def measurement_from_analysis(
     summary = summarise_records(analysis.records, resolution_wh=analysis.resolution_wh,
                                 options=options, exclude=exclude)
     legs, rotation, fulcrum = summary.legs, summary.rotation_deg, summary.fulcrum
+    tested: dict[str, bool] = {
+        side: _tested_in_clip(side, legs[side].reps, rotation[side], options) for side in SIDES}
+    protocol = (check_seated_test([r.legs for r in analysis.records],
+                                  min_visibility=options.min_visibility,
+                                  resolution_wh=analysis.resolution_wh)
+                if options.check_posture else None)
     xy = np.full((len(t), 33, 2), np.nan, np.float32)
     vis = np.zeros((len(t), 33), np.float32)
     for i, r in enumerate(analysis.records):
@@ -129,7 +143,53 @@ def measurement_from_analysis(
         landmarks_xy=xy,
         landmarks_visibility=vis,
         fulcrum=fulcrum,
+        protocol=protocol,
+        tested=tested,
     )
+
+
+#: A leg that moves this far (5th to 95th percentile of its angle) was tested, hold or not.
+EXCURSION_DEG = 6.0
+
+
+def _tested_in_clip(side: str, reps: Sequence[object], rotation_deg: np.ndarray,
+                    options: MeasureOptions) -> bool:
+    """Whether ``side`` was tested in a clip (see ``MeasureOptions.side``)."""
+    if options.side is TestedSide.BOTH:
+        return True
+    if options.side is not TestedSide.AUTO:
+        return side == options.side.value
+    if reps:
+        return True
+    finite = rotation_deg[np.isfinite(rotation_deg)]
+    if finite.size < 2:
+        return False
+    spread = float(np.percentile(finite, 95) - np.percentile(finite, 5))
+    return spread > EXCURSION_DEG
+
+
+#: In a photo, a leg within this of vertical is the resting one when the other is clearly
+#: rotated (beyond :data:`STILL_ROTATED_DEG`).
+STILL_RESTING_DEG = 5.0
+STILL_ROTATED_DEG = 10.0
+
+
+def _tested_in_still(angles: dict[str, float], options: MeasureOptions
+                     ) -> tuple[dict[str, bool], str | None]:
+    """Which legs a photo tested, and a note when that cannot be told."""
+    if options.side is TestedSide.BOTH:
+        return {s: True for s in SIDES}, None
+    if options.side is not TestedSide.AUTO:
+        return {s: s == options.side.value for s in SIDES}, None
+    size = {s: abs(a) if np.isfinite(a) else 0.0 for s, a in angles.items()}
+    for side, other in (("left", "right"), ("right", "left")):
+        if size[side] < STILL_RESTING_DEG and size[other] > STILL_ROTATED_DEG:
+            return {side: False, other: True}, None
+    note = None
+    if all(v > STILL_RESTING_DEG for v in size.values()):
+        note = ("both legs are rotated, so the photo cannot tell which one was tested; "
+                "both are reported: pass --side left or --side right to name it")
+    return {s: True for s in SIDES}, note
 
 
 def _whole_input_flags(analysis: Analysis, truncated: bool) -> tuple[str, ...]:
@@ -180,7 +240,7 @@ def measure_clip(
     if backend_factory is None:
         several = options.subject is not PersonPolicy.AUTO
         backend = default_backend_factory(RunningMode.VIDEO, follow_several=several,
-                                          crowd_check_s=crowd_check_s)
+                                          crowd_check_s=crowd_check_s, model=options.model)
     else:
         backend = backend_factory(RunningMode.VIDEO)
     with backend:
@@ -197,7 +257,7 @@ def measure_clip(
         frames_analysed=len(analysis.records), sampling=_sampling_label(options, video),
     )
     return measurement_from_analysis(
-        analysis, source, model=_model_of(backend_factory),
+        analysis, source, model=_model_of(backend_factory, options.model),
         quality=_whole_input_flags(analysis, bool(video.truncated)), options=options,
     )
 
@@ -208,13 +268,13 @@ def _average_legs(measurements: list[LegMeasurement]) -> LegMeasurement:
     legs = {}
     for side in SIDES:
         poses = [m.leg(side) for m in measurements]
-        mean = {
+        mean: dict[str, Any] = {  # LegPose float fields by name
             name: float(np.nanmean([getattr(p, name) for p in poses]))
             if any(np.isfinite(getattr(p, name)) for p in poses) else float("nan")
             for name in ("rotation_deg", "rotation_uncorrected_deg", "shank_angle_deg")
         }
         legs[side] = replace(poses[0], **mean)
-    return replace(first, left=legs["left"], right=legs["right"])
+    return replace(first, left=legs[Side.LEFT], right=legs[Side.RIGHT])
 
 
 def _still_landmarks(image_bgr: np.ndarray, backend: PoseBackend) -> list[tuple[Landmarks, bool]]:
@@ -222,7 +282,8 @@ def _still_landmarks(image_bgr: np.ndarray, backend: PoseBackend) -> list[tuple[
 
     out = []
     for k, image in enumerate(augment_still(image_bgr)):
-        lm = backend(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), timestamp_s=0.0)
+        image_rgb = cast(npt.NDArray[np.uint8], cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        lm = backend(image_rgb, timestamp_s=0.0)
         out.append((lm if k == 0 else lm.flipped_horizontally(), k > 0))
     return out
 
@@ -237,7 +298,7 @@ def measure_still(
     """Measure a photo (see :func:`measure_path`)."""
     frame = next(iter(iter_images([path])))
     image = np.ascontiguousarray(frame.image_bgr[:, ::-1]) if options.mirrored else frame.image_bgr
-    factory = backend_factory or default_backend_factory
+    factory = backend_factory or partial(default_backend_factory, model=options.model)
     with factory(RunningMode.IMAGE) as backend:
         passes = _still_landmarks(image, backend)
     if not options.still_augment:
@@ -261,10 +322,14 @@ def measure_still(
     source = SourceInfo(path=str(path), kind="still", fps=None, n_frames=1, duration_s=None,
                         resolution_wh=frame.resolution_wh, mirrored=options.mirrored,
                         sha256=sha256 or sha256_file(path))
-    m = measurement_from_analysis(analysis, source, model=_model_of(backend_factory))
+    m = measurement_from_analysis(analysis, source,
+                                  model=_model_of(backend_factory, options.model),
+                                  options=options)
     m.legs = {side: summarise_still(combined, side=side, systematic_sd_deg=STILL_SYSTEMATIC_SD_DEG)
               for side in SIDES}
     m.rotation_deg = {side: np.array([combined.leg(side).rotation_deg]) for side in SIDES}
+    m.tested, m.side_note = _tested_in_still(
+        {side: combined.leg(side).rotation_deg for side in SIDES}, options)
     return m
 
 

@@ -41,7 +41,8 @@ from hiprom.core.landmarks import LandmarkName
 from hiprom.media.frames import Frame
 from hiprom.pipeline.analysis import FrameRecord
 
-__all__ = ["DEFAULT_POLICY", "AdaptiveFrames", "SamplingPolicy", "interval_step", "leg_region", "moved_fraction"]
+__all__ = ["DEFAULT_POLICY", "AdaptiveFrames", "SamplingPolicy", "interval_step", "leg_region",
+           "moved_fraction"]
 
 #: Knees, ankles, heels and toes: the points that move in the seated test.
 _LOWER_LEG = np.array([
@@ -261,7 +262,7 @@ class AdaptiveFrames(Iterator[Frame]):
             return
         self.frames_seen += 1
         yield first
-        start, start_angles = first, _angles(self._record_of(first))
+        start_angles = _angles(self._record_of(first))
         ahead: deque[_Interval] = deque()
         before = hot = False
         end_of_clip = False
@@ -289,7 +290,7 @@ class AdaptiveFrames(Iterator[Frame]):
             # A turn the picture did not show: analyse the next interval densely.
             hot = turned and not interval.moved
             before = interval.moved or turned
-            start, start_angles = end, end_angles
+            start_angles = end_angles
 
 
 #: The policy :func:`hiprom.pipeline.measure.measure_clip` samples clips with.

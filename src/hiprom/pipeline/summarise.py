@@ -116,7 +116,7 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
     series = {side: _leave_out(build_leg_series(t, frame_legs, side), dropped[side])
               for side in SIDES}
     neutral = {side: find_neutral(series[side]) for side in SIDES}
-    fulcrum = {}
+    fulcrum: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
     for side in SIDES:
         hold = neutral[side]
         if not options.pivot or hold is None:
@@ -124,20 +124,20 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
         fixed = pivot_rotation_series(
             frame_legs, side, slice(hold.start_index, hold.end_index + 1),
             resolution_wh=resolution_wh, correct_view=options.correct_view,
-            min_visibility=options.min_visibility)
+            min_visibility=options.min_visibility, hip_offset=options.hip_offset)
         series[side] = replace(
             series[side], knee_x_px=fixed.knee_x_px, pelvis_static=True,
             rotation_deg=np.where(dropped[side], np.nan, fixed.rotation_deg))
         neutral[side] = find_neutral(series[side]) or hold
         if fixed.knee_xy is not None and fixed.down_xy is not None:
             fulcrum[side] = (fixed.knee_xy, fixed.down_xy)
-    zero = {side: 0.0 if neutral[side] is None else neutral[side].value_deg for side in SIDES}
+    zero = {side: 0.0 if (h := neutral[side]) is None else h.value_deg for side in SIDES}
     masked = {side: _while_other_leg_moves(series[side], zero[side], series[OTHER_SIDE[side]],
                                            zero[OTHER_SIDE[side]]) for side in SIDES}
-    legs = {side: summarise_leg(
+    legs: dict[str, LegResult] = {side: summarise_leg(
         masked[side], systematic_sd_deg=CLIP_SYSTEMATIC_SD_DEG,
         limits=PIVOT_LIMITS if masked[side].pelvis_static else None,
         neutral=neutral[side], no_neutral_sd_deg=NO_NEUTRAL_SD_DEG) for side in SIDES}
-    rotation = {side: masked[side].rotation_deg - (legs[side].neutral_deg or 0.0)
-                for side in SIDES}
+    rotation: dict[str, npt.NDArray[np.float64]] = {
+        side: masked[side].rotation_deg - (legs[side].neutral_deg or 0.0) for side in SIDES}
     return LegsSummary(legs, rotation, fulcrum)

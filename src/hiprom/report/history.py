@@ -157,7 +157,7 @@ class HistoryEntry:
         leg = result_leg(self.result, side)
         protocol = self.result.get("protocol")
         valid = not isinstance(protocol, Mapping) or protocol.get("valid") is not False
-        verdict = leg.get("verdict") if isinstance(leg.get("verdict"), Mapping) else {}
+        verdict = v if isinstance(v := leg.get("verdict"), Mapping) else {}
         return (not self.excluded and valid and self.ir_deg[side] is not None
                 and leg.get("tested") is not False and verdict.get("code") != "withheld"
                 and not _COMPENSATIONS.intersection(self.leg_quality(side)))
@@ -259,7 +259,7 @@ def save_result(
         old = conn.execute("SELECT measured_utc FROM results WHERE person_id = ? AND "
                            "input_key = ?", (pid, key)).fetchone()
         stamp = (when or (datetime.fromisoformat(old[0]) if old else _now())).isoformat()
-        source = data.get("source") if isinstance(data.get("source"), Mapping) else {}
+        source = src if isinstance(src := data.get("source"), Mapping) else {}
         conn.execute(
             f"INSERT INTO results (person_id, input_key, measured_utc, saved_utc, source_kind, "
             f"source_path, json_path, {', '.join(_COLUMNS)}, result_json) VALUES "

@@ -35,7 +35,9 @@ __all__ = [
     "validate_result",
 ]
 
-SCHEMA = "hiprom-result/1"
+SCHEMA = "hiprom-result/2"
+#: Result schemas this version reads: 2 adds ``protocol`` and each leg's ``tested``.
+READABLE_SCHEMAS = frozenset({"hiprom-result/1", SCHEMA})
 _COMPENSATIONS = ("pelvis_roll", "trunk_lean", "knee_drift")
 
 
@@ -59,7 +61,7 @@ def validate_result(result: object, *, name: str = "result") -> dict[str, Any]:
     if not isinstance(result, Mapping):
         raise InputError(f"{name} must be a JSON object, got {type(result).__name__}; "
                          "pass the <stem>.json written by hiprom measure.")
-    if result.get("schema") != SCHEMA:
+    if result.get("schema") not in READABLE_SCHEMAS:
         raise InputError(f"{name} is not a hiprom result (schema {SCHEMA!r} expected, got "
                          f"{result.get('schema')!r}); pass the <stem>.json of hiprom measure.")
     legs = result.get("legs")
@@ -98,12 +100,20 @@ def result_leg(result: Mapping[str, Any], side: Side) -> Mapping[str, Any]:
 
 
 def leg_inputs(result: Mapping[str, Any]) -> tuple[LegInput | None, LegInput | None]:
-    """Return (left, right) as the routine engine reads them; None for an unmeasured leg."""
+    """Return (left, right) as the routine engine reads them.
+
+    None for a leg without a verdict to act on: unmeasured, not tested, withheld, or in a
+    result that is not a valid seated test.
+    """
     out: list[LegInput | None] = []
+    protocol = result.get("protocol")
+    valid = not isinstance(protocol, Mapping) or protocol.get("valid") is not False
     for side in Side:
         leg = result_leg(result, side)
         ir = leg.get("internal_rotation_deg")
-        if ir is None:
+        verdict = v if isinstance(v := leg.get("verdict"), Mapping) else {}
+        if (ir is None or not valid or leg.get("tested") is False
+                or verdict.get("code") == "withheld"):
             out.append(None)
             continue
         ci = leg.get("internal_rotation_ci95_deg")
@@ -149,7 +159,7 @@ def measured_time(result: Mapping[str, Any], given: datetime | None) -> datetime
 
 def input_key(result: Mapping[str, Any]) -> str:
     """Return a key that is equal for re-saves of the same test (same input file)."""
-    source = result.get("source") if isinstance(result.get("source"), Mapping) else {}
+    source = src if isinstance(src := result.get("source"), Mapping) else {}
     digest = source.get("sha256")
     if isinstance(digest, str) and digest and source.get("kind") != "live":
         return f"{source.get('kind')}:{digest}"

@@ -1,7 +1,9 @@
 """A finished measurement and its two file forms (see docs/RESULTS.md).
 
 :class:`Measurement` joins what the pipeline measured (per-frame records, per-leg
-protocol results) with what it means (verdicts, asymmetry, the routine). ``to_dict`` is
+protocol results, the seated-test check, which legs were tested) with what it means
+(verdicts — withheld when a value rests only on compensated reps —, asymmetry, the routine;
+none of them for an untested leg or an input that is not the seated test). ``to_dict`` is
 the JSON contract; ``csv_rows`` the per-frame table. Pure: no file I/O here.
 """
 
@@ -15,14 +17,15 @@ from typing import Any
 import numpy as np
 
 from hiprom._version import __version__
+from hiprom.core.posture import PostureCheck
 from hiprom.core.protocol import LegResult
 from hiprom.plan.assessment import DISCLAIMER, LegInput, asymmetry, verdict_for
 from hiprom.plan.routines import build_plan
+from hiprom.results.files import SCHEMA
 from hiprom.vocabulary import SIDES
 
 __all__ = ["CSV_COLUMNS", "Measurement", "SourceInfo", "CONVENTION"]
 
-SCHEMA = "hiprom-result/1"
 CONVENTION = "degrees; + = internal rotation (foot moves outward); person's anatomical left/right"
 CSV_COLUMNS = (
     "frame_index", "timestamp_s",
@@ -132,11 +135,36 @@ class Measurement:
     landmarks_visibility: np.ndarray | None = None
     fulcrum: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    protocol: PostureCheck | None = None
+    tested: dict[str, bool] = field(default_factory=lambda: {s: True for s in SIDES})
+    side_note: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        """Whether the input passed the seated-test check (True when it was not checked)."""
+        return self.protocol is None or self.protocol.valid
+
+    def reported(self, side: str) -> bool:
+        """Whether ``side`` gets a value: a valid seated test and a tested leg."""
+        return self.valid and self.tested.get(side, True)
+
+    def withheld(self, side: str) -> str | None:
+        """Why the verdict on ``side`` is withheld (its value rests on a compensated rep)."""
+        flags = [f for f in _COMPENSATIONS if f in self.legs[side].quality]
+        if not flags or self.legs[side].internal_rotation_deg is None:
+            return None
+        words = {"pelvis_roll": "the pelvis lifted", "trunk_lean": "the trunk leaned",
+                 "knee_drift": "the knee drifted sideways"}
+        cues = {"pelvis_roll": "keep both sit bones down", "trunk_lean": "sit tall and still",
+                "knee_drift": "keep the knee still over its start point"}
+        return (f"The value is unreliable: {' and '.join(words[f] for f in flags)} during every "
+                f"rep. Repeat the test and {'; '.join(cues[f] for f in flags)}.")
 
     def leg_input(self, side: str) -> LegInput | None:
-        """The leg's result as the assessment/routine engine reads it."""
+        """The leg's result as the assessment/routine engine reads it (None: no verdict)."""
         leg = self.legs[side]
-        if leg.internal_rotation_deg is None:
+        if (leg.internal_rotation_deg is None or not self.reported(side)
+                or self.withheld(side) is not None):
             return None
         ci = leg.internal_rotation_ci95_deg
         return LegInput(
@@ -152,16 +180,26 @@ class Measurement:
 
     def _leg_dict(self, side: str) -> dict[str, Any]:
         leg = self.legs[side]
-        ci = leg.internal_rotation_ci95_deg
-        verdict = verdict_for(leg.internal_rotation_deg, **({} if ci is None else {"ci95_deg": ci}))
+        reported = self.reported(side)
+        ci = leg.internal_rotation_ci95_deg if reported else None
+        withheld = self.withheld(side) if reported else None
+        verdict: dict[str, Any] | None = None
+        if reported and withheld is not None:
+            verdict = {"code": "withheld", "reason": withheld, "sentence": withheld,
+                       "band": None, "borderline": False}
+        elif reported:
+            verdict = verdict_for(leg.internal_rotation_deg,
+                                  **({} if ci is None else {"ci95_deg": ci})).to_dict()
+        er_ci = leg.external_rotation_ci95_deg if reported else None
         return {
-            "internal_rotation_deg": _num(leg.internal_rotation_deg),
+            "tested": self.tested.get(side, True),
+            "internal_rotation_deg": _num(leg.internal_rotation_deg) if reported else None,
             "internal_rotation_ci95_deg": _num(ci),
-            "external_rotation_deg": _num(leg.external_rotation_deg),
-            "external_rotation_ci95_deg": _num(leg.external_rotation_ci95_deg),
+            "external_rotation_deg": _num(leg.external_rotation_deg) if reported else None,
+            "external_rotation_ci95_deg": _num(er_ci),
             "neutral_deg": _num(leg.neutral_deg),
             "noise_sd_deg": _num(leg.noise_sd_deg),
-            "verdict": verdict.to_dict(),
+            "verdict": verdict,
             "quality": list(leg.quality),
             "reps": [_rep_dict(r) for r in leg.reps],
         }
@@ -175,6 +213,10 @@ class Measurement:
         plan = None
         if left is not None or right is not None:
             plan = build_plan(left, right, compensations=self.compensations()).to_dict()
+        protocol: dict[str, object] = (self.protocol.to_dict() if self.protocol is not None
+                                       else {"valid": True, "reason": None})
+        if self.side_note:
+            protocol["note"] = self.side_note
         return {
             "schema": SCHEMA,
             "hiprom_version": __version__,
@@ -182,6 +224,7 @@ class Measurement:
             "measured_at": self.measured_at,
             "source": self.source.to_dict(),
             "convention": CONVENTION,
+            "protocol": protocol,
             "legs": {side: self._leg_dict(side) for side in SIDES},
             "asymmetry_deg": (None if left is None or right is None
                               else _num(left.ir_deg - right.ir_deg)),

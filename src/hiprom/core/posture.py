@@ -1,0 +1,203 @@
+"""Is this the seated test? A check of posture and view from the legs' points (pure numpy).
+
+The test needs one person facing the camera, seated with the thighs roughly horizontal and
+toward the camera, knees bent near 90° and the shanks hanging, both knees and ankles in
+view, and the camera in front. In the image that gives, per frame (lengths in units of the
+image shank length, knee → ankle):
+
+* ``thigh``: hip → knee length. The thigh points at the camera, so it is foreshortened
+  (short); standing, walking or sitting with the legs stretched forward it is not.
+* ``knee_drop``: how far the knees lie below the hips. Seated on a plinth the knees sit at
+  about hip height; standing they lie a whole thigh below; sitting on the floor with the
+  knees up they lie above the hips.
+* ``hang``: the shank's direction against the pelvis's downward perpendicular, as a cosine:
+  1 when the shank hangs straight down.
+* ``hip_width``: the distance between the hips; seen from the side the hips overlap.
+
+:func:`check_seated_test` takes the median of each over the frames with both legs visible
+and compares them with :data:`LIMITS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from hiprom.core.geometry import LegMeasurement, pelvis_down
+from hiprom.vocabulary import MIN_VISIBILITY, SIDES
+
+__all__ = [
+    "LIMITS", "PostureCheck", "PostureLimits", "camera_advice", "check_seated_test",
+    "posture_features",
+]
+
+FloatArray = npt.NDArray[np.float64]
+FEATURES = ("thigh", "knee_drop", "hang", "hip_width")
+
+
+@dataclass(frozen=True)
+class PostureLimits:
+    """Where the seated test's posture and view end (image shank lengths; cosines).
+
+    Set from the rendered seated tests (the samples and 12 validation clips: six bodies, six
+    camera setups incl. 15° pitch and ±15° yaw, 1.5–2.5 m), which span thigh 0.18–0.41,
+    knee drop 0.07–0.39, hang ≥ 0.83 and hip width 0.36–0.44, with a margin toward the
+    steeper cameras the wider set adds; checked, not fitted, on real footage of non-test
+    postures in ``shared/footage`` (docs/ACCURACY.md, "Seated-test check"). No side-on
+    footage exists yet, so the hip-width limit is unchecked.
+    """
+
+    max_thigh: float = 0.60
+    min_knee_drop: float = -0.15
+    max_knee_drop: float = 0.65
+    min_hang: float = 0.45
+    min_hip_width: float = 0.25
+    min_fraction: float = 0.5
+
+
+LIMITS = PostureLimits()
+
+
+@dataclass(frozen=True)
+class PostureCheck:
+    """The verdict on the input's posture and view.
+
+    Attributes:
+        valid: whether this looks like the seated test.
+        reason: why not, in plain words with what to do; None when valid.
+        features: the medians of :data:`FEATURES` over the usable frames (NaN if none).
+        usable_fraction: frames with both knees and ankles visible, of all frames.
+        advice: what to change about the camera, in numbers (:func:`camera_advice`).
+
+    """
+
+    valid: bool
+    reason: str | None
+    features: dict[str, float]
+    usable_fraction: float
+    advice: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the JSON block ``protocol``."""
+        return {"valid": self.valid, "reason": self.reason, "advice": list(self.advice),
+                "features": {k: None if not np.isfinite(v) else round(float(v), 3)
+                             for k, v in self.features.items()},
+                "usable_fraction": round(self.usable_fraction, 3)}
+
+
+def posture_features(legs: LegMeasurement | None,
+                     min_visibility: float = MIN_VISIBILITY) -> FloatArray:
+    """``(4,)`` features of one frame (:data:`FEATURES`); NaN when a knee or ankle is unseen."""
+    out = np.full(len(FEATURES), np.nan)
+    if legs is None:
+        return out
+    poses = [legs.leg(side) for side in SIDES]
+    if min(p.visibility for p in poses) < min_visibility:
+        return out
+    shank = float(np.mean([p.shank_length_px for p in poses]))
+    if not np.isfinite(shank) or shank <= 0:
+        return out
+    down = pelvis_down(poses[0].hip_xy, poses[1].hip_xy)
+    if not (np.all(np.isfinite(down)) and down.any()):
+        return out
+    thigh = np.mean([np.hypot(*(p.knee_xy - p.hip_xy)) for p in poses]) / shank
+    drop = np.mean([(p.knee_xy - p.hip_xy) @ down for p in poses]) / shank
+    hang = np.mean([(p.ankle_xy - p.knee_xy) @ down / p.shank_length_px for p in poses])
+    width = float(np.hypot(*(poses[0].hip_xy - poses[1].hip_xy))) / shank
+    out[:] = (thigh, drop, hang, width)
+    return out
+
+
+def check_seated_test(frames: Sequence[LegMeasurement | None], *,
+                      limits: PostureLimits = LIMITS,
+                      min_visibility: float = MIN_VISIBILITY,
+                      resolution_wh: tuple[int, int] = (0, 0)) -> PostureCheck:
+    """Whether the frames show the seated test, with a plain reason when they do not."""
+    rows = np.array([posture_features(f, min_visibility) for f in frames], np.float64)
+    rows = rows.reshape(-1, len(FEATURES))
+    usable = np.all(np.isfinite(rows), axis=1)
+    fraction = float(usable.mean()) if len(rows) else 0.0
+    medians = (np.median(rows[usable], axis=0) if usable.any()
+               else np.full(len(FEATURES), np.nan))
+    features = dict(zip(FEATURES, (float(v) for v in medians), strict=True))
+    reason = _reason(features, fraction, limits)
+    advice = camera_advice(frames, resolution_wh, usable_fraction=fraction)
+    return PostureCheck(reason is None, reason, features, fraction, advice)
+
+
+#: Camera pitch or yaw beyond which the result suggests moving the camera (clinical notes
+#: §5: ±15° costs up to about 1°; the protocol asks for under 10°).
+ADVISE_VIEW_DEG = 12.0
+#: The lower legs should fill at least this much of the picture's height.
+ADVISE_MIN_SHANK_FRACTION = 0.12
+
+
+def camera_advice(frames: Sequence[LegMeasurement | None], resolution_wh: tuple[int, int],
+                  *, usable_fraction: float = 1.0) -> tuple[str, ...]:
+    """What to change about the camera, in numbers a person can act on (may be empty).
+
+    From the view angles the geometry estimates (pitch: camera above or below the knees;
+    yaw: beside them), the shank's share of the picture height, and how often both knees
+    and ankles were seen. Distances are given for a camera 2 m away.
+    """
+    pitch, yaw, shank, ankle_y = [], [], [], []
+    for f in frames:
+        if f is None:
+            continue
+        for pose in (f.left, f.right):
+            if np.isfinite(pose.view_pitch_deg):
+                pitch.append(pose.view_pitch_deg)
+                yaw.append(pose.view_yaw_deg)
+            if pose.visibility >= MIN_VISIBILITY:
+                shank.append(pose.shank_length_px)
+                ankle_y.append(float(pose.ankle_xy[1]))
+    advice = []
+    height = resolution_wh[1]
+    if pitch:
+        p = float(np.median(pitch))
+        if abs(p) > ADVISE_VIEW_DEG:
+            cm = abs(np.tan(np.radians(p))) * 200
+            where = "down" if p > 0 else "up"
+            advice.append(f"the camera looks {'down' if p > 0 else 'up'} at the knees by about "
+                          f"{abs(p):.0f}°: move it {where} about {cm:.0f} cm (at 2 m) to knee "
+                          "height and level it")
+        y = float(np.median(yaw))
+        if abs(y) > ADVISE_VIEW_DEG:
+            cm = abs(np.tan(np.radians(y))) * 200
+            advice.append(f"the camera is about {abs(y):.0f}° to the side: move it about "
+                          f"{cm:.0f} cm (at 2 m) until it faces the knees straight on")
+    if shank and height > 0:
+        share = float(np.median(shank)) / height
+        if share < ADVISE_MIN_SHANK_FRACTION:
+            advice.append(f"the lower legs fill only {share:.0%} of the picture height: move "
+                          "the camera closer, or zoom, until they fill about a quarter")
+        if ankle_y and float(np.percentile(ankle_y, 95)) > 0.97 * height:
+            advice.append("the feet touch the bottom edge: tilt the camera down a little or "
+                          "step it back so the feet are fully in frame")
+    if usable_fraction < 0.9:
+        advice.append(f"both knees and ankles were clearly seen in only {usable_fraction:.0%} "
+                      "of the frames: keep the whole lower legs in frame, uncovered, in good "
+                      "light")
+    return tuple(advice)
+
+
+_SIT = "sit on a table edge facing the camera, knees bent over the edge and feet hanging"
+
+
+def _reason(f: dict[str, float], fraction: float, limits: PostureLimits) -> str | None:
+    if fraction < limits.min_fraction:
+        return ("both knees and ankles were not clearly in view; keep the whole lower legs "
+                "and feet in frame, in good light, and " + _SIT)
+    if f["hip_width"] < limits.min_hip_width:
+        return "the camera is beside the person, not in front; " + _SIT
+    if f["hang"] < limits.min_hang:
+        return "the lower legs are not hanging down; " + _SIT
+    if f["knee_drop"] < limits.min_knee_drop:
+        return "the knees are above the hips (sitting on the floor?); " + _SIT
+    if f["knee_drop"] > limits.max_knee_drop or f["thigh"] > limits.max_thigh:
+        return ("the thighs are not level and pointing at the camera (standing, or the "
+                "camera far above the knees?); " + _SIT)
+    return None

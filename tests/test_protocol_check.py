@@ -1,0 +1,137 @@
+"""Know what it is looking at: the seated-test check, the tested leg, and earned verdicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hiprom.core.posture import PostureLimits, check_seated_test, posture_features
+from hiprom.errors import MeasurementError
+from hiprom.pipeline.analysis import MeasureOptions
+from hiprom.pipeline.analysis import TestedSide as Side_
+from hiprom.pipeline.measure import _tested_in_still, measure_path
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "footage"
+
+
+# ---------------------------------------------------------------- pure rules
+@pytest.mark.parametrize(("angles", "side", "tested", "note"), [
+    ({"left": 1.2, "right": 45.0}, Side_.AUTO, {"left": False, "right": True}, False),
+    ({"left": 30.0, "right": -25.0}, Side_.AUTO, {"left": True, "right": True}, True),
+    ({"left": 1.2, "right": 45.0}, Side_.BOTH, {"left": True, "right": True}, False),
+    ({"left": 30.0, "right": -25.0}, Side_.LEFT, {"left": True, "right": False}, False),
+])
+def test_the_tested_leg_of_a_photo(angles, side, tested, note):
+    got, why = _tested_in_still(angles, MeasureOptions(side=side))
+    assert got == tested and (why is not None) is note
+
+
+def test_no_frame_is_not_the_test():
+    check = check_seated_test([None, None])
+    assert not check.valid and "knees and ankles" in check.reason
+    assert posture_features(None).shape == (4,)
+
+
+def test_limits_are_ordered_sensibly():
+    limits = PostureLimits()
+    assert limits.min_knee_drop < 0 < limits.max_knee_drop and 0 < limits.min_hang < 1
+
+
+# ---------------------------------------------------------------- real pixels
+@pytest.mark.mediapipe
+@pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.glob("*") if
+                                        p.suffix in (".mp4", ".png")))
+def test_every_rendered_sample_is_the_seated_test(name):
+    m = measure_path(SAMPLES / name)
+    assert m.valid, m.protocol.reason if m.protocol else ""
+    doc = m.to_dict()
+    assert doc["protocol"]["valid"] is True and doc["protocol"]["reason"] is None
+
+
+FOOTAGE_ITEMS = sorted(p.name for p in FOOTAGE.glob("*") if p.suffix in (".mp4", ".jpg"))
+
+
+@pytest.mark.mediapipe
+@pytest.mark.slow
+@pytest.mark.skipif(not FOOTAGE_ITEMS, reason="shared footage not present")
+@pytest.mark.parametrize("name", FOOTAGE_ITEMS)
+def test_footage_that_is_not_the_test_is_refused_with_a_reason(name):
+    options = MeasureOptions(max_fps=10.0)
+    try:
+        m = measure_path(FOOTAGE / name, options=options)
+    except MeasurementError as err:   # nothing measurable at all: refused before any value
+        assert str(err)
+        return
+    doc = m.to_dict()
+    assert doc["protocol"]["valid"] is False and doc["protocol"]["reason"], doc["protocol"]
+    assert "sit on a table edge facing the camera" in doc["protocol"]["reason"]
+    for leg in doc["legs"].values():
+        assert leg["internal_rotation_deg"] is None and leg["verdict"] is None
+    assert doc["red_flags"] == [] and doc["recommendations"] is None
+
+
+@pytest.mark.mediapipe
+def test_the_still_s_resting_leg_gets_no_value_verdict_or_flag():
+    doc = measure_path(SAMPLES / "still_right_ir45_far.png").to_dict()
+    left, right = doc["legs"]["left"], doc["legs"]["right"]
+    assert left["tested"] is False and left["internal_rotation_deg"] is None
+    assert left["verdict"] is None
+    assert right["tested"] is True and right["internal_rotation_deg"] > 35
+    assert all(f["side"] == "right" for f in doc["red_flags"])
+    assert doc["asymmetry_deg"] is None
+
+
+@pytest.mark.mediapipe
+def test_a_clip_s_resting_leg_is_not_tested_and_side_names_it():
+    clip = SAMPLES / "seated_ir_pelvis_roll_comp.mp4"
+    doc = measure_path(clip).to_dict()
+    assert doc["legs"]["right"]["tested"] is False
+    assert doc["legs"]["right"]["internal_rotation_deg"] is None
+    both = measure_path(clip, options=MeasureOptions(side=Side_.BOTH)).to_dict()
+    assert both["legs"]["right"]["tested"] is True
+
+
+@pytest.mark.mediapipe
+def test_a_value_resting_on_pelvis_roll_has_its_verdict_withheld():
+    doc = measure_path(SAMPLES / "seated_ir_pelvis_roll_comp.mp4").to_dict()
+    left = doc["legs"]["left"]
+    assert "pelvis_roll" in left["quality"]
+    assert left["verdict"]["code"] == "withheld" and "sit bones" in left["verdict"]["reason"]
+    assert left["internal_rotation_deg"] is not None          # kept, with its reason
+    assert not [f for f in doc["red_flags"] if f["side"] == "left"]
+
+
+def _legs(pitch_deg: float, shank_px: float = 150.0, ankle_y: float = 370.0):
+    import math
+    from dataclasses import replace
+
+    import numpy as np
+
+    from hiprom.core.geometry import measure_legs
+    from hiprom.core.landmarks import LandmarkName as L
+    from hiprom.core.landmarks import Landmarks
+
+    xy = np.zeros((33, 2))
+    for hip, knee, ankle, x in ((L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE, 370.0),
+                                (L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE, 270.0)):
+        xy[hip] = xy[knee] = (x, ankle_y - shank_px)
+        xy[ankle] = (x, ankle_y)
+    xy[L.LEFT_SHOULDER], xy[L.RIGHT_SHOULDER] = (380.0, 40.0), (260.0, 40.0)
+    m = measure_legs(Landmarks(xy[None], np.ones((1, 33)), (640, 480)), correct_view=False)
+    assert math.isnan(m.left.view_pitch_deg)
+    return replace(m, left=replace(m.left, view_pitch_deg=pitch_deg, view_yaw_deg=0.0),
+                   right=replace(m.right, view_pitch_deg=pitch_deg, view_yaw_deg=0.0))
+
+
+def test_camera_advice_says_what_to_move_in_numbers():
+    from hiprom.core.posture import camera_advice
+
+    assert camera_advice([_legs(3.0)] * 10, (640, 480)) == ()
+    (above,) = camera_advice([_legs(22.0)] * 10, (640, 480))
+    assert "down" in above and "22°" in above and "81 cm" in above
+    small = camera_advice([_legs(0.0, shank_px=40.0)] * 10, (640, 480))
+    assert any("closer" in a and "8%" in a for a in small)
+    cut = camera_advice([_legs(0.0, ankle_y=478.0)] * 10, (640, 480))
+    assert any("bottom edge" in a for a in cut)
