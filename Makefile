@@ -66,8 +66,8 @@ accuracy-samples: install
 	$(PY) benchmarks/accuracy.py --data samples --out build/accuracy-samples
 
 throughput: install
-	$(PY) benchmarks/throughput.py --repeats 5 --title "Single-rep clips" \
-		--markdown build/throughput-clips.md
+	$(PY) benchmarks/throughput.py --repeats 5 --models full heavy lite \
+		--title "Single-rep clips" --markdown build/throughput-clips.md
 	$(PY) benchmarks/throughput.py --repeats 3 --protocol-length 3 --mirror \
 		--title "Whole-test recordings" --markdown build/throughput-whole.md
 

@@ -152,9 +152,10 @@ def plain_loop(videos: list[Path]) -> tuple[int, float, float]:
 
 def arm_options(arm: str, model: str | None):  # noqa: ANN201 - MeasureOptions
     """``MeasureOptions`` of an arm: ``adaptive`` (default), ``every-frame``, ``stride N``."""
+    from hiprom.backends.base import PoseModel
     from hiprom.pipeline.analysis import MeasureOptions
 
-    extra = {"model": model} if model is not None else {}
+    extra = {"model": PoseModel(model)} if model is not None else {}
     if arm == "every-frame":
         return MeasureOptions(every_frame=True, **extra)
     if arm.startswith("stride"):
