@@ -135,3 +135,44 @@ def test_camera_advice_says_what_to_move_in_numbers():
     assert any("closer" in a and "8%" in a for a in small)
     cut = camera_advice([_legs(0.0, ankle_y=478.0)] * 10, (640, 480))
     assert any("bottom edge" in a for a in cut)
+
+
+def test_light_advice_names_a_dark_picture_and_a_backlit_person():
+    from hiprom.core.posture import ADVISE_MIN_LIGHT, light_advice
+
+    assert light_advice([(120.0, 110.0)] * 5) == ()
+    assert light_advice([]) == ()
+    (dark,) = light_advice([(ADVISE_MIN_LIGHT - 20, ADVISE_MIN_LIGHT - 25)] * 5)
+    assert "dark" in dark and f"{ADVISE_MIN_LIGHT - 20:.0f} of 255" in dark
+    (backlit,) = light_advice([(180.0, 60.0)] * 5)
+    assert "67% darker" in backlit
+    # Nobody seen: only the picture's level counts.
+    assert light_advice([(150.0, float("nan"))] * 3) == ()
+
+
+def test_light_levels_reads_the_picture_and_the_body_box():
+    import numpy as np
+
+    from hiprom.pipeline.analysis import light_levels
+
+    image = np.full((480, 640, 3), 200, np.uint8)
+    image[200:400, 200:400] = 40
+    xy = np.full((33, 2), 300.0)
+    xy[[11, 23, 25, 27], 0] = 210.0
+    xy[[12, 24, 26, 28], 0] = 390.0
+    xy[[11, 12], 1] = 210.0
+    xy[[27, 28], 1] = 390.0
+    picture, body = light_levels(image, xy)
+    assert picture == pytest.approx(200 - 160 * (200 * 200) / (480 * 640), abs=3)
+    assert body == pytest.approx(40, abs=10)
+    assert np.isnan(light_levels(image, None)[1])
+
+
+@pytest.mark.mediapipe
+@pytest.mark.skipif(not (FOOTAGE / "03_seated_floor_knees_bent_dark.jpg").exists(),
+                    reason="shared footage not present")
+def test_a_dark_photo_gets_light_advice():
+    m = measure_path(FOOTAGE / "03_seated_floor_knees_bent_dark.jpg",
+                     options=MeasureOptions())
+    advice = m.to_dict()["protocol"]["advice"]
+    assert any("dark" in a for a in advice), advice

@@ -31,7 +31,7 @@ from hiprom.vocabulary import MIN_VISIBILITY, SIDES
 
 __all__ = [
     "LIMITS", "PostureCheck", "PostureLimits", "camera_advice", "check_seated_test",
-    "posture_features",
+    "light_advice", "posture_features",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -114,8 +114,12 @@ def posture_features(legs: LegMeasurement | None,
 def check_seated_test(frames: Sequence[LegMeasurement | None], *,
                       limits: PostureLimits = LIMITS,
                       min_visibility: float = MIN_VISIBILITY,
-                      resolution_wh: tuple[int, int] = (0, 0)) -> PostureCheck:
-    """Whether the frames show the seated test, with a plain reason when they do not."""
+                      resolution_wh: tuple[int, int] = (0, 0),
+                      light: Sequence[tuple[float, float]] = ()) -> PostureCheck:
+    """Whether the frames show the seated test, with a plain reason when they do not.
+
+    ``light`` is per frame ``(picture, subject)`` mean grey level (0–255), for the advice.
+    """
     rows = np.array([posture_features(f, min_visibility) for f in frames], np.float64)
     rows = rows.reshape(-1, len(FEATURES))
     usable = np.all(np.isfinite(rows), axis=1)
@@ -124,7 +128,7 @@ def check_seated_test(frames: Sequence[LegMeasurement | None], *,
                else np.full(len(FEATURES), np.nan))
     features = dict(zip(FEATURES, (float(v) for v in medians), strict=True))
     reason = _reason(features, fraction, limits)
-    advice = camera_advice(frames, resolution_wh, usable_fraction=fraction)
+    advice = camera_advice(frames, resolution_wh, usable_fraction=fraction, light=light)
     return PostureCheck(reason is None, reason, features, fraction, advice)
 
 
@@ -133,15 +137,43 @@ def check_seated_test(frames: Sequence[LegMeasurement | None], *,
 ADVISE_VIEW_DEG = 12.0
 #: The lower legs should fill at least this much of the picture's height.
 ADVISE_MIN_SHANK_FRACTION = 0.12
+#: A picture whose mean grey level (0–255) is below this is called dark. An evenly lit
+#: room filmed by a phone averages 90–140; the dim-room renders of the validation set
+#: average about 40, where the pose model starts to lose the ankles.
+ADVISE_MIN_LIGHT = 60.0
+#: The subject is called backlit when their body box is darker than this fraction of the
+#: picture's mean (a window or lamp behind them).
+ADVISE_BACKLIT_RATIO = 0.6
+
+
+def light_advice(light: Sequence[tuple[float, float]]) -> tuple[str, ...]:
+    """Advice on the light from per-frame ``(picture, subject)`` mean grey levels (0–255)."""
+    if not light:
+        return ()
+    levels = np.asarray(light, np.float64).reshape(-1, 2)
+    picture = float(np.nanmedian(levels[:, 0]))
+    subject = levels[:, 1][np.isfinite(levels[:, 1])]
+    if np.isfinite(picture) and picture < ADVISE_MIN_LIGHT:
+        return (f"the picture is dark (brightness {picture:.0f} of 255): add light in front of "
+                "the person, e.g. a lamp beside the camera, and avoid a window behind them",)
+    if subject.size and np.isfinite(picture) and picture > 0:
+        ratio = float(np.median(subject)) / picture
+        if ratio < ADVISE_BACKLIT_RATIO:
+            return (f"the person is {1 - ratio:.0%} darker than the picture around them (light "
+                    "behind them?): turn so that the window or lamp lights the person from the "
+                    "camera's side",)
+    return ()
 
 
 def camera_advice(frames: Sequence[LegMeasurement | None], resolution_wh: tuple[int, int],
-                  *, usable_fraction: float = 1.0) -> tuple[str, ...]:
+                  *, usable_fraction: float = 1.0,
+                  light: Sequence[tuple[float, float]] = ()) -> tuple[str, ...]:
     """What to change about the camera, in numbers a person can act on (may be empty).
 
     From the view angles the geometry estimates (pitch: camera above or below the knees;
-    yaw: beside them), the shank's share of the picture height, and how often both knees
-    and ankles were seen. Distances are given for a camera 2 m away.
+    yaw: beside them), the shank's share of the picture height, how often both knees
+    and ankles were seen, and the light (:func:`light_advice`). Distances are given for a
+    camera 2 m away.
     """
     pitch, yaw, shank, ankle_y = [], [], [], []
     for f in frames:
@@ -181,6 +213,7 @@ def camera_advice(frames: Sequence[LegMeasurement | None], resolution_wh: tuple[
         advice.append(f"both knees and ankles were clearly seen in only {usable_fraction:.0%} "
                       "of the frames: keep the whole lower legs in frame, uncovered, in good "
                       "light")
+    advice.extend(light_advice(light))
     return tuple(advice)
 
 

@@ -145,11 +145,38 @@ class Analysis:
     records: list[FrameRecord] = field(default_factory=list)
     tracker: PersonTracker = field(default_factory=PersonTracker)
     resolution_wh: tuple[int, int] = (0, 0)
+    #: per analysed frame ``(picture, subject)`` mean grey level 0–255 (:func:`light_levels`).
+    light: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def frames_with_person(self) -> int:
         """Frames in which at least one person was found."""
         return sum(r.n_persons > 0 for r in self.records)
+
+
+#: Landmarks whose bounding box is the subject's region for the light level: shoulders,
+#: hips, knees and ankles.
+_BODY_POINTS = (11, 12, 23, 24, 25, 26, 27, 28)
+
+
+def light_levels(image_bgr: npt.NDArray[np.uint8],
+                 xy: npt.NDArray[np.floating] | None) -> tuple[float, float]:
+    """Mean grey level (0–255) of the picture and of the subject's body box (NaN: nobody).
+
+    Read on every 8th pixel each way (about 50 µs at 720p): enough for a mean.
+    """
+    grey = image_bgr[::8, ::8].mean(axis=2)
+    picture = float(grey.mean())
+    if xy is None:
+        return picture, float("nan")
+    pts = np.asarray(xy, np.float64)[list(_BODY_POINTS)] / 8.0
+    if not np.isfinite(pts).all():
+        return picture, float("nan")
+    h, w = grey.shape
+    x0, y0 = np.clip(np.floor(pts.min(axis=0)).astype(int), 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(pts.max(axis=0)).astype(int) + 1, 1, [w, h])
+    box = grey[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
+    return picture, float(box.mean()) if box.size else float("nan")
 
 
 def _unmirror(frame: Frame, mirrored: bool) -> Frame:
@@ -203,6 +230,7 @@ def iter_records(
             None if person is None else landmarks.visibility[person].copy(),
         )
         analysis.records.append(record)
+        analysis.light.append(light_levels(frame.image_bgr, record.xy))
         yield record
 
 

@@ -36,6 +36,7 @@ from hiprom.pipeline.analysis import (
     augment_still,
     check_subject,
     iter_records,
+    light_levels,
     measure_frame,
 )
 from hiprom.pipeline.sampling import AdaptiveFrames, interval_step
@@ -120,7 +121,8 @@ def measurement_from_analysis(
         side: _tested_in_clip(side, legs[side].reps, rotation[side], options) for side in SIDES}
     protocol = (check_seated_test([r.legs for r in analysis.records],
                                   min_visibility=options.min_visibility,
-                                  resolution_wh=analysis.resolution_wh)
+                                  resolution_wh=analysis.resolution_wh,
+                                  light=analysis.light)
                 if options.check_posture else None)
     xy = np.full((len(t), 33, 2), np.nan, np.float32)
     vis = np.zeros((len(t), 33), np.float32)
@@ -314,6 +316,7 @@ def measure_still(
             xy, vis = (None, None) if person is None else (lm.xy[person].copy(),
                                                            lm.visibility[person].copy())
             analysis.records.append(FrameRecord(0, 0.0, lm.n_persons, legs, xy, vis))
+            analysis.light.append(light_levels(image, xy))
         if legs is not None:
             measured.append(legs)
     check_subject(analysis, options=options, what=str(path))
