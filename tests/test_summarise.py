@@ -68,3 +68,51 @@ def test_excluded_spans_are_left_out_not_missed() -> None:
     assert one.legs["left"].internal_rotation_deg == pytest.approx(38.0, abs=0.3)
     assert "few_frames" not in one.legs["left"].quality
     assert np.isnan(one.rotation_deg["left"][-1]) and np.isfinite(one.rotation_deg["right"][-1])
+
+
+def _knee_up_during_neutral(records: list[FrameRecord], until_s: float,
+                            up_px: float) -> list[FrameRecord]:
+    """The left knee landmark ``up_px`` higher in the frames before ``until_s``."""
+    from hiprom.core.landmarks import LandmarkName as L
+
+    out = []
+    for r in records:
+        xy = np.array(r.xy, np.float32)
+        if r.timestamp_s < until_s:
+            xy[L.LEFT_KNEE, 1] -= up_px
+        out.append(frame_record(r.frame_index, xy, fps=FPS))
+    return out
+
+
+def test_a_pivot_reading_that_strays_from_the_direct_one_is_rejected() -> None:
+    # The knee landmark sits 100 px (two thirds of a shank) higher during the still start
+    # than in the rest of the clip, as with trousers matching the seat: measured about that
+    # neutral knee, a 38° hold would read about 23°. The direct reading keeps 38°.
+    clean = _clip([(1.5, 0.0), (2.0, 38.0), (1.5, 0.0)], right_deg=0.0)
+    records = _knee_up_during_neutral(clean, until_s=1.5, up_px=100.0)
+    left = summarise_records(records, resolution_wh=(640, 480), options=OPTIONS).legs["left"]
+    assert "pivot_rejected" in left.quality
+    assert left.internal_rotation_deg == pytest.approx(38.0, abs=0.5)
+    trusted = summarise_records(clean, resolution_wh=(640, 480), options=OPTIONS).legs["left"]
+    assert "pivot_rejected" not in trusted.quality
+    ci, ci0 = left.internal_rotation_ci95_deg, trusted.internal_rotation_ci95_deg
+    assert ci is not None and ci0 is not None and ci > ci0
+
+
+def test_pivot_disagreement_allows_the_usual_correction_and_ignores_the_other_leg() -> None:
+    from hiprom.core.pivot import PIVOT_GAP_BASE_DEG, pivot_disagreement
+
+    direct = np.r_[np.zeros(20), np.full(30, 36.0), np.zeros(20)]
+    still = np.zeros_like(direct)
+    # The pivot reads 4° more than the direct reading (the knee landmark's slide): trusted.
+    excess, gap = pivot_disagreement(direct, direct * 40 / 36, still)
+    assert gap == pytest.approx(4.0) and excess < 0
+    # 25° more: rejected, by how much it exceeds the allowance at 36°.
+    excess, gap = pivot_disagreement(direct, direct + np.where(direct > 0, 25.0, 0.0), still)
+    assert excess == pytest.approx(25.0 - PIVOT_GAP_BASE_DEG - 3.6)
+    # The same gap while the other leg swings further is the other leg's doing: not compared.
+    excess, _ = pivot_disagreement(direct, direct + np.where(direct > 0, 25.0, 0.0),
+                                   np.where(direct > 0, 50.0, 0.0))
+    assert np.isnan(excess)
+    # A leg that never moves is not judged.
+    assert np.isnan(pivot_disagreement(still, still + 3.0, still)[0])

@@ -64,6 +64,8 @@ QUALITY_FLAGS: dict[str, str] = {
     "labels_swapped": "the pose model swapped left/right labels in some frames (corrected)",
     "few_frames": "a hold had too few valid frames, or most of the clip was not measurable",
     "reps_excluded": "reps with compensation flags were left out of the median",
+    "pivot_rejected": "the knee landmark sat elsewhere at neutral than during the movement, "
+    "so the leg was measured from its own knee (a wider interval) instead of the neutral knee",
 }
 _COMPENSATIONS = frozenset({"pelvis_roll", "trunk_lean", "knee_drift"})
 

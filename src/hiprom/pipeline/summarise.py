@@ -8,7 +8,12 @@ leg, in this order and once each:
 2. its neutral: its own earliest still period near vertical
    (:func:`hiprom.core.protocol.find_neutral`), whatever the other leg does;
 3. with a neutral, the series measured again about the neutral knee and pelvis
-   (:func:`hiprom.core.pivot.pivot_rotation_series`), a pure function of the points;
+   (:func:`hiprom.core.pivot.pivot_rotation_series`), a pure function of the points —
+   unless that reading strays from the leg's own knee→ankle reading by more than the
+   pivot's usual correction (:func:`hiprom.core.pivot.pivot_disagreement`: the knee
+   landmark was elsewhere at neutral than during the movement); then the leg keeps its
+   direct reading, is flagged ``pivot_rejected`` and its interval widens by
+   :data:`~hiprom.core.calibration.PIVOT_FALLBACK_SD_DEG`;
 4. frames in which the other leg swings further than this one left out;
 5. the protocol (:func:`hiprom.core.protocol.summarise_leg`), once.
 """
@@ -21,8 +26,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.core.calibration import CLIP_SYSTEMATIC_SD_DEG, NO_NEUTRAL_SD_DEG
-from hiprom.core.pivot import pivot_rotation_series
+from hiprom.core.calibration import (
+    CLIP_SYSTEMATIC_SD_DEG,
+    NO_NEUTRAL_SD_DEG,
+    PIVOT_FALLBACK_SD_DEG,
+)
+from hiprom.core.pivot import pivot_disagreement, pivot_rotation_series
 from hiprom.core.protocol import (
     CompensationLimits,
     LegResult,
@@ -88,6 +97,13 @@ def _leave_out(series: LegSeries, drop: npt.NDArray[np.bool_]) -> LegSeries:
 Excluded = tuple[str | None, float, float]
 
 
+def _systematic_sd(pivot_rejected: bool) -> float:
+    """The interval's systematic SD: wider when the leg's pivot reading was rejected."""
+    if not pivot_rejected:
+        return CLIP_SYSTEMATIC_SD_DEG
+    return float(np.hypot(CLIP_SYSTEMATIC_SD_DEG, PIVOT_FALLBACK_SD_DEG))
+
+
 def _excluded(t: npt.NDArray[np.float64], side: str,
               exclude: Sequence[Excluded]) -> npt.NDArray[np.bool_]:
     drop = np.zeros(t.shape, bool)
@@ -117,6 +133,9 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
               for side in SIDES}
     neutral = {side: find_neutral(series[side]) for side in SIDES}
     fulcrum: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
+    direct = {side: series[side].rotation_deg - (0.0 if (h := neutral[side]) is None
+                                                 else h.value_deg) for side in SIDES}
+    rejected: set[str] = set()
     for side in SIDES:
         hold = neutral[side]
         if not options.pivot or hold is None:
@@ -125,6 +144,13 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
             frame_legs, side, slice(hold.start_index, hold.end_index + 1),
             resolution_wh=resolution_wh, correct_view=options.correct_view,
             min_visibility=options.min_visibility, hip_offset=options.hip_offset)
+        at_rest = fixed.rotation_deg[hold.start_index:hold.end_index + 1]
+        rest = float(np.nanmedian(at_rest)) if np.isfinite(at_rest).any() else 0.0
+        excess, _ = pivot_disagreement(direct[side], fixed.rotation_deg - rest,
+                                       direct[OTHER_SIDE[side]])
+        if excess > 0:
+            rejected.add(side)
+            continue
         series[side] = replace(
             series[side], knee_x_px=fixed.knee_x_px, pelvis_static=True,
             rotation_deg=np.where(dropped[side], np.nan, fixed.rotation_deg))
@@ -135,9 +161,12 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
     masked = {side: _while_other_leg_moves(series[side], zero[side], series[OTHER_SIDE[side]],
                                            zero[OTHER_SIDE[side]]) for side in SIDES}
     legs: dict[str, LegResult] = {side: summarise_leg(
-        masked[side], systematic_sd_deg=CLIP_SYSTEMATIC_SD_DEG,
+        masked[side], systematic_sd_deg=_systematic_sd(side in rejected),
         limits=PIVOT_LIMITS if masked[side].pelvis_static else None,
         neutral=neutral[side], no_neutral_sd_deg=NO_NEUTRAL_SD_DEG) for side in SIDES}
+    for side in rejected:
+        legs[side] = replace(legs[side],
+                             quality=tuple(sorted({*legs[side].quality, "pivot_rejected"})))
     rotation: dict[str, npt.NDArray[np.float64]] = {
         side: masked[side].rotation_deg - (legs[side].neutral_deg or 0.0) for side in SIDES}
     return LegsSummary(legs, rotation, fulcrum)

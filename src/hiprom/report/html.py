@@ -75,6 +75,10 @@ FLAG_EXPLANATIONS: dict[str, str] = {
     "exists. Keep both sit bones on the chair.",
     "trunk_lean": "The upper body leaned sideways during a hold, which shifts the hips. Sit "
     "tall and still.",
+    "pivot_rejected": "The knee point the camera found sat in a different place at the start "
+    "than during the movement (long or loose trousers, low contrast), so the angle was read "
+    "from the knee as seen in each frame, which is less exact: the range shown is wider. Wear "
+    "shorts or clothes that contrast with the seat.",
     "knee_drift": "The knee seems to have moved sideways during a hold; moving the thigh "
     "changes the rotation reading. Keep the knee still, in line with the hip.",
     "low_visibility": "The pose model was unsure where the knee or ankle was. Use good light, a "
