@@ -164,9 +164,9 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
         masked[side], systematic_sd_deg=_systematic_sd(side in rejected),
         limits=PIVOT_LIMITS if masked[side].pelvis_static else None,
         neutral=neutral[side], no_neutral_sd_deg=NO_NEUTRAL_SD_DEG) for side in SIDES}
-    for side in rejected:
-        legs[side] = replace(legs[side],
-                             quality=tuple(sorted({*legs[side].quality, "pivot_rejected"})))
+    for name in rejected:
+        legs[name] = replace(legs[name],
+                             quality=tuple(sorted({*legs[name].quality, "pivot_rejected"})))
     rotation: dict[str, npt.NDArray[np.float64]] = {
         side: masked[side].rotation_deg - (legs[side].neutral_deg or 0.0) for side in SIDES}
     return LegsSummary(legs, rotation, fulcrum)
