@@ -9,7 +9,7 @@ OUT    ?= out/demo
 
 VALIDATION ?= build/validation
 
-.PHONY: demo test install install-test accuracy accuracy-quick accuracy-samples throughput dask-scaling live-latency app-latency samples validation synth-smoke clean
+.PHONY: demo test install install-test accuracy accuracy-quick accuracy-samples protocol-check throughput dask-scaling live-latency app-latency samples validation synth-smoke clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,15 @@ accuracy-quick: install
 
 accuracy-samples: install
 	$(PY) benchmarks/accuracy.py --data samples --out build/accuracy-samples
+
+# The seated-test check on the posture renders, the validation renders and the shared
+# footage (a check, never fitted): docs/ACCURACY.md "Seated-test check".
+POSTURES ?= build/postures
+VALIDATION2 ?= build/validation2
+protocol-check: install
+	$(PY) benchmarks/protocol_check.py --data $(POSTURES) --data $(VALIDATION2) \
+		--footage ../shared/footage --cache build/protocol-check.json --fit \
+		--markdown build/protocol-check.md
 
 throughput: install
 	$(PY) benchmarks/throughput.py --repeats 5 --models full heavy lite \

@@ -12,6 +12,12 @@ vertical (no neutral, no pelvis or view correction), largest magnitude held over
 frames for clips, the single value for stills. Tables: mean absolute error, 95th
 percentile and maximum, by camera setup and by angle band, plus how often hiprom's 95%
 interval holds the truth. ``--markdown FILE`` writes the tables for docs/ACCURACY.md.
+
+The v2 sets (``synth/render.py --set validation2``) carry more truth, and the tables use
+it: ``--split holdout`` keeps only the held-out bodies and camera setups (the figures to
+quote), legs the truth does not list as ``tested`` are left out unless ``--side both``,
+and further tables split the values by lighting, clothing, portrait frames and by how far
+the camera was tilted or turned (``|pitch|``, ``|yaw|`` bands).
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ class Case:
     hiprom_deg: float | None
     ci95_deg: float | None
     naive_deg: float | None
+    conditions: tuple[tuple[str, str], ...] = ()
+    view_deg: float = 0.0       # the camera's larger |pitch|, |yaw| (v2 truth; 0 if unknown)
 
     @property
     def error(self) -> float | None:
@@ -73,14 +81,32 @@ def _naive_from_csv(csv_path: Path, leg: str, direction: str, kind: str) -> floa
     return float(np.nanmax(held)) if np.isfinite(held).any() else None
 
 
-def _cases_for(truth_path: Path, out_dir: Path) -> list[Case]:
+def _conditions(truth: dict) -> tuple[tuple[str, str], ...]:
+    c = truth.get("conditions") or {}
+    out = [(k, str(c[k])) for k in ("lighting", "lower", "seat") if k in c]
+    if "low_contrast" in c:
+        out.append(("contrast", "low" if c["low_contrast"] else "normal"))
+    if "portrait" in c:
+        out.append(("frame", "portrait" if c["portrait"] else "landscape"))
+    return tuple(out)
+
+
+def _view_deg(truth: dict) -> float:
+    cam = truth.get("camera") or {}
+    return max(abs(float(cam.get("pitch_deg") or 0.0)), abs(float(cam.get("yaw_deg") or 0.0)))
+
+
+def _cases_for(truth_path: Path, out_dir: Path, side: str = "auto") -> list[Case]:
     truth = json.loads(truth_path.read_text())
+    tested = truth.get("tested")
     stem = Path(truth["media"]).stem
     result_path = out_dir / f"{stem}.json"
     result = json.loads(result_path.read_text()) if result_path.exists() else None
     setup = truth.get("camera", {}).get("setup", "unknown")
     cases = []
     for leg in ("left", "right"):
+        if side == "auto" and tested is not None and leg not in tested:
+            continue
         for direction, key in (("internal", "internal_rotation_deg"),
                                ("external", "external_rotation_deg")):
             t = truth["end_range"][leg].get(key)
@@ -94,7 +120,7 @@ def _cases_for(truth_path: Path, out_dir: Path) -> list[Case]:
                 naive = _naive_from_csv(out_dir / f"{stem}.csv", leg, direction, truth["kind"])
             comp = (truth.get("compensation") or {}).get("type")
             cases.append(Case(truth["media"], setup, truth["kind"], comp, leg, direction, float(t),
-                              got, ci, naive))
+                              got, ci, naive, _conditions(truth), _view_deg(truth)))
     return cases
 
 
@@ -171,12 +197,21 @@ def _band(c: Case) -> str:
     return f"{c.direction[:2].upper()} {lo:02d}–{lo + 15:02d}°"
 
 
-def measure_all(media: list[Path], out_dir: Path, workers: int, model: str = "full") -> float:
+def _view_band(c: Case) -> str:
+    if c.view_deg < 10:
+        return f"{c.kind} camera within 10° of level and straight on"
+    if c.view_deg < 15:
+        return f"{c.kind} camera tilted or turned 10–15°"
+    return f"{c.kind} camera tilted or turned 15–25°"
+
+
+def measure_all(media: list[Path], out_dir: Path, workers: int, model: str = "full",
+                side: str = "auto") -> float:
     """Run `hiprom measure` on the media; returns the wall time in seconds."""
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "hiprom.cli.main", "measure", *map(str, media),
-           "--out", str(out_dir), "--quiet", "--no-history", "--model", model]
+           "--out", str(out_dir), "--quiet", "--no-history", "--model", model, "--side", side]
     subprocess.run(cmd, check=False)
     return time.perf_counter() - t0
 
@@ -195,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clip-sd", type=float, default=None,
                     help="systematic SD the results were made with (default: hiprom's)")
     ap.add_argument("--still-sd", type=float, default=None)
+    ap.add_argument("--split", choices=["fit", "holdout"], default=None,
+                    help="v2 sets: only the items of this split")
+    ap.add_argument("--side", choices=["auto", "both"], default="auto",
+                    help="hiprom measure --side; auto compares the truth's tested legs only")
     args = ap.parse_args(argv)
     from hiprom.core.calibration import CLIP_SYSTEMATIC_SD_DEG, STILL_SYSTEMATIC_SD_DEG
 
@@ -204,18 +243,29 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, str(ROOT / "synth" / "render.py"), "--set", args.set,
                         "--out", str(args.data)], check=True)
     truths = sorted(args.data.glob("*.truth.json"))
+    if args.split is not None:
+        truths = [t for t in truths
+                  if json.loads(t.read_text()).get("split", "fit") == args.split]
+    truths = [t for t in truths if (args.data / json.loads(t.read_text())["media"]).exists()]
     if not truths:
         print(f"no *.truth.json in {args.data}", file=sys.stderr)
         return 2
     media = [args.data / json.loads(t.read_text())["media"] for t in truths]
-    wall = 0.0 if args.skip_measure else measure_all(media, args.out, 1, args.model)
-    cases = [c for t in truths for c in _cases_for(t, args.out)]
+    wall = 0.0 if args.skip_measure else measure_all(media, args.out, 1, args.model,
+                                                      args.side)
+    cases = [c for t in truths for c in _cases_for(t, args.out, args.side)]
     lines = [f"{len(truths)} media, {len(cases)} end-range values, measured in {wall:.0f} s", ""]
     clean = [c for c in cases if c.compensation is None]
     comp = [c for c in cases if c.compensation is not None]
     lines += ["### Clean reps: clips and stills", *_table(clean, lambda c: c.kind), ""]
     lines += ["### Clean reps by camera setup", *_table(clean, lambda c: f"{c.kind} {c.setup}"), ""]
     lines += ["### Clean reps by angle band", *_table(clean, _band), ""]
+    if any(c.view_deg for c in clean):
+        lines += ["### Clean reps by camera angle", *_table(clean, _view_band), ""]
+    for name in sorted({k for c in clean for k, _ in c.conditions}):
+        lines += [f"### Clean reps by {name}",
+                  *_table([c for c in clean if dict(c.conditions).get(name)],
+                          lambda c, n=name: f"{c.kind} {dict(c.conditions)[n]}"), ""]
     if comp:
         lines += ["### Compensation clips (the rep should be flagged; value for reference)",
                   *_table(comp, lambda c: c.compensation), "", *_flag_lines(comp, args.out), ""]
