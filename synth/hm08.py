@@ -321,7 +321,12 @@ class Body:
           pelvis_roll: + = subject's left side of pelvis up (pivot under the other ischium)
           trunk_lean: lateral trunk lean, + = towards subject's left
           plantar: ankle plantar flexion (relaxed hanging foot)
-          arm_abd, elbow_flex: arm posture
+          arm_abd, elbow_flex: arm posture; arm_fwd (default 0.08): forward lean of the upper arm
+          v2 sets only (absent = the v1 seated pose, bit for bit):
+          thigh_pitch[_left|_right]: thigh slope, + = knee below the hip (high plinth), - = knee up
+          knee_flex[_left|_right]: knee flexion (90 = shank perpendicular to the femur)
+          trunk_pitch: forward (+) / backward trunk lean over three spine bones
+          legs="rest": standing (legs as in the rest pose; rot_* turns the thigh about its axis)
         Returns dict with world-space 'verts' and 'joints' (rest->posed) and bone transforms.
         Positions are in the body's own frame; placement (translation) is applied by the caller.
         """
@@ -334,9 +339,13 @@ class Body:
         # pelvis roll: handled as a global rigid transform of the root (see below)
         # trunk lateral lean distributed over 3 lumbar/thoracic bones (axis: -y is towards... see sign)
         lean = np.radians(p.get("trunk_lean", 0.0))
+        pitch_tr = np.radians(p.get("trunk_pitch", 0.0))   # + = trunk leans forward (postures only)
         for b in ("spine04", "spine03", "spine02"):
             # rotation about +y by +a tilts +z towards +x (subject's left)
             Rloc[bi[b]] = rodrigues([0, 1, 0], lean / 3)
+            if pitch_tr:
+                # rotation about +x by +a tilts +z towards -y (forward)
+                Rloc[bi[b]] = rodrigues([1, 0, 0], pitch_tr / 3) @ Rloc[bi[b]]
 
         # legs
         for side, s_, sg in (("left", "L", 1.0), ("right", "R", -1.0)):
@@ -345,24 +354,43 @@ class Body:
             ankle = sk.head[bi[f"foot.{s_}"]]
             f0 = knee - hip
             E0 = frame(f0, [0, -1, 0])          # rest thigh frame, e2 = anterior
-            abd = np.radians(p.get(f"abd_{side}", 0.0))
-            f = rodrigues([0, 0, 1], sg * abd) @ np.array([0.0, -1.0, 0.0])  # +abd: knee moves lateral
-            E1 = frame(f, [0, 0, 1])            # seated: anterior thigh faces up
             th = np.radians(p.get(f"rot_{side}", 0.0))
-            Rtw = rodrigues(f, sg * th)         # + internal: left foot -> +x, right foot -> -x
-            Rw_target[bi[f"upperleg01.{s_}"]] = Rtw @ E1 @ E0.T
-            # knee flexion: shank (rest) -> -e2 of the rest thigh frame (posterior), expressed locally
-            s0 = ankle - knee
-            Rloc[bi[f"lowerleg01.{s_}"]] = align(s0, -E0[:, 1])
-            # relaxed foot plantar flexion about the rest thigh's lateral axis
-            Rloc[bi[f"foot.{s_}"]] = rodrigues([1, 0, 0], np.radians(p.get("plantar", 20.0)))
+            if p.get("legs") == "rest":
+                # standing (postures set): legs as in the rest pose, optional rotation about the femur
+                if th:
+                    Rw_target[bi[f"upperleg01.{s_}"]] = rodrigues(f0, sg * th)
+                if p.get("plantar", 0.0):
+                    Rloc[bi[f"foot.{s_}"]] = rodrigues([1, 0, 0], np.radians(p["plantar"]))
+            else:
+                abd = np.radians(p.get(f"abd_{side}", 0.0))
+                tpitch = np.radians(p.get(f"thigh_pitch_{side}", p.get("thigh_pitch", 0.0)))
+                if tpitch:
+                    # thigh sloping down towards the knee by tpitch (high plinth; < 0: knee above hip)
+                    Rz = rodrigues([0, 0, 1], sg * abd)
+                    f = Rz @ np.array([0.0, -np.cos(tpitch), -np.sin(tpitch)])
+                    E1 = frame(f, Rz @ np.array([0.0, -np.sin(tpitch), np.cos(tpitch)]))
+                else:
+                    f = rodrigues([0, 0, 1], sg * abd) @ np.array([0.0, -1.0, 0.0])  # +abd: knee moves lateral
+                    E1 = frame(f, [0, 0, 1])            # seated: anterior thigh faces up
+                Rtw = rodrigues(f, sg * th)         # + internal: left foot -> +x, right foot -> -x
+                Rw_target[bi[f"upperleg01.{s_}"]] = Rtw @ E1 @ E0.T
+                # knee flexion: shank (rest) -> -e2 of the rest thigh frame (posterior), expressed locally
+                s0 = ankle - knee
+                kf = p.get(f"knee_flex_{side}", p.get("knee_flex"))
+                if kf is None:
+                    Rloc[bi[f"lowerleg01.{s_}"]] = align(s0, -E0[:, 1])
+                else:  # knee flexion kf degrees (90 = shank perpendicular to the femur)
+                    k = np.radians(kf)
+                    Rloc[bi[f"lowerleg01.{s_}"]] = align(s0, np.cos(k) * E0[:, 0] - np.sin(k) * E0[:, 1])
+                # relaxed foot plantar flexion about the rest thigh's lateral axis
+                Rloc[bi[f"foot.{s_}"]] = rodrigues([1, 0, 0], np.radians(p.get("plantar", 20.0)))
 
             # arms: upper arm down along the side, forearm forward onto the table
             sh = sk.head[bi[f"upperarm01.{s_}"]]
             el = sk.head[bi[f"lowerarm01.{s_}"]]
             wr = sk.tail[bi[f"lowerarm02.{s_}"]]
             aa = np.radians(p.get("arm_abd", 14.0))
-            ua = np.array([sg * np.sin(aa), -0.08, -np.cos(aa)])
+            ua = np.array([sg * np.sin(aa), -p.get("arm_fwd", 0.08), -np.cos(aa)])
             Rw_target[bi[f"upperarm01.{s_}"]] = align(el - sh, ua)
             ef = np.radians(p.get("elbow_flex", 35.0))
             fa = np.array([sg * np.sin(aa) * 0.6, -np.sin(ef), -np.cos(ef)])
