@@ -481,8 +481,9 @@ class Scene:
         seat_kind = self.nuis.get("seat", "plinth")
         if (item.get("pose") or {}).get("feet_on_floor"):
             self._solve_feet_on_floor()
-        # neutral seated pose -> placement
-        base = self.pose_params(0.0, 0.0, None, 0.0)
+        # neutral seated pose -> placement (floor sitting / standing: the still's own pose, e.g. 90/90)
+        sp = item.get("still_pose") if seat_kind in ("floor", "standing") else None
+        base = self.pose_params(sp["left"], sp["right"], None, 0.0) if sp else self.pose_params(0.0, 0.0, None, 0.0)
         P = self.body.pose(base)
         V = displaced(P["verts"], self.body, self.cloth)
         W = self.body.W

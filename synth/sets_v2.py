@@ -290,7 +290,19 @@ def define_postures(seed: int) -> list:
             + [("standing", "still", None)] * 5
             + [("floor_sitting", "still", "knees_up")] * 3 + [("floor_sitting", "still", "ninety_ninety")] * 2)
     n = len(plan)
-    body_seq = strat(rng, list(range(len(bodies))), n)
+    # bodies and tested legs balanced within each posture, so that both splits hold every posture
+    # (about a third of each posture's items on the 3 held-out bodies)
+    by_id = {b["id"]: i for i, b in enumerate(bodies)}
+    fit_b = [by_id[b] for b in sorted(by_id) if b not in hold_b]
+    hold_i = [by_id[b] for b in hold_b]
+    body_seq, leg_seq = [0] * n, [""] * n
+    for posture in POSTURES:
+        idx = [k for k, (p_, _, _) in enumerate(plan) if p_ == posture]
+        n_h = max(1, round(len(idx) / 3))
+        chosen = strat(rng, hold_i, n_h) + strat(rng, fit_b, len(idx) - n_h)
+        legs = strat(rng, ["left", "right"], len(idx))
+        for j, k in enumerate(rng.permutation(idx)):
+            body_seq[k], leg_seq[k] = chosen[j], legs[j]
     light_seq = strat(rng, LIGHTING, n)
     lower_seq = strat(rng, ["trousers", "shorts"], n)
     feet_seq = strat(rng, ["barefoot", "socks", "shoes"], n)
@@ -316,10 +328,12 @@ def define_postures(seed: int) -> list:
         dist = float(rng.uniform(2.2, 3.8) if posture == "standing" else rng.uniform(1.6, 3.5))
         aspect = aspect_seq[k]
         aw, ah = (int(v) for v in aspect.split(":"))
-        cs = {"setup": f"{posture}_random", "distance_m": dist, "pitch_deg": float(rng.uniform(-8, 22)),
+        low_seat = seat in ("floor", "standing")      # knees near the floor: keep the camera off it
+        cs = {"setup": f"{posture}_random", "distance_m": dist,
+              "pitch_deg": float(rng.uniform(-3, 22) if low_seat else rng.uniform(-8, 22)),
               "yaw_deg": yaw, "roll_deg": float(rng.uniform(-3, 3)), "fov_long_deg": float(rng.uniform(55, 78)),
               "aspect": aspect, "orientation": "portrait" if ah > aw else "landscape", "aim": "body"}
-        leg = str(rng.choice(["left", "right"]))
+        leg = leg_seq[k]
         other = "right" if leg == "left" else "left"
         r_rest = u(0, 20)
         item = {"set": "postures", "kind": kind, "subject": subj, "nuisance": nuis, "camera_spec": cs,
