@@ -945,9 +945,9 @@ def render_item(item: dict, out: Path, work: Path, blender: str, keep: bool = Fa
     old_job.write_text(job_txt)
     t_prep = time.time() - t_start
     t0 = time.time()
-    log = open(work / "blender.log", "w")
-    subprocess.run([blender, "-b", "--factory-startup", "-noaudio", "-P", str(HERE / "blender_scene.py"), "--", str(work / "job.json")],
-                   check=True, stdout=log, stderr=subprocess.STDOUT)
+    with open(work / "blender.log", "w") as log:
+        subprocess.run([blender, "-b", "--factory-startup", "-noaudio", "-P", str(HERE / "blender_scene.py"), "--",
+                        str(work / "job.json")], check=True, stdout=log, stderr=subprocess.STDOUT)
     t_render = time.time() - t0
     # ---- the truth projection must agree with Blender's camera
     uv_host, _ = project(cam, np.array([posed[0]["joints"][j] for j in JOINTS]))
