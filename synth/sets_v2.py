@@ -108,7 +108,8 @@ def nuisance_v2(rng, lighting: str, seat: str, low_contrast: str | None = None, 
                  colour_temp=str(rng.choice(["neutral", "cool"])))
     elif lighting == "dim_room":
         n["light"] = {"energy_w": u(4, 10), "lamp_x_m": u(-1.0, 1.0)}
-        n.update(ambient=u(0.01, 0.03), exposure=u(0.0, 0.5), sensor_noise_sigma=u(4.0, 7.0), colour_temp="warm")
+        # a phone's auto-exposure lifts a dim room part of the way, at the price of noise
+        n.update(ambient=u(0.01, 0.03), exposure=u(1.0, 1.6), sensor_noise_sigma=u(5.0, 8.0), colour_temp="warm")
     else:  # backlit_window
         n["light"] = {"fill_w": u(10, 40)}
         n["window"] = {"center_x_m": u(-0.4, 0.4), "center_z_m": u(1.3, 1.5), "width_m": u(1.4, 2.2),
