@@ -8,8 +8,10 @@ SAMPLE ?= samples/seated_ir_left_right.mp4
 OUT    ?= out/demo
 
 VALIDATION ?= build/validation
+VALIDATION2 ?= build/validation2
+POSTURES ?= build/postures
 
-.PHONY: demo test install install-test accuracy accuracy-quick accuracy-samples protocol-check throughput dask-scaling live-latency app-latency samples validation synth-smoke clean
+.PHONY: demo test install install-test accuracy accuracy-quick accuracy-samples accuracy-holdout protocol-check throughput dask-scaling live-latency app-latency samples validation validation2 postures synth-smoke synth-test clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +50,19 @@ validation: install
 synth-smoke: install
 	$(PY) synth/render.py --set smoke --out build/smoke
 
+# Wider accuracy set (issue #10) and the seated-test check's postures (issue #11); each is
+# split into <dir>-fit/ and <dir>-holdout/ (symlinks). Nothing may be fitted on the holdout.
+validation2: install
+	$(PY) synth/render.py --set validation2 --out $(VALIDATION2) --seed 0
+	$(PY) synth/split.py $(VALIDATION2)
+
+postures: install
+	$(PY) synth/render.py --set postures --out $(POSTURES) --seed 0
+	$(PY) synth/split.py $(POSTURES)
+
+synth-test: install-test
+	$(PY) -m pytest -q synth
+
 # Benchmarks; results and how to read them are in docs/ACCURACY.md and docs/PERFORMANCE.md.
 accuracy: validation
 	$(PY) benchmarks/accuracy.py --data $(VALIDATION) --out build/accuracy --markdown build/accuracy.md
@@ -62,13 +77,15 @@ accuracy-quick: install
 	$(PY) benchmarks/accuracy.py --data build/validation-quick --out build/accuracy-quick
 	$(PY) benchmarks/accuracy_cv.py --data build/validation-quick --out build/accuracy-quick-cv
 
+# The held-out part of validation2 (bodies and camera setups no fit has seen).
+accuracy-holdout: validation2
+	$(PY) benchmarks/accuracy.py --data $(VALIDATION2)-holdout --out build/accuracy-holdout --markdown build/accuracy-holdout.md
+
 accuracy-samples: install
 	$(PY) benchmarks/accuracy.py --data samples --out build/accuracy-samples
 
 # The seated-test check on the posture renders, the validation renders and the shared
 # footage (a check, never fitted): docs/ACCURACY.md "Seated-test check".
-POSTURES ?= build/postures
-VALIDATION2 ?= build/validation2
 protocol-check: install
 	$(PY) benchmarks/protocol_check.py --data $(POSTURES) --data $(VALIDATION2) \
 		--footage ../shared/footage --cache build/protocol-check.json --fit \

@@ -4,6 +4,7 @@ Deliberately dumb: it builds the scene described by job.json (written by synth/r
 then for every pre-computed vertex array (float32 .bin, produced by numpy skinning on the host)
 replaces the body mesh coordinates and renders one PNG. No numpy needed inside Blender.
 """
+
 import array
 import json
 import math
@@ -14,7 +15,7 @@ import time
 import bpy
 from mathutils import Matrix, Vector
 
-argv = sys.argv[sys.argv.index("--") + 1:]
+argv = sys.argv[sys.argv.index("--") + 1 :]
 job = json.load(open(argv[0]))
 
 
@@ -22,7 +23,18 @@ def clear_scene():
     bpy.ops.wm.read_factory_settings(use_empty=True)
 
 
-def principled(name, color, rough=0.6, sss=0.0, sss_color=None, spec=0.3, noise=None, sheen=0.0):
+def principled(
+    name,
+    color,
+    rough=0.6,
+    sss=0.0,
+    sss_color=None,
+    spec=0.3,
+    noise=None,
+    sheen=0.0,
+    emission=None,
+    emission_strength=0.0,
+):
     m = bpy.data.materials.new(name)
     m.use_nodes = True
     nt = m.node_tree
@@ -31,6 +43,9 @@ def principled(name, color, rough=0.6, sss=0.0, sss_color=None, spec=0.3, noise=
     bsdf.inputs["Roughness"].default_value = rough
     bsdf.inputs["Specular"].default_value = spec
     bsdf.inputs["Sheen"].default_value = sheen
+    if emission is not None:  # v2 sets: a window that glows
+        bsdf.inputs["Emission"].default_value = (*emission, 1.0)
+        bsdf.inputs["Emission Strength"].default_value = emission_strength
     if sss > 0:
         bsdf.inputs["Subsurface"].default_value = sss
         bsdf.inputs["Subsurface Color"].default_value = (*(sss_color or color), 1.0)
@@ -121,9 +136,20 @@ def main():
     # ---- materials
     mats = []
     for md in job["materials"]:
-        mats.append(principled(md["name"], md["color"], md.get("rough", 0.6), md.get("sss", 0.0),
-                               md.get("sss_color"), md.get("spec", 0.3), md.get("noise"),
-                               md.get("sheen", 0.0)))
+        mats.append(
+            principled(
+                md["name"],
+                md["color"],
+                md.get("rough", 0.6),
+                md.get("sss", 0.0),
+                md.get("sss_color"),
+                md.get("spec", 0.3),
+                md.get("noise"),
+                md.get("sheen", 0.0),
+                md.get("emission"),
+                md.get("emission_strength", 0.0),
+            )
+        )
     matd = {m.name: m for m in mats}
 
     # ---- body mesh
@@ -131,7 +157,7 @@ def main():
     v0 = read_f32(job["poses"][0])
     nv = len(v0) // 3
     me = bpy.data.meshes.new("body")
-    me.from_pydata([tuple(v0[3 * i:3 * i + 3]) for i in range(nv)], [], faces)
+    me.from_pydata([tuple(v0[3 * i : 3 * i + 3]) for i in range(nv)], [], faces)
     for m in job["body_materials"]:
         me.materials.append(matd[m])
     me.polygons.foreach_set("material_index", job["face_mat"])
@@ -149,25 +175,28 @@ def main():
     plane("floor", (0, 0, 0), (12, 12), (0, 0, 0), matd["floor"])
     plane("wall", (0, S["wall_y"], 3.0), (14, 6.0), (math.pi / 2, 0, 0), matd["wall"])
     if S.get("side_wall_x") is not None:
-        plane("sidewall", (S["side_wall_x"], S["wall_y"] - 3, 3.0), (6, 6.0),
-              (math.pi / 2, 0, math.pi / 2), matd["wall2"])
+        plane(
+            "sidewall",
+            (S["side_wall_x"], S["wall_y"] - 3, 3.0),
+            (6, 6.0),
+            (math.pi / 2, 0, math.pi / 2),
+            matd["wall2"],
+        )
     T = S["table"]
-    # padded top + cabinet/legs
-    top_th = 0.08
-    box("table_top", (0, T["y_front"] + T["depth"] / 2, T["height"] - top_th / 2),
-        (T["width"], T["depth"], top_th), matd["table_top"])
-    if T["style"] == "cabinet":
-        box("table_base", (0, T["y_front"] + T["depth"] / 2 + 0.06, (T["height"] - top_th) / 2),
-            (T["width"] - 0.1, T["depth"] - 0.12, T["height"] - top_th), matd["table_base"])
+    if S.get("window"):
+        plane(
+            "window",
+            S["window"]["center"],
+            S["window"]["size"],
+            (math.pi / 2, 0, 0),
+            matd["window"],
+        )
+    if T["style"] == "chair":
+        build_chair(T, matd["chair"])
+    elif T["style"] == "none":
+        pass
     else:
-        for sx in (-1, 1):
-            for sy in (0, 1):
-                box("leg", (sx * (T["width"] / 2 - 0.06),
-                            T["y_front"] + 0.06 + sy * (T["depth"] - 0.12),
-                            (T["height"] - top_th) / 2),
-                    (0.05, 0.05, T["height"] - top_th), matd["table_base"])
-        box("rail", (0, T["y_front"] + T["depth"] / 2, T["height"] - top_th - 0.05),
-            (T["width"] - 0.1, T["depth"] - 0.1, 0.06), matd["table_base"])
+        build_table(T, matd)
     for i, o in enumerate(S.get("props", [])):
         box(f"prop{i}", o["center"], o["size"], matd[o["mat"]])
 
@@ -178,6 +207,9 @@ def main():
         ld.color = L.get("color", (1, 1, 1))
         if L["type"] == "AREA":
             ld.size = L.get("size", 1.0)
+            if "size_y" in L:
+                ld.shape = "RECTANGLE"
+                ld.size_y = L["size_y"]
         if L["type"] == "SUN":
             ld.angle = math.radians(L.get("angle_deg", 5))
         lo = bpy.data.objects.new(f"L{i}", ld)
@@ -185,7 +217,63 @@ def main():
         lo.location = L["location"]
         d = Vector(L["target"]) - Vector(L["location"])
         lo.rotation_euler = d.to_track_quat("-Z", "Y").to_euler()
+    setup_camera_and_render(sc, body, me, t0)
 
+
+def build_chair(T, mat):
+    """v2 sets: a chair (seat, four legs, backrest) instead of the plinth."""
+    th = 0.05
+    h, y0, dp, w = T["height"], T["y_front"], T["depth"], T["width"]
+    box("chair_seat", (0, y0 + dp / 2, h - th / 2), (w, dp, th), mat)
+    for sx in (-1, 1):
+        for yy in (y0 + 0.03, y0 + dp - 0.03):
+            box("chair_leg", (sx * (w / 2 - 0.03), yy, (h - th) / 2), (0.035, 0.035, h - th), mat)
+    box(
+        "chair_back",
+        (0, y0 + dp + 0.02, h + T.get("back_height", 0.45) / 2),
+        (w, 0.035, T.get("back_height", 0.45)),
+        mat,
+    )
+
+
+def build_table(T, matd):
+    # padded top + cabinet/legs
+    top_th = 0.08
+    box(
+        "table_top",
+        (0, T["y_front"] + T["depth"] / 2, T["height"] - top_th / 2),
+        (T["width"], T["depth"], top_th),
+        matd["table_top"],
+    )
+    if T["style"] == "cabinet":
+        box(
+            "table_base",
+            (0, T["y_front"] + T["depth"] / 2 + 0.06, (T["height"] - top_th) / 2),
+            (T["width"] - 0.1, T["depth"] - 0.12, T["height"] - top_th),
+            matd["table_base"],
+        )
+    else:
+        for sx in (-1, 1):
+            for sy in (0, 1):
+                box(
+                    "leg",
+                    (
+                        sx * (T["width"] / 2 - 0.06),
+                        T["y_front"] + 0.06 + sy * (T["depth"] - 0.12),
+                        (T["height"] - top_th) / 2,
+                    ),
+                    (0.05, 0.05, T["height"] - top_th),
+                    matd["table_base"],
+                )
+        box(
+            "rail",
+            (0, T["y_front"] + T["depth"] / 2, T["height"] - top_th - 0.05),
+            (T["width"] - 0.1, T["depth"] - 0.1, 0.06),
+            matd["table_base"],
+        )
+
+
+def setup_camera_and_render(sc, body, me, t0):
     # ---- camera (exact pinhole from the host's K, R, t)
     C = job["camera"]
     cd = bpy.data.cameras.new("cam")
@@ -204,13 +292,15 @@ def main():
     print(f"[hiprom] scene built in {time.time() - t0:.1f}s", flush=True)
     # independent check of the host's projection: Blender's own camera model
     from bpy_extras.object_utils import world_to_camera_view
+
     sc.view_layers[0].update()
     chk = []
     for p in job.get("check_points", []):
         v = world_to_camera_view(sc, cam, Vector(p))
         chk.append([v.x * C["W"], (1.0 - v.y) * C["H"]])
-    with open(os.path.join(os.path.dirname(job["out_pattern"]), "blender_projection.json"),
-              "w") as fh:
+    with open(
+        os.path.join(os.path.dirname(job["out_pattern"]), "blender_projection.json"), "w"
+    ) as fh:
         json.dump(chk, fh)
 
     # ---- render each pose
@@ -224,8 +314,10 @@ def main():
         me.update()
         sc.render.filepath = path
         bpy.ops.render.render(write_still=True)
-        print(f"[hiprom] pose {k + 1}/{len(job['poses'])} rendered in {time.time() - t1:.2f}s",
-              flush=True)
+        print(
+            f"[hiprom] pose {k + 1}/{len(job['poses'])} rendered in {time.time() - t1:.2f}s",
+            flush=True,
+        )
 
 
 main()

@@ -10,7 +10,8 @@ import importlib.util
 from pathlib import Path
 
 _spec = importlib.util.spec_from_file_location(
-    "hiprom_tests_conftest", Path(__file__).resolve().parents[1] / "tests" / "conftest.py")
+    "hiprom_tests_conftest", Path(__file__).resolve().parents[1] / "tests" / "conftest.py"
+)
 assert _spec is not None and _spec.loader is not None
 _tests_conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_tests_conftest)

