@@ -116,3 +116,14 @@ def test_pivot_disagreement_allows_the_usual_correction_and_ignores_the_other_le
     assert np.isnan(excess)
     # A leg that never moves is not judged.
     assert np.isnan(pivot_disagreement(still, still + 3.0, still)[0])
+
+
+def test_a_small_range_is_measured_beside_a_resting_leg_that_hangs_rotated() -> None:
+    # The right leg rests in 15° of IR all clip long (no neutral of its own); the left leg
+    # holds only 10° IR. The resting leg does not move, so none of the left leg's frames
+    # may be taken for "the other leg swinging further" (measured from 0° it would be).
+    records = _clip([(1.5, 0.0), (2.0, 10.0), (1.5, 0.0), (2.0, -7.0), (1.5, 0.0)],
+                    right_deg=15.0)
+    left = summarise_records(records, resolution_wh=(640, 480), options=OPTIONS).legs["left"]
+    assert left.internal_rotation_deg == pytest.approx(10.0, abs=0.3)
+    assert left.external_rotation_deg == pytest.approx(7.0, abs=0.3)

@@ -31,6 +31,7 @@ from hiprom.core.calibration import (
     NO_NEUTRAL_SD_DEG,
     PIVOT_FALLBACK_SD_DEG,
 )
+from hiprom.core.holds import Hold
 from hiprom.core.pivot import pivot_disagreement, pivot_rotation_series
 from hiprom.core.protocol import (
     CompensationLimits,
@@ -97,6 +98,20 @@ def _leave_out(series: LegSeries, drop: npt.NDArray[np.bool_]) -> LegSeries:
 Excluded = tuple[str | None, float, float]
 
 
+def _rest_deg(series: LegSeries, neutral: Hold | None) -> float:
+    """Where the leg rests: its neutral, or without one its median angle over the clip.
+
+    Only for telling when a leg moves (the other leg's frames to leave out, the pivot's
+    check); a leg without a neutral is still reported as an absolute angle. A resting leg
+    that hangs rotated all clip long (people rarely hang both shins vertical) has no
+    neutral, and measured from 0° it would look as if it swung the whole time.
+    """
+    if neutral is not None:
+        return neutral.value_deg
+    values = series.rotation_deg[np.isfinite(series.rotation_deg)]
+    return float(np.median(values)) if values.size else 0.0
+
+
 def _systematic_sd(pivot_rejected: bool) -> float:
     """The interval's systematic SD: wider when the leg's pivot reading was rejected."""
     if not pivot_rejected:
@@ -133,8 +148,8 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
               for side in SIDES}
     neutral = {side: find_neutral(series[side]) for side in SIDES}
     fulcrum: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
-    direct = {side: series[side].rotation_deg - (0.0 if (h := neutral[side]) is None
-                                                 else h.value_deg) for side in SIDES}
+    direct = {side: series[side].rotation_deg - _rest_deg(series[side], neutral[side])
+              for side in SIDES}
     rejected: set[str] = set()
     for side in SIDES:
         hold = neutral[side]
@@ -157,7 +172,7 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
         neutral[side] = find_neutral(series[side]) or hold
         if fixed.knee_xy is not None and fixed.down_xy is not None:
             fulcrum[side] = (fixed.knee_xy, fixed.down_xy)
-    zero = {side: 0.0 if (h := neutral[side]) is None else h.value_deg for side in SIDES}
+    zero = {side: _rest_deg(series[side], neutral[side]) for side in SIDES}
     masked = {side: _while_other_leg_moves(series[side], zero[side], series[OTHER_SIDE[side]],
                                            zero[OTHER_SIDE[side]]) for side in SIDES}
     legs: dict[str, LegResult] = {side: summarise_leg(
