@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -262,7 +264,7 @@ def _flag_series(seed: int = 12, **overrides) -> LegSeries:
 @pytest.mark.parametrize(
     ("override", "flag"),
     [
-        ({"pelvis_roll_deg": 6.0}, "pelvis_roll"),  # > 4° vs neutral
+        ({"pelvis_roll_deg": 6.0}, "pelvis_roll"),  # > 4° vs neutral (an IR rep)
         ({"trunk_lean_deg": -7.0}, "trunk_lean"),  # > 5°
         ({"knee_x_px": 530.0}, "knee_drift"),  # 30 px > 7.5% of 300 px
         ({"visibility": 0.3}, "low_visibility"),
@@ -282,6 +284,19 @@ def test_compensation_flags(override, flag):
 def test_compensation_below_limit_is_not_flagged(override):
     result = summarise_leg(_flag_series(**override))
     assert result.reps[0].flags == ()
+
+
+def test_an_er_rep_allows_the_hip_line_shift_the_swinging_foot_causes():
+    # The same 38° hold in ER: the model's hip line turns by up to 0.033°/° beyond 4° with
+    # a still pelvis, so 5.5° is allowed (4° + 0.06 × 38° = 6.3°) and 7° is not.
+    def er(**overrides):
+        s = _flag_series(**overrides)
+        return summarise_leg(replace(s, rotation_deg=-s.rotation_deg))
+
+    assert "pelvis_roll" not in er(pelvis_roll_deg=5.5).reps[0].flags
+    assert "pelvis_roll" in er(pelvis_roll_deg=7.0).reps[0].flags
+    # In IR the same 5.5° is a compensation.
+    assert "pelvis_roll" in summarise_leg(_flag_series(pelvis_roll_deg=5.5)).reps[0].flags
 
 
 def test_compensated_rep_is_excluded_when_clean_reps_exist():
