@@ -114,7 +114,8 @@ def passes(item: Item, limits: PostureLimits) -> bool:
     f = {k: _value(item, k) for k in FEATURES}
     if not all(np.isfinite(v) for v in f.values()):
         return False
-    return (f["hip_width"] >= limits.min_hip_width and f["hang"] >= limits.min_hang
+    return (limits.min_hip_width <= f["hip_width"] <= limits.max_hip_width
+            and f["hang"] >= limits.min_hang
             and limits.min_knee_drop <= f["knee_drop"] <= limits.max_knee_drop
             and f["thigh"] <= limits.max_thigh)
 
@@ -128,19 +129,19 @@ def _verdict(item: Item, limits: PostureLimits) -> str:
 #: Each limit, the feature it bounds and its direction (+1: an upper bound).
 BOUNDS = {"max_thigh": ("thigh", 1), "min_knee_drop": ("knee_drop", -1),
           "max_knee_drop": ("knee_drop", 1), "min_hang": ("hang", -1),
-          "min_hip_width": ("hip_width", -1)}
+          "min_hip_width": ("hip_width", -1), "max_hip_width": ("hip_width", 1)}
 
 
 def fit_limits(items: list[Item], *, margin: float = 0.25) -> PostureLimits:
-    """Limits from the fit split: each bound placed beyond every seated test's value.
+    """Limits from the fit split: each bound placed just beyond every seated test's value.
 
     For a bound, ``edge`` is the most extreme value among the fit split's seated tests and
-    ``gap`` the distance from there to the nearest fit-split non-test item on the far side
-    (the posture the bound is meant to refuse). The bound sits ``margin`` of the gap beyond
-    the edge — close to the tests, as a wrong refusal only asks for a retake while a wrong
-    pass gives a verdict on a picture that is not the test — but never less than 0.05
-    (image shank lengths or cosine) from it. A bound with no non-test item beyond it keeps
-    the bundled value or the edge plus 0.15, whichever is further out.
+    ``gap`` the distance from there to the nearest fit-split non-test item on the far side.
+    The bound sits ``margin`` of the gap beyond the edge, but at least 0.05 (image shank
+    lengths, or cosine) from it: close to the tests, because the two errors cost
+    differently — a wrong refusal asks for a retake with a reason, a wrong pass gives a
+    verdict on a picture that is not the test. A bound with no non-test item beyond it sits
+    0.15 beyond the edge, or at the bundled value if that is further out.
     """
     fit = [i for i in items if i.split == "fit" and i.error is None]
     tests = [i for i in fit if i.is_test]

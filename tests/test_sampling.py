@@ -270,3 +270,21 @@ def test_the_regular_spacing_is_the_sparse_one_even_when_runs_hold_half_the_time
     keep, spacing = flt.regular_subset(idx / FPS, 1 / FPS)
     assert spacing == pytest.approx(4 / FPS)
     assert np.all(np.diff(idx[keep]) >= 3)
+
+
+def test_a_short_correlated_hold_s_interval_stays_bounded():
+    # Eight strongly correlated samples: n_eff falls to its floor of 2, where a Student t
+    # with one degree of freedom would multiply the half-width by 6.5; it is taken at
+    # MIN_T_DOF (two) instead, as for an n_eff of 3.
+    from scipy.special import stdtrit
+
+    from hiprom.core.filters import MAD_TO_SD, MEDIAN_EFFICIENCY, MIN_T_DOF, median_with_se
+    from hiprom.vocabulary import Z95
+
+    values = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    centre, se, n_eff = median_with_se(values)
+    assert n_eff == 2.0
+    sd = MAD_TO_SD * float(np.median(np.abs(values - centre)))
+    expected = stdtrit(MIN_T_DOF, 0.975) / Z95 * MEDIAN_EFFICIENCY * sd / np.sqrt(2.0)
+    assert se == pytest.approx(expected)
+    assert se < 3 * MEDIAN_EFFICIENCY * sd / np.sqrt(2.0)

@@ -250,14 +250,21 @@ def _consecutive_rho(t: FloatArray, resid: FloatArray, frame_s: float) -> float:
     return float(np.clip(rho + (1 + 4 * rho) / (pair.size + 1), 0.0, 1.0))
 
 
+#: Fewest degrees of freedom of the Student-t inflation. Below 2 the t quantile runs off
+#: (12.7 at one degree, against 4.3 at two) on an n_eff that is itself only an estimate from
+#: a short, strongly correlated hold: an adaptively sampled 0.6-s neutral came out at
+#: n_eff 2.0 and a 95% half-width of 8.1° where every frame gave n_eff 2.8 and 0.8°.
+MIN_T_DOF = 2.0
+
+
 def median_with_se(values: FloatArray, timestamps_s: FloatArray | None = None,
                    frame_s: float | None = None) -> tuple[float, float, float]:
     """Median of a held segment, its standard error, and the effective sample size.
 
     The SE is the median's (√(π/2)·σ/√n_eff) with σ from the MAD and n_eff from the lag-1
     autocorrelation ρ of the residuals (AR(1): n_eff = n·(1−ρ)/(1+ρ), ρ bias-corrected by
-    (1+4ρ)/n). It is inflated by the Student-t quantile for n_eff − 1 degrees of freedom over
-    Z95, so Z95·SE is a fair 95% half-width for short holds.
+    (1+4ρ)/n). It is inflated by the Student-t quantile for n_eff − 1 degrees of freedom (at
+    least :data:`MIN_T_DOF`) over Z95, so Z95·SE is a fair 95% half-width for short holds.
 
     Irregularly spaced samples (adaptive sampling; ``timestamps_s`` and the series'
     ``frame_s`` given, see :func:`regular_subset`) are counted at the spacing they have:
@@ -301,5 +308,5 @@ def median_with_se(values: FloatArray, timestamps_s: FloatArray | None = None,
         n_frames = (t[-1] - t[0]) / frame + 1.0
         n_eff = max(2.0, min(float(keep.size), n_frames * (1 - rho) / (1 + rho)))
     sd = MAD_TO_SD * float(np.median(np.abs(resid)))
-    inflate = float(stdtrit(n_eff - 1, 0.975)) / Z95
+    inflate = float(stdtrit(max(n_eff - 1, MIN_T_DOF), 0.975)) / Z95
     return centre, float(inflate * MEDIAN_EFFICIENCY * sd / np.sqrt(n_eff)), float(n_eff)

@@ -55,6 +55,7 @@ class PostureLimits:
     max_knee_drop: float = 0.65
     min_hang: float = 0.45
     min_hip_width: float = 0.25
+    max_hip_width: float = 0.80
     min_fraction: float = 0.5
 
 
@@ -226,6 +227,8 @@ def _reason(f: dict[str, float], fraction: float, limits: PostureLimits) -> str 
                 "and feet in frame, in good light, and " + _SIT)
     if f["hip_width"] < limits.min_hip_width:
         return "the camera is beside the person, not in front; " + _SIT
+    if f["hip_width"] > limits.max_hip_width:
+        return ("the lower legs look short, as if stretched out toward the camera; " + _SIT)
     if f["hang"] < limits.min_hang:
         return "the lower legs are not hanging down; " + _SIT
     if f["knee_drop"] < limits.min_knee_drop:
