@@ -202,19 +202,24 @@ def evaluate(clips: list[Clip], group_of, current_sd: float) -> tuple[list[Case]
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, required=True, help="folder of clips + *.truth.json")
+    ap.add_argument("--data", type=Path, action="append", required=True,
+                    help="folder of clips + *.truth.json (repeatable)")
+    ap.add_argument("--split", choices=["fit", "holdout"], default=None,
+                    help="v2 sets: only the items of this split (fit: never the held-out part)")
     ap.add_argument("--out", type=Path, default=Path("build/accuracy-cv"))
     ap.add_argument("--markdown", type=Path, default=None)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N clips (quick)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    truths = sorted(args.data.glob("*.truth.json"))
+    truths = sorted(p for folder in args.data for p in folder.glob("*.truth.json"))
     clips = []
     for path in truths:
         truth = json.loads(path.read_text())
-        if truth["kind"] != "clip":
+        if truth["kind"] != "clip" or not (path.parent / truth["media"]).exists():
             continue
-        clips.append(_landmarks_of(args.data / truth["media"], truth, args.out))
+        if args.split is not None and truth.get("split", "fit") != args.split:
+            continue
+        clips.append(_landmarks_of(path.parent / truth["media"], truth, args.out))
         if args.limit and len(clips) >= args.limit:
             break
     if len(clips) < 2:
