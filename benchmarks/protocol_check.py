@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hiprom.backends.base import PoseModel
 from hiprom.core.posture import FEATURES, LIMITS, PostureLimits
 from hiprom.errors import HipromError
 from hiprom.media.sources import is_image
@@ -64,11 +65,12 @@ def _label(path: Path) -> tuple[str, str, bool] | None:
     return group, str(doc.get("split") or "fit"), posture == "seated_test" and bool(valid_view)
 
 
-def measure_item(path: Path, group: str, split: str, is_test: bool) -> Item:
+def measure_item(path: Path, group: str, split: str, is_test: bool,
+                 model: str = "full") -> Item:
     """Run the pipeline on one file and keep the check's features."""
     kind = "still" if is_image(path) else "clip"
     try:
-        m = measure_path(path, options=MeasureOptions())
+        m = measure_path(path, options=MeasureOptions(model=PoseModel(model)))
     except HipromError as err:
         return Item(path.name, group, split, is_test, kind, {}, 0.0, str(err))
     protocol = m.protocol.to_dict() if m.protocol is not None else {}
@@ -77,7 +79,8 @@ def measure_item(path: Path, group: str, split: str, is_test: bool) -> Item:
                 float(protocol.get("usable_fraction") or 0.0), None)
 
 
-def collect(data: list[Path], footage: list[Path], cache: Path | None) -> list[Item]:
+def collect(data: list[Path], footage: list[Path], cache: Path | None,
+            model: str = "full") -> list[Item]:
     """Measure every labelled render and footage item (cached by name)."""
     known: dict[str, Item] = {}
     if cache is not None and cache.exists():
@@ -92,7 +95,7 @@ def collect(data: list[Path], footage: list[Path], cache: Path | None) -> list[I
         todo += [(p, "footage", "check", False) for p in sorted(folder.iterdir())
                  if p.suffix.lower() in MEDIA]
     for n, (path, group, split, is_test) in enumerate(todo, 1):
-        item = known.get(path.name) or measure_item(path, group, split, is_test)
+        item = known.get(path.name) or measure_item(path, group, split, is_test, model)
         items.append(item)
         if cache is not None and path.name not in known:
             known[path.name] = item
@@ -204,9 +207,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="folder of real footage that is not the test (repeatable)")
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--fit", action="store_true", help="propose limits from the fit split")
+    ap.add_argument("--model", choices=["full", "heavy", "lite"], default="full",
+                    help="the pose network (the features depend on it; one cache per model)")
     ap.add_argument("--markdown", type=Path, default=None)
     args = ap.parse_args(argv)
-    items = collect(args.data, [f for f in args.footage if f.is_dir()], args.cache)
+    items = collect(args.data, [f for f in args.footage if f.is_dir()], args.cache, args.model)
     parts = [table(items, LIMITS, "Bundled limits: " + ", ".join(
         f"{f.name} {getattr(LIMITS, f.name)}" for f in fields(LIMITS)))]
     if args.fit:

@@ -30,8 +30,8 @@ from hiprom.core.geometry import LegMeasurement, pelvis_down
 from hiprom.vocabulary import MIN_VISIBILITY, SIDES
 
 __all__ = [
-    "LIMITS", "PostureCheck", "PostureLimits", "camera_advice", "check_seated_test",
-    "light_advice", "posture_features",
+    "LIMITS", "LIMITS_BY_MODEL", "PostureCheck", "PostureLimits", "camera_advice",
+    "check_seated_test", "light_advice", "posture_features",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -60,6 +60,13 @@ class PostureLimits:
 
 
 LIMITS = PostureLimits()
+#: The limits per pose network (``--model``): each network places the hip and knee
+#: landmarks a little differently, so each has its own fit (benchmarks/protocol_check.py).
+LIMITS_BY_MODEL: dict[str, PostureLimits] = {
+    "full": LIMITS,
+    "heavy": LIMITS,
+    "lite": LIMITS,
+}
 
 
 @dataclass(frozen=True)
