@@ -64,12 +64,19 @@ synth-test: install-test
 	$(PY) -m pytest -q synth
 
 # Benchmarks; results and how to read them are in docs/ACCURACY.md and docs/PERFORMANCE.md.
-accuracy: validation
+# Out of sample: constants refitted per held-out body / camera setup on validation and
+# validation2's fit part, then the held-out part of validation2 measured as a user would.
+accuracy: validation validation2
+	$(PY) benchmarks/accuracy_cv.py --data $(VALIDATION) --data $(VALIDATION2) --split fit \
+		--out build/accuracy-cv --markdown build/accuracy-cv.md
+	$(PY) benchmarks/accuracy.py --data $(VALIDATION2) --split holdout \
+		--out build/accuracy-holdout --markdown build/accuracy-holdout.md
+	$(PY) benchmarks/accuracy.py --data $(VALIDATION2) --split holdout --side both \
+		--out build/accuracy-holdout-both --markdown build/accuracy-holdout-both.md
 	$(PY) benchmarks/accuracy.py --data $(VALIDATION) --out build/accuracy --markdown build/accuracy.md
-	$(PY) benchmarks/accuracy_cv.py --data $(VALIDATION) --out build/accuracy-cv --markdown build/accuracy-cv.md
 
-# The same on a subset that renders and measures in well under 15 minutes (12 clips: two of
-# each of the six bodies, each camera setup twice); for a quick check, not for docs.
+# A quick check on a subset that renders and measures in well under 15 minutes (12
+# validation clips: two of each of the six bodies, each camera setup twice); not for docs.
 accuracy-quick: install
 	$(PY) synth/render.py --set validation --out build/validation-quick --seed 0 \
 	  --only val_00 --only val_01 --only val_02 --only val_03 --only val_04 --only val_05 \
@@ -77,9 +84,11 @@ accuracy-quick: install
 	$(PY) benchmarks/accuracy.py --data build/validation-quick --out build/accuracy-quick
 	$(PY) benchmarks/accuracy_cv.py --data build/validation-quick --out build/accuracy-quick-cv
 
-# The held-out part of validation2 (bodies and camera setups no fit has seen).
-accuracy-holdout: validation2
-	$(PY) benchmarks/accuracy.py --data $(VALIDATION2)-holdout --out build/accuracy-holdout --markdown build/accuracy-holdout.md
+# The held-out part of validation2 only (bodies and camera setups no fit has seen).
+accuracy-holdout: install
+	$(PY) synth/render.py --set validation2 --out $(VALIDATION2) --seed 0 --only holdout
+	$(PY) benchmarks/accuracy.py --data $(VALIDATION2) --split holdout \
+		--out build/accuracy-holdout --markdown build/accuracy-holdout.md
 
 accuracy-samples: install
 	$(PY) benchmarks/accuracy.py --data samples --out build/accuracy-samples
