@@ -4,8 +4,9 @@ Snapshots of the document for built measurements that cover what the interpretat
 say: verdicts on two clean legs and their asymmetry and routine, a verdict withheld for a
 compensated leg, an untested leg, an input that is not the seated test, a leg without a
 value, and a photo's side note with extra blocks. The files under
-``tests/data/result_documents`` were written by ``Measurement.to_dict`` before interpretation moved out
-of the result type; any change to the document shows up here.
+``tests/data/result_documents`` were written by ``Measurement.to_dict`` before the
+interpretation moved out of the result type (:mod:`hiprom.plan.interpret`,
+:func:`hiprom.media.document.result_document`); any change to the document shows up here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from builders import Body, frame_record, seated_xy
 from hiprom._version import __version__
 from hiprom.core.posture import PostureCheck
+from hiprom.media.document import result_document
 from hiprom.media.sinks import to_jsonable
 from hiprom.pipeline.analysis import Analysis, MeasureOptions
 from hiprom.pipeline.measure import measurement_from_analysis
@@ -100,7 +102,7 @@ CASES = _cases()
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_result_document_matches_its_snapshot(name: str) -> None:
-    doc = CASES[name].to_dict()
+    doc = result_document(CASES[name])
     assert doc["hiprom_version"] == __version__
     doc["hiprom_version"] = "<version>"
     assert _text(doc) == (SNAPSHOTS / f"{name}.json").read_text(encoding="utf-8")
