@@ -182,7 +182,7 @@ def run_live(options: LiveOptions, *, backend_factory: BackendFactory | None = N
     auto = options.source is not None
     realtime = (not options.headless) if options.realtime is None else options.realtime
     guide = Guide(GuideConfig(auto=auto), resolution_wh=options.resolution_wh,
-                  options=options.measure)
+                  options=options.measure, background=realtime)
     worker = Worker(options, backend_factory or partial(default_backend_factory,
                                                          model=options.measure.model),
                     guide, realtime)
