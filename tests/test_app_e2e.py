@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from hiprom.app.headless import CHROMIUM, Chromium, run_auto_test, start_server, stop_server, to_y4m
+from hiprom.media.document import result_document
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "seated_ir_left_right.mp4"
@@ -93,7 +94,7 @@ def test_auto_mode_runs_the_whole_test_and_equals_measure(clip, app_server, tmp_
         assert cdp.problems() == []
 
     saved = json.loads((out / card["files"][0]).read_text())
-    expected = measure_path(SAMPLE).to_dict()
+    expected = result_document(measure_path(SAMPLE))
     for side in ("left", "right"):
         got = saved["legs"][side]["internal_rotation_deg"]
         want = expected["legs"][side]["internal_rotation_deg"]

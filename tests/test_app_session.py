@@ -14,6 +14,7 @@ import builders
 from hiprom.app.session import AppSession, SessionSettings, decode_jpeg
 from hiprom.core.landmarks import Landmarks
 from hiprom.errors import InputError
+from hiprom.media.document import result_document
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "seated_ir_left_right.mp4"
@@ -196,7 +197,7 @@ def test_sample_frames_through_the_app_session_equal_measure(tmp_path):
     outcome = session.finish(tmp_path, stem="sample")
     session.close()
     # The app analyses every frame it gets, so it is compared with measure --every-frame.
-    expected = measure_path(SAMPLE, options=MeasureOptions(every_frame=True)).to_dict()
+    expected = result_document(measure_path(SAMPLE, options=MeasureOptions(every_frame=True)))
     for side in ("left", "right"):
         got = outcome.result["legs"][side]["internal_rotation_deg"]
         assert got == pytest.approx(expected["legs"][side]["internal_rotation_deg"], abs=0.1)

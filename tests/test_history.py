@@ -13,16 +13,15 @@ from hypothesis import strategies as st
 
 from hiprom.errors import InputError
 from hiprom.plan.assessment import Side
+from hiprom.plan.interpret import leg_inputs, result_compensations
 from hiprom.report.history import (
     DEFAULT_PERSON,
     changes_since_last,
     combined_ci95,
     default_db_path,
-    leg_inputs,
     list_people,
     load_history,
     read_result,
-    result_compensations,
     save_result,
     validate_result,
 )

@@ -29,10 +29,12 @@ HIPROM_BELOW = {
     "hiprom.plan": ("hiprom.vocabulary", "hiprom.errors"),
     "hiprom.backends": ("hiprom.core", "hiprom.vocabulary", "hiprom.errors", "hiprom._native",
                         "hiprom._hashing"),
-    "hiprom.results": ("hiprom.core", "hiprom.plan", "hiprom.vocabulary", "hiprom.errors",
-                       "hiprom._version"),
-    "hiprom.media": ("hiprom.core", "hiprom.backends", "hiprom.results", "hiprom.vocabulary",
-                     "hiprom.errors", "hiprom._native", "hiprom._hashing", "hiprom._version"),
+    # Results are data: what may be said about them (plan.interpret) is not theirs to say.
+    "hiprom.results": ("hiprom.core", "hiprom.vocabulary", "hiprom.errors"),
+    # media.document joins a result's data with its interpretation into the result JSON.
+    "hiprom.media": ("hiprom.core", "hiprom.backends", "hiprom.results", "hiprom.plan",
+                     "hiprom.vocabulary", "hiprom.errors", "hiprom._native", "hiprom._hashing",
+                     "hiprom._version"),
     "hiprom.pipeline": ("hiprom.core", "hiprom.backends", "hiprom.media", "hiprom.results",
                         "hiprom.vocabulary", "hiprom.errors", "hiprom._hashing",
                         "hiprom._native"),

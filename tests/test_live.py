@@ -22,6 +22,7 @@ from hiprom.core.landmarks import Landmarks
 from hiprom.errors import CameraDisconnected, LiveError, SourceError
 from hiprom.live.session import LiveOptions, run_live
 from hiprom.live.states import Key, Phase
+from hiprom.media.document import result_document
 from hiprom.media.frames import Frame
 from hiprom.pipeline.measure import measure_path
 
@@ -202,7 +203,7 @@ def test_live_on_the_sample_gives_the_measure_result(tmp_path, monkeypatch):
                                       str(out), "--person", "Ada"])
     assert run.exit_code == 0, run.output
     live = json.loads((out / "seated_ir_left_right.json").read_text())
-    batch = measure_path(SAMPLE).to_dict()
+    batch = result_document(measure_path(SAMPLE))
     for side in ("left", "right"):
         got = live["legs"][side]["internal_rotation_deg"]
         assert got == pytest.approx(batch["legs"][side]["internal_rotation_deg"], abs=1.0)

@@ -8,6 +8,7 @@ import pytest
 
 from hiprom.core.posture import PostureLimits, check_seated_test, posture_features
 from hiprom.errors import MeasurementError
+from hiprom.media.document import result_document
 from hiprom.pipeline.analysis import MeasureOptions
 from hiprom.pipeline.analysis import TestedSide as Side_
 from hiprom.pipeline.measure import _tested_in_still, measure_path
@@ -46,7 +47,7 @@ def test_limits_are_ordered_sensibly():
 def test_every_rendered_sample_is_the_seated_test(name):
     m = measure_path(SAMPLES / name)
     assert m.valid, m.protocol.reason if m.protocol else ""
-    doc = m.to_dict()
+    doc = result_document(m)
     assert doc["protocol"]["valid"] is True and doc["protocol"]["reason"] is None
 
 
@@ -64,7 +65,7 @@ def test_footage_that_is_not_the_test_is_refused_with_a_reason(name):
     except MeasurementError as err:   # nothing measurable at all: refused before any value
         assert str(err)
         return
-    doc = m.to_dict()
+    doc = result_document(m)
     assert doc["protocol"]["valid"] is False and doc["protocol"]["reason"], doc["protocol"]
     assert "sit on a table edge facing the camera" in doc["protocol"]["reason"]
     for leg in doc["legs"].values():
@@ -74,7 +75,7 @@ def test_footage_that_is_not_the_test_is_refused_with_a_reason(name):
 
 @pytest.mark.mediapipe
 def test_the_still_s_resting_leg_gets_no_value_verdict_or_flag():
-    doc = measure_path(SAMPLES / "still_right_ir45_far.png").to_dict()
+    doc = result_document(measure_path(SAMPLES / "still_right_ir45_far.png"))
     left, right = doc["legs"]["left"], doc["legs"]["right"]
     assert left["tested"] is False and left["internal_rotation_deg"] is None
     assert left["verdict"] is None
@@ -86,16 +87,16 @@ def test_the_still_s_resting_leg_gets_no_value_verdict_or_flag():
 @pytest.mark.mediapipe
 def test_a_clip_s_resting_leg_is_not_tested_and_side_names_it():
     clip = SAMPLES / "seated_ir_pelvis_roll_comp.mp4"
-    doc = measure_path(clip).to_dict()
+    doc = result_document(measure_path(clip))
     assert doc["legs"]["right"]["tested"] is False
     assert doc["legs"]["right"]["internal_rotation_deg"] is None
-    both = measure_path(clip, options=MeasureOptions(side=Side_.BOTH)).to_dict()
+    both = result_document(measure_path(clip, options=MeasureOptions(side=Side_.BOTH)))
     assert both["legs"]["right"]["tested"] is True
 
 
 @pytest.mark.mediapipe
 def test_a_value_resting_on_pelvis_roll_has_its_verdict_withheld():
-    doc = measure_path(SAMPLES / "seated_ir_pelvis_roll_comp.mp4").to_dict()
+    doc = result_document(measure_path(SAMPLES / "seated_ir_pelvis_roll_comp.mp4"))
     left = doc["legs"]["left"]
     assert "pelvis_roll" in left["quality"]
     assert left["verdict"]["code"] == "withheld" and "sit bones" in left["verdict"]["reason"]

@@ -6,8 +6,8 @@ def test_public_api_is_pinned():
         "DISCLAIMER", "BackendError", "FakeBackend", "Frame", "HipromError", "InputError",
         "LandmarkName", "Landmarks", "LegInput", "MeasureOptions", "Measurement",
         "MeasurementError", "PersonPolicy", "PoseBackend", "RunningMode", "SourceError",
-        "__version__", "asymmetry", "build_plan", "measure_path", "safety_screen",
-        "verdict_for", "write_outputs", "write_report",
+        "__version__", "asymmetry", "build_plan", "interpret_measurement", "measure_path",
+        "result_document", "safety_screen", "verdict_for", "write_outputs", "write_report",
     ])
     for name in hiprom.__all__:
         assert getattr(hiprom, name) is not None, name

@@ -209,7 +209,7 @@ def test_adaptive_measurement_matches_every_frame_and_says_how_much_it_analysed(
     assert fraction == pytest.approx(adaptive.source.frames_analysed / full.source.n_frames,
                                      abs=1e-4)
     assert fraction < 0.5
-    doc = adaptive.to_dict()["source"]
+    doc = adaptive.source.to_dict()
     assert doc["frames_analysed"] == len(adaptive.frame_index)
     assert doc["frames_analysed_fraction"] == fraction
     a, b = full.legs["left"], adaptive.legs["left"]

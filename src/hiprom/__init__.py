@@ -6,8 +6,8 @@ The public API, in the order a notebook uses it::
     m = hiprom.measure_path("clip.mp4")                  # a Measurement
     m.legs["left"].internal_rotation_deg                  # degrees, + = internal rotation
     hiprom.write_outputs(m, "results/", annotate=True)    # JSON, CSV, key frame, video
-    plan = hiprom.build_plan(m.leg_input("left"), m.leg_input("right"))
-    print(plan.format_text())
+    said = hiprom.interpret_measurement(m)             # verdicts, asymmetry, routine
+    print(said.plan.format_text() if said.plan else "no routine: nothing to act on")
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from hiprom.errors import (
     MeasurementError,
     SourceError,
 )
+from hiprom.media.document import interpret_measurement, result_document
 from hiprom.media.frames import Frame
 from hiprom.media.outputs import write_outputs
 from hiprom.pipeline.analysis import MeasureOptions
@@ -52,7 +53,9 @@ __all__ = [
     "__version__",
     "asymmetry",
     "build_plan",
+    "interpret_measurement",
     "measure_path",
+    "result_document",
     "safety_screen",
     "verdict_for",
     "write_outputs",

@@ -1,6 +1,6 @@
 """What the page shows after a test: the result card, the history and the report.
 
-Pure functions over the result dict of docs/RESULTS.md (``Measurement.to_dict()``), plus the
+Pure functions over the result dict of docs/RESULTS.md (``result_document(m)``), plus the
 thin file and database readers the server's routes call (``hiprom.report.html`` builds the HTML,
 ``hiprom.report.history`` keeps the person's tests). No measuring here.
 """

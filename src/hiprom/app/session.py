@@ -32,6 +32,7 @@ from hiprom.core.selection import PersonTracker
 from hiprom.errors import InputError, MeasurementError
 from hiprom.live.guide import Guide, setup_advice
 from hiprom.live.states import GuideConfig, GuideState, Key, Phase
+from hiprom.media.document import result_document
 from hiprom.media.frames import Frame
 from hiprom.pipeline.analysis import (
     Analysis,
@@ -344,7 +345,7 @@ class AppSession:
         _write_phase_csv(m, self.phases[:n], Path(out_dir) / f"{stem}.csv")
         if self._spool is not None:
             written += self._write_video(m, Path(out_dir), stem)
-        return Outcome(result=m.to_dict(), written=written)
+        return Outcome(result=result_document(m), written=written)
 
     def _frames(self) -> Iterator[np.ndarray]:
         assert self._spool is not None

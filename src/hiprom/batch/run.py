@@ -181,6 +181,7 @@ def score_job(job: Job) -> OutcomeRecord:
     t0 = time.perf_counter()
     try:
         from hiprom._native import native_stderr_silenced
+        from hiprom.media.document import result_document
         from hiprom.media.outputs import write_outputs
         from hiprom.media.privacy import face_blur_hook
         from hiprom.media.sinks import to_jsonable, write_json_atomic
@@ -197,9 +198,10 @@ def score_job(job: Job) -> OutcomeRecord:
                 files = write_outputs(measurement, Path(job.out_dir), annotate=job.annotate,
                                       frame_hook=hook)
         if is_url(job.path):  # the result names the input as the batch was given it
-            measurement.source = replace(measurement.source, path=job.path)
-            write_json_atomic(files[0], measurement.to_dict())
-        result = to_jsonable(measurement.to_dict())
+            measurement = replace(measurement,
+                                  source=replace(measurement.source, path=job.path))
+            write_json_atomic(files[0], result_document(measurement))
+        result = to_jsonable(result_document(measurement))
     except HipromError as err:
         return failed_outcome(job, err, compute_s=time.perf_counter() - t0)
     except OSError as err:  # no permission, a full disk, a file where the folder should be

@@ -60,6 +60,7 @@ def live(
     from hiprom.cli.app import no_display_reason
     from hiprom.cli.main import fail, out_console
     from hiprom.live.session import LiveOptions, run_live, save_history
+    from hiprom.media.document import result_document
 
     if not headless and (reason := no_display_reason()):
         raise fail(reason)
@@ -83,7 +84,7 @@ def live(
     if m is None:
         raise fail("nothing was measured: no frame reached the pose model")
     if not quiet:
-        _print_summary(m.to_dict(), result.written)
+        _print_summary(result_document(m), result.written)
         out_console.print(f"{result.frames_analysed} frames analysed, "
                           f"{result.fps:.1f} frames/s shown")
         if history and not person:

@@ -183,6 +183,7 @@ def measure(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
     """Measure hip rotation in videos or photos; writes <stem>.json and <stem>.csv per input."""
+    from hiprom.media.document import result_document
     from hiprom.media.exports import write_exports
     from hiprom.media.outputs import write_outputs
     from hiprom.pipeline.measure import measure_path
@@ -209,7 +210,7 @@ def measure(
                                   soft_wrap=True)
             elif exports:
                 written += write_exports(m, out, exports)
-            result = m.to_dict()
+            result = result_document(m)
             if history and person:
                 from hiprom.report.history import save_result
 

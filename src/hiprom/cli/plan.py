@@ -64,7 +64,8 @@ def _leg(ir: float | None, er: float | None, ci: float | None, side: str) -> Leg
 def _plan_inputs(result: Path | None, angles: dict[str, float | None],
                  compensation: list[str]) -> tuple[LegInput | None, LegInput | None, list[str]]:
     """Return (left, right, compensations) from a result file or from the angle flags."""
-    from hiprom.report.history import leg_inputs, read_result, result_compensations
+    from hiprom.plan.interpret import leg_inputs, result_compensations
+    from hiprom.report.history import read_result
 
     given = [f"--{k.replace('_', '-')}" for k, v in angles.items() if v is not None]
     if result is not None:

@@ -12,9 +12,12 @@ tilt/yaw/roll estimated from the body) → ``neutral`` (sit still, shins vertica
 ``GuideConfig(auto=True)`` (a recording) no key is needed: every step advances on what the
 person does, any side order is followed, and nothing is asked to be redone.
 
-Each finished rep is scored by the pipeline of ``hiprom measure``
-(:func:`~hiprom.pipeline.summarise.summarise_records`); a rep with a compensation, low
-landmark confidence or a short hold is flagged and, in interactive mode, asked to be redone.
+The neutral and the reps are the protocol's: from the test's start every record goes into
+an :class:`~hiprom.pipeline.progress.IncrementalSummary`, which runs the pipeline of
+``hiprom measure`` (:func:`~hiprom.pipeline.summarise.summarise_records`, same options) on
+the session as it goes; the prompts and progress bars read its state (neutral found and
+held, a leg moving or holding, reps scored). A scored rep with a compensation, low landmark
+confidence or a short hold is asked to be redone in interactive mode.
 
 The data types live in :mod:`hiprom.live.states` (re-exported here) and the reps phase in
 :mod:`hiprom.live.reps`.
@@ -40,6 +43,7 @@ from hiprom.live.states import (
     median,
 )
 from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
+from hiprom.pipeline.progress import IncrementalSummary, LegPhase, ProtocolState
 from hiprom.vocabulary import MIN_VISIBILITY, SIDES, Side
 
 __all__ = ["Guide", "setup_advice"]
@@ -98,14 +102,17 @@ class Guide(RepsPhase):
     Args:
         config: thresholds and the auto (recording) mode.
         resolution_wh: frame size, for the setup check and the camera model.
-        options: the measurement options; each rep is scored with them by the pipeline's
-            :func:`~hiprom.pipeline.summarise.summarise_records`, as ``hiprom measure`` would.
+        options: the measurement options; the session is summarised with them by the
+            pipeline's :func:`~hiprom.pipeline.summarise.summarise_records` as it goes, as
+            ``hiprom measure`` would.
+        background: summarise on a thread of its own, so no frame waits for it (a camera
+            session); otherwise in :meth:`update`, the same on every run (files, tests).
 
     """
 
     def __init__(self, config: GuideConfig = GuideConfig(), *,
                  resolution_wh: tuple[int, int] = (640, 480),
-                 options: MeasureOptions = MeasureOptions()) -> None:
+                 options: MeasureOptions = MeasureOptions(), background: bool = False) -> None:
         self.config = config
         self.resolution_wh = resolution_wh
         self.options = options
@@ -116,14 +123,11 @@ class Guide(RepsPhase):
         self.setup_view: dict[str, float] = {}
         self.setup_advice: list[str] = []
         self.finished = False
-        self._t: list[float] = []
-        self._legs: list[LegMeasurement | None] = []
+        self.protocol = IncrementalSummary(resolution_wh, options, background=background)
+        self._n_scored = 0
+        self._excursion: dict[str, bool] = {}
         self._view: deque[tuple[float, float, float, float]] = deque()
-        self._still: deque[tuple[float, float, float]] = deque()
         self._ok_since: float | None = None
-        self._sub = "wait"
-        self._active: Side | None = None
-        self._rep = {}
         self._note = ""
         self._redos = 0
         self._last_t = 0.0
@@ -144,16 +148,31 @@ class Guide(RepsPhase):
 
     def update(self, record: FrameRecord) -> GuideState:
         """Consume one frame's record; returns the state to show for it."""
-        t = record.timestamp_s
-        self._last_t = t
+        self._last_t = record.timestamp_s
+        self.protocol.resolution_wh = self.resolution_wh
         if self.config.auto or self.phase in (Phase.NEUTRAL, Phase.REPS):
-            self._t.append(t)
-            self._legs.append(record.legs)
-        handler = {Phase.SAFETY: self._safety, Phase.SETUP: self._setup,
-                   Phase.NEUTRAL: self._neutral, Phase.REPS: self._reps,
-                   Phase.RESULT: self._result}[self.phase]
-        self._state = handler(record)
+            protocol = self.protocol.add(record)
+            if self.phase is Phase.NEUTRAL:
+                self._state = self._neutral(record, protocol)
+            elif self.phase is Phase.REPS:
+                self._state = self._reps(protocol)
+            else:
+                self._state = self._setup(record)
+        elif self.phase is Phase.SAFETY:
+            self._state = self._safety(record)
+        elif self.phase is Phase.SETUP:
+            self._state = self._setup(record)
+        else:
+            self._state = self._result(record)
         return self._state
+
+    def settle(self) -> None:
+        """At the end of a session: let a background summary finish and tally its reps."""
+        self.protocol.wait()
+        if self.phase is Phase.REPS:
+            for rep in self.protocol.scored[self._n_scored:]:
+                self._take(rep)
+            self._n_scored = len(self.protocol.scored)
 
     def discarded_windows(self) -> list[tuple[Side, float, float]]:
         """``(side, start_s, end_s)`` of every rep that must not enter the result."""
@@ -215,7 +234,10 @@ class Guide(RepsPhase):
         need = 0.5 if self.config.auto else self.config.setup_ok_s
         if held >= need:
             self._start_neutral(t)
-            return self._neutral(record)
+        if self.phase is Phase.NEUTRAL:
+            return GuideState(Phase.NEUTRAL, "Sit still, shins straight down",
+                              "Hands on the seat edge, both sit bones down, trunk upright",
+                              progress=0.0, finished=self.finished)
         if advice:
             return GuideState(Phase.SETUP, advice[0], " · ".join(advice[1:]) or
                               "Camera at knee height, 1.5-2.5 m away, landscape",
@@ -226,42 +248,38 @@ class Guide(RepsPhase):
 
     def _start_neutral(self, t: float | None) -> None:
         self.phase = Phase.NEUTRAL
-        self._still.clear()
         if not self.config.auto:
             self.test_start_s = t if t is not None else self._last_t
+            self.protocol.restart()
 
-    def _neutral(self, record: FrameRecord) -> GuideState:
-        t, legs = record.timestamp_s, record.legs
-        values: tuple[float, float] = (float("nan"),) * 2 if legs is None else (
-            legs.leg(Side.LEFT).rotation_deg, legs.leg(Side.RIGHT).rotation_deg)
-        vertical = all(np.isfinite(v) and abs(v) <= self.config.neutral_max_deg for v in values)
-        if vertical and self._still and max(
-                abs(v - median([s[i + 1] for s in self._still])) for i, v in enumerate(values)
-        ) > self.config.still_band_deg / 2 + 1.0:
-            vertical = False
-        if not vertical:
-            moved_after = self.config.auto and self._still_span() >= self.config.min_still_s
-            if moved_after:
-                return self._finish_neutral(record)
-            self._still.clear()
-        else:
-            self._still.append((t, *values))
-        span = self._still_span()
-        if span >= self.config.neutral_s:
-            return self._finish_neutral(record)
+    def _neutral(self, record: FrameRecord, protocol: ProtocolState) -> GuideState:
+        """Wait for the protocol's neutral on both legs, held ``neutral_s`` (auto: found)."""
+        legs = [protocol.legs[s] for s in SIDES]
+        found = all(leg.neutral is not None for leg in legs)
+        still_s = min(leg.still_s for leg in legs) if found else 0.0
+        moved = any(leg.phase in (LegPhase.MOVING, LegPhase.HOLDING) for leg in legs)
+        if found and (still_s >= self.config.neutral_s or (self.config.auto and moved)):
+            return self._finish_neutral(protocol)
+        if found and not self.config.auto and still_s == 0.0:
+            # The neutral ended too soon: the test starts again, so that the protocol's
+            # neutral (the earliest still period) is the one held for neutral_s.
+            self._start_neutral(record.timestamp_s)
         detail = "Hands on the seat edge, both sit bones down, trunk upright"
-        if legs is not None and not vertical:
+        limit = self.config.neutral_max_deg
+        if record.legs is not None and any(
+                not np.isfinite(leg.rotation_deg) or abs(leg.rotation_deg) > limit
+                for leg in legs):
             detail = "Let both lower legs hang straight down and keep still"
         return GuideState(Phase.NEUTRAL, "Sit still, shins straight down", detail,
-                          progress=span / self.config.neutral_s,
-                          progress_label=f"Keep still {span:.1f} / {self.config.neutral_s:.0f} s",
+                          progress=min(still_s / self.config.neutral_s, 1.0),
+                          progress_label=f"Keep still {still_s:.1f} / "
+                                         f"{self.config.neutral_s:.0f} s",
                           finished=self.finished)
 
-    def _finish_neutral(self, record: FrameRecord) -> GuideState:
-        for i, side in enumerate(SIDES):
-            self.neutral_deg[side] = median([s[i + 1] for s in self._still])
+    def _finish_neutral(self, protocol: ProtocolState) -> GuideState:
+        for side in SIDES:
+            self.neutral_deg[side] = protocol.legs[side].neutral_deg
         log.debug("neutral %s", self.neutral_deg)
+        self.protocol.fix_neutral()
         self.phase = Phase.REPS
-        self._still.clear()
-        return self._reps(record)
-
+        return self._reps(protocol)

@@ -1,25 +1,22 @@
-"""The reps phase of the guided test: detect each excursion, its hold, and score it.
+"""The reps phase of the guided test: prompts and the rep tally, read from the protocol.
 
-A rep is followed through ``wait`` → ``moving`` → ``holding`` → ``release``; when the foot
-is back near neutral the rep is scored by the pipeline of ``hiprom measure``
-(:func:`~hiprom.pipeline.summarise.summarise_records`, same options) and accepted, asked
-to be redone, or recorded.
+The guide detects nothing itself. :class:`~hiprom.pipeline.progress.IncrementalSummary` runs
+the pipeline's protocol on the session as it goes and says, per leg, whether it rests,
+moves or holds an end range, and which reps it has scored; this phase words that for the
+person and decides, in interactive mode, whether a scored rep is accepted or asked again
+(its quality flags are the protocol's).
 :class:`RepsPhase` is a mixin of :class:`~hiprom.live.guide.Guide`, which owns the state.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hiprom.core.geometry import LegMeasurement
-from hiprom.core.protocol import Rep
-from hiprom.live.states import REDO_CUES, GuideRep, GuideState, Phase, median
-from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
-from hiprom.pipeline.summarise import summarise_records
+from hiprom.live.states import REDO_CUES, GuideRep, GuideState, Phase
+from hiprom.pipeline.progress import LegPhase, ProtocolState, ScoredRep
 from hiprom.vocabulary import SIDES, Side
 
 if TYPE_CHECKING:
@@ -30,47 +27,21 @@ __all__ = ["RepsPhase"]
 log = logging.getLogger(__name__)
 
 
-class _RepProgress(TypedDict, total=False):
-    """What is known so far of the rep being followed (times in seconds, angles in degrees)."""
-
-    start: float
-    raw: list[float]
-    hold_start: float
-    hold_end: float
-    level: float
-    left_band: float
-
-
 class RepsPhase:
     """The reps phase and the rep tally; mixed into :class:`~hiprom.live.guide.Guide`."""
 
     config: GuideConfig
-    options: MeasureOptions
-    resolution_wh: tuple[int, int]
     phase: Phase
     reps: list[GuideRep]
-    neutral_deg: dict[str, float]
     finished: bool
-    _t: list[float]
-    _legs: list[LegMeasurement | None]
-    _still: deque[tuple[float, float, float]]
-    _sub: str
-    _active: Side | None
-    _rep: _RepProgress
+    _n_scored: int
+    _excursion: dict[str, bool]
     _note: str
     _redos: int
 
     def counts(self) -> dict[str, int]:
         """Reps that count, per side."""
         return {s: sum(r.side == s and r.counts for r in self.reps) for s in SIDES}
-
-    def _still_span(self) -> float:
-        return self._still[-1][0] - self._still[0][0] if len(self._still) > 1 else 0.0
-
-    def _rel(self, record: FrameRecord) -> dict[str, float]:
-        legs = record.legs
-        return {s: float("nan") if legs is None else legs.leg(s).rotation_deg - self.neutral_deg[s]
-                for s in SIDES}
 
     def _target(self) -> Side:
         counts, n = self.counts(), self.config.reps_per_side
@@ -85,84 +56,59 @@ class RepsPhase:
         other = Side.RIGHT if done[-1] == Side.LEFT else Side.LEFT
         return other if counts[other] <= counts[done[-1]] else done[-1]
 
-    def _reps(self, record: FrameRecord) -> GuideState:
-        t, rel = record.timestamp_s, self._rel(record)
-        if self._sub == "wait":
-            moving = [s for s in SIDES
-                      if np.isfinite(rel[s]) and abs(rel[s]) > self.config.move_deg]
-            if not moving:
-                return self._wait_state(rel)
-            self._active = max(moving, key=lambda s: abs(rel[s]))
-            self._sub, self._rep = "moving", {"start": t}
-            self._still.clear()
-        side = self._active
-        assert side is not None
-        raw = self._rep.setdefault("raw", [])
-        raw.append(rel[side])
-        x = median(raw[-3:])
-        step = {"moving": self._moving, "holding": self._holding, "release": self._release}
-        return step[self._sub](t, x, side)
+    def _reps(self, state: ProtocolState) -> GuideState:
+        scored = state.scored[self._n_scored:]
+        self._n_scored = len(state.scored)
+        for rep in scored:
+            self._take(rep)
+        if scored and self.reps:
+            self._excursion.clear()
+            self._maybe_done()
+            if self.phase is Phase.RESULT:
+                return self._result(None)
+        legs = state.legs
+        away = [s for s in SIDES if legs[s].open_rep is not None
+                or legs[s].phase in (LegPhase.MOVING, LegPhase.HOLDING)]
+        if not away:
+            self._after_excursion()
+            return self._wait_state({s: legs[s].rotation_deg for s in SIDES})
+        side = max(away, key=lambda s: abs(np.nan_to_num(legs[s].rotation_deg)))
+        leg = legs[side]
+        if leg.open_rep is not None:
+            self._excursion["rep"] = True
+        if abs(np.nan_to_num(leg.rotation_deg)) >= self.config.move_deg:
+            self._excursion["away"] = True
+        return self._excursion_state(Side(side), leg.phase, leg.rotation_deg, leg.held_s,
+                                     leg.open_rep is not None)
 
-    def _moving(self, t: float, x: float, side: Side) -> GuideState:
-        cfg = self.config
-        if np.isfinite(x) and abs(x) < cfg.move_deg / 2:
+    def _after_excursion(self) -> None:
+        """A swing out and back without a hold the protocol could score: say how to hold."""
+        if self._excursion.get("away") and not self._excursion.get("rep"):
             self._note = "Hold the end position still for 2 seconds, then come back"
-            self._sub = "wait"
-            return self._wait_state({side: x})
-        self._still.append((t, x, 0.0))
-        while self._still and self._still[0][0] < t - 0.5:
-            self._still.popleft()
-        window = [v for _, v, _ in self._still]
-        steady = (self._still_span() >= 0.4 and np.all(np.isfinite(window))
-                  and max(window) - min(window) <= cfg.still_band_deg)
-        if steady and median(window) >= cfg.move_deg:
-            self._rep.update({"hold_start": self._still[0][0], "hold_end": t,
-                              "level": median(window)})
-            self._sub = "holding"
-            return self._holding(t, x, side)
+        self._excursion.clear()
+
+    def _excursion_state(self, side: Side, phase: LegPhase, x: float, held_s: float,
+                         has_rep: bool) -> GuideState:
+        cfg = self.config
         if np.isfinite(x) and x <= -cfg.move_deg:
             return self._rep_state("Swing the foot OUTWARD", "Away from the other foot", side, x,
                                    alert=True)
+        if phase is LegPhase.HOLDING and held_s < cfg.hold_s:
+            return self._rep_state("Hold it there", "Stop at once if it pinches", side, x,
+                                   progress=held_s / cfg.hold_s,
+                                   label=f"Hold {held_s:.1f} / {cfg.hold_s:.0f} s")
+        if phase is LegPhase.HOLDING or has_rep:
+            return self._rep_state("Good! Now bring the foot back", "Slowly, to hanging straight",
+                                   side, x, progress=1.0, label="Hold done")
         return self._rep_state("Out to your first firm stop, then hold", "Slowly; no pain",
                                side, x)
 
-    def _holding(self, t: float, x: float, side: Side) -> GuideState:
-        cfg = self.config
-        level = float(self._rep["level"])
-        held = float(self._rep["hold_end"]) - float(self._rep["hold_start"])
-        if np.isfinite(x) and abs(x - level) <= 0.6 * cfg.still_band_deg:
-            self._rep["hold_end"] = t
-            held = t - float(self._rep["hold_start"])
-            if held >= cfg.hold_s:
-                self._sub = "release"
-        elif held >= cfg.min_still_s:
-            self._sub = "release"
-            self._rep["left_band"] = 1.0
-        else:
-            self._sub = "moving"
-            self._still.clear()
-        if self._sub == "release":
-            return self._release(t, x, side)
-        return self._rep_state("Hold it there", "Stop at once if it pinches", side, x,
-                               progress=held / cfg.hold_s,
-                               label=f"Hold {held:.1f} / {cfg.hold_s:.0f} s")
-
-    def _release(self, t: float, x: float, side: Side) -> GuideState:
-        level = float(self._rep["level"])
-        inside = np.isfinite(x) and abs(x - level) <= 0.6 * self.config.still_band_deg
-        if inside and "left_band" not in self._rep:
-            self._rep["hold_end"] = t
-        elif not inside:
-            self._rep["left_band"] = 1.0
-        if np.isfinite(x) and abs(x) < max(4.0, 0.35 * level):
-            return self._complete(t, side)
-        return self._rep_state("Good! Now bring the foot back", "Slowly, to hanging straight",
-                               side, x, progress=1.0, label="Hold done")
-
-    def _complete(self, t: float, side: Side) -> GuideState:
-        hold = (float(self._rep["hold_start"]), float(self._rep["hold_end"]))
-        value, flags = self._score(side, hold)
-        redo = sorted(set(flags) & set(REDO_CUES))
+    def _take(self, scored: ScoredRep) -> None:
+        """Tally a rep the protocol scored: accept it, ask for it again, or record it."""
+        rep, side = scored.rep, scored.side
+        if rep.direction != "internal" or abs(rep.value_deg) < self.config.move_deg:
+            return  # not a swing of the test (an inward or small movement)
+        redo = sorted(set(rep.flags) & set(REDO_CUES))
         status, self._note = "accepted", ""
         if self.config.auto:
             status = "recorded"
@@ -174,34 +120,9 @@ class RepsPhase:
             self._note = f"Let's redo that one: {REDO_CUES[redo[0]].lower()}"
         if status == "accepted":
             self._redos = 0
-        self.reps.append(GuideRep(side, float(self._rep["start"]), t, *hold, value,
-                                  tuple(flags), status))
+        self.reps.append(GuideRep(side, scored.start_s, scored.end_s, rep.hold.start_s,
+                                  rep.hold.end_s, rep.value_deg, rep.flags, status))
         log.debug("rep %s", self.reps[-1])
-        self._sub, self._active, self._rep = "wait", None, {}
-        self._still.clear()
-        self._maybe_done()
-        if self.phase is Phase.RESULT:
-            return self._result(None)
-        return self._wait_state({})
-
-    def _score(self, side: Side, hold: tuple[float, float]) -> tuple[float | None, tuple[str, ...]]:
-        """Score the rep as ``hiprom measure`` would: protocol over the test so far."""
-        records = [FrameRecord(i, t, 1, legs)
-                   for i, (t, legs) in enumerate(zip(self._t, self._legs, strict=True))]
-        try:
-            result = summarise_records(records, resolution_wh=self.resolution_wh,
-                                       options=self.options).legs[side]
-        except Exception:  # noqa: BLE001 - a scoring failure must not stop the session
-            log.debug("rep scoring failed", exc_info=True)
-            return None, ("few_frames",)
-
-        def overlap(rep: Rep) -> float:
-            return min(rep.hold.end_s, hold[1]) - max(rep.hold.start_s, hold[0])
-
-        best = max(result.reps, key=overlap, default=None)
-        if best is None or overlap(best) < 0:
-            return None, ("short_hold",)
-        return best.value_deg, best.flags
 
     def _maybe_done(self) -> None:
         if not self.config.auto and all(
@@ -225,6 +146,6 @@ class RepsPhase:
         return GuideState(Phase.REPS, headline, detail, progress, label, side, x, self.counts(),
                           tuple(self.reps), alert, self.finished)
 
-    def _result(self, record: FrameRecord | None) -> GuideState:
+    def _result(self, record: object) -> GuideState:
         return GuideState(Phase.RESULT, "Test complete", "Press SPACE or Q to finish",
                           counts=self.counts(), reps=tuple(self.reps), finished=self.finished)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from hiprom._hashing import sha256_file
 from hiprom.live.guide import Guide
 from hiprom.live.worker import LiveOptions, Worker
+from hiprom.media.document import result_document
 from hiprom.media.outputs import annotate_frame, write_outputs
 from hiprom.media.sinks import CsvSink, write_image
 from hiprom.pipeline.analysis import Analysis, FrameRecord, MeasureOptions
@@ -42,12 +44,11 @@ def build_session(records: list[FrameRecord], guide: Guide, source: SourceInfo, 
     m = measurement_from_analysis(
         Analysis(records=list(records), resolution_wh=source.resolution_wh), source,
         model=model, quality=quality, options=options, exclude=exclude)
-    m.extra = {"live": {"reps": [r.to_dict() for r in guide.reps],
+    return replace(m, extra={"live": {"reps": [r.to_dict() for r in guide.reps],
                         "test_start_s": start, "auto": guide.config.auto,
                         "setup": {"advice": guide.setup_advice,
                                   **{k: None if not np.isfinite(v) else round(v, 2)
-                                     for k, v in guide.setup_view.items()}}}}
-    return m
+                                     for k, v in guide.setup_view.items()}}}})
 
 
 def _model(custom: bool, options: MeasureOptions) -> dict[str, str]:
@@ -105,5 +106,5 @@ def save_history(m: Measurement, person: str, json_path: Path) -> bool:
     except ImportError:
         log.warning("history is not available in this hiprom; the result is saved as files only")
         return False
-    save_result(m.to_dict(), person=person, json_path=json_path)
+    save_result(result_document(m), person=person, json_path=json_path)
     return True

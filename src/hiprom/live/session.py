@@ -40,6 +40,7 @@ from hiprom.live.save import save_history as save_history
 from hiprom.live.states import GuideConfig, GuideState, Key, Phase
 from hiprom.live.view import render_view, result_lines, safety_lines
 from hiprom.live.worker import LiveOptions, Snapshot, Worker
+from hiprom.media.document import result_document
 from hiprom.media.frames import Frame
 from hiprom.pipeline.analysis import BackendFactory
 from hiprom.pipeline.measure import default_backend_factory
@@ -181,7 +182,7 @@ def run_live(options: LiveOptions, *, backend_factory: BackendFactory | None = N
     auto = options.source is not None
     realtime = (not options.headless) if options.realtime is None else options.realtime
     guide = Guide(GuideConfig(auto=auto), resolution_wh=options.resolution_wh,
-                  options=options.measure)
+                  options=options.measure, background=realtime)
     worker = Worker(options, backend_factory or partial(default_backend_factory,
                                                          model=options.measure.model),
                     guide, realtime)
@@ -197,7 +198,7 @@ def run_live(options: LiveOptions, *, backend_factory: BackendFactory | None = N
                 interrupted=interrupted)
         if result.measurement is not None:
             result.frames_analysed = len(result.measurement.timestamps_s)
-            ui.screen = result_lines(result.measurement.to_dict(), out_dir)
+            ui.screen = result_lines(result_document(result.measurement), out_dir)
 
     thread = threading.Thread(target=worker.run, daemon=True, name="hiprom-worker")
     try:

@@ -128,12 +128,11 @@ class GuideConfig:
         auto: follow a recording: advance without keys and never ask for a redo.
         reps_per_side: measured reps per side.
         neutral_s: still time asked for the neutral (shins vertical) calibration.
-        min_still_s: shortest still period that counts (neutral in auto mode, and a hold).
         hold_s: end-range hold asked for (progress bar length).
         setup_ok_s: how long the setup must stay good before the test starts.
-        move_deg: rotation from neutral that counts as the foot moving out.
-        still_band_deg: largest swing of the smoothed angle within a still period.
-        neutral_max_deg: shins count as vertical within this angle of the hip-line normal.
+        move_deg: smallest IR rep the guide counts, and the inward swing it corrects.
+        neutral_max_deg: the neutral prompt asks for shins within this angle of vertical
+            (the protocol's neutral lies within it).
         min_shank_frac, max_shank_frac: shank length as a fraction of the image height.
         max_view_deg: camera pitch/yaw beyond which the setup asks to move the camera.
         max_roll_deg: hip-line tilt beyond which the setup asks to level camera or seat.
@@ -144,11 +143,9 @@ class GuideConfig:
     auto: bool = False
     reps_per_side: int = 3
     neutral_s: float = 3.0
-    min_still_s: float = 1.0
     hold_s: float = 2.0
     setup_ok_s: float = 1.0
     move_deg: float = 8.0
-    still_band_deg: float = 5.0
     neutral_max_deg: float = 12.0
     min_shank_frac: float = 0.12
     max_shank_frac: float = 0.42

@@ -218,6 +218,7 @@ class Worker:
                         after_step(snap)
                     if self.guide.finished or self.stop.is_set():
                         break
+            self.guide.settle()
         except BaseException as err:  # noqa: BLE001 - handed to the UI thread
             log.debug("live worker stopped", exc_info=True)
             error = err

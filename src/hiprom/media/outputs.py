@@ -18,6 +18,7 @@ from hiprom.core.geometry import assign_sides, pelvis_down
 from hiprom.core.landmarks import LEG_LANDMARKS
 from hiprom.media import overlay
 from hiprom.media.camera import DEFAULT_CAMERA_FPS
+from hiprom.media.document import result_document
 from hiprom.media.sinks import CsvSink, VideoSink, write_image, write_json_atomic
 from hiprom.media.sources import iter_images, iter_video, read_frame
 from hiprom.results.measurement import CSV_COLUMNS, Measurement
@@ -204,7 +205,7 @@ def write_outputs(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = stem or Path(m.source.path).stem
-    written = [write_json_atomic(out / f"{stem}.json", m.to_dict())]
+    written = [write_json_atomic(out / f"{stem}.json", result_document(m))]
     with CsvSink(out / f"{stem}.csv", CSV_COLUMNS) as sink:
         for row in m.csv_rows():
             sink.append(row)

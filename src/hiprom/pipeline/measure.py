@@ -329,12 +329,14 @@ def measure_still(
     m = measurement_from_analysis(analysis, source,
                                   model=_model_of(backend_factory, options.model),
                                   options=options)
-    m.legs = {side: summarise_still(combined, side=side, systematic_sd_deg=STILL_SYSTEMATIC_SD_DEG)
-              for side in SIDES}
-    m.rotation_deg = {side: np.array([combined.leg(side).rotation_deg]) for side in SIDES}
-    m.tested, m.side_note = _tested_in_still(
+    tested, note = _tested_in_still(
         {side: combined.leg(side).rotation_deg for side in SIDES}, options)
-    return m
+    return replace(
+        m, legs={side: summarise_still(combined, side=side,
+                                       systematic_sd_deg=STILL_SYSTEMATIC_SD_DEG)
+                 for side in SIDES},
+        rotation_deg={side: np.array([combined.leg(side).rotation_deg]) for side in SIDES},
+        tested=tested, side_note=note)
 
 
 def measure_path(

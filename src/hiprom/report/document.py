@@ -88,7 +88,7 @@ def write_report(
 
     Args:
         result: a result JSON file (its CSV and key frame beside it are used), a result
-            dict as ``Measurement.to_dict()`` gives it, or None for ``person``'s latest test.
+            dict as ``result_document`` gives it, or None for ``person``'s latest test.
         path: the file to write.
         format: ``"html"`` or ``"pdf"``; by default the suffix of ``path`` decides.
         person: the person's name for the header (and their history, when a file is given).

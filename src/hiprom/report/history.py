@@ -38,11 +38,9 @@ from hiprom.plan.assessment import DEFAULT_CI95_DEG, DEFAULT_MDC95_DEG
 from hiprom.results.files import (
     SCHEMA,
     input_key,
-    leg_inputs,
     measured_time,
     read_result,
     result_angles,
-    result_compensations,
     result_leg,
     validate_result,
 )
@@ -57,11 +55,9 @@ __all__ = [
     "combined_ci95",
     "default_db_path",
     "delete_result",
-    "leg_inputs",
     "list_people",
     "load_history",
     "read_result",
-    "result_compensations",
     "save_result",
     "set_excluded",
     "validate_result",
@@ -234,7 +230,7 @@ def save_result(
     invent a second test.
 
     Args:
-        result: The result dict, as ``Measurement.to_dict()`` returns it.
+        result: The result dict, as ``media.document.result_document`` returns it.
         person: Whose history; created on first save. Names match case-insensitively.
         measured_at: When the test was done; default: the result's ``measured_at`` field,
             else now.

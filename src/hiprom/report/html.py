@@ -29,6 +29,7 @@ import numpy as np
 from hiprom._version import __version__
 from hiprom.errors import InputError
 from hiprom.plan.assessment import DISCLAIMER, TARGET_HIGH_DEG, TARGET_LOW_DEG
+from hiprom.plan.interpret import leg_inputs, result_compensations
 from hiprom.plan.references import REFERENCES, ReferenceKind
 from hiprom.plan.routines import DAYS, Exercise, Plan, Recommendation, build_plan
 from hiprom.report.diagrams import (
@@ -42,10 +43,8 @@ from hiprom.report.diagrams import (
 from hiprom.report.history import (
     HistoryEntry,
     changes_since_last,
-    leg_inputs,
     load_history,
     read_result,
-    result_compensations,
 )
 from hiprom.vocabulary import Side
 

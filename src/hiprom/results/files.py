@@ -1,8 +1,8 @@
-"""Readers of the result JSON of docs/RESULTS.md: validation, legs, flags and identity.
+"""Readers of the result JSON of docs/RESULTS.md: validation, legs, angles and identity.
 
 :mod:`hiprom.report.history` re-exports the public names (``SCHEMA``, :func:`read_result`,
-:func:`validate_result`, :func:`leg_inputs`, :func:`result_compensations`); the CLI and the
-report read result files through them.
+:func:`validate_result`); the CLI and the report read result files through them. What a
+file's legs may feed (routine, red flags) is read by :func:`hiprom.plan.interpret.leg_inputs`.
 
 Convention:
     Degrees; + is internal rotation (IR); sides are the person's anatomical sides.
@@ -19,18 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from hiprom.errors import InputError
-from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput
 from hiprom.vocabulary import Side
 
 __all__ = [
     "SCHEMA",
     "angle_or_none",
     "input_key",
-    "leg_inputs",
     "measured_time",
     "read_result",
     "result_angles",
-    "result_compensations",
     "result_leg",
     "validate_result",
 ]
@@ -38,7 +35,6 @@ __all__ = [
 SCHEMA = "hiprom-result/2"
 #: Result schemas this version reads: 2 adds ``protocol`` and each leg's ``tested``.
 READABLE_SCHEMAS = frozenset({"hiprom-result/1", SCHEMA})
-_COMPENSATIONS = ("pelvis_roll", "trunk_lean", "knee_drift")
 
 
 def angle_or_none(value: object, where: str) -> float | None:
@@ -97,35 +93,6 @@ def read_result(path: str | Path) -> dict[str, Any]:
 def result_leg(result: Mapping[str, Any], side: Side) -> Mapping[str, Any]:
     """Return the leg object of a validated result."""
     return result["legs"][side.value]
-
-
-def leg_inputs(result: Mapping[str, Any]) -> tuple[LegInput | None, LegInput | None]:
-    """Return (left, right) as the routine engine reads them.
-
-    None for a leg without a verdict to act on: unmeasured, not tested, withheld, or in a
-    result that is not a valid seated test.
-    """
-    out: list[LegInput | None] = []
-    protocol = result.get("protocol")
-    valid = not isinstance(protocol, Mapping) or protocol.get("valid") is not False
-    for side in Side:
-        leg = result_leg(result, side)
-        ir = leg.get("internal_rotation_deg")
-        verdict = v if isinstance(v := leg.get("verdict"), Mapping) else {}
-        if (ir is None or not valid or leg.get("tested") is False
-                or verdict.get("code") == "withheld"):
-            out.append(None)
-            continue
-        ci = leg.get("internal_rotation_ci95_deg")
-        out.append(LegInput(ir, leg.get("external_rotation_deg"),
-                            DEFAULT_CI95_DEG if ci is None else ci))
-    return out[0], out[1]
-
-
-def result_compensations(result: Mapping[str, Any]) -> tuple[str, ...]:
-    """Return the compensation flags (pelvis_roll, trunk_lean, knee_drift) seen on either leg."""
-    seen = {str(f) for side in Side for f in result_leg(result, side).get("quality") or ()}
-    return tuple(c for c in _COMPENSATIONS if c in seen)
 
 
 def result_angles(result: Mapping[str, Any]) -> tuple[float | None, ...]:

@@ -1,10 +1,11 @@
-"""A finished measurement and its two file forms (see docs/RESULTS.md).
+"""A finished measurement: what the pipeline measured, as frozen data (docs/RESULTS.md).
 
-:class:`Measurement` joins what the pipeline measured (per-frame records, per-leg
-protocol results, the seated-test check, which legs were tested) with what it means
-(verdicts — withheld when a value rests only on compensated reps —, asymmetry, the routine;
-none of them for an untested leg or an input that is not the seated test). ``to_dict`` is
-the JSON contract; ``csv_rows`` the per-frame table. Pure: no file I/O here.
+:class:`Measurement` holds the per-frame arrays, the per-leg protocol results (values,
+intervals, reps, quality flags), the seated-test check and which legs were tested. What
+may be said about it (verdicts, asymmetry, the routine, red flags) is decided outside it,
+by :func:`hiprom.plan.interpret.interpret`; the writers join the two
+(:func:`hiprom.media.outputs.result_document` is the JSON contract). ``csv_rows`` is the
+per-frame table. Pure: no file I/O here.
 """
 
 from __future__ import annotations
@@ -16,15 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from hiprom._version import __version__
 from hiprom.core.posture import PostureCheck
 from hiprom.core.protocol import LegResult
-from hiprom.plan.assessment import DISCLAIMER, LegInput, asymmetry, verdict_for
-from hiprom.plan.routines import build_plan
-from hiprom.results.files import SCHEMA
 from hiprom.vocabulary import SIDES
 
-__all__ = ["CSV_COLUMNS", "Measurement", "SourceInfo", "CONVENTION"]
+__all__ = ["CSV_COLUMNS", "CONVENTION", "Measurement", "SourceInfo", "json_number", "rep_dict"]
 
 CONVENTION = "degrees; + = internal rotation (foot moves outward); person's anatomical left/right"
 CSV_COLUMNS = (
@@ -35,7 +32,6 @@ CSV_COLUMNS = (
     "left_visibility", "right_visibility",
     "n_persons",
 )
-_COMPENSATIONS = ("pelvis_roll", "trunk_lean", "knee_drift")
 
 
 @dataclass(frozen=True)
@@ -77,25 +73,27 @@ def _utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _num(value: float | None, digits: int = 2) -> float | None:
+def json_number(value: float | None, digits: int = 2) -> float | None:
+    """``value`` rounded to ``digits`` for the result files; None for None, NaN or inf."""
     if value is None or not math.isfinite(value):
         return None
     return round(float(value), digits)
 
 
-def _rep_dict(rep: Any) -> dict[str, Any]:
+def rep_dict(rep: Any) -> dict[str, Any]:
+    """One rep as the result JSON lists it."""
     return {
         "direction": rep.direction,
-        "value_deg": _num(rep.value_deg),
-        "ci95_deg": _num(rep.ci95_deg),
-        "start_s": _num(rep.hold.start_s, 3),
-        "end_s": _num(rep.hold.end_s, 3),
+        "value_deg": json_number(rep.value_deg),
+        "ci95_deg": json_number(rep.ci95_deg),
+        "start_s": json_number(rep.hold.start_s, 3),
+        "end_s": json_number(rep.hold.end_s, 3),
         "quality": list(rep.flags),
         "used": rep.used,
     }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Measurement:
     """One measured input (clip, still or live session).
 
@@ -144,97 +142,13 @@ class Measurement:
         """Whether the input passed the seated-test check (True when it was not checked)."""
         return self.protocol is None or self.protocol.valid
 
-    def reported(self, side: str) -> bool:
-        """Whether ``side`` gets a value: a valid seated test and a tested leg."""
-        return self.valid and self.tested.get(side, True)
-
-    def withheld(self, side: str) -> str | None:
-        """Why the verdict on ``side`` is withheld (its value rests on a compensated rep)."""
-        flags = [f for f in _COMPENSATIONS if f in self.legs[side].quality]
-        if not flags or self.legs[side].internal_rotation_deg is None:
-            return None
-        words = {"pelvis_roll": "the pelvis lifted", "trunk_lean": "the trunk leaned",
-                 "knee_drift": "the knee drifted sideways"}
-        cues = {"pelvis_roll": "keep both sit bones down", "trunk_lean": "sit tall and still",
-                "knee_drift": "keep the knee still over its start point"}
-        return (f"The value is unreliable: {' and '.join(words[f] for f in flags)} during every "
-                f"rep. Repeat the test and {'; '.join(cues[f] for f in flags)}.")
-
-    def leg_input(self, side: str) -> LegInput | None:
-        """The leg's result as the assessment/routine engine reads it (None: no verdict)."""
-        leg = self.legs[side]
-        if (leg.internal_rotation_deg is None or not self.reported(side)
-                or self.withheld(side) is not None):
-            return None
-        ci = leg.internal_rotation_ci95_deg
-        return LegInput(
-            ir_deg=leg.internal_rotation_deg,
-            er_deg=leg.external_rotation_deg,
-            **({} if ci is None else {"ci95_deg": ci}),
-        )
-
-    def compensations(self) -> tuple[str, ...]:
-        """Compensation flags seen on either leg."""
-        seen = {f for leg in self.legs.values() for f in leg.quality}
-        return tuple(f for f in _COMPENSATIONS if f in seen)
-
-    def _leg_dict(self, side: str) -> dict[str, Any]:
-        leg = self.legs[side]
-        reported = self.reported(side)
-        ci = leg.internal_rotation_ci95_deg if reported else None
-        withheld = self.withheld(side) if reported else None
-        verdict: dict[str, Any] | None = None
-        if reported and withheld is not None:
-            verdict = {"code": "withheld", "reason": withheld, "sentence": withheld,
-                       "band": None, "borderline": False}
-        elif reported:
-            verdict = verdict_for(leg.internal_rotation_deg,
-                                  **({} if ci is None else {"ci95_deg": ci})).to_dict()
-        er_ci = leg.external_rotation_ci95_deg if reported else None
-        return {
-            "tested": self.tested.get(side, True),
-            "internal_rotation_deg": _num(leg.internal_rotation_deg) if reported else None,
-            "internal_rotation_ci95_deg": _num(ci),
-            "external_rotation_deg": _num(leg.external_rotation_deg) if reported else None,
-            "external_rotation_ci95_deg": _num(er_ci),
-            "neutral_deg": _num(leg.neutral_deg),
-            "noise_sd_deg": _num(leg.noise_sd_deg),
-            "verdict": verdict,
-            "quality": list(leg.quality),
-            "reps": [_rep_dict(r) for r in leg.reps],
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result JSON (docs/RESULTS.md)."""
-        left, right = self.leg_input("left"), self.leg_input("right")
-        asym = asymmetry(
-            None if left is None else left.ir_deg, None if right is None else right.ir_deg
-        )
-        plan = None
-        if left is not None or right is not None:
-            plan = build_plan(left, right, compensations=self.compensations()).to_dict()
+    def protocol_dict(self) -> dict[str, object]:
+        """The ``protocol`` block of the result JSON: the seated-test check and the side note."""
         protocol: dict[str, object] = (self.protocol.to_dict() if self.protocol is not None
                                        else {"valid": True, "reason": None})
         if self.side_note:
             protocol["note"] = self.side_note
-        return {
-            "schema": SCHEMA,
-            "hiprom_version": __version__,
-            "model": dict(self.model),
-            "measured_at": self.measured_at,
-            "source": self.source.to_dict(),
-            "convention": CONVENTION,
-            "protocol": protocol,
-            "legs": {side: self._leg_dict(side) for side in SIDES},
-            "asymmetry_deg": (None if left is None or right is None
-                              else _num(left.ir_deg - right.ir_deg)),
-            "asymmetry": asym.to_dict(),
-            "quality": list(self.quality),
-            "recommendations": plan,
-            "red_flags": [] if plan is None else plan["red_flags"],
-            "disclaimer": DISCLAIMER,
-            **self.extra,
-        }
+        return protocol
 
     def csv_rows(self) -> list[dict[str, Any]]:
         """One dict per analysed frame, keys :data:`CSV_COLUMNS`; NaN becomes None."""
@@ -242,15 +156,15 @@ class Measurement:
         for i in range(len(self.timestamps_s)):
             rows.append({
                 "frame_index": int(self.frame_index[i]),
-                "timestamp_s": _num(self.timestamps_s[i], 4),
-                "left_rotation_deg": _num(self.rotation_deg["left"][i]),
-                "right_rotation_deg": _num(self.rotation_deg["right"][i]),
-                "left_naive_deg": _num(self.naive_deg["left"][i]),
-                "right_naive_deg": _num(self.naive_deg["right"][i]),
-                "pelvis_roll_deg": _num(self.pelvis_roll_deg[i]),
-                "trunk_lean_deg": _num(self.trunk_lean_deg[i]),
-                "left_visibility": _num(self.visibility["left"][i], 3),
-                "right_visibility": _num(self.visibility["right"][i], 3),
+                "timestamp_s": json_number(self.timestamps_s[i], 4),
+                "left_rotation_deg": json_number(self.rotation_deg["left"][i]),
+                "right_rotation_deg": json_number(self.rotation_deg["right"][i]),
+                "left_naive_deg": json_number(self.naive_deg["left"][i]),
+                "right_naive_deg": json_number(self.naive_deg["right"][i]),
+                "pelvis_roll_deg": json_number(self.pelvis_roll_deg[i]),
+                "trunk_lean_deg": json_number(self.trunk_lean_deg[i]),
+                "left_visibility": json_number(self.visibility["left"][i], 3),
+                "right_visibility": json_number(self.visibility["right"][i], 3),
                 "n_persons": int(self.n_persons[i]),
             })
         return rows
