@@ -175,5 +175,5 @@ def test_light_levels_reads_the_picture_and_the_body_box():
 def test_a_dark_photo_gets_light_advice():
     m = measure_path(FOOTAGE / "03_seated_floor_knees_bent_dark.jpg",
                      options=MeasureOptions())
-    advice = m.to_dict()["protocol"]["advice"]
+    advice = result_document(m)["protocol"]["advice"]
     assert any("dark" in a for a in advice), advice
