@@ -234,7 +234,7 @@ def score_job_shipped(job: Job) -> tuple[OutcomeRecord, dict[str, bytes]]:
 
 def receive_shipped(on_outcome: OutcomeCallback) -> Callable[[Job, Any], None]:
     """Driver side of :func:`score_job_shipped`: write the files, then pass the outcome on."""
-    from hiprom.media.sinks import write_bytes_atomic
+    from hiprom.media.sinks import AtomicFiles, write_bytes_atomic
 
     def receive(job: Job, shipped: Any) -> None:
         if not isinstance(shipped, tuple):  # a failure the engine reported itself
@@ -242,8 +242,9 @@ def receive_shipped(on_outcome: OutcomeCallback) -> Callable[[Job, Any], None]:
             return
         outcome, files = shipped
         try:
-            for name, data in files.items():
-                write_bytes_atomic(Path(job.out_dir) / name, data)
+            with AtomicFiles() as group:  # a video's files appear together or not at all
+                for name, data in files.items():
+                    write_bytes_atomic(Path(job.out_dir) / name, data, group=group)
         except OSError as err:
             outcome = failed_outcome(job, err, message=describe_os_error(err, job.out_dir))
         on_outcome(job, outcome)
