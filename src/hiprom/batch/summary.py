@@ -123,7 +123,8 @@ def _ir_values(results: Sequence[StoredResult], leg: str) -> list[float]:
     for item in results:
         if item.status == "ok" and _valid(item):
             value = _clean_ir(_legs(item)[leg])
-            if value is not None:
+            # Only what a hip can do: a tampered store must not stretch the histogram's axis.
+            if value is not None and abs(value) <= 90.0:
                 values.append(value)
     return values
 
