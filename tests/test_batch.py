@@ -6,6 +6,7 @@ spawned worker processes can import it; the CLI test runs the real pipeline and 
 
 import csv
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -64,7 +65,8 @@ def score(job):
                          "exceeds_error": abs(left - right) > 5,
                          "restricted_side": "right" if right < left else "left"},
            "quality": []}
-    return OutcomeRecord(job.sha256, ok=True, result=doc, n_frames=10, worker=str(os.getpid()))
+    return OutcomeRecord(job.sha256, ok=True, result=doc, n_frames=10, worker=str(os.getpid()),
+                         output_dir=job.out_dir)
 '''
 
 RUNNER_SCRIPT = '''
@@ -484,3 +486,140 @@ def test_hostile_manifest_and_names_cannot_inject_formulas(tmp_path, fake):
     assert {(r["patient_id"], r["notes"]) for r in failed} == {("'=1+1", "'=2+2")}
     assert {r["internal_rotation_deg"] for r in ok if r["leg"] == "left"} == {"-5.0"}
     assert sorted(Path(r["path"]).name for r in ok if r["leg"] == "left") == sorted(names)
+
+
+# --------------------------------------------------------------------------- safety
+
+
+@pytest.mark.reliability(case="a second `hiprom batch` on the same --out while the first runs",
+                         outcome="exit 1: 'another hiprom batch is writing to OUT (pid N)'")
+def test_a_second_batch_on_the_same_out_is_refused_while_the_first_runs(tmp_path, fake):
+    _, _, lib = fake
+    src = write_inputs(tmp_path / "in", {f"v{i}.mp4": f"SLOW 1.0 IR 40 {30 + i}"
+                                         for i in range(4)})
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(lib / "run_fake_batch.py"), str(src), str(out)]
+    proc = subprocess.Popen(cmd, env=os.environ | {"PYTHONPATH": str(lib)},
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        lock = out / "hiprom-batch.lock"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+                lock.exists() and lock.read_text().strip() == str(proc.pid)):
+            time.sleep(0.05)
+        result = CliRunner().invoke(cli_app(), ["batch", str(src), "-o", str(out), "-q"])
+        assert result.exit_code == 1
+        assert (f"another hiprom batch is writing to {out} (pid {proc.pid}); wait for it or "
+                "choose another --out") in " ".join(result.output.split())
+        assert proc.poll() is None, "the refusal must come while the first run still works"
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    # Once the first run is over the folder is free again.
+    again = CliRunner().invoke(cli_app(), ["batch", str(src), "-o", str(out), "-q"])
+    assert again.exit_code == 0, again.output
+
+
+def test_store_and_csv_paths_are_absolute_whatever_the_working_directory(tmp_path, fake,
+                                                                         monkeypatch):
+    module, _, _ = fake
+    write_inputs(tmp_path / "in", {"a.mp4": "IR 40 30", "b.mp4": "IR 38 36"})
+    monkeypatch.chdir(tmp_path)
+    report = run_batch(BatchConfig(sources=("in",), out_dir=Path("rel-out"), workers=1),
+                       score_fn=module.score)
+    assert report.exit_code == 0 and report.store_path == tmp_path / "rel-out" / DEFAULT_STORE_NAME
+    with sqlite3.connect(report.store_path) as db:
+        dirs = [r[0] for r in db.execute("SELECT output_dir FROM results")]
+        paths = [r[0] for r in db.execute("SELECT path FROM inputs")]
+    # Before: output_dir was 'rel-out/videos/...', relative to the driver's working directory.
+    assert len(dirs) == 2 and all(Path(d).is_absolute() for d in dirs + paths)
+    assert all(Path(d).parent == tmp_path / "rel-out" / "videos" for d in dirs)
+    rows = read_results_csv(tmp_path / "rel-out")
+    assert {r["output_dir"] for r in rows} == set(dirs)
+    assert all(Path(r["path"]).is_absolute() for r in rows)
+
+
+def test_cli_batch_ctrl_c_prints_one_line_and_exits_130(tmp_path, monkeypatch):
+    import hiprom.cli.batch
+    from hiprom.cli.common import INTERRUPTED
+
+    def interrupted(config, **_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hiprom.cli.batch, "run_batch", interrupted)
+    result = CliRunner().invoke(cli_app(), ["batch", str(tmp_path), "-q"])
+    assert result.exit_code == 130 and result.output.strip() == INTERRUPTED
+
+
+def test_a_worker_whose_driver_died_while_it_started_exits_at_once():
+    # A worker still importing when its driver was killed is re-parented before its start-up
+    # runs; it must compare with the driver's pid, not take its new parent for the driver.
+    code = ("from hiprom.batch.engines import _die_with_parent; import os; "
+            "_die_with_parent(os.getppid() + 1_000_000); print('still running')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1 and done.stdout == "" and done.stderr == ""
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in found.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.slow
+@pytest.mark.mediapipe
+@pytest.mark.skipif(not Path("/proc").is_dir() or shutil.which("pgrep") is None,
+                    reason="needs /proc and pgrep")
+@pytest.mark.reliability(case="`kill -9` of the batch driver while 2 workers measure, then a "
+                         "rerun", outcome="workers and resource tracker exit within seconds; "
+                         "the rerun scores every input exactly once")
+def test_kill_9_of_the_driver_takes_its_workers_along_and_a_rerun_scores_each_once(tmp_path):
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    src = tmp_path / "in"
+    src.mkdir()
+    for clip in sorted(samples.glob("*.mp4")):
+        (src / clip.name).symlink_to(clip)
+    out = tmp_path / "out"
+    cmd = [str(Path(sys.executable).parent / "hiprom"), "batch", str(src), "-o", str(out),
+           "--workers", "2", "-q"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        children: list[int] = []
+        # Two workers plus the resource tracker, and the workers busy loading the model.
+        while time.monotonic() < deadline and proc.poll() is None and len(children) < 3:
+            children = _children(proc.pid)
+            time.sleep(0.1)
+        assert len(children) >= 3, f"the workers never started: {children}"
+        time.sleep(2.0)
+        os.kill(proc.pid, signal.SIGKILL)  # the driver alone, not its process group
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(c) for c in children):
+            time.sleep(0.1)
+        left = [c for c in children if _alive(c)]
+        assert not left, f"processes outlived their driver: {left}"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    with sqlite3.connect(out / DEFAULT_STORE_NAME) as db:
+        per_hash = db.execute("SELECT input_sha256, status, COUNT(*) FROM results "
+                              "GROUP BY 1").fetchall()
+        n_inputs = db.execute("SELECT COUNT(*) FROM inputs").fetchone()[0]
+    assert n_inputs == 3 and len(per_hash) == 3
+    assert all(status == "ok" and count == 1 for _, status, count in per_hash)

@@ -26,6 +26,7 @@ from hiprom._version import __version__
 from hiprom.backends.base import PoseModel
 from hiprom.cli.common import (
     FAST_RETIRED,
+    INTERRUPTED,
     NOT_SAVED,
     ModelOption,
     PersonOption,
@@ -76,10 +77,6 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one red line to stderr and return the Exit to raise."""
     err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     return typer.Exit(code=code)
-
-
-#: What ``measure`` and ``batch`` print on Ctrl-C (SIGINT); they exit with 130 (128 + 2).
-INTERRUPTED = "interrupted; nothing partial was kept — run the same command again to finish"
 
 
 def interrupted() -> typer.Exit:
