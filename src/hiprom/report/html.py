@@ -84,6 +84,8 @@ FLAG_EXPLANATIONS: dict[str, str] = {
     "few_frames": "Too few frames could be measured for a reliable value. Film longer, from "
     "closer, or in better light.",
     "truncated": "The video file ended early or is damaged; only part of it was analysed.",
+    "decode_gap": "Part of the video was damaged and could not be decoded; it was skipped and "
+    "the rest measured. A hold inside the damaged part is missing: re-record if one is.",
     "crowded": "More than one person was in view. Keep only the person being tested in frame.",
 }
 """Plain-language meaning of each quality flag (vocabulary of docs/RESULTS.md)."""

@@ -190,6 +190,16 @@ def _check_source(source: Mapping[str, Any], where: str) -> None:
             _FRACTION)
     _number(source.get("duration_s"), f"{where}.duration_s", _SECONDS)
     _number(source.get("decode_gap_s"), f"{where}.decode_gap_s", _SECONDS)
+    gaps = source.get("decode_gaps")
+    _typed(gaps, f"{where}.decode_gaps", list, "a list of [start_s, end_s]")
+    if isinstance(gaps, list):
+        if len(gaps) > _MAX_ITEMS:
+            raise InputError(f"{where}.decode_gaps has more than {_MAX_ITEMS} entries; {_FIX}")
+        for gap in gaps:
+            if not isinstance(gap, list) or len(gap) != 2:
+                raise InputError(f"{where}.decode_gaps must hold [start_s, end_s] pairs; {_FIX}")
+            for value in gap:
+                _number(value, f"{where}.decode_gaps", _SECONDS)
     size = source.get("resolution_wh")
     if size is not None:
         if not isinstance(size, Sequence) or isinstance(size, str) or len(size) != 2:
