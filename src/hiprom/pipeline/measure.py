@@ -367,6 +367,10 @@ def measure_path(
     p = Path(path)
     if p.is_dir():
         raise SourceError(f"{p} is a folder; pass video or image files (or use hiprom batch)")
+    if p.exists() and not p.is_file():
+        # Opening a FIFO would wait for a writer forever; a device never ends.
+        raise SourceError(f"{p} is not a regular file (a pipe, socket or device); pass a "
+                          "video or photo file")
     if is_image(p):
         return measure_still(p, options=options, backend_factory=backend_factory, sha256=sha256)
     return measure_clip(p, options=options, backend_factory=backend_factory, sha256=sha256,
