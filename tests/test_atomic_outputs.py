@@ -94,6 +94,8 @@ def test_full_disk_at_the_key_frame_keeps_none_of_the_set(measurement, tmp_path,
         "clip.csv", "clip.json", "clip.keyframe.png"]
 
 
+@pytest.mark.reliability(case="a rename failing half-way through a set of outputs",
+                         outcome="the files already renamed are removed: all or nothing")
 def test_a_rename_failing_half_way_removes_the_files_already_renamed(tmp_path, monkeypatch):
     real = os.replace
     calls = []
@@ -123,6 +125,8 @@ def test_atomic_path_removes_its_temporary_file_on_any_exception(tmp_path, error
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+@pytest.mark.reliability(case="file modes of the outputs (were 0600 and 0644 mixed)",
+                         outcome="every file follows the umask (0644 under 022)")
 def test_every_output_gets_the_normal_file_mode(measurement, tmp_path, umask, mode):
     old = os.umask(umask)
     try:

@@ -229,6 +229,9 @@ def test_sha256_is_of_the_content(tmp_path):
 # --------------------------------------------------------------------------- engine
 
 
+@pytest.mark.reliability(case="identical bytes under two names; a file edited between runs",
+                         outcome="scored once and reported under both names; the edited one is "
+                                 "scored again")
 def test_batch_scores_skips_done_and_rescores_changed(tmp_path, fake):
     module, calls, _ = fake
     src = write_inputs(tmp_path / "in", {"P1_a.mp4": "IR 40 30", "P2_b.mp4": "IR 38 37",
@@ -274,6 +277,8 @@ def test_failed_inputs_are_retried_only_when_asked(tmp_path, fake):
     assert len(calls_of(calls)) == 2
 
 
+@pytest.mark.reliability(case="a worker process crashing on one file",
+                         outcome="that file fails as WorkerCrashed; the others score")
 def test_a_crashing_worker_fails_its_file_only(tmp_path, fake):
     module, _, _ = fake
     src = write_inputs(tmp_path / "in", {f"ok{i}.mp4": f"SLOW 0.2 IR 40 {30 + i}"
@@ -285,6 +290,8 @@ def test_a_crashing_worker_fails_its_file_only(tmp_path, fake):
         ("boom.mp4", "WorkerCrashed")]
 
 
+@pytest.mark.reliability(case="a batch input that is missing",
+                         outcome="recorded as failed with 'cannot read'; the others score")
 def test_missing_and_unreadable_files_are_recorded_not_fatal(tmp_path, fake):
     module, _, _ = fake
     src = write_inputs(tmp_path / "in", {"good.mp4": "IR 40 40"})
@@ -313,6 +320,9 @@ def db_count(db_path):
         return 0
 
 
+@pytest.mark.reliability(case="`kill -9` of a batch (driver and workers) mid-run, then a rerun",
+                         outcome="every input recorded exactly once; committed ones are not "
+                                 "scored again")
 def test_kill_9_mid_run_then_rerun_gives_every_result_exactly_once(tmp_path, fake):
     _, calls, lib = fake
     n = 8
@@ -387,6 +397,10 @@ def cli_app():
     return app
 
 
+@pytest.mark.reliability(case="a batch mixing 0-byte, text, cut-short, nobody-in-view, 4K, "
+                              "rotated portrait and 20-minute clips with a good one",
+                         outcome="each bad file fails alone with its own reason; the good one "
+                                 "scores; exit 1")
 def test_cli_bad_inputs_never_stop_the_good_one(tmp_path, synth_media):
     footage = Path(__file__).resolve().parents[2] / "shared" / "footage"
     floor = footage / "04_seated_floor_knees_bent_handheld_2p5s.mp4"   # not the seated test

@@ -198,6 +198,8 @@ def test_video_sink_rejects_bad_name_or_codec(tmp_path: Path, name: str, codec: 
         VideoSink(tmp_path / name, fps=10, resolution_wh=(32, 32), codec=codec)
 
 
+@pytest.mark.reliability(case="output folder that cannot be created (a file in its way)",
+                         outcome="an error, no video written")
 def test_video_sink_unwritable_folder(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")

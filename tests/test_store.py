@@ -109,6 +109,8 @@ def test_a_committed_result_survives_a_reopen(tmp_path):
         assert s.statuses(KEY) == {"h1": "ok"}
 
 
+@pytest.mark.reliability(case="batch store that is not SQLite",
+                         outcome="one-line StoreError; the batch does not start")
 def test_not_a_database_is_a_clear_error(tmp_path):
     bad = tmp_path / "s.sqlite"
     bad.write_bytes(b"this is not sqlite" * 100)
@@ -116,6 +118,8 @@ def test_not_a_database_is_a_clear_error(tmp_path):
         ResultStore(bad)
 
 
+@pytest.mark.reliability(case="batch store from a newer hiprom",
+                         outcome="one-line StoreError: upgrade hiprom")
 def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "s.sqlite"
     ResultStore(path).close()
