@@ -637,3 +637,53 @@ def test_kill_9_of_the_driver_takes_its_workers_along_and_a_rerun_scores_each_on
         n_inputs = db.execute("SELECT COUNT(*) FROM inputs").fetchone()[0]
     assert n_inputs == 3 and len(per_hash) == 3
     assert all(status == "ok" and count == 1 for _, status, count in per_hash)
+
+
+@pytest.mark.slow
+@pytest.mark.mediapipe
+@pytest.mark.reliability(case="Ctrl-C (SIGINT to the process group) during `hiprom batch "
+                         "--annotate`, then a rerun",
+                         outcome="exit 130, one line, workers stopped, no partial file; the "
+                         "rerun scores each input once")
+def test_ctrl_c_during_batch_keeps_nothing_partial_and_a_rerun_finishes(tmp_path):
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    src = tmp_path / "in"
+    src.mkdir()
+    for clip in sorted(samples.glob("*.mp4"))[:2]:
+        (src / clip.name).symlink_to(clip)
+    out = tmp_path / "out"
+    cmd = [str(Path(sys.executable).parent / "hiprom"), "batch", str(src), "-o", str(out),
+           "--workers", "2", "--annotate", "-q"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not any(
+                p.stat().st_size for p in out.glob("videos/*/.*.part.webm")):
+            time.sleep(0.05)
+        assert proc.poll() is None, "the batch ended before it could be interrupted"
+        workers = _children(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip() == ("interrupted; nothing partial was kept — run the same command "
+                              "again to finish")
+    deadline = time.monotonic() + 5  # the resource tracker ends once the workers have
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)]
+    for folder in out.glob("videos/*"):
+        names = sorted(p.name for p in folder.iterdir())
+        assert not [n for n in names if n.startswith(".")], names  # no temporary file left
+        assert len(names) in (0, 4), names  # a video's files are all there or none is
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    with sqlite3.connect(out / DEFAULT_STORE_NAME) as db:
+        per_hash = db.execute("SELECT status, COUNT(*) FROM results GROUP BY input_sha256"
+                              ).fetchall()
+    assert per_hash == [("ok", 1), ("ok", 1)]
+    for folder in out.glob("videos/*"):
+        assert len([p for p in folder.iterdir() if not p.name.startswith(".")]) == 4
