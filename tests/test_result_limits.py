@@ -212,3 +212,26 @@ def test_fuzz_mutations_of_a_real_result(tmp_path, where, value, drop, offset, j
         read_result(path)
     except InputError:
         pass
+
+
+@pytest.mark.reliability(case="history database edited by hand (an angle of 1e308, a stored "
+                         "result that is not JSON)",
+                         outcome="one-line InputError naming the row and column")
+@pytest.mark.parametrize(("sql", "match"), [
+    ("UPDATE results SET left_ir_deg = 1e308", "row 1: left_ir_deg must be a number from -90"),
+    ("UPDATE results SET right_ir_ci95_deg = -1", "right_ir_ci95_deg must be a number from 0"),
+    ("UPDATE results SET result_json = '[[[['", "row 1 is not valid JSON"),
+    ("UPDATE results SET measured_utc = 'yesterday'", "is not an ISO date"),
+])
+def test_an_edited_history_database_is_a_one_line_error(tmp_path, sql, match):
+    import sqlite3
+
+    from hiprom.report.history import load_history, save_result
+
+    db = tmp_path / "history.sqlite3"
+    save_result(REAL, person="ada", db_path=db)
+    with sqlite3.connect(db) as conn:
+        conn.execute(sql)
+    conn.close()
+    with pytest.raises(InputError, match=match):
+        load_history("ada", db_path=db)

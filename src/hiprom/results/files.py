@@ -26,10 +26,13 @@ from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput
 from hiprom.vocabulary import Side
 
 __all__ = [
+    "ANGLE_RANGE",
+    "INTERVAL_RANGE",
     "MAX_RESULT_BYTES",
     "MAX_JSON_DEPTH",
     "SCHEMA",
     "angle_or_none",
+    "check_number",
     "loads_bounded",
     "input_key",
     "leg_inputs",
@@ -66,6 +69,7 @@ _FRAMES = (0, 100_000_000, "frames")
 _PIXELS = (1, 100_000, "pixels")
 _FRACTION = (0.0, 1.0, "(a fraction)")
 _FEATURE = (-1000.0, 1000.0, "(a ratio of lengths)")
+ANGLE_RANGE, INTERVAL_RANGE = _ANGLE, _INTERVAL
 #: A JSON string; the closing quote is optional so an unterminated one matches to the end
 #: in one pass (no retries, linear time).
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"?')
@@ -94,6 +98,11 @@ def _number(value: object, where: str, limits: tuple[float, float, str], *,
         null = " or null" if nullable else ""
         raise InputError(f"{where} must be {'a whole' if integer else 'a'} number from {low:g} "
                          f"to {high:g} {unit}{null}, got {shown}; {_FIX}")
+
+
+def check_number(value: object, where: str, limits: tuple[float, float, str]) -> None:
+    """Raise a one-line InputError unless ``value`` is None or a number within ``limits``."""
+    _number(value, where, limits)
 
 
 def _typed(value: object, where: str, kind: type | tuple[type, ...], what: str) -> None:
