@@ -687,3 +687,20 @@ def test_ctrl_c_during_batch_keeps_nothing_partial_and_a_rerun_finishes(tmp_path
     assert per_hash == [("ok", 1), ("ok", 1)]
     for folder in out.glob("videos/*"):
         assert len([p for p in folder.iterdir() if not p.name.startswith(".")]) == 4
+
+
+def test_temporary_files_left_by_a_killed_run_are_removed_by_the_rerun(tmp_path, fake):
+    module, _, _ = fake
+    src = write_inputs(tmp_path / "in", {"a.mp4": "IR 40 30"})
+    out = tmp_path / "out"
+    folder = out / "videos" / f"a-{sha256_file(src / 'a.mp4')[:12]}"
+    folder.mkdir(parents=True)
+    stale = [folder / ".a.k3j2x9.part.json", folder / ".a.annotated.q1w2e3.part.webm"]
+    for path in stale:
+        path.write_bytes(b"half")
+    (folder / ".keep-me").write_text("not ours")
+    report = run_batch(BatchConfig(sources=(str(src),), out_dir=out, workers=1),
+                       score_fn=module.score)
+    assert report.n_scored == 1
+    assert not any(p.exists() for p in stale)
+    assert (folder / ".keep-me").exists()

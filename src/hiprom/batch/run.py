@@ -403,6 +403,10 @@ def _run_locked(config: BatchConfig, inputs: Sequence[BatchInput], *, score_fn: 
         records = fingerprint_all(inputs)
         store.record_inputs([r for r, _, _ in records], run_id=run_id)
         jobs, unreadable, report.n_skipped = _plan(records, store.statuses(key), config)
+        from hiprom.media.sinks import remove_stale_parts
+
+        for job in jobs:  # a run killed with -9 could not remove its temporary files
+            remove_stale_parts(job.out_dir)
         for record, reason in unreadable:
             store.commit_outcome(OutcomeRecord(record.sha256, ok=False, error_type="SourceError",
                                                error_message=reason), settings_key=key,

@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -49,6 +50,7 @@ __all__ = [
     "VideoSink",
     "atomic_path",
     "csv_text",
+    "remove_stale_parts",
     "to_jsonable",
     "write_bytes_atomic",
     "write_image",
@@ -204,6 +206,20 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     """
     with AtomicFiles() as files:
         yield files.path(final)
+
+
+def remove_stale_parts(folder: str | Path) -> int:
+    """Remove temporary files that a killed writer left in ``folder``; returns how many.
+
+    Only names :class:`AtomicFiles` makes (``.<stem>.<random>.part<suffix>``) are touched.
+    Call it only where no other writer can be at work (the batch holds its folder's lock).
+    """
+    removed = 0
+    for path in Path(folder).glob(".*.part*"):
+        if path.is_file() and re.fullmatch(r"\..+\.[^.]+\.part(\.[^.]*)?", path.name):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _write_bytes(path: Path, data: bytes, group: AtomicFiles | None) -> None:
