@@ -467,6 +467,9 @@ NUMERIC_COLUMNS = {"internal_rotation_deg", "internal_rotation_ci95_deg", "exter
                    "external_rotation_ci95_deg", "asymmetry_deg", "n_reps"}
 
 
+@pytest.mark.reliability(case="hostile manifest (formulas in patient_id, notes, session_date) "
+                         "and file names starting with = + - @",
+                         outcome="results.csv cells are quoted text; angles stay numbers")
 def test_hostile_manifest_and_names_cannot_inject_formulas(tmp_path, fake):
     module, _, _ = fake
     names = ["=HYPERLINK(1).mp4", "@evil.mp4", "-dash.mp4", "+plus.mp4"]
