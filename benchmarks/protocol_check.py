@@ -118,6 +118,7 @@ def passes(item: Item, limits: PostureLimits) -> bool:
     if not all(np.isfinite(v) for v in f.values()):
         return False
     return (limits.min_hip_width <= f["hip_width"] <= limits.max_hip_width
+            and f["thigh_across"] <= limits.max_thigh_across
             and f["hang"] >= limits.min_hang
             and limits.min_knee_drop <= f["knee_drop"] <= limits.max_knee_drop
             and f["thigh"] <= limits.max_thigh)
@@ -132,7 +133,8 @@ def _verdict(item: Item, limits: PostureLimits) -> str:
 #: Each limit, the feature it bounds and its direction (+1: an upper bound).
 BOUNDS = {"max_thigh": ("thigh", 1), "min_knee_drop": ("knee_drop", -1),
           "max_knee_drop": ("knee_drop", 1), "min_hang": ("hang", -1),
-          "min_hip_width": ("hip_width", -1), "max_hip_width": ("hip_width", 1)}
+          "min_hip_width": ("hip_width", -1), "max_hip_width": ("hip_width", 1),
+          "max_thigh_across": ("thigh_across", 1)}
 
 
 def fit_limits(items: list[Item], *, margin: float = 0.25) -> PostureLimits:

@@ -119,6 +119,30 @@ def test_keep_video_writes_the_annotated_video_and_key_frame(tmp_path):
     assert video.isOpened() and video.read()[0]
 
 
+@pytest.mark.reliability(case="a full disk while the web app saves a session's key frame",
+                         outcome="the error reaches the caller; none of the session's files "
+                         "appears and no temporary file is left")
+def test_a_failed_save_leaves_none_of_the_sessions_files(tmp_path, monkeypatch):
+    import errno
+
+    import hiprom.media.sinks
+
+    session, _ = auto_session(keep_video=True)
+    run(session)
+    real = hiprom.media.sinks.write_image
+
+    def write_image(path, image, **kwargs):
+        if str(path).endswith(".keyframe.png"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, image, **kwargs)
+
+    monkeypatch.setattr(hiprom.media.sinks, "write_image", write_image)
+    with pytest.raises(OSError, match="No space left"):
+        session.finish(tmp_path, stem="kept")
+    session.close()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_test_ends_after_max_seconds():
     session, _ = auto_session(max_seconds=2.0)
     replies = run(session)

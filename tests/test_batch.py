@@ -6,6 +6,7 @@ spawned worker processes can import it; the CLI test runs the real pipeline and 
 
 import csv
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -64,7 +65,8 @@ def score(job):
                          "exceeds_error": abs(left - right) > 5,
                          "restricted_side": "right" if right < left else "left"},
            "quality": []}
-    return OutcomeRecord(job.sha256, ok=True, result=doc, n_frames=10, worker=str(os.getpid()))
+    return OutcomeRecord(job.sha256, ok=True, result=doc, n_frames=10, worker=str(os.getpid()),
+                         output_dir=job.out_dir)
 '''
 
 RUNNER_SCRIPT = '''
@@ -227,6 +229,9 @@ def test_sha256_is_of_the_content(tmp_path):
 # --------------------------------------------------------------------------- engine
 
 
+@pytest.mark.reliability(case="identical bytes under two names; a file edited between runs",
+                         outcome="scored once and reported under both names; the edited one is "
+                                 "scored again")
 def test_batch_scores_skips_done_and_rescores_changed(tmp_path, fake):
     module, calls, _ = fake
     src = write_inputs(tmp_path / "in", {"P1_a.mp4": "IR 40 30", "P2_b.mp4": "IR 38 37",
@@ -272,6 +277,8 @@ def test_failed_inputs_are_retried_only_when_asked(tmp_path, fake):
     assert len(calls_of(calls)) == 2
 
 
+@pytest.mark.reliability(case="a worker process crashing on one file",
+                         outcome="that file fails as WorkerCrashed; the others score")
 def test_a_crashing_worker_fails_its_file_only(tmp_path, fake):
     module, _, _ = fake
     src = write_inputs(tmp_path / "in", {f"ok{i}.mp4": f"SLOW 0.2 IR 40 {30 + i}"
@@ -283,6 +290,8 @@ def test_a_crashing_worker_fails_its_file_only(tmp_path, fake):
         ("boom.mp4", "WorkerCrashed")]
 
 
+@pytest.mark.reliability(case="a batch input that is missing",
+                         outcome="recorded as failed with 'cannot read'; the others score")
 def test_missing_and_unreadable_files_are_recorded_not_fatal(tmp_path, fake):
     module, _, _ = fake
     src = write_inputs(tmp_path / "in", {"good.mp4": "IR 40 40"})
@@ -311,6 +320,9 @@ def db_count(db_path):
         return 0
 
 
+@pytest.mark.reliability(case="`kill -9` of a batch (driver and workers) mid-run, then a rerun",
+                         outcome="every input recorded exactly once; committed ones are not "
+                                 "scored again")
 def test_kill_9_mid_run_then_rerun_gives_every_result_exactly_once(tmp_path, fake):
     _, calls, lib = fake
     n = 8
@@ -385,6 +397,10 @@ def cli_app():
     return app
 
 
+@pytest.mark.reliability(case="a batch mixing 0-byte, text, cut-short, nobody-in-view, 4K, "
+                              "rotated portrait and 20-minute clips with a good one",
+                         outcome="each bad file fails alone with its own reason; the good one "
+                                 "scores; exit 1")
 def test_cli_bad_inputs_never_stop_the_good_one(tmp_path, synth_media):
     footage = Path(__file__).resolve().parents[2] / "shared" / "footage"
     floor = footage / "04_seated_floor_knees_bent_handheld_2p5s.mp4"   # not the seated test
@@ -451,6 +467,9 @@ NUMERIC_COLUMNS = {"internal_rotation_deg", "internal_rotation_ci95_deg", "exter
                    "external_rotation_ci95_deg", "asymmetry_deg", "n_reps"}
 
 
+@pytest.mark.reliability(case="hostile manifest (formulas in patient_id, notes, session_date) "
+                         "and file names starting with = + - @",
+                         outcome="results.csv cells are quoted text; angles stay numbers")
 def test_hostile_manifest_and_names_cannot_inject_formulas(tmp_path, fake):
     module, _, _ = fake
     names = ["=HYPERLINK(1).mp4", "@evil.mp4", "-dash.mp4", "+plus.mp4"]
@@ -484,3 +503,207 @@ def test_hostile_manifest_and_names_cannot_inject_formulas(tmp_path, fake):
     assert {(r["patient_id"], r["notes"]) for r in failed} == {("'=1+1", "'=2+2")}
     assert {r["internal_rotation_deg"] for r in ok if r["leg"] == "left"} == {"-5.0"}
     assert sorted(Path(r["path"]).name for r in ok if r["leg"] == "left") == sorted(names)
+
+
+# --------------------------------------------------------------------------- safety
+
+
+@pytest.mark.reliability(case="a second `hiprom batch` on the same --out while the first runs",
+                         outcome="exit 1: 'another hiprom batch is writing to OUT (pid N)'")
+def test_a_second_batch_on_the_same_out_is_refused_while_the_first_runs(tmp_path, fake):
+    _, _, lib = fake
+    src = write_inputs(tmp_path / "in", {f"v{i}.mp4": f"SLOW 1.0 IR 40 {30 + i}"
+                                         for i in range(4)})
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(lib / "run_fake_batch.py"), str(src), str(out)]
+    proc = subprocess.Popen(cmd, env=os.environ | {"PYTHONPATH": str(lib)},
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        lock = out / "hiprom-batch.lock"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+                lock.exists() and lock.read_text().strip() == str(proc.pid)):
+            time.sleep(0.05)
+        result = CliRunner().invoke(cli_app(), ["batch", str(src), "-o", str(out), "-q"])
+        assert result.exit_code == 1
+        assert (f"another hiprom batch is writing to {out} (pid {proc.pid}); wait for it or "
+                "choose another --out") in " ".join(result.output.split())
+        assert proc.poll() is None, "the refusal must come while the first run still works"
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    # Once the first run is over the folder is free again.
+    again = CliRunner().invoke(cli_app(), ["batch", str(src), "-o", str(out), "-q"])
+    assert again.exit_code == 0, again.output
+
+
+def test_store_and_csv_paths_are_absolute_whatever_the_working_directory(tmp_path, fake,
+                                                                         monkeypatch):
+    module, _, _ = fake
+    write_inputs(tmp_path / "in", {"a.mp4": "IR 40 30", "b.mp4": "IR 38 36"})
+    monkeypatch.chdir(tmp_path)
+    report = run_batch(BatchConfig(sources=("in",), out_dir=Path("rel-out"), workers=1),
+                       score_fn=module.score)
+    assert report.exit_code == 0 and report.store_path == tmp_path / "rel-out" / DEFAULT_STORE_NAME
+    with sqlite3.connect(report.store_path) as db:
+        dirs = [r[0] for r in db.execute("SELECT output_dir FROM results")]
+        paths = [r[0] for r in db.execute("SELECT path FROM inputs")]
+    # Before: output_dir was 'rel-out/videos/...', relative to the driver's working directory.
+    assert len(dirs) == 2 and all(Path(d).is_absolute() for d in dirs + paths)
+    assert all(Path(d).parent == tmp_path / "rel-out" / "videos" for d in dirs)
+    rows = read_results_csv(tmp_path / "rel-out")
+    assert {r["output_dir"] for r in rows} == set(dirs)
+    assert all(Path(r["path"]).is_absolute() for r in rows)
+
+
+def test_cli_batch_ctrl_c_prints_one_line_and_exits_130(tmp_path, monkeypatch):
+    import hiprom.cli.batch
+    from hiprom.cli.common import INTERRUPTED
+
+    def interrupted(config, **_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hiprom.cli.batch, "run_batch", interrupted)
+    result = CliRunner().invoke(cli_app(), ["batch", str(tmp_path), "-q"])
+    assert result.exit_code == 130 and result.output.strip() == INTERRUPTED
+
+
+def test_a_worker_whose_driver_died_while_it_started_exits_at_once():
+    # A worker still importing when its driver was killed is re-parented before its start-up
+    # runs; it must compare with the driver's pid, not take its new parent for the driver.
+    code = ("from hiprom.batch.engines import _die_with_parent; import os; "
+            "_die_with_parent(os.getppid() + 1_000_000); print('still running')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1 and done.stdout == "" and done.stderr == ""
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in found.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.slow
+@pytest.mark.mediapipe
+@pytest.mark.skipif(not Path("/proc").is_dir() or shutil.which("pgrep") is None,
+                    reason="needs /proc and pgrep")
+@pytest.mark.reliability(case="`kill -9` of the batch driver while 2 workers measure, then a "
+                         "rerun", outcome="workers and resource tracker exit within seconds; "
+                         "the rerun scores every input exactly once")
+def test_kill_9_of_the_driver_takes_its_workers_along_and_a_rerun_scores_each_once(tmp_path):
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    src = tmp_path / "in"
+    src.mkdir()
+    for clip in sorted(samples.glob("*.mp4")):
+        (src / clip.name).symlink_to(clip)
+    out = tmp_path / "out"
+    cmd = [str(Path(sys.executable).parent / "hiprom"), "batch", str(src), "-o", str(out),
+           "--workers", "2", "-q"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        children: list[int] = []
+        # Two workers plus the resource tracker, and the workers busy loading the model.
+        while time.monotonic() < deadline and proc.poll() is None and len(children) < 3:
+            children = _children(proc.pid)
+            time.sleep(0.1)
+        assert len(children) >= 3, f"the workers never started: {children}"
+        time.sleep(2.0)
+        os.kill(proc.pid, signal.SIGKILL)  # the driver alone, not its process group
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(c) for c in children):
+            time.sleep(0.1)
+        left = [c for c in children if _alive(c)]
+        assert not left, f"processes outlived their driver: {left}"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    with sqlite3.connect(out / DEFAULT_STORE_NAME) as db:
+        per_hash = db.execute("SELECT input_sha256, status, COUNT(*) FROM results "
+                              "GROUP BY 1").fetchall()
+        n_inputs = db.execute("SELECT COUNT(*) FROM inputs").fetchone()[0]
+    assert n_inputs == 3 and len(per_hash) == 3
+    assert all(status == "ok" and count == 1 for _, status, count in per_hash)
+
+
+@pytest.mark.slow
+@pytest.mark.mediapipe
+@pytest.mark.reliability(case="Ctrl-C (SIGINT to the process group) during `hiprom batch "
+                         "--annotate`, then a rerun",
+                         outcome="exit 130, one line, workers stopped, no partial file; the "
+                         "rerun scores each input once")
+def test_ctrl_c_during_batch_keeps_nothing_partial_and_a_rerun_finishes(tmp_path):
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    src = tmp_path / "in"
+    src.mkdir()
+    for clip in sorted(samples.glob("*.mp4"))[:2]:
+        (src / clip.name).symlink_to(clip)
+    out = tmp_path / "out"
+    cmd = [str(Path(sys.executable).parent / "hiprom"), "batch", str(src), "-o", str(out),
+           "--workers", "2", "--annotate", "-q"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not any(
+                p.stat().st_size for p in out.glob("videos/*/.*.part.webm")):
+            time.sleep(0.05)
+        assert proc.poll() is None, "the batch ended before it could be interrupted"
+        workers = _children(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip() == ("interrupted; nothing partial was kept — run the same command "
+                              "again to finish")
+    deadline = time.monotonic() + 5  # the resource tracker ends once the workers have
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)]
+    for folder in out.glob("videos/*"):
+        names = sorted(p.name for p in folder.iterdir())
+        assert not [n for n in names if n.startswith(".")], names  # no temporary file left
+        assert len(names) in (0, 4), names  # a video's files are all there or none is
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    with sqlite3.connect(out / DEFAULT_STORE_NAME) as db:
+        per_hash = db.execute("SELECT status, COUNT(*) FROM results GROUP BY input_sha256"
+                              ).fetchall()
+    assert per_hash == [("ok", 1), ("ok", 1)]
+    for folder in out.glob("videos/*"):
+        assert len([p for p in folder.iterdir() if not p.name.startswith(".")]) == 4
+
+
+def test_temporary_files_left_by_a_killed_run_are_removed_by_the_rerun(tmp_path, fake):
+    module, _, _ = fake
+    src = write_inputs(tmp_path / "in", {"a.mp4": "IR 40 30"})
+    out = tmp_path / "out"
+    folder = out / "videos" / f"a-{sha256_file(src / 'a.mp4')[:12]}"
+    folder.mkdir(parents=True)
+    stale = [folder / ".a.k3j2x9.part.json", folder / ".a.annotated.q1w2e3.part.webm"]
+    for path in stale:
+        path.write_bytes(b"half")
+    (folder / ".keep-me").write_text("not ours")
+    report = run_batch(BatchConfig(sources=(str(src),), out_dir=out, workers=1),
+                       score_fn=module.score)
+    assert report.n_scored == 1
+    assert not any(p.exists() for p in stale)
+    assert (folder / ".keep-me").exists()

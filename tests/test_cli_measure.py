@@ -12,6 +12,9 @@ SAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "samples"
 
 
 @pytest.mark.mediapipe
+@pytest.mark.reliability(case="`hiprom measure` on a good photo with empty, text and missing files",
+                         outcome="one line per bad file, the photo still measured, exit 1, no "
+                                 "traceback")
 def test_good_and_bad_inputs_together(tmp_path, real_footage):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")

@@ -72,6 +72,8 @@ def test_the_fake_measurement_writes_all_three_files(tmp_path, photo):
     assert _final_names(tmp_path / "o") == ["photo.csv", "photo.json", "photo.keyframe.png"]
 
 
+@pytest.mark.reliability(case='`--out` of measure names a file',
+                         outcome='exit 1, one line: which part is a file, move it away')
 def test_measure_out_is_a_file(tmp_path, photo):
     (tmp_path / "results").write_text("not a folder")
     line = _one_error_line(runner.invoke(app, ["measure", str(photo), "--out",
@@ -88,6 +90,9 @@ def test_measure_out_below_a_file(tmp_path, photo):
     assert "part of this path is a file, not a folder" in line
 
 
+@pytest.mark.reliability(case='output folder without write permission or on a read-only disk',
+                         outcome='exit 1, one line naming the folder and what to do; no file '
+                         'under a final name')
 @pytest.mark.parametrize(("code", "words"), [
     (errno.EACCES, "permission denied; pick a location you may write to"),
     (errno.EPERM, "operation not permitted"),
@@ -106,6 +111,8 @@ def test_measure_out_not_writable(tmp_path, photo, monkeypatch, code, words):
     assert _final_names(out) == []
 
 
+@pytest.mark.reliability(case='full disk or exhausted disk quota while measure writes',
+                         outcome='exit 1, one line; not even a temporary file is left')
 @pytest.mark.parametrize(("code", "words"), [
     (errno.ENOSPC, "no space left on the disk of"),
     (errno.EDQUOT, "disk quota exceeded at"),
@@ -124,23 +131,23 @@ def test_measure_disk_full_leaves_no_file_under_a_final_name(tmp_path, photo, mo
     assert list(out.iterdir()) == []  # not even the temporary file is left
 
 
-def test_full_disk_at_the_key_frame_leaves_only_complete_files(tmp_path, photo, monkeypatch):
+@pytest.mark.reliability(case='disk full at the key frame, after the JSON and CSV are written',
+                         outcome="exit 1, one line; none of the measurement's files appears "
+                         "(all or nothing)")
+def test_full_disk_at_the_key_frame_leaves_none_of_the_files(tmp_path, photo, monkeypatch):
     out = tmp_path / "o"
 
-    def write_image(path, image):
+    def write_image(path, image, **_):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("hiprom.media.outputs.write_image", write_image)
     line = _one_error_line(runner.invoke(app, ["measure", str(photo), "--out", str(out),
                                                "--no-history"]))
     assert "no space left on the disk of" in line
-    assert "photo.keyframe.png" not in _final_names(out)
-    for name in _final_names(out):  # what is under a final name was written whole
-        text = (out / name).read_text()
-        if name.endswith(".json"):
-            assert json.loads(text)["legs"]["left"]["internal_rotation_deg"] is not None
-        else:
-            assert text.endswith("\n") and len(text.splitlines()) == 2  # header + one frame
+    # The measurement's files are one set: the JSON and CSV, already complete, are not left
+    # behind without their key frame, and no temporary file remains.
+    assert _final_names(out) == []
+    assert not out.exists() or list(out.iterdir()) == []
 
 
 def test_a_bug_is_still_an_internal_error(tmp_path, photo, monkeypatch):
@@ -155,6 +162,8 @@ def test_a_bug_is_still_an_internal_error(tmp_path, photo, monkeypatch):
         result.output)
 
 
+@pytest.mark.reliability(case='`--out` of batch names a file',
+                         outcome='exit 1, one line')
 def test_batch_out_is_a_file(tmp_path, photo):
     (tmp_path / "scores").write_text("not a folder")
     line = _one_error_line(runner.invoke(app, ["batch", str(photo), "--out",
@@ -162,6 +171,8 @@ def test_batch_out_is_a_file(tmp_path, photo):
     assert "scores is a file where a folder is needed" in line
 
 
+@pytest.mark.reliability(case='the batch store meets a full disk',
+                         outcome='exit 1, one line: free some space')
 def test_batch_store_on_a_full_disk(tmp_path, photo, monkeypatch):
     def begin_run(self, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
@@ -172,6 +183,8 @@ def test_batch_store_on_a_full_disk(tmp_path, photo, monkeypatch):
     assert f"no space left on the disk of {out}; free some space" in line
 
 
+@pytest.mark.reliability(case='one batch input meets a full disk',
+                         outcome='that input fails with a plain reason, not an internal error')
 def test_batch_input_that_meets_a_full_disk_fails_with_a_plain_reason(tmp_path, monkeypatch):
     def measure_path(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -184,6 +197,8 @@ def test_batch_input_that_meets_a_full_disk_fails_with_a_plain_reason(tmp_path, 
                                      "space or pick a location on another disk")
 
 
+@pytest.mark.reliability(case='`--out` of live names a file',
+                         outcome='exit 1, one line')
 def test_live_out_is_a_file(tmp_path, monkeypatch):
     (tmp_path / "live").write_text("not a folder")
 

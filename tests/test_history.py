@@ -162,6 +162,8 @@ def test_bad_person_names(clip: dict, db: Path, name: str) -> None:
         save_result(clip, person=name, db_path=db)
 
 
+@pytest.mark.reliability(case="history database that is not SQLite",
+                         outcome="one-line InputError: not a hiprom history database")
 def test_corrupt_database_is_a_one_line_error(clip: dict, db: Path) -> None:
     db.parent.mkdir(parents=True)
     db.write_bytes(b"this is not sqlite" * 100)
@@ -169,6 +171,8 @@ def test_corrupt_database_is_a_one_line_error(clip: dict, db: Path) -> None:
         save_result(clip, db_path=db)
 
 
+@pytest.mark.reliability(case="history database from a newer hiprom",
+                         outcome="one-line InputError: upgrade")
 def test_newer_schema_is_refused(clip: dict, db: Path) -> None:
     save_result(clip, db_path=db)
     with sqlite3.connect(db) as conn:

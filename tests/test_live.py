@@ -117,6 +117,8 @@ def test_guided_session_is_measured_and_saved_with_phases(tmp_path):
     assert (tmp_path / "out" / "live.keyframe.png").is_file()
 
 
+@pytest.mark.reliability(case="camera dropping in the middle of a live test",
+                         outcome="the reps measured so far are saved")
 def test_a_camera_dropping_mid_test_keeps_the_reps(tmp_path):
     result, _ = guided_session(tmp_path, stop_after=int(16 * FPS))
     assert isinstance(result.error, LiveError)

@@ -182,6 +182,8 @@ def _swap_labels() -> np.ndarray:
          "knees and ankles"),
     ],
 )
+@pytest.mark.reliability(case="clips with nobody, two comparable people, or hidden legs",
+                         outcome="one-line MeasurementError saying what to change")
 def test_unmeasurable_clips_raise_one_clear_error(tmp_path, frames, message):
     clip = blank_clip(tmp_path / "bad.mp4", 20, fps=FPS)
     with pytest.raises(MeasurementError, match=message):

@@ -32,7 +32,7 @@ def test_the_tested_leg_of_a_photo(angles, side, tested, note):
 def test_no_frame_is_not_the_test():
     check = check_seated_test([None, None])
     assert not check.valid and "knees and ankles" in check.reason
-    assert posture_features(None).shape == (4,)
+    assert posture_features(None).shape == (5,)
 
 
 def test_limits_are_ordered_sensibly():

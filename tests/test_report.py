@@ -177,6 +177,8 @@ def test_report_without_any_leg_still_renders() -> None:
     assert "no plan" in html and "stop or check with a clinician" in html
 
 
+@pytest.mark.reliability(case="markup and unknown flags inside a result file",
+                         outcome="escaped in the report")
 def test_unknown_flag_and_markup_are_escaped() -> None:
     result = read_result(DATA / "seated_clip.json")
     result["quality"] = ["<b>odd</b>"]
@@ -204,6 +206,8 @@ def test_load_report_inputs_finds_companions(clip_dir: Path) -> None:
     assert inputs.keyframe_png == keyframe_png()
 
 
+@pytest.mark.reliability(case="report with its CSV missing and a key frame that is not a PNG",
+                         outcome="the report is written without them")
 def test_load_report_inputs_tolerates_missing_or_bad_companions(clip_dir: Path) -> None:
     (clip_dir / "seated_clip.csv").unlink()
     (clip_dir / "seated_clip.keyframe.png").write_bytes(b"not a png")

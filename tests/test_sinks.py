@@ -42,9 +42,10 @@ def test_csv_failed_run_leaves_no_final_file(tmp_path: Path) -> None:
     out = tmp_path / "angles.csv"
     with pytest.raises(RuntimeError), CsvSink(out, ["a"]) as sink:
         sink.append({"a": 1})
+        assert sink.part_path.read_text(encoding="utf-8").splitlines() == ["a", "1"]
         raise RuntimeError("killed")
     assert not out.exists()
-    assert sink.part_path.read_text(encoding="utf-8").splitlines() == ["a", "1"]
+    assert list(tmp_path.iterdir()) == [], "the temporary file is removed too"
 
 
 def test_csv_numpy_values_and_missing_cells(tmp_path: Path) -> None:
@@ -197,6 +198,8 @@ def test_video_sink_rejects_bad_name_or_codec(tmp_path: Path, name: str, codec: 
         VideoSink(tmp_path / name, fps=10, resolution_wh=(32, 32), codec=codec)
 
 
+@pytest.mark.reliability(case="output folder that cannot be created (a file in its way)",
+                         outcome="an error, no video written")
 def test_video_sink_unwritable_folder(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")

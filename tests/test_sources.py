@@ -80,6 +80,8 @@ def test_iter_video_rejects_bad_options(synth_media, kwargs) -> None:
         iter_video(synth_media.video(), **kwargs)
 
 
+@pytest.mark.reliability(case="variable frame rate (VFR) clip",
+                         outcome="frames carry the container's presentation times")
 def test_variable_frame_rate_gives_container_times(synth_media) -> None:
     durations = [0.1, 0.1, 0.5, 0.05, 0.05, 0.2, 0.1]
     path = synth_media.vfr_video(durations)
@@ -96,6 +98,8 @@ def test_variable_frame_rate_gives_container_times(synth_media) -> None:
     [(0, (96, 64), "top"), (90, (64, 96), "right"), (180, (96, 64), "bottom"),
      (270, (64, 96), "left")],
 )
+@pytest.mark.reliability(case="rotation tags 90°, 180°, 270° (phone videos)",
+                         outcome="frames come out upright with the rotated size")
 def test_rotation_metadata_gives_upright_frames(synth_media, degrees_cw, size_wh, red_side) -> None:
     path = synth_media.rotated_video(degrees_cw)
     frame = next(iter(iter_video(path)))
@@ -135,6 +139,8 @@ def test_probe_video_reports_header(synth_media) -> None:
 # --- errors: one failing path each -------------------------------------------------------
 
 
+@pytest.mark.reliability(case="input path that does not exist",
+                         outcome="one-line SourceError: does not exist")
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="does not exist"):
         iter_video(tmp_path / "nope.mp4")
@@ -145,6 +151,8 @@ def test_directory(tmp_path: Path) -> None:
         probe_video(tmp_path)
 
 
+@pytest.mark.reliability(case="0-byte video file",
+                         outcome="one-line SourceError: empty (0 bytes)")
 def test_zero_byte_file(tmp_path: Path) -> None:
     empty = tmp_path / "empty.mp4"
     empty.touch()
@@ -152,6 +160,8 @@ def test_zero_byte_file(tmp_path: Path) -> None:
         iter_video(empty)
 
 
+@pytest.mark.reliability(case="text file named .mp4",
+                         outcome="one-line SourceError: could not open as a video")
 def test_text_file_renamed_mp4(tmp_path: Path) -> None:
     fake = tmp_path / "notes.mp4"
     fake.write_text("these are not the frames you are looking for\n" * 20)
@@ -159,6 +169,8 @@ def test_text_file_renamed_mp4(tmp_path: Path) -> None:
         iter_video(fake)
 
 
+@pytest.mark.reliability(case="MP4 cut short before its index (moov at the end)",
+                         outcome="one-line SourceError: cut short")
 def test_truncated_without_index_cannot_open(synth_media) -> None:
     path = synth_media.video(n_frames=20)  # OpenCV writes the index (moov) at the end
     data = path.read_bytes()
@@ -188,6 +200,8 @@ def _move_index_to_front(path: Path) -> None:
     path.write_bytes(boxes[b"ftyp"] + bytes(moov) + boxes[b"mdat"])
 
 
+@pytest.mark.reliability(case="MP4 cut short with its index at the front",
+                         outcome="the decodable part is measured and flagged `truncated`")
 def test_truncated_video_yields_decodable_part_and_flags_it(synth_media) -> None:
     path = synth_media.video(n_frames=40, resolution_wh=(160, 128))
     _move_index_to_front(path)
@@ -215,6 +229,8 @@ def test_complete_video_is_not_flagged_truncated(synth_media) -> None:
     assert frames.truncated is False
 
 
+@pytest.mark.reliability(case="a codec that cannot be decoded (HEVC tag on other data)",
+                         outcome="one-line SourceError naming the codec")
 def test_unknown_codec(synth_media) -> None:
     path = synth_media.retag_codec(synth_media.video())
     with pytest.raises(SourceError, match="Could not decode any frame .*codec 'hevc'"):
@@ -228,6 +244,8 @@ def test_unknown_codec(synth_media) -> None:
     ("orientation", "red_side"),
     [(1, "top"), (6, "right"), (3, "bottom"), (8, "left")],  # 6 = rotate 90° clockwise
 )
+@pytest.mark.reliability(case="EXIF orientation 1, 3, 6, 8 on JPEG photos",
+                         outcome="photos come out upright")
 def test_iter_images_applies_exif_orientation(synth_media, orientation, red_side) -> None:
     raw = synth_media.frame(0, (96, 64))
     path = synth_media.jpeg(f"o{orientation}.jpg", raw, orientation=orientation)
@@ -246,6 +264,8 @@ def test_iter_images_order_and_times(synth_media, tmp_path: Path) -> None:
     assert [centre_level(f.image_bgr) for f in frames] == [synth_media.level(i) for i in range(3)]
 
 
+@pytest.mark.reliability(case="text file named .jpg",
+                         outcome="one-line SourceError: could not read as an image")
 def test_iter_images_rejects_non_image(tmp_path: Path) -> None:
     bogus = tmp_path / "photo.jpg"
     bogus.write_text("not a jpeg")
@@ -253,6 +273,8 @@ def test_iter_images_rejects_non_image(tmp_path: Path) -> None:
         list(iter_images([bogus]))
 
 
+@pytest.mark.reliability(case="PNG photo named .mp4",
+                         outcome="recognised by its bytes and read as a photo")
 def test_is_image_sniffs_content(synth_media, tmp_path: Path) -> None:
     png_named_mp4 = tmp_path / "still.mp4"
     cv2.imwrite(str(tmp_path / "x.png"), synth_media.frame(0, (8, 8)))
@@ -287,6 +309,8 @@ def test_real_rotated_still_and_video(real_footage: Path) -> None:
 # --- webcam ------------------------------------------------------------------------------
 
 
+@pytest.mark.reliability(case="camera index that does not exist",
+                         outcome="one-line SourceError suggesting another --camera")
 def test_missing_camera_fails_cleanly() -> None:
     with pytest.raises(SourceError, match=r"Could not open camera 7\. Try --camera 0"):
         next(iter_webcam(7))
@@ -325,6 +349,9 @@ def fake_clock(step: float) -> Iterator[float]:
         t += step
 
 
+@pytest.mark.reliability(case="webcam stops sending frames mid-stream",
+                         outcome="CameraDisconnected with the frame count; frames kept; camera "
+                                 "released")
 def test_webcam_disconnect_keeps_frames_and_releases(caplog) -> None:
     cap = FakeCapture(good=5)
     ticks = fake_clock(0.04)

@@ -13,7 +13,7 @@ from hiprom.batch.store import (
     iter_leg_rows,
     settings_key,
 )
-from hiprom.errors import StoreError
+from hiprom.errors import InputError, StoreError
 
 KEY = "k1"
 
@@ -109,6 +109,8 @@ def test_a_committed_result_survives_a_reopen(tmp_path):
         assert s.statuses(KEY) == {"h1": "ok"}
 
 
+@pytest.mark.reliability(case="batch store that is not SQLite",
+                         outcome="one-line StoreError; the batch does not start")
 def test_not_a_database_is_a_clear_error(tmp_path):
     bad = tmp_path / "s.sqlite"
     bad.write_bytes(b"this is not sqlite" * 100)
@@ -116,6 +118,8 @@ def test_not_a_database_is_a_clear_error(tmp_path):
         ResultStore(bad)
 
 
+@pytest.mark.reliability(case="batch store from a newer hiprom",
+                         outcome="one-line StoreError: upgrade hiprom")
 def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "s.sqlite"
     ResultStore(path).close()
@@ -130,3 +134,30 @@ def test_newer_schema_is_refused(tmp_path):
 def test_settings_key_ignores_key_order_but_not_values():
     assert settings_key({"a": 1, "b": 2}) == settings_key({"b": 2, "a": 1})
     assert settings_key({"a": 1}) != settings_key({"a": 2})
+
+
+@pytest.mark.reliability(case="batch store edited by hand (an angle of 1e308, a stored result "
+                         "nested 100,000 deep)",
+                         outcome="one-line InputError naming the store, the input and the field")
+@pytest.mark.parametrize(("text", "match"), [
+    (None, r"legs\.left\.internal_rotation_deg must be a number from -90 to 90"),
+    ("[" * 100_000, "nests 100000 levels deep"),
+])
+def test_an_edited_store_row_is_a_one_line_error(tmp_path, text, match):
+    path = tmp_path / "s.sqlite"
+    with ResultStore(path) as s:
+        run = s.begin_run(hiprom_version="0", settings_key=KEY, settings={"a": 1})
+        s.record_inputs([InputRecord("/v/a.mp4", "h1")], run_id=run)
+        s.commit_outcome(OutcomeRecord("h1", ok=True, result=result_doc(40, 38)),
+                         settings_key=KEY, run_id=run)
+    db = sqlite3.connect(path)
+    if text is None:
+        db.execute("UPDATE results SET result_json = replace(result_json, "
+                   "'\"internal_rotation_deg\": 40', '\"internal_rotation_deg\": 1e308')")
+    else:
+        db.execute("UPDATE results SET result_json = ?", (text,))
+    db.commit()
+    db.close()
+    with ResultStore(path) as s, pytest.raises(InputError, match=match) as info:
+        s.results(KEY)
+    assert "/v/a.mp4" in str(info.value) and "\n" not in str(info.value)

@@ -23,7 +23,6 @@ Convention:
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import secrets
@@ -358,13 +357,15 @@ def _leg_exclusion(ir: float | None, verdict: str | None, side_tested: str | Non
 
 
 def _results_json(files: Iterable[Path]) -> list[HipromLeg]:
-    from hiprom.results.files import validate_result
+    from hiprom.results.files import MAX_RESULT_BYTES, loads_bounded, validate_result
 
     legs = []
     for file in files:
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        try:  # bounded: size, nesting depth and number length (hiprom.results.files)
+            if file.stat().st_size > MAX_RESULT_BYTES:
+                continue  # far larger than a result file: not one
+            data = loads_bounded(file.read_text(encoding="utf-8"), name=str(file))
+        except (InputError, UnicodeDecodeError):
             continue  # not a result file (the folder may hold other JSON)
         if not isinstance(data, dict) or not str(data.get("schema", "")).startswith(
                 "hiprom-result/"):

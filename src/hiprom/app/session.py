@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -42,6 +42,9 @@ from hiprom.pipeline.analysis import (
     iter_records,
 )
 from hiprom.vocabulary import SIDES
+
+if TYPE_CHECKING:
+    from hiprom.media.sinks import AtomicFiles
 
 __all__ = ["AppSession", "Outcome", "SessionSettings", "decode_jpeg", "skeleton_edges"]
 
@@ -320,6 +323,7 @@ class AppSession:
         from hiprom.backends.mediapipe import model_info
         from hiprom.live.session import build_session
         from hiprom.media.outputs import write_outputs
+        from hiprom.media.sinks import AtomicFiles
         from hiprom.results.measurement import SourceInfo
 
         n = len(self.phases)
@@ -341,10 +345,11 @@ class AppSession:
         model = {"name": "custom", "sha256": ""} if self.custom_model else model_info()
         m = build_session(records, self.guide, source, model=model,
                           quality=("truncated",) if interrupted else ())
-        written = write_outputs(m, out_dir, key_frame=False, stem=stem)
-        _write_phase_csv(m, self.phases[:n], Path(out_dir) / f"{stem}.csv")
-        if self._spool is not None:
-            written += self._write_video(m, Path(out_dir), stem)
+        with AtomicFiles() as files:  # the session's files appear together or not at all
+            written = write_outputs(m, out_dir, key_frame=False, stem=stem, files=files)
+            _write_phase_csv(m, self.phases[:n], Path(out_dir) / f"{stem}.csv", files)
+            if self._spool is not None:
+                written += self._write_video(m, Path(out_dir), stem, files)
         return Outcome(result=result_document(m), written=written)
 
     def _frames(self) -> Iterator[np.ndarray]:
@@ -353,21 +358,21 @@ class AppSession:
             self._spool.seek(offset)
             yield decode_jpeg(self._spool.read(size))
 
-    def _write_video(self, m: Any, out_dir: Path, stem: str) -> list[Path]:
+    def _write_video(self, m: Any, out_dir: Path, stem: str, files: AtomicFiles) -> list[Path]:
         """The annotated video and key frame (:func:`hiprom.media.outputs.annotate_frame`)."""
         from hiprom.media.outputs import annotate_frame, key_frame_index
         from hiprom.media.sinks import VideoSink, write_image
 
         key, key_image, target = key_frame_index(m), None, out_dir / f"{stem}.annotated.webm"
         with VideoSink(target, fps=m.source.fps or 30.0,
-                       resolution_wh=m.source.resolution_wh) as sink:
+                       resolution_wh=m.source.resolution_wh, group=files) as sink:
             for i, image in enumerate(self._frames()):
                 sink.write_frame(annotate_frame(image, m, i))
                 if i == key:
                     key_image = annotate_frame(image, m, i, summary=False)
-        written = [target]
+        written = [target] if files.pending(target) else []
         if key_image is not None:
-            written.append(write_image(out_dir / f"{stem}.keyframe.png", key_image))
+            written.append(write_image(out_dir / f"{stem}.keyframe.png", key_image, group=files))
         return written
 
 
@@ -383,12 +388,12 @@ def _advice_item(text: str) -> str:
     return "legs"
 
 
-def _write_phase_csv(m: Any, phases: list[str], path: Path) -> None:
+def _write_phase_csv(m: Any, phases: list[str], path: Path, files: AtomicFiles) -> None:
     """Rewrite the CSV with the ``phase`` column of live sessions (docs/RESULTS.md)."""
     from hiprom.media.sinks import CsvSink
     from hiprom.results.measurement import CSV_COLUMNS
 
-    with CsvSink(path, (*CSV_COLUMNS, "phase")) as sink:
+    with CsvSink(path, (*CSV_COLUMNS, "phase"), group=files) as sink:
         for row, phase in zip(m.csv_rows(), phases, strict=True):
             sink.append({**row, "phase": phase})
 

@@ -7,7 +7,11 @@ driver, once per outcome). :mod:`hiprom.batch.run` re-exports the public names.
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -78,15 +82,63 @@ def failed_outcome(job: Job, err: BaseException, *, compute_s: float = 0.0,
                          error_message=message, compute_s=compute_s, worker=worker_name())
 
 
-def _init_worker(warm: Callable[[], None] | None = None) -> None:
-    """Worker start-up: keep native libraries from oversubscribing the cores, then ``warm``.
+#: How often a worker checks that its driver still lives, seconds.
+_PARENT_CHECK_S = 0.5
 
-    ``warm`` pays what every job would otherwise pay first (imports, reading the model);
-    a failure there is left for the jobs to report, one line each.
+
+def _die_with_parent(driver_pid: int | None = None) -> None:
+    """Make this worker die with the driver that started it, even after a ``kill -9``.
+
+    On Linux the kernel sends SIGKILL when the parent dies (``PR_SET_PDEATHSIG``); on every
+    system a daemon thread exits the process once its parent id changes (the orphan is
+    re-parented). Without this a killed driver left its ~320 MB workers running.
+
+    ``driver_pid`` is the driver's pid as the driver saw it: a worker still importing when
+    its driver was killed has already been re-parented when this runs, and would otherwise
+    take its new parent for the driver.
+    """
+    parent = os.getppid() if driver_pid is None else driver_pid
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the driver died before the line above ran
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="hiprom-driver-watch", daemon=True).start()
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM from the driver: unwind, so temporary files are removed on the way out."""
+    raise SystemExit(128 + signum)
+
+
+def _init_worker(warm: Callable[[], None] | None = None,
+                 driver_pid: int | None = None) -> None:
+    """Worker start-up: die with the driver, leave Ctrl-C to it, one native thread each.
+
+    Then ``warm`` pays what every job would otherwise pay first (imports, reading the
+    model); a failure there is left for the jobs to report, one line each. The driver-death
+    and signal set-up come first, so a worker still warming up also dies with its driver and
+    stops on SIGTERM.
     """
     import cv2
 
     global _IN_POOL_WORKER
+    _die_with_parent(driver_pid)
+    # Ctrl-C reaches the whole process group; the driver handles it and stops the workers
+    # with SIGTERM, which unwinds them (temporary output files are removed).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     # One process per core already uses every core; OpenCV's own threads only compete.
     cv2.setNumThreads(1)
     os.environ.setdefault("GLOG_minloglevel", "2")
@@ -170,6 +222,19 @@ def _check_pool_starts(pool: Any, workers: int) -> None:
         ) from err
 
 
+def _stop_workers(pool: Any, timeout_s: float = 10.0) -> None:
+    """Ask every worker of ``pool`` to stop (SIGTERM unwinds it) and wait for it, briefly."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + timeout_s
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+
+
 def run_local(jobs: Sequence[Job], score_fn: ScoreFn, on_outcome: OutcomeCallback, *,
               workers: int, warm: Callable[[], None] | None = None) -> None:
     """Run jobs on a pool of ``workers`` local processes, calling ``on_outcome`` per job.
@@ -189,12 +254,13 @@ def run_local(jobs: Sequence[Job], score_fn: ScoreFn, on_outcome: OutcomeCallbac
     while queue:
         n = max(1, min(workers, len(queue)))
         pool = ProcessPoolExecutor(n, mp_context=context, initializer=_init_worker,
-                                   initargs=(warm,))
+                                   initargs=(warm, os.getpid()))
         try:
             _check_pool_starts(pool, n)
             _drain(pool, queue, score_fn, on_outcome, n)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
+            _stop_workers(pool)
             raise
         pool.shutdown(wait=True)
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import glob
 import hashlib
 import os
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from stat import S_ISREG
 
 from hiprom._hashing import sha256_file
 from hiprom.batch.remote import expand_url, fingerprint_url, is_url
@@ -160,7 +162,9 @@ def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = No
                 if item.url not in seen:
                     seen[item.url] = _with_id(item, pattern)
                 continue
-            key = item.path.resolve()  # one file reached by two names counts once
+            # One file reached by two names counts once. realpath, unlike Path.resolve, does
+            # not raise on a symlink loop: the looping name is kept and fails when hashed.
+            key = Path(os.path.realpath(item.path))
             if key not in seen:
                 seen[key] = _with_id(replace(item, path=Path(os.path.abspath(item.path))),
                                      pattern)
@@ -175,6 +179,8 @@ def _fingerprint(item: BatchInput) -> tuple[InputRecord, int, str | None]:
             sha, size, mtime_ns = fingerprint_url(item.url)
         else:
             stat = item.path.stat()
+            if not S_ISREG(stat.st_mode):  # a FIFO would block the hash; a device never ends
+                raise OSError(errno.EINVAL, "not a regular file (a pipe, socket or device)")
             sha, size, mtime_ns = sha256_file(item.path), stat.st_size, stat.st_mtime_ns
     except OSError as err:
         name = hashlib.sha256(item.location.encode()).hexdigest()[:16]

@@ -20,7 +20,8 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
@@ -57,6 +58,8 @@ from hiprom.errors import HipromError, InputError, describe_os_error
 from hiprom.pipeline.analysis import MeasureOptions, TestedSide
 
 __all__ = [
+    "LOCK_NAME",
+    "BatchBusyError",
     "BatchConfig",
     "BatchInput",
     "BatchReport",
@@ -70,6 +73,45 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Lock file in the output folder; held (``flock``) by the batch writing to that folder.
+LOCK_NAME = "hiprom-batch.lock"
+
+
+class BatchBusyError(HipromError):
+    """Another batch is writing to the same output folder."""
+
+
+@contextmanager
+def _out_dir_lock(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on ``out_dir`` for one run.
+
+    The lock file holds the owner's pid for the message. The kernel drops the lock when
+    the owner's process ends, however it ends, so a killed run never leaves a stale lock.
+
+    Raises:
+        BatchBusyError: another process holds it.
+
+    """
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no lock, as before
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise BatchBusyError(f"another hiprom batch is writing to {out_dir} (pid {pid}); "
+                                 "wait for it or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @dataclass(frozen=True)
@@ -236,7 +278,7 @@ def score_job_shipped(job: Job) -> tuple[OutcomeRecord, dict[str, bytes]]:
 
 def receive_shipped(on_outcome: OutcomeCallback) -> Callable[[Job, Any], None]:
     """Driver side of :func:`score_job_shipped`: write the files, then pass the outcome on."""
-    from hiprom.media.sinks import write_bytes_atomic
+    from hiprom.media.sinks import AtomicFiles, write_bytes_atomic
 
     def receive(job: Job, shipped: Any) -> None:
         if not isinstance(shipped, tuple):  # a failure the engine reported itself
@@ -244,8 +286,9 @@ def receive_shipped(on_outcome: OutcomeCallback) -> Callable[[Job, Any], None]:
             return
         outcome, files = shipped
         try:
-            for name, data in files.items():
-                write_bytes_atomic(Path(job.out_dir) / name, data)
+            with AtomicFiles() as group:  # a video's files appear together or not at all
+                for name, data in files.items():
+                    write_bytes_atomic(Path(job.out_dir) / name, data, group=group)
         except OSError as err:
             outcome = failed_outcome(job, err, message=describe_os_error(err, job.out_dir))
         on_outcome(job, outcome)
@@ -330,15 +373,28 @@ def run_batch(
     Raises:
         InputError: no input found, or a bad manifest or ``id_pattern``.
         MissingExtraError: ``scheduler`` is set but Dask is not installed.
+        BatchBusyError: another batch is writing to ``out_dir``.
 
     """
     if config.annotate and config.options.adaptive:
         # An annotated video shows every frame, so every frame is analysed.
         config = replace(config, options=replace(config.options, every_frame=True))
+    # Absolute, like the input paths: the store and results.csv name folders that any
+    # working directory can open.
+    config = replace(config, out_dir=Path(os.path.abspath(config.out_dir)))
     inputs = collect_inputs(config.sources, id_pattern=config.id_pattern)
     if not inputs:
         raise InputError(f"no video found in {', '.join(config.sources)}; pass folders, "
                          "globs or a manifest CSV with a 'path' column")
+    with _out_dir_lock(config.out_dir):
+        return _run_locked(config, inputs, score_fn=score_fn, on_planned=on_planned,
+                           on_outcome=on_outcome)
+
+
+def _run_locked(config: BatchConfig, inputs: Sequence[BatchInput], *, score_fn: ScoreFn,
+                on_planned: Callable[[Sequence[Job], int], None] | None,
+                on_outcome: OutcomeCallback | None) -> BatchReport:
+    """:func:`run_batch` once the output folder is locked."""
     engine = _engine(config)
     settings = settings_dict(config)
     key = settings_key(settings)
@@ -349,6 +405,10 @@ def run_batch(
         records = fingerprint_all(inputs)
         store.record_inputs([r for r, _, _ in records], run_id=run_id)
         jobs, unreadable, report.n_skipped = _plan(records, store.statuses(key), config)
+        from hiprom.media.sinks import remove_stale_parts
+
+        for job in jobs:  # a run killed with -9 could not remove its temporary files
+            remove_stale_parts(job.out_dir)
         for record, reason in unreadable:
             store.commit_outcome(OutcomeRecord(record.sha256, ok=False, error_type="SourceError",
                                                error_message=reason), settings_key=key,

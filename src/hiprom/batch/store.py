@@ -307,10 +307,19 @@ class ResultStore:
                 continue
             out.append(StoredResult(
                 input=InputRecord(*row[:8]), status=row[8],
-                result=json.loads(row[9]) if row[9] else None, error_type=row[10],
+                result=self._stored_result(row[9], row[0]), error_type=row[10],
                 error_message=row[11], output_dir=row[12], finished_at=row[13],
             ))
         return out
+
+    def _stored_result(self, text: object, path: str) -> dict[str, Any] | None:
+        """A stored result, checked like a result file (bounded parse, physical ranges)."""
+        if not text:
+            return None
+        from hiprom.results.files import loads_bounded, validate_result
+
+        where = f"results store {self.path}, the result of {path}"
+        return validate_result(loads_bounded(str(text), name=where), name=where)
 
     def count_results(self, settings_key: str | None = None) -> int:
         """Number of result rows (under one settings key, or all)."""

@@ -16,14 +16,13 @@ import html
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from hiprom.batch.store import LEG_COLUMNS, StoredResult, iter_leg_rows
-from hiprom.media.sinks import CsvSink
+from hiprom.media.sinks import AtomicFiles, CsvSink, atomic_path
 from hiprom.plan.assessment import TARGET_HIGH_DEG, TARGET_LOW_DEG
 from hiprom.vocabulary import SIDES
 
@@ -125,7 +124,8 @@ def _ir_values(results: Sequence[StoredResult], leg: str) -> list[float]:
     for item in results:
         if item.status == "ok" and _valid(item):
             value = _clean_ir(_legs(item)[leg])
-            if value is not None:
+            # Only what a hip can do: a tampered store must not stretch the histogram's axis.
+            if value is not None and abs(value) <= 90.0:
                 values.append(value)
     return values
 
@@ -377,17 +377,6 @@ def build_summary_html(results: Sequence[StoredResult], *, generated_at: str | N
             f"<body>{body}<script>{_SORT_SCRIPT}</script></body></html>\n")
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 #: Result files linked from the summary, by label and file-name suffix.
 _LINKED = (("JSON", ".json"), ("CSV", ".csv"), ("key frame", ".keyframe.png"),
            ("video", ".annotated.webm"), ("photo", ".annotated.png"))
@@ -409,23 +398,32 @@ def _links(results: Sequence[StoredResult], out_dir: Path) -> dict[str, list[tup
     return links
 
 
-def write_summary_html(results: Sequence[StoredResult], out_dir: Path) -> Path:
+def write_summary_html(results: Sequence[StoredResult], out_dir: Path, *,
+                       group: AtomicFiles | None = None) -> Path:
     """Write ``summary.html`` into ``out_dir`` (atomically) and return its path."""
     path = out_dir / SUMMARY_HTML
-    _write_text_atomic(path, build_summary_html(results, links=_links(results, out_dir)))
+    data = build_summary_html(results, links=_links(results, out_dir)).encode("utf-8")
+    if group is not None:
+        group.path(path).write_bytes(data)
+        return path
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
     return path
 
 
-def write_results_csv(results: Sequence[StoredResult], out_dir: Path) -> Path:
+def write_results_csv(results: Sequence[StoredResult], out_dir: Path, *,
+                      group: AtomicFiles | None = None) -> Path:
     """Write ``results.csv`` (columns :data:`~hiprom.batch.store.LEG_COLUMNS`); return its path."""
     path = out_dir / RESULTS_CSV
-    with CsvSink(path, LEG_COLUMNS) as sink:
+    with CsvSink(path, LEG_COLUMNS, group=group) as sink:
         for row in iter_leg_rows(list(results)):
             sink.append(row)
     return path
 
 
 def write_exports(results: Sequence[StoredResult], out_dir: Path) -> list[Path]:
-    """Write ``results.csv`` and ``summary.html`` for ``results``; return both paths."""
+    """Write ``results.csv`` and ``summary.html`` for ``results`` as a set; return both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [write_results_csv(results, out_dir), write_summary_html(results, out_dir)]
+    with AtomicFiles() as files:
+        return [write_results_csv(results, out_dir, group=files),
+                write_summary_html(results, out_dir, group=files)]

@@ -30,7 +30,13 @@ from rich.text import Text
 from hiprom.backends.base import PoseModel
 from hiprom.batch.run import BatchConfig, BatchReport, Job, run_batch
 from hiprom.batch.store import OutcomeRecord
-from hiprom.cli.common import FAST_RETIRED, ModelOption, SideOption, sampling_options
+from hiprom.cli.common import (
+    FAST_RETIRED,
+    INTERRUPTED,
+    ModelOption,
+    SideOption,
+    sampling_options,
+)
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, describe_os_error
 from hiprom.pipeline.analysis import TestedSide
@@ -198,6 +204,11 @@ def batch(
             raise
         err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
         raise typer.Exit(code=1) from None
+    except KeyboardInterrupt:
+        # Committed inputs stay in the store; the workers were stopped and every per-video
+        # file is renamed into place only when complete, so a rerun finishes the rest.
+        err_console.print(INTERRUPTED, soft_wrap=True, markup=False, highlight=False)
+        raise typer.Exit(code=130) from None
     _print_report(report, out_console, err_console, quiet=quiet)
     raise typer.Exit(code=report.exit_code)
 

@@ -10,7 +10,7 @@ from hiprom.backends.base import PoseModel
 from hiprom.errors import InputError
 from hiprom.pipeline.analysis import MeasureOptions, TestedSide
 
-__all__ = ["FAST_RETIRED", "NOT_SAVED", "PERSON_ENV", "ModelOption", "PersonOption",
+__all__ = ["FAST_RETIRED", "INTERRUPTED", "NOT_SAVED", "PERSON_ENV", "ModelOption", "PersonOption",
            "SideOption", "sampling_options"]
 
 #: The environment variable that names the person when ``--person`` is not given.
@@ -23,6 +23,8 @@ PersonOption = Annotated[str | None, typer.Option(
 #: Printed once when a test was measured but not saved.
 NOT_SAVED = ("not saved to a history: pass --person NAME (or set HIPROM_PERSON) to track "
              "progress over weeks")
+#: What ``measure`` and ``batch`` print on Ctrl-C (SIGINT); they exit with 130 (128 + 2).
+INTERRUPTED = "interrupted; nothing partial was kept — run the same command again to finish"
 #: Printed when the retired ``--fast`` flag is given (it is accepted and does nothing).
 FAST_RETIRED = ("--fast is retired: clips are sampled adaptively by default (sparsely where "
                 "nothing moves, every frame where the legs move), which is faster at the same "

@@ -26,6 +26,7 @@ from hiprom._version import __version__
 from hiprom.backends.base import PoseModel
 from hiprom.cli.common import (
     FAST_RETIRED,
+    INTERRUPTED,
     NOT_SAVED,
     ModelOption,
     PersonOption,
@@ -39,6 +40,7 @@ from hiprom.pipeline.analysis import TestedSide
 from hiprom.vocabulary import SIDES
 
 if TYPE_CHECKING:
+    from hiprom.pipeline.analysis import MeasureOptions
     from hiprom.pipeline.measure import Progress
 
 __all__ = ["app", "main"]
@@ -75,6 +77,12 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one red line to stderr and return the Exit to raise."""
     err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     return typer.Exit(code=code)
+
+
+def interrupted() -> typer.Exit:
+    """Print the one interrupt line to stderr and return the Exit (code 130) to raise."""
+    err_console.print(INTERRUPTED, soft_wrap=True, markup=False, highlight=False)
+    return typer.Exit(code=130)
 
 
 @contextlib.contextmanager
@@ -183,11 +191,6 @@ def measure(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
     """Measure hip rotation in videos or photos; writes <stem>.json and <stem>.csv per input."""
-    from hiprom.media.document import result_document
-    from hiprom.media.exports import write_exports
-    from hiprom.media.outputs import write_outputs
-    from hiprom.pipeline.measure import measure_path
-
     exports = tuple(export or ())
     if exports and stride > 1:
         raise fail("--export needs every frame analysed; drop --stride")
@@ -199,17 +202,43 @@ def measure(
                                    side=side, model=model)
     except InputError as err:
         raise fail(str(err)) from None
+    try:
+        failed = _measure_all(paths, out, options, annotate=annotate, exports=exports,
+                              person=person, history=history, quiet=quiet)
+    except KeyboardInterrupt:
+        # Every file is written under a temporary name and renamed when complete, so an
+        # interrupt leaves nothing partial under a final name (hiprom.media.sinks.AtomicFiles).
+        raise interrupted() from None
+    if history and not person and not quiet and failed < len(paths):
+        out_console.print(NOT_SAVED, soft_wrap=True)
+    if failed:
+        if len(paths) > 1:
+            err_console.print(f"{failed} of {len(paths)} inputs failed")
+        raise typer.Exit(code=1)
+
+
+def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annotate: bool,
+                 exports: tuple[ExportFormat, ...], person: str | None, history: bool,
+                 quiet: bool) -> int:
+    """Measure and write each input (its files as one set); returns how many failed."""
+    from hiprom.media.document import result_document
+    from hiprom.media.exports import write_exports
+    from hiprom.media.outputs import write_outputs
+    from hiprom.media.sinks import AtomicFiles
+    from hiprom.pipeline.measure import measure_path
+
     failed = 0
     for path in paths:
         try:
             with _frame_progress(Path(path).name, enabled=not quiet) as progress:
                 m = measure_path(path, options=options, progress=progress)
-            written = write_outputs(m, out, annotate=annotate)
-            if exports and m.source.kind == "still":
-                err_console.print(f"{path}: a photo has no per-frame series to export",
-                                  soft_wrap=True)
-            elif exports:
-                written += write_exports(m, out, exports)
+            with AtomicFiles() as files:  # JSON, CSV, images, exports: all or none
+                written = write_outputs(m, out, annotate=annotate, files=files)
+                if exports and m.source.kind == "still":
+                    err_console.print(f"{path}: a photo has no per-frame series to export",
+                                      soft_wrap=True)
+                elif exports:
+                    written += write_exports(m, out, exports, files=files)
             result = result_document(m)
             if history and person:
                 from hiprom.report.history import save_result
@@ -233,12 +262,7 @@ def measure(
         if not quiet:
             _summary_table(result)
             out_console.print("wrote " + ", ".join(str(p) for p in written))
-    if history and not person and not quiet and failed < len(paths):
-        out_console.print(NOT_SAVED, soft_wrap=True)
-    if failed:
-        if len(paths) > 1:
-            err_console.print(f"{failed} of {len(paths)} inputs failed")
-        raise typer.Exit(code=1)
+    return failed
 
 
 def _register_subcommands() -> None:
@@ -265,7 +289,7 @@ def main() -> None:
             raise
         raise SystemExit(fail(message).exit_code) from None
     except KeyboardInterrupt:
-        err_console.print("interrupted")
+        err_console.print(INTERRUPTED, soft_wrap=True, markup=False, highlight=False)
         sys.exit(130)
 
 

@@ -13,6 +13,11 @@ image shank length, knee → ankle):
 * ``hang``: the shank's direction against the pelvis's downward perpendicular, as a cosine:
   1 when the shank hangs straight down.
 * ``hip_width``: the distance between the hips; seen from the side the hips overlap.
+* ``thigh_across``: the part of the hip → knee line across the pelvis's downward direction.
+  A thigh that points at the camera shows, however high the camera, as a short line going
+  down the picture; a thigh seen from the side, stretched forward on the floor, or splayed
+  sitting on the floor lies across it. Unlike ``thigh`` it does not grow when the camera
+  looks down on the knees.
 
 :func:`check_seated_test` takes the median of each over the frames with both legs visible
 and compares them with :data:`LIMITS`.
@@ -35,7 +40,7 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-FEATURES = ("thigh", "knee_drop", "hang", "hip_width")
+FEATURES = ("thigh", "knee_drop", "hang", "hip_width", "thigh_across")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class PostureLimits:
     min_hang: float = 0.45
     min_hip_width: float = 0.25
     max_hip_width: float = 0.80
+    max_thigh_across: float = 0.60
     min_fraction: float = 0.5
 
 
@@ -98,7 +104,7 @@ class PostureCheck:
 
 def posture_features(legs: LegMeasurement | None,
                      min_visibility: float = MIN_VISIBILITY) -> FloatArray:
-    """``(4,)`` features of one frame (:data:`FEATURES`); NaN when a knee or ankle is unseen."""
+    """``(5,)`` features of one frame (:data:`FEATURES`); NaN when a knee or ankle is unseen."""
     out = np.full(len(FEATURES), np.nan)
     if legs is None:
         return out
@@ -113,9 +119,11 @@ def posture_features(legs: LegMeasurement | None,
         return out
     thigh = np.mean([np.hypot(*(p.knee_xy - p.hip_xy)) for p in poses]) / shank
     drop = np.mean([(p.knee_xy - p.hip_xy) @ down for p in poses]) / shank
+    across = np.mean([abs(float(down[0] * (p.knee_xy - p.hip_xy)[1]
+                                - down[1] * (p.knee_xy - p.hip_xy)[0])) for p in poses]) / shank
     hang = np.mean([(p.ankle_xy - p.knee_xy) @ down / p.shank_length_px for p in poses])
     width = float(np.hypot(*(poses[0].hip_xy - poses[1].hip_xy))) / shank
-    out[:] = (thigh, drop, hang, width)
+    out[:] = (thigh, drop, hang, width, across)
     return out
 
 
@@ -240,6 +248,9 @@ def _reason(f: dict[str, float], fraction: float, limits: PostureLimits) -> str 
         return "the lower legs are not hanging down; " + _SIT
     if f["knee_drop"] < limits.min_knee_drop:
         return "the knees are above the hips (sitting on the floor?); " + _SIT
+    if f["thigh_across"] > limits.max_thigh_across:
+        return ("the thighs do not point at the camera (seen from the side, or stretched out "
+                "or splayed on the floor?); " + _SIT)
     if f["knee_drop"] > limits.max_knee_drop or f["thigh"] > limits.max_thigh:
         return ("the thighs are not level and pointing at the camera (standing, or the "
                 "camera far above the knees?); " + _SIT)

@@ -17,7 +17,7 @@ from hiprom.live.guide import Guide
 from hiprom.live.worker import LiveOptions, Worker
 from hiprom.media.document import result_document
 from hiprom.media.outputs import annotate_frame, write_outputs
-from hiprom.media.sinks import CsvSink, write_image
+from hiprom.media.sinks import AtomicFiles, CsvSink, write_image
 from hiprom.pipeline.analysis import Analysis, FrameRecord, MeasureOptions
 from hiprom.pipeline.measure import measurement_from_analysis
 from hiprom.pipeline.summarise import Excluded
@@ -59,20 +59,21 @@ def _model(custom: bool, options: MeasureOptions) -> dict[str, str]:
     return model_info(model=options.model)
 
 
-def _write_phase_csv(m: Measurement, phases: list[str], path: Path) -> None:
-    with CsvSink(path, (*CSV_COLUMNS, "phase")) as sink:
+def _write_phase_csv(m: Measurement, phases: list[str], path: Path, files: AtomicFiles) -> None:
+    with CsvSink(path, (*CSV_COLUMNS, "phase"), group=files) as sink:
         for row, phase in zip(m.csv_rows(), phases, strict=True):
             sink.append({**row, "phase": phase})
 
 
-def _key_frame(m: Measurement, stash: dict[int, tuple[int, np.ndarray]], path: Path) -> Path | None:
+def _key_frame(m: Measurement, stash: dict[int, tuple[int, np.ndarray]], path: Path,
+               files: AtomicFiles) -> Path | None:
     reps = m.extra["live"]["reps"]
     best = max((k for k in stash if k < len(reps) and reps[k]["value_deg"] is not None),
                key=lambda k: reps[k]["value_deg"], default=None)
     if best is None:
         return None
     index, image = stash[best]
-    return write_image(path, annotate_frame(image, m, index, summary=False))
+    return write_image(path, annotate_frame(image, m, index, summary=False), group=files)
 
 
 def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Path, *,
@@ -91,11 +92,12 @@ def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Pa
     m = build_session(records, guide, source, model=_model(custom_model, options.measure),
                       quality=("truncated",) if interrupted else (), options=options.measure)
     stem = file.stem if file else "live"
-    written = write_outputs(m, out_dir, key_frame=file is not None, stem=stem)
-    _write_phase_csv(m, worker.phases[:n], out_dir / f"{stem}.csv")
-    if file is None:
-        key = _key_frame(m, worker.stash, out_dir / f"{stem}.keyframe.png")
-        written += [key] if key is not None else []
+    with AtomicFiles() as files:  # the session's files appear together or not at all
+        written = write_outputs(m, out_dir, key_frame=file is not None, stem=stem, files=files)
+        _write_phase_csv(m, worker.phases[:n], out_dir / f"{stem}.csv", files)
+        if file is None:
+            key = _key_frame(m, worker.stash, out_dir / f"{stem}.keyframe.png", files)
+            written += [key] if key is not None else []
     return m, written
 
 

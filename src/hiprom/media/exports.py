@@ -26,7 +26,7 @@ import numpy.typing as npt
 from hiprom.core.geometry import assign_sides
 from hiprom.core.landmarks import LEG_LANDMARKS
 from hiprom.errors import InputError, MissingExtraError
-from hiprom.media.sinks import write_bytes_atomic
+from hiprom.media.sinks import AtomicFiles, write_bytes_atomic
 from hiprom.results.measurement import Measurement
 from hiprom.vocabulary import SIDES
 
@@ -105,13 +105,16 @@ def c3d_bytes(m: Measurement) -> bytes:
 
 
 def write_exports(m: Measurement, out_dir: str | Path, formats: tuple[ExportFormat, ...], *,
-                  stem: str | None = None) -> list[Path]:
-    """Write the requested exports of ``m`` into ``out_dir``; returns their paths."""
+                  stem: str | None = None, files: AtomicFiles | None = None) -> list[Path]:
+    """Write the requested exports of ``m`` into ``out_dir``; returns their paths.
+
+    With ``files`` they are renamed into place with the rest of that set.
+    """
     stem = stem or Path(m.source.path).stem
     written = []
     for kind in dict.fromkeys(formats):
         target = Path(out_dir) / f"{stem}.{kind.value}"
         data = (mot_text(m, name=stem).encode("utf-8") if kind is ExportFormat.MOT
                 else c3d_bytes(m))
-        written.append(write_bytes_atomic(target, data))
+        written.append(write_bytes_atomic(target, data, group=files))
     return written

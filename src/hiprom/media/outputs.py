@@ -3,13 +3,16 @@
 File names, per input ``<stem>``: ``<stem>.json``, ``<stem>.csv``, ``<stem>.keyframe.png``
 (the frame of the largest held rotation with the overlay), and with ``annotate=True``
 ``<stem>.annotated.webm`` for a clip (VP8, plays in browsers) or ``<stem>.annotated.png``
-for a photo. Every file is written atomically.
+for a photo. The files of one measurement are written as a set: each under a temporary
+name first, then all renamed into place, so an interrupted or failed write (Ctrl-C, a full
+disk) leaves none of them under a final name (:class:`~hiprom.media.sinks.AtomicFiles`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,7 @@ from hiprom.core.landmarks import LEG_LANDMARKS
 from hiprom.media import overlay
 from hiprom.media.camera import DEFAULT_CAMERA_FPS
 from hiprom.media.document import result_document
-from hiprom.media.sinks import CsvSink, VideoSink, write_image, write_json_atomic
+from hiprom.media.sinks import AtomicFiles, CsvSink, VideoSink, write_image, write_json_atomic
 from hiprom.media.sources import iter_images, iter_video, read_frame
 from hiprom.results.measurement import CSV_COLUMNS, Measurement
 from hiprom.vocabulary import LATERAL_SIGN, SIDES
@@ -137,8 +140,13 @@ def _source_frames(m: Measurement, start_s: float = 0.0):  # noqa: ANN202 - iter
     return iter_images([path]) if m.source.kind == "still" else iter_video(path, start_s=start_s)
 
 
-def _write_annotated(m: Measurement, target: Path, key: int,
-                     hook: FrameHook | None) -> np.ndarray | None:
+def _write_annotated(m: Measurement, target: Path, key: int, hook: FrameHook | None,
+                     files: AtomicFiles) -> np.ndarray | None:
+    """Write the annotated clip or photo into ``files``; returns the key frame's drawing.
+
+    An exception (or Ctrl-C) part-way leaves the video unfinished: the sink sees it and its
+    temporary file is dropped instead of being renamed as if complete.
+    """
     analysed = np.asarray(m.frame_index, np.int64)
     # Every analysed frame at an even stride (every frame, --stride) is drawn at the stride's
     # rate; adaptively sampled clips are drawn frame by frame, each source frame with the
@@ -146,8 +154,9 @@ def _write_annotated(m: Measurement, target: Path, key: int,
     steps = np.diff(analysed)
     uneven = m.source.kind != "still" and steps.size > 0 and bool(np.any(steps != steps[0]))
     wanted = {int(f): i for i, f in enumerate(analysed)}
-    writer, key_image = None, None
-    try:
+    key_image = None
+    with ExitStack() as stack:
+        writer: VideoSink | None = None
         for frame in _source_frames(m):
             found = (int(np.searchsorted(analysed, frame.index, side="right")) - 1 if uneven
                      else wanted.get(frame.index, -1))
@@ -162,17 +171,14 @@ def _write_annotated(m: Measurement, target: Path, key: int,
             if i == key and frame.index == analysed[key]:
                 key_image = annotate_frame(image, m, i, summary=False)
             if m.source.kind == "still":
-                write_image(target.with_suffix(".png"), drawn)
+                write_image(target.with_suffix(".png"), drawn, group=files)
                 continue
             if writer is None:
                 fps = m.source.fps or DEFAULT_CAMERA_FPS
-                writer = VideoSink(target, fps=fps if uneven else fps / max(1, _stride(m)),
-                                   resolution_wh=frame.resolution_wh)
-                writer.__enter__()
+                writer = stack.enter_context(VideoSink(
+                    target, fps=fps if uneven else fps / max(1, _stride(m)),
+                    resolution_wh=frame.resolution_wh, group=files))
             writer.write_frame(drawn)
-    finally:
-        if writer is not None:
-            writer.__exit__(None, None, None)
     return key_image
 
 
@@ -190,8 +196,12 @@ def write_outputs(
     key_frame: bool = True,
     frame_hook: FrameHook | None = None,
     stem: str | None = None,
+    files: AtomicFiles | None = None,
 ) -> list[Path]:
-    """Write the result files of ``m`` into ``out_dir``; returns their paths.
+    """Write the result files of ``m`` into ``out_dir`` as one set; returns their paths.
+
+    Every file goes to a temporary name first; only when all are complete are they renamed
+    into place. On any error (or Ctrl-C) none of them appears under its final name.
 
     Args:
         m: the measurement.
@@ -200,13 +210,19 @@ def write_outputs(
         key_frame: write ``<stem>.keyframe.png`` (needs the source file to be readable).
         frame_hook: applied to each source frame before drawing (e.g. face blurring).
         stem: file stem; defaults to the source's.
+        files: add the files to this set (the caller commits it) instead of committing
+            them here.
 
     """
+    if files is None:
+        with AtomicFiles() as own:
+            return write_outputs(m, out_dir, annotate=annotate, key_frame=key_frame,
+                                 frame_hook=frame_hook, stem=stem, files=own)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = stem or Path(m.source.path).stem
-    written = [write_json_atomic(out / f"{stem}.json", result_document(m))]
-    with CsvSink(out / f"{stem}.csv", CSV_COLUMNS) as sink:
+    written = [write_json_atomic(out / f"{stem}.json", result_document(m), group=files)]
+    with CsvSink(out / f"{stem}.csv", CSV_COLUMNS, group=files) as sink:
         for row in m.csv_rows():
             sink.append(row)
     written.append(out / f"{stem}.csv")
@@ -215,12 +231,13 @@ def write_outputs(
         suffix = ".annotated.png" if m.source.kind == "still" else ".annotated.webm"
         target = out / f"{stem}{suffix}"
         if annotate:
-            key_image = _write_annotated(m, target, key, frame_hook)
-            written.append(target)
+            key_image = _write_annotated(m, target, key, frame_hook, files)
+            if files.pending(target):
+                written.append(target)
         else:
             key_image = _key_image_only(m, key, frame_hook)
         if key_frame and key_image is not None:
-            written.append(write_image(out / f"{stem}.keyframe.png", key_image))
+            written.append(write_image(out / f"{stem}.keyframe.png", key_image, group=files))
     return written
 
 

@@ -1,8 +1,15 @@
 """Output sinks: CSV rows, JSON documents, annotated video and stills, all written atomically.
 
-Every sink writes to a temporary file beside the target and renames it into place only when
-it is closed without an error, so a killed or failed run never leaves a half-written file
-under the final name (the partial ``*.part`` file is kept for inspection).
+Every file is written under a temporary name beside its target (:func:`atomic_path`,
+:class:`AtomicFiles`) and renamed into place, after an ``fsync``, only when it is complete;
+on any exception, ``KeyboardInterrupt`` included, the temporary file is removed. A failed or
+interrupted run therefore never leaves a half-written file under a final name. Files that
+belong together (a measurement's JSON, CSV, key frame and video) are written as one set:
+all to temporary names first, then all renamed. Finished files get the mode a plain
+``open()`` would give them (``0666`` less the umask).
+
+Text cells of every CSV go through :func:`csv_text` (OWASP's defence against formula
+injection); numbers stay numbers.
 
 Browser playback: the OpenCV wheels can encode VP8/VP9 (WebM) and MPEG-4 Part 2 (``mp4v``)
 but not H.264. Browsers play WebM but not ``mp4v``, so ``.webm`` (VP8) is the default for
@@ -15,12 +22,15 @@ from __future__ import annotations
 import csv
 import dataclasses
 import enum
+import errno
 import json
 import logging
 import math
 import os
+import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -33,11 +43,14 @@ from hiprom._native import native_stderr_silenced
 from hiprom.errors import InputError, SinkError
 
 __all__ = [
+    "AtomicFiles",
     "CsvSink",
     "JsonSink",
     "VIDEO_CODECS",
     "VideoSink",
+    "atomic_path",
     "csv_text",
+    "remove_stale_parts",
     "to_jsonable",
     "write_bytes_atomic",
     "write_image",
@@ -52,26 +65,200 @@ VIDEO_CODECS: dict[str, str] = {"vp8": "VP80", "vp9": "VP90", "mp4v": "mp4v"}
 _DEFAULT_CODEC = {".webm": "vp8", ".mp4": "mp4v"}
 
 
-def _part_path(path: Path) -> Path:
-    """Temporary name beside ``path`` that keeps its suffix (OpenCV picks the container by it)."""
-    return path.with_name(f".{path.stem}.part{path.suffix}")
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file and an atomic rename; returns ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: A folder's fsync may be refused by the file system (not supported there); that is not a
+#: failed write. A file's fsync error (a full disk, an I/O error) always is.
+_FOLDER_FSYNC_REFUSED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES,
+                                   errno.EPERM, errno.EISDIR})
+
+
+def _fsync(path: Path, *, folder: bool = False) -> None:
+    """Flush ``path`` to disk; for a folder, a file system that refuses is not an error."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as err:
+        if folder and err.errno in _FOLDER_FSYNC_REFUSED:
+            return
         raise
-    return path
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        if not (folder and err.errno in _FOLDER_FSYNC_REFUSED):
+            raise
+    finally:
+        os.close(fd)
+
+
+class AtomicFiles:
+    """A set of files written under temporary names and renamed into place together.
+
+    :meth:`path` returns a fresh temporary name beside each final name (same folder, same
+    suffix, so writers that choose a format by the suffix still work). Leaving the ``with``
+    block cleanly flushes every temporary file, gives it the normal file mode and renames
+    it; leaving it with an exception (``KeyboardInterrupt`` included) removes them all, so
+    no final name is touched. If a rename fails half-way, the files already renamed in this
+    set are removed too: the set is all or nothing.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp())
+        >>> with AtomicFiles() as files:
+        ...     _ = files.path(out / "a.txt").write_text("a")
+        ...     _ = files.path(out / "b.txt").write_text("b")
+        >>> sorted(p.name for p in out.iterdir())
+        ['a.txt', 'b.txt']
+
+    """
+
+    def __init__(self) -> None:
+        self._temps: dict[Path, Path] = {}
+        self._closed = False
+
+    def path(self, final: str | Path) -> Path:
+        """Return a new temporary path for ``final`` (creating its folder)."""
+        if self._closed:
+            raise SinkError("this AtomicFiles set is already closed; start a new one")
+        target = Path(final)
+        self.discard(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}",
+                                   dir=target.parent)
+        os.close(fd)
+        self._temps[target] = Path(tmp)
+        return Path(tmp)
+
+    def pending(self, final: str | Path) -> bool:
+        """Whether ``final`` will be created when the set is committed."""
+        return Path(final) in self._temps
+
+    def discard(self, final: str | Path) -> None:
+        """Drop ``final`` from the set and remove its temporary file."""
+        tmp = self._temps.pop(Path(final), None)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        """Remove every temporary file; no final name is touched."""
+        self._closed = True
+        for final in list(self._temps):
+            self.discard(final)
+
+    def commit(self) -> list[Path]:
+        """Flush and rename every temporary file into place; returns the final paths."""
+        self._closed = True
+        mode = 0o666 & ~_umask()
+        done: list[Path] = []
+        try:
+            for tmp in self._temps.values():
+                _fsync(tmp)
+                os.chmod(tmp, mode)
+            for final, tmp in list(self._temps.items()):
+                os.replace(tmp, final)
+                del self._temps[final]
+                done.append(final)
+            for folder in {p.parent for p in done}:
+                _fsync(folder, folder=True)
+        except BaseException:
+            for final in done:  # all or nothing: a set is never left half in place
+                final.unlink(missing_ok=True)
+            self.abort()
+            raise
+        return done
+
+    def __enter__(self) -> AtomicFiles:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+@contextmanager
+def atomic_path(final: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; it becomes ``final`` when the block ends cleanly.
+
+    The temporary file is flushed to disk, given the normal file mode (``0666`` less the
+    umask) and renamed over ``final``; on any exception it is removed instead.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
+        >>> with atomic_path(out) as tmp:
+        ...     _ = tmp.write_text("done")
+        >>> out.read_text()
+        'done'
+
+    """
+    with AtomicFiles() as files:
+        yield files.path(final)
+
+
+def remove_stale_parts(folder: str | Path) -> int:
+    """Remove temporary files that a killed writer left in ``folder``; returns how many.
+
+    Only names :class:`AtomicFiles` makes (``.<stem>.<random>.part<suffix>``) are touched.
+    Call it only where no other writer can be at work (the batch holds its folder's lock).
+    """
+    removed = 0
+    for path in Path(folder).glob(".*.part*"):
+        if path.is_file() and re.fullmatch(r"\..+\.[^.]+\.part(\.[^.]*)?", path.name):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _write_bytes(path: Path, data: bytes, group: AtomicFiles | None) -> None:
+    """Write ``data`` to ``path`` atomically, alone or as part of ``group``."""
+    if group is not None:
+        group.path(path).write_bytes(data)
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, *,
+                       group: AtomicFiles | None = None) -> Path:
+    """Write ``data`` to ``path`` via a temporary file and an atomic rename; returns ``path``.
+
+    With ``group`` the file is renamed into place when that set is committed.
+    """
+    target = Path(path)
+    _write_bytes(target, data, group)
+    return target
+
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """Return a text cell that no spreadsheet runs as a formula.
+
+    Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+    single quote, as OWASP advises; anything else is returned unchanged. Only text goes
+    through here: numbers (a negative angle included) are written as numbers.
+
+    Examples:
+        >>> csv_text("=cmd|' /C calc'!A0"), csv_text("P017"), csv_text("-3")
+        ("'=cmd|' /C calc'!A0", 'P017', "'-3")
+
+    """
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -108,8 +295,11 @@ def to_jsonable(obj: Any) -> Any:
     raise InputError(f"Cannot write {type(obj).__name__} to JSON; convert it to a dict first.")
 
 
-def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
+def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = 2,
+                      group: AtomicFiles | None = None) -> Path:
     """Write ``obj`` as UTF-8 JSON with sorted keys; NaN and infinities become ``null``.
+
+    With ``group`` the file is renamed into place when that set is committed.
 
     Returns:
         The path written.
@@ -118,32 +308,53 @@ def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = 2) -> 
     text = json.dumps(to_jsonable(obj), indent=indent, sort_keys=True, ensure_ascii=False,
                       allow_nan=False)
     target = Path(path)
-    write_bytes_atomic(target, (text + "\n").encode("utf-8"))
+    _write_bytes(target, (text + "\n").encode("utf-8"), group)
     return target
 
 
 class _AtomicSink:
-    """Base class: context manager that renames ``part_path`` to ``path`` on a clean exit."""
+    """Base class: context manager writing ``part_path``, renamed to ``path`` on a clean exit.
+
+    With a ``group`` (:class:`AtomicFiles`) the sink only closes its file; the group renames
+    it with the rest of its set. On an exception the temporary file is removed.
+    """
 
     path: Path
     part_path: Path
+    _group: AtomicFiles
+    _own_group: bool
+
+    def _open_part(self, group: AtomicFiles | None) -> None:
+        self._own_group = group is None
+        self._group = AtomicFiles() if group is None else group
+        self.part_path = self._group.path(self.path)
 
     def __enter__(self) -> _AtomicSink:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._close_handles()
+        try:
+            self._close_handles()
+            if exc_type is None:
+                self._finalise()
+        except BaseException:
+            self._abandon()
+            raise
         if exc_type is not None:
-            logger.warning("Run failed; the partial output is kept as %s.", self.part_path)
-            return
-        self._finalise()
+            self._abandon()
+        elif self._own_group:
+            self._group.commit()
+
+    def _abandon(self) -> None:
+        """Remove the temporary file (the owner of a shared group aborts the whole set)."""
+        self._group.discard(self.path)
 
     def _close_handles(self) -> None:
         """Close open files (subclasses)."""
 
     def _finalise(self) -> None:
-        os.replace(self.part_path, self.path)
+        """Check the finished temporary file before it is renamed (subclasses)."""
 
 
 class CsvSink(_AtomicSink):
@@ -161,16 +372,16 @@ class CsvSink(_AtomicSink):
 
     """
 
-    def __init__(self, path: str | Path, columns: Sequence[str]) -> None:
+    def __init__(self, path: str | Path, columns: Sequence[str], *,
+                 group: AtomicFiles | None = None) -> None:
         if not columns or len(set(columns)) != len(columns):
             raise InputError(f"CsvSink columns must be unique and non-empty, got {list(columns)}")
         self.path = Path(path)
         self.columns = tuple(columns)
-        self.part_path = _part_path(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._open_part(group)
         self._fh: IO[str] | None = self.part_path.open("w", encoding="utf-8", newline="")
         self._writer = csv.writer(self._fh)
-        self._writer.writerow(self.columns)
+        self._writer.writerow([csv_text(c) for c in self.columns])
         self.rows_written = 0
 
     def __enter__(self) -> CsvSink:
@@ -200,42 +411,25 @@ class CsvSink(_AtomicSink):
             self._fh = None
 
 
-#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_text(value: str) -> str:
-    """Return a text cell that no spreadsheet runs as a formula.
-
-    Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
-    single quote, as OWASP advises; anything else is returned unchanged. Only text goes
-    through here: numbers (a negative angle included) are written as numbers.
-
-    Examples:
-        >>> csv_text("=cmd|' /C calc'!A0"), csv_text("P017"), csv_text("-3")
-        ("'=cmd|' /C calc'!A0", 'P017', "'-3")
-
-    """
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 def _csv_cell(value: Any) -> str:
-    if isinstance(value, str):   # text: ids, notes, dates, paths, flags
-        return csv_text(value)
-    value = to_jsonable(value)
+    """One cell: numbers as numbers, text (and lists, as JSON text) through :func:`csv_text`."""
+    value = to_jsonable(value) if not isinstance(value, str) else value
     if value is None:
         return ""
     if isinstance(value, list):
-        return json.dumps(value)
-    return csv_text(value) if isinstance(value, str) else str(value)
+        return csv_text(json.dumps(value))
+    if isinstance(value, str):
+        return csv_text(value)
+    return str(value)
 
 
 class JsonSink(_AtomicSink):
     """Collects records with :meth:`append` and writes them as one JSON list on close."""
 
-    def __init__(self, path: str | Path, *, indent: int | None = 2) -> None:
+    def __init__(self, path: str | Path, *, indent: int | None = 2,
+                 group: AtomicFiles | None = None) -> None:
         self.path = Path(path)
-        self.part_path = _part_path(self.path)
+        self._open_part(group)
         self.records: list[Any] = []
         self._indent = indent
 
@@ -246,13 +440,17 @@ class JsonSink(_AtomicSink):
         """Add one record (anything :func:`to_jsonable` accepts)."""
         self.records.append(to_jsonable(record))
 
-    def _close_handles(self) -> None:
-        write_json_atomic(self.part_path, self.records, indent=self._indent)
+    def _finalise(self) -> None:
+        text = json.dumps(self.records, indent=self._indent, sort_keys=True, ensure_ascii=False,
+                          allow_nan=False)
+        self.part_path.write_bytes((text + "\n").encode("utf-8"))
 
 
 def write_image(path: str | Path, image_bgr: npt.NDArray[np.uint8], *,
-                jpeg_quality: int = 92) -> Path:
+                jpeg_quality: int = 92, group: AtomicFiles | None = None) -> Path:
     """Encode ``image_bgr`` ``(H, W, 3)`` uint8 by the path's suffix and write it atomically.
+
+    With ``group`` the file is renamed into place when that set is committed.
 
     Raises:
         InputError: if the suffix is not an image format OpenCV can encode.
@@ -267,7 +465,7 @@ def write_image(path: str | Path, image_bgr: npt.NDArray[np.uint8], *,
         raise InputError(f"Cannot encode an image as {target.suffix!r}; use .png or .jpg.") from err
     if not ok:
         raise InputError(f"Cannot encode an image as {target.suffix!r}; use .png or .jpg.")
-    write_bytes_atomic(target, buf.tobytes())
+    _write_bytes(target, buf.tobytes(), group)
     return target
 
 
@@ -282,6 +480,7 @@ class VideoSink(_AtomicSink):
         fps: frame rate written into the file.
         resolution_wh: ``(width, height)`` of every frame, pixels.
         codec: ``"vp8"``, ``"vp9"`` or ``"mp4v"``; default VP8 for ``.webm``, mp4v for ``.mp4``.
+        group: write as part of this :class:`AtomicFiles` set instead of on its own.
 
     Raises:
         InputError: for an unknown suffix/codec pair or a bad fps or size.
@@ -290,9 +489,8 @@ class VideoSink(_AtomicSink):
     """
 
     def __init__(self, path: str | Path, *, fps: float, resolution_wh: tuple[int, int],
-                 codec: str | None = None) -> None:
+                 codec: str | None = None, group: AtomicFiles | None = None) -> None:
         self.path = Path(path)
-        self.part_path = _part_path(self.path)
         self.codec = _pick_codec(self.path, codec)
         if not (math.isfinite(fps) and fps > 0):
             raise InputError(f"VideoSink fps must be > 0, got {fps}")
@@ -301,7 +499,7 @@ class VideoSink(_AtomicSink):
             raise InputError(f"VideoSink resolution_wh must be positive, got {resolution_wh}")
         self.resolution_wh = (w, h)
         self.frames_written = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._open_part(group)
         fourcc = cv2.VideoWriter.fourcc(*VIDEO_CODECS[self.codec])
         # FFmpeg notes on stderr that it re-tags VP8/VP9 for WebM; harmless, so kept quiet.
         with native_stderr_silenced():
@@ -309,6 +507,7 @@ class VideoSink(_AtomicSink):
                 str(self.part_path), cv2.CAP_FFMPEG, fourcc, float(fps), self.resolution_wh)
         if not self._writer.isOpened():
             self._writer = None
+            self._abandon()
             raise SinkError(f"Could not open a {self.codec} video writer for {self.path}; "
                             "check the folder is writable or use a .webm name.")
 
@@ -333,13 +532,12 @@ class VideoSink(_AtomicSink):
 
     def _finalise(self) -> None:
         if self.frames_written == 0:
-            self.part_path.unlink(missing_ok=True)
+            self._group.discard(self.path)
             logger.warning("No frames were written; %s was not created.", self.path)
             return
         if not self.part_path.is_file() or self.part_path.stat().st_size == 0:
             raise SinkError(f"The {self.codec} encoder wrote nothing to {self.path}; "
                             "try a .webm output name.")
-        super()._finalise()
 
 
 def _pick_codec(path: Path, codec: str | None) -> str:

@@ -49,10 +49,20 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: File name endings treated as still images when the content cannot be sniffed.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp",
+                            ".heic", ".heif"})
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"MM\x00*")
+#: ISO-BMFF major brands of HEIF still images (phone photos); MP4 clips have other brands.
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1")
 #: A file whose decoded frames fall short of the header's count by more than this is truncated.
 _TRUNCATION_TOLERANCE = 0.05
+#: Failed reads in a row after which the rest of a file counts as lost. A damaged section
+#: costs about one failed read per lost frame (FFmpeg drops the packets it cannot decode);
+#: at the real end of a file reads fail at once, so trying on is cheap.
+_MAX_FAILED_READS = 10_000
+#: After failed reads, the decoder may still hand out this many buffered frames from before
+#: the damage; the jump in time that follows them marks the skipped section.
+_GAP_WINDOW = 32
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,14 @@ def is_image(path: str | Path) -> bool:
         return p.suffix.lower() in IMAGE_SUFFIXES
     if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return True
+    if _is_heif_head(head):
+        return True
     return False if head else p.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _is_heif_head(head: bytes) -> bool:
+    """Whether the first 12 bytes are an ISO-BMFF ``ftyp`` box of a HEIF still image."""
+    return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
 
 
 def open_source(path: str | Path) -> Iterator[Frame]:
@@ -189,6 +206,8 @@ class VideoFrames(Iterator[Frame]):
         frames_decoded: frames decoded so far (including skipped ones).
         truncated: ``None`` until the end is reached; then ``True`` when fewer frames
             decoded than the header declares (a file cut short), else ``False``.
+        gaps: ``(start_s, end_s)`` of each damaged section that was skipped: the times of
+            the last frame before it and the first frame after it.
 
     """
 
@@ -201,6 +220,8 @@ class VideoFrames(Iterator[Frame]):
         self.stride = stride
         self.frames_decoded = 0
         self.truncated: bool | None = None
+        self.gaps: list[tuple[float, float]] = []
+        self._frames_lost = 0
         self._gen = self._generate(stride=stride, start_s=start_s, end_s=end_s)
 
     def __next__(self) -> Frame:
@@ -224,16 +245,60 @@ class VideoFrames(Iterator[Frame]):
             t_s = previous_s + step
         return t_s
 
+    @property
+    def gap_s(self) -> float:
+        """Seconds of video lost in damaged sections (0.0 when none)."""
+        step = 1.0 / self.info.fps if self.info.fps else 0.0
+        return sum(max(0.0, end - start - step) for start, end in self.gaps)
+
+    def _grab(self) -> int | None:
+        """Read the next decodable frame; returns how many reads failed first, None at the end.
+
+        A damaged middle section makes reads fail and then succeed again, so failed reads
+        are retried (a bounded number of times in a row) instead of being taken for the end.
+        """
+        failed = 0
+        limit = _MAX_FAILED_READS
+        if self.info.frame_count:
+            limit = min(limit, max(1, self.info.frame_count - self.frames_decoded
+                                   - self._frames_lost))
+        while not self._cap.grab():
+            failed += 1
+            if failed >= limit:
+                return None
+        return failed
+
+    def _after_gap(self, index: int, previous_s: float | None, t_s: float) -> int | None:
+        """Record a skipped section before the frame at ``t_s``; returns its true index.
+
+        Returns None when time does not jump here: the decoder still had frames from before
+        the damage to hand out (it lags a few frames behind the reads).
+        """
+        step = 1.0 / self.info.fps if self.info.fps else 1.0 / DEFAULT_CAMERA_FPS
+        if previous_s is None or t_s - previous_s <= 1.5 * step:
+            return None
+        self.gaps.append((previous_s, t_s))
+        lost = max(0, round((t_s - previous_s) * self.info.fps) - 1) if self.info.fps else 0
+        self._frames_lost += lost
+        logger.warning("%s: a damaged section from %.2f s to %.2f s could not be decoded and "
+                       "was skipped.", self.info.path, previous_s, t_s)
+        return index + lost
+
     def _generate(self, *, stride: int, start_s: float,
                   end_s: float | None) -> Generator[Frame, None, None]:
         previous_s: float | None = None
         first_kept: int | None = None
         ended_early = False
+        pending = 0  # good frames left in which a time jump counts as the skipped section
         try:
-            while self._cap.grab():
-                index = self.frames_decoded
+            while (failed := self._grab()) is not None:
+                index = self.frames_decoded + self._frames_lost
                 self.frames_decoded += 1
-                previous_s = t_s = self._timestamp_s(previous_s)
+                t_s = self._timestamp_s(previous_s)
+                pending = _GAP_WINDOW if failed else max(0, pending - 1)
+                if pending and (after := self._after_gap(index, previous_s, t_s)) is not None:
+                    index, pending = after, 0
+                previous_s = t_s
                 if t_s < start_s:
                     continue
                 if end_s is not None and t_s > end_s:
@@ -259,7 +324,7 @@ class VideoFrames(Iterator[Frame]):
                 f"Could not decode any frame of {self.info.path} (codec {self.info.fourcc!r}); "
                 "re-export it as MP4 (H.264) and try again."
             )
-        short = declared - self.frames_decoded
+        short = declared - self.frames_decoded - self._frames_lost
         self.truncated = declared > 0 and short > max(1, _TRUNCATION_TOLERANCE * declared)
         if self.truncated:
             logger.warning("%s looks truncated: decoded %d of %d frames; results cover the "
@@ -360,8 +425,34 @@ def _forward_to(cap: cv2.VideoCapture, index: int, timestamp_s: float) -> Frame 
     return None
 
 
+def _read_heif(path: Path) -> npt.NDArray[np.uint8]:
+    """Decode a HEIC/HEIF photo (pillow-heif); libheif applies its rotation and mirroring."""
+    try:
+        import pillow_heif
+    except ImportError as err:
+        raise SourceError(f"Cannot read {path}: HEIC/HEIF photos need pillow-heif "
+                          "(pip install pillow-heif), or export the photo as JPEG.") from err
+    try:
+        heif = pillow_heif.open_heif(str(path), convert_hdr_to_8bit=True)
+        image = np.asarray(heif)
+    except (ValueError, RuntimeError, OSError) as err:
+        raise SourceError(f"Could not read {path} as a HEIC/HEIF photo ({err}); export it as "
+                          "JPEG and try again.") from err
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
+        raise SourceError(f"{path} is a HEIC/HEIF image of an unsupported kind "
+                          f"({image.shape} {image.dtype}); export it as JPEG and try again.")
+    # libheif gives RGB(A); the rest of hiprom works in OpenCV's BGR.
+    code = cv2.COLOR_RGBA2BGR if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    return cast(npt.NDArray[np.uint8], cv2.cvtColor(image, code))
+
+
 def _read_image(path: Path) -> npt.NDArray[np.uint8]:
     _check_file(path, "Image")
+    with path.open("rb") as fh:
+        head = fh.read(12)
+    if _is_heif_head(head) or (path.suffix.lower() in (".heic", ".heif")
+                               and not head.startswith(_IMAGE_MAGIC)):
+        return _read_heif(path)
     # imread applies EXIF orientation by default (no IMREAD_IGNORE_ORIENTATION flag).
     # np.fromfile + imdecode would lose that on some builds, so read by path.
     image_bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)

@@ -195,10 +195,13 @@ def _tested_in_still(angles: dict[str, float], options: MeasureOptions
     return {s: True for s in SIDES}, note
 
 
-def _whole_input_flags(analysis: Analysis, truncated: bool) -> tuple[str, ...]:
+def _whole_input_flags(analysis: Analysis, truncated: bool,
+                       decode_gap: bool = False) -> tuple[str, ...]:
     flags = []
     if truncated:
         flags.append("truncated")
+    if decode_gap:
+        flags.append("decode_gap")
     if analysis.tracker.frames_crowded:
         flags.append("crowded")
     return tuple(flags)
@@ -258,10 +261,12 @@ def measure_clip(
         resolution_wh=analysis.resolution_wh, mirrored=options.mirrored,
         sha256=sha256 or sha256_file(path), truncated=bool(video.truncated),
         frames_analysed=len(analysis.records), sampling=_sampling_label(options, video),
+        decode_gaps=tuple(video.gaps), decode_gap_s=video.gap_s,
     )
     return measurement_from_analysis(
         analysis, source, model=_model_of(backend_factory, options.model),
-        quality=_whole_input_flags(analysis, bool(video.truncated)), options=options,
+        quality=_whole_input_flags(analysis, bool(video.truncated), bool(video.gaps)),
+        options=options,
     )
 
 
@@ -368,6 +373,10 @@ def measure_path(
     p = Path(path)
     if p.is_dir():
         raise SourceError(f"{p} is a folder; pass video or image files (or use hiprom batch)")
+    if p.exists() and not p.is_file():
+        # Opening a FIFO would wait for a writer forever; a device never ends.
+        raise SourceError(f"{p} is not a regular file (a pipe, socket or device); pass a "
+                          "video or photo file")
     if is_image(p):
         return measure_still(p, options=options, backend_factory=backend_factory, sha256=sha256)
     return measure_clip(p, options=options, backend_factory=backend_factory, sha256=sha256,

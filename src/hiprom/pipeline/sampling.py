@@ -174,6 +174,8 @@ def _changed(a: tuple[float, float], b: tuple[float, float], still_deg: float) -
 class _Interval:
     frames: list[Frame]
     moved: bool
+    #: A damaged section was skipped in or just before it (frame indices jump).
+    gap: bool = False
 
 
 class AdaptiveFrames(Iterator[Frame]):
@@ -240,13 +242,17 @@ class AdaptiveFrames(Iterator[Frame]):
                             margin_shank=self.policy.margin_shank)
         moved = moved_fraction(previous_end.image_bgr, frames[-1].image_bgr, region,
                                level=self.policy.motion_level) > self.policy.motion_fraction
-        return _Interval(frames, moved)
+        indices = [previous_end.index, *(f.index for f in frames)]
+        gap = any(b - a > 1 for a, b in zip(indices, indices[1:], strict=False))
+        return _Interval(frames, moved, gap)
 
     def _choose(self, interval: _Interval, *, before: bool, after: bool, hot: bool,
                 warm: bool) -> list[Frame]:
         """The frames of ``interval`` to analyse, given movement in it and around it."""
         frames = interval.frames
-        if warm or hot or (interval.moved and before and not after):
+        # After a damaged section the picture jumps: analyse the interval densely, so the
+        # frames after the gap start from a fresh record instead of being held over it.
+        if warm or hot or interval.gap or (interval.moved and before and not after):
             return frames
         if interval.moved and not before and self.policy.onset_dense:
             return frames

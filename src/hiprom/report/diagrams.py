@@ -240,6 +240,11 @@ _BANDS = (("markedly_limited", None, 20.0, "under 20°"), ("limited", 20.0, 30.0
           ("above_norm", 45.0, None, "over 45°"))
 
 
+def _clamp(value: float, low: float, high: float) -> float:
+    """``value`` limited to [low, high]; NaN becomes ``low``."""
+    return low if math.isnan(value) else min(high, max(low, value))
+
+
 def build_norm_band_svg(legs: Mapping[str, tuple[float, float, str] | None]) -> str:
     """Return a chart of each leg's IR with its 95% interval over the derived bands.
 
@@ -251,6 +256,11 @@ def build_norm_band_svg(legs: Mapping[str, tuple[float, float, str] | None]) -> 
         An inline SVG, 760 units wide.
 
     """
+    # Clamp to what a hip can do (readers validate; this keeps the chart bounded whatever
+    # it is given: the scale and its ticks never span more than -135..135°).
+    legs = {name: None if leg is None else (_clamp(leg[0], -90.0, 90.0),
+                                            _clamp(leg[1], 0.0, 45.0), leg[2])
+            for name, leg in legs.items()}
     values = [v for leg in legs.values() if leg for v in (leg[0] - leg[1], leg[0] + leg[1])]
     lo = min([0.0, *values]) // 10 * 10
     hi = max([60.0, *values])

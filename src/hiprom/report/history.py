@@ -36,8 +36,12 @@ from typing import Any
 from hiprom.errors import InputError
 from hiprom.plan.assessment import DEFAULT_CI95_DEG, DEFAULT_MDC95_DEG
 from hiprom.results.files import (
+    ANGLE_RANGE,
+    INTERVAL_RANGE,
     SCHEMA,
+    check_number,
     input_key,
+    loads_bounded,
     measured_time,
     read_result,
     result_angles,
@@ -283,13 +287,27 @@ def list_people(*, db_path: str | Path | None = None) -> tuple[str, ...]:
 
 
 def _entry(row: Sequence[Any]) -> HistoryEntry:
-    """Build an entry from a SELECT row (see :func:`load_history`)."""
+    """Build an entry from a SELECT row (see :func:`load_history`).
+
+    The stored result and angle columns are checked like a result file, so an edited
+    database gives one clear error instead of absurd plots.
+    """
     rid, person, when, kind, src, jpath, *vals, text, excluded = row
+    where = f"history database row {rid}"
+    result = validate_result(loads_bounded(str(text), name=where), name=where)
+    for column, value in zip(_COLUMNS, vals, strict=True):
+        check_number(value, f"{where}: {column}",
+                     INTERVAL_RANGE if "ci95" in column else ANGLE_RANGE)
+    try:
+        measured = datetime.fromisoformat(when)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{where}: measured_utc {when!r} is not an ISO date; move the "
+                         "database away or set HIPROM_HOME to another folder.") from err
     per_side = {s: vals[3 * i: 3 * i + 3] for i, s in enumerate(Side)}
-    return HistoryEntry(int(rid), person, datetime.fromisoformat(when), kind, src, jpath,
+    return HistoryEntry(int(rid), person, measured, kind, src, jpath,
                         {s: v[0] for s, v in per_side.items()},
                         {s: v[1] for s, v in per_side.items()},
-                        {s: v[2] for s, v in per_side.items()}, json.loads(text),
+                        {s: v[2] for s, v in per_side.items()}, result,
                         bool(excluded))
 
 

@@ -87,6 +87,8 @@ FLAG_EXPLANATIONS: dict[str, str] = {
     "few_frames": "Too few frames could be measured for a reliable value. Film longer, from "
     "closer, or in better light.",
     "truncated": "The video file ended early or is damaged; only part of it was analysed.",
+    "decode_gap": "Part of the video was damaged and could not be decoded; it was skipped and "
+    "the rest measured. A hold inside the damaged part is missing: re-record if one is.",
     "crowded": "More than one person was in view. Keep only the person being tested in frame.",
 }
 """Plain-language meaning of each quality flag (vocabulary of docs/RESULTS.md)."""
@@ -105,15 +107,28 @@ class ReportInputs:
 
 
 # ---------------------------------------------------------------------------- reading
-def _cell(value: str | None, where: str) -> float:
-    """Parse one CSV cell; empty means NaN."""
+#: Largest per-frame CSV read (an hour at 60 fps is about 25 MB).
+MAX_CSV_BYTES = 64 * 1024 * 1024
+#: Per column, the range a per-frame value may take. Frame angles may pass ±90° (a frame
+#: where the landmarks failed is kept in the CSV and left out by the protocol), never ±360°.
+_CSV_LIMITS = {"timestamp_s": (0.0, 7 * 86400.0), "left_rotation_deg": (-360.0, 360.0),
+               "right_rotation_deg": (-360.0, 360.0)}
+
+
+def _cell(value: str | None, where: str, column: str = "") -> float:
+    """Parse one CSV cell within its column's range; empty means NaN."""
     if value is None or value.strip() == "":
         return math.nan
+    low, high = _CSV_LIMITS.get(column, (-math.inf, math.inf))
     try:
-        return float(value)
-    except ValueError as err:
-        raise InputError(f"{where}: expected a number, got {value!r}; re-create the CSV with "
-                         "hiprom measure.") from err
+        number = float(value) if len(value) <= 40 else math.nan
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and low <= number <= high):
+        shown = repr(value) if len(value) <= 40 else repr(value[:37]) + "..."
+        raise InputError(f"{where}: {column or 'cell'} must be a number from {low:g} to "
+                         f"{high:g}, got {shown}; re-create the CSV with hiprom measure.")
+    return number
 
 
 def read_angle_csv(path: str | Path) -> AngleSeries:
@@ -126,15 +141,22 @@ def read_angle_csv(path: str | Path) -> AngleSeries:
     target = Path(path)
     if not target.is_file():
         raise InputError(f"Angle CSV {target} not found; keep it beside the result JSON.")
+    if target.stat().st_size > MAX_CSV_BYTES:
+        raise InputError(f"Angle CSV {target} is larger than {MAX_CSV_BYTES} bytes; pass the "
+                         "<stem>.csv written by hiprom measure.")
     with target.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         need = {"timestamp_s", "left_rotation_deg", "right_rotation_deg"}
         if not need <= set(reader.fieldnames or ()):
             raise InputError(f"{target} lacks the columns {', '.join(sorted(need))}; pass the "
                              "<stem>.csv written by hiprom measure.")
-        rows = [[_cell(r[c], f"{target} line {i}") for c in
-                 ("timestamp_s", "left_rotation_deg", "right_rotation_deg")]
-                for i, r in enumerate(reader, start=2)]
+        try:
+            rows = [[_cell(r[c], f"{target} line {i}", c) for c in
+                     ("timestamp_s", "left_rotation_deg", "right_rotation_deg")]
+                    for i, r in enumerate(reader, start=2)]
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise InputError(f"{target} is not a readable CSV ({err}); pass the <stem>.csv "
+                             "written by hiprom measure.") from err
     data = np.array(rows, dtype=np.float64).reshape(-1, 3)
     return AngleSeries(data[:, 0], {Side.LEFT: data[:, 1], Side.RIGHT: data[:, 2]})
 
@@ -305,8 +327,8 @@ def _leg_card(side: Side, leg: Mapping[str, Any]) -> str:
     """One leg's number, verdict and extras."""
     verdict = leg.get("verdict") or {}
     ir = leg.get("internal_rotation_deg")
-    code = str(verdict.get("code", "not_measured"))
-    band = (verdict.get("band") or {}).get("label", "not measured")
+    code = str(verdict.get("code") or "not_measured")
+    band = str((verdict.get("band") or {}).get("label") or "not measured")
     pills = f'<span class="pill {"ok" if code == "typical" else "bad"}">{escape(band)}</span>'
     if verdict.get("borderline"):
         pills += '<span class="pill plain">borderline</span>'
@@ -317,7 +339,7 @@ def _leg_card(side: Side, leg: Mapping[str, Any]) -> str:
     return (f'<div class="card leg"><h3>{side.value.capitalize()} hip</h3>'
             f'<div class="big">{big} <span class="ci">{"" if ci is None else f"±{ci:.1f}° (95%)"}'
             f'</span></div>{pills}<div class="kv"><span>ER {_deg(er)}</span>{total}</div>'
-            f'<p>{escape(str(verdict.get("sentence", "")))}</p></div>')
+            f'<p>{escape(str(verdict.get("sentence") or ""))}</p></div>')
 
 
 def _summary(result: Mapping[str, Any], plan: Plan | None) -> str:
@@ -328,7 +350,8 @@ def _summary(result: Mapping[str, Any], plan: Plan | None) -> str:
             legs[s.value]["internal_rotation_deg"],
             legs[s.value].get("internal_rotation_ci95_deg") or 0.0,
             str((legs[s.value].get("verdict") or {}).get("code", ""))) for s in Side})
-    asym = plan.asymmetry.sentence if plan else (result.get("asymmetry") or {}).get("sentence", "")
+    asym = (plan.asymmetry.sentence if plan
+            else (result.get("asymmetry") or {}).get("sentence") or "")
     real = bool(plan and plan.asymmetry.exceeds_error)
     html = ('<section id="result"><h2>Result against the norm</h2><div class="cards">'
             + "".join(_leg_card(s, legs[s.value]) for s in Side) + "</div>"

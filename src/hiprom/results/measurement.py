@@ -49,6 +49,10 @@ class SourceInfo:
     truncated: bool = False
     frames_analysed: int | None = None
     sampling: str = "every_frame"
+    #: Damaged sections that could not be decoded and were skipped: (last frame before,
+    #: first frame after) in seconds, and the video time they lost in total.
+    decode_gaps: tuple[tuple[float, float], ...] = ()
+    decode_gap_s: float = 0.0
 
     @property
     def frames_analysed_fraction(self) -> float | None:
@@ -66,7 +70,16 @@ class SourceInfo:
             "frames_analysed": self.n_frames if self.frames_analysed is None
             else self.frames_analysed,
             "frames_analysed_fraction": self.frames_analysed_fraction,
+            "decode_gap_s": _num(self.decode_gap_s, 3),
+            "decode_gaps": [[_num(a, 3), _num(b, 3)] for a, b in self.decode_gaps],
         }
+
+
+def _num(value: float | None, digits: int = 2) -> float | None:
+    """``value`` rounded for JSON; None when missing or not finite."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits)
 
 
 def _utc_now() -> str:
