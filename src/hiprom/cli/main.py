@@ -29,6 +29,7 @@ from hiprom.cli.common import (
     NOT_SAVED,
     ModelOption,
     PersonOption,
+    ShowFacesOption,
     SideOption,
     sampling_options,
 )
@@ -180,9 +181,14 @@ def measure(
     export: Annotated[list[ExportFormat] | None, typer.Option(
         "--export", help="Also write the per-frame hip rotation for research tools: mot "
         "(OpenSim) or c3d; repeatable. Measures every frame.")] = None,
+    show_faces: ShowFacesOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
-    """Measure hip rotation in videos or photos; writes <stem>.json and <stem>.csv per input."""
+    """Measure hip rotation in videos or photos; writes <stem>.json and <stem>.csv per input.
+
+    Also <stem>.keyframe.png (and with --annotate the annotated video or photo), with every
+    face blurred unless --show-faces.
+    """
     from hiprom.media.exports import write_exports
     from hiprom.media.outputs import write_outputs
     from hiprom.pipeline.measure import measure_path
@@ -203,7 +209,7 @@ def measure(
         try:
             with _frame_progress(Path(path).name, enabled=not quiet) as progress:
                 m = measure_path(path, options=options, progress=progress)
-            written = write_outputs(m, out, annotate=annotate)
+            written = write_outputs(m, out, annotate=annotate, blur_faces=not show_faces)
             if exports and m.source.kind == "still":
                 err_console.print(f"{path}: a photo has no per-frame series to export",
                                   soft_wrap=True)

@@ -64,13 +64,20 @@ def _write_phase_csv(m: Measurement, phases: list[str], path: Path) -> None:
             sink.append({**row, "phase": phase})
 
 
-def _key_frame(m: Measurement, stash: dict[int, tuple[int, np.ndarray]], path: Path) -> Path | None:
+def _key_frame(m: Measurement, stash: dict[int, tuple[int, np.ndarray]], path: Path, *,
+               blur_faces: bool = True) -> Path | None:
     reps = m.extra["live"]["reps"]
     best = max((k for k in stash if k < len(reps) and reps[k]["value_deg"] is not None),
                key=lambda k: reps[k]["value_deg"], default=None)
     if best is None:
         return None
     index, image = stash[best]
+    if blur_faces:
+        from hiprom.backends.faces import FaceDetector
+        from hiprom.media.privacy import FaceBlurrer
+
+        with FaceDetector() as detector:
+            image = FaceBlurrer(m, detector)(image, index)
     return write_image(path, annotate_frame(image, m, index, summary=False))
 
 
@@ -90,10 +97,11 @@ def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Pa
     m = build_session(records, guide, source, model=_model(custom_model, options.measure),
                       quality=("truncated",) if interrupted else (), options=options.measure)
     stem = file.stem if file else "live"
-    written = write_outputs(m, out_dir, key_frame=file is not None, stem=stem)
+    blur = not options.show_faces
+    written = write_outputs(m, out_dir, key_frame=file is not None, stem=stem, blur_faces=blur)
     _write_phase_csv(m, worker.phases[:n], out_dir / f"{stem}.csv")
     if file is None:
-        key = _key_frame(m, worker.stash, out_dir / f"{stem}.keyframe.png")
+        key = _key_frame(m, worker.stash, out_dir / f"{stem}.keyframe.png", blur_faces=blur)
         written += [key] if key is not None else []
     return m, written
 

@@ -4,12 +4,19 @@ File names, per input ``<stem>``: ``<stem>.json``, ``<stem>.csv``, ``<stem>.keyf
 (the frame of the largest held rotation with the overlay), and with ``annotate=True``
 ``<stem>.annotated.webm`` for a clip (VP8, plays in browsers) or ``<stem>.annotated.png``
 for a photo. Every file is written atomically.
+
+Faces are blurred in every image written (:class:`hiprom.media.privacy.FaceBlurrer`: the
+BlazeFace detectors on each frame and the head landmarks of everyone the pose model
+found) unless ``blur_faces=False`` (``--show-faces``); the JSON records which
+(``faces_blurred``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +196,7 @@ def write_outputs(
     key_frame: bool = True,
     frame_hook: FrameHook | None = None,
     stem: str | None = None,
+    blur_faces: bool = True,
 ) -> list[Path]:
     """Write the result files of ``m`` into ``out_dir``; returns their paths.
 
@@ -197,13 +205,18 @@ def write_outputs(
         out_dir: created if missing.
         annotate: also write the annotated clip (``.annotated.webm``) or photo (``.annotated.png``).
         key_frame: write ``<stem>.keyframe.png`` (needs the source file to be readable).
-        frame_hook: applied to each source frame before drawing (e.g. face blurring).
+        frame_hook: applied to each source frame before drawing, instead of the face
+            blurring (the caller's hook then owns privacy; ``faces_blurred`` records
+            ``blur_faces``).
         stem: file stem; defaults to the source's.
+        blur_faces: blur every face in the images written (False: ``--show-faces``).
+            Recorded as ``m.faces_blurred`` and in the JSON.
 
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = stem or Path(m.source.path).stem
+    m.faces_blurred = blur_faces
     written = [write_json_atomic(out / f"{stem}.json", m.to_dict())]
     with CsvSink(out / f"{stem}.csv", CSV_COLUMNS) as sink:
         for row in m.csv_rows():
@@ -213,14 +226,33 @@ def write_outputs(
         key = key_frame_index(m)
         suffix = ".annotated.png" if m.source.kind == "still" else ".annotated.webm"
         target = out / f"{stem}{suffix}"
-        if annotate:
-            key_image = _write_annotated(m, target, key, frame_hook)
-            written.append(target)
-        else:
-            key_image = _key_image_only(m, key, frame_hook)
+        with _privacy_hook(m, frame_hook, blur_faces) as hook:
+            if annotate:
+                key_image = _write_annotated(m, target, key, hook)
+                written.append(target)
+            else:
+                key_image = _key_image_only(m, key, hook)
         if key_frame and key_image is not None:
             written.append(write_image(out / f"{stem}.keyframe.png", key_image))
     return written
+
+
+@contextlib.contextmanager
+def _privacy_hook(m: Measurement, frame_hook: FrameHook | None,
+                  blur_faces: bool) -> Iterator[FrameHook | None]:
+    """The caller's hook, or a face blurrer with an open face detector, or nothing."""
+    if frame_hook is not None or not blur_faces:
+        yield frame_hook
+        return
+    from hiprom.backends.faces import FaceDetector
+    from hiprom.media.privacy import FaceBlurrer
+
+    t0 = time.perf_counter()
+    with FaceDetector() as detector:
+        blurrer = FaceBlurrer(m, detector)
+        yield blurrer
+    log.debug("faces blurred in %d frames (%d detections) in %.2f s", blurrer.frames,
+              blurrer.detections, time.perf_counter() - t0)
 
 
 def _key_image_only(m: Measurement, key: int, hook: FrameHook | None) -> np.ndarray | None:

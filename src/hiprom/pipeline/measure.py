@@ -37,6 +37,7 @@ from hiprom.pipeline.analysis import (
     check_subject,
     iter_records,
     measure_frame,
+    others_of,
 )
 from hiprom.pipeline.sampling import AdaptiveFrames, interval_step
 from hiprom.pipeline.summarise import Excluded, summarise_records
@@ -142,6 +143,7 @@ def measurement_from_analysis(
         quality=quality,
         landmarks_xy=xy,
         landmarks_visibility=vis,
+        others_xy=[r.others_xy for r in analysis.records],
         fulcrum=fulcrum,
         protocol=protocol,
         tested=tested,
@@ -313,7 +315,8 @@ def measure_still(
         if k == 0:
             xy, vis = (None, None) if person is None else (lm.xy[person].copy(),
                                                            lm.visibility[person].copy())
-            analysis.records.append(FrameRecord(0, 0.0, lm.n_persons, legs, xy, vis))
+            analysis.records.append(FrameRecord(0, 0.0, lm.n_persons, legs, xy, vis,
+                                                others_of(lm, person)))
         if legs is not None:
             measured.append(legs)
     check_subject(analysis, options=options, what=str(path))
