@@ -131,41 +131,61 @@ def _verdict(item: Item, limits: PostureLimits) -> str:
 
 
 #: Each limit, the feature it bounds and its direction (+1: an upper bound).
-BOUNDS = {"max_thigh": ("thigh", 1), "min_knee_drop": ("knee_drop", -1),
+BOUNDS = {"min_knee_drop": ("knee_drop", -1),
           "max_knee_drop": ("knee_drop", 1), "min_hang": ("hang", -1),
-          "min_hip_width": ("hip_width", -1), "max_hip_width": ("hip_width", 1),
-          "max_thigh_across": ("thigh_across", 1)}
+          "min_hip_width": ("hip_width", -1), "max_thigh_across": ("thigh_across", 1)}
 
 
-def fit_limits(items: list[Item], *, margin: float = 0.25) -> PostureLimits:
-    """Limits from the fit split: each bound placed just beyond every seated test's value.
+#: A non-test item closer to the tests than this on every feature (in units of the tests'
+#: spread of that feature) cannot be told from the test by these features; no bound is
+#: pulled in to catch it (it then shows as passing).
+MIN_SEPARATION = 0.25
 
-    For a bound, ``edge`` is the most extreme value among the fit split's seated tests and
-    ``gap`` the distance from there to the nearest fit-split non-test item on the far side.
-    The bound sits ``margin`` of the gap beyond the edge, but at least 0.05 (image shank
-    lengths, or cosine) from it: close to the tests, because the two errors cost
-    differently — a wrong refusal asks for a retake with a reason, a wrong pass gives a
-    verdict on a picture that is not the test. A bound with no non-test item beyond it sits
-    0.15 beyond the edge, or at the bundled value if that is further out.
+
+def fit_limits(items: list[Item]) -> PostureLimits:
+    """Limits from the fit split: each non-test posture refused by its clearest feature.
+
+    Per bound, ``edge`` is the most extreme value among the fit split's seated tests on the
+    bound's side and ``spread`` the tests' range of that feature. Each fit-split non-test
+    item is given to the bound beyond which it lies furthest, in units of ``spread`` (the
+    feature that separates it most clearly from the test); an item within
+    :data:`MIN_SEPARATION` on every feature is given to none. Each bound then sits in the
+    middle of the gap between its edge and the nearest item it was given (the largest
+    margin both ways: held-out tests reach beyond the fit's range), at least 0.05 (image
+    shank lengths, or cosine) beyond the edge. A bound given nothing sits 0.15 beyond the
+    edge, or at the bundled value if that is further out. ``max_thigh`` and
+    ``max_hip_width`` are not fitted but kept as loose guards (see
+    :class:`hiprom.core.posture.PostureLimits`).
     """
     fit = [i for i in items if i.split == "fit" and i.error is None]
     tests = [i for i in fit if i.is_test]
-    others = [i for i in fit if not i.is_test]
-    values: dict[str, float] = {}
+    edge: dict[str, float] = {}
+    spread: dict[str, float] = {}
     for limit, (feature, sign) in BOUNDS.items():
         t = np.array([_value(i, feature) for i in tests])
         t = t[np.isfinite(t)]
-        if t.size == 0:
-            values[limit] = getattr(LIMITS, limit)
+        edge[limit] = float(t.max() if sign > 0 else t.min()) if t.size else np.nan
+        spread[limit] = float(np.ptp(t)) if t.size > 1 else np.nan
+    given: dict[str, list[float]] = {limit: [] for limit in BOUNDS}
+    for item in (i for i in fit if not i.is_test):
+        if item.usable_fraction < LIMITS.min_fraction:
             continue
-        edge = float(t.max() if sign > 0 else t.min())
-        o = np.array([_value(i, feature) for i in others])
-        beyond = o[np.isfinite(o) & (sign * (o - edge) > 0)]
-        if beyond.size:
-            gap = float(np.min(np.abs(beyond - edge)))
-            values[limit] = edge + sign * max(margin * gap, 0.05)
+        best, best_d = None, MIN_SEPARATION
+        for limit, (feature, sign) in BOUNDS.items():
+            d = sign * (_value(item, feature) - edge[limit]) / spread[limit]
+            if np.isfinite(d) and d >= best_d:
+                best, best_d = limit, d
+        if best is not None:
+            given[best].append(_value(item, BOUNDS[best][0]))
+    values: dict[str, float] = {}
+    for limit, (_, sign) in BOUNDS.items():
+        if not np.isfinite(edge[limit]):
+            values[limit] = getattr(LIMITS, limit)
+        elif given[limit]:
+            gap = min(abs(v - edge[limit]) for v in given[limit])
+            values[limit] = edge[limit] + sign * max(0.5 * gap, 0.05)
         else:
-            values[limit] = edge + sign * 0.15
+            values[limit] = edge[limit] + sign * 0.15
             bundled = getattr(LIMITS, limit)
             if sign * (bundled - values[limit]) > 0:
                 values[limit] = bundled

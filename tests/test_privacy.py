@@ -1,4 +1,5 @@
-"""Face obscuring: the head ellipse from landmarks, and blurred faces with sharp legs."""
+"""Face obscuring: head ellipses from landmarks and detector boxes, their union over people
+and frames, and blurred faces with sharp legs."""
 
 import math
 from dataclasses import replace
@@ -9,8 +10,17 @@ import pytest
 
 from builders import Body, landmarks, seated_xy, write_clip
 from hiprom.backends import FakeBackend
+from hiprom.backends.faces import FaceBox, tiles
 from hiprom.core.landmarks import LandmarkName as L
-from hiprom.media.privacy import blur_faces, face_blur_hook, face_ellipse
+from hiprom.media.privacy import (
+    HOLD_FRAMES,
+    FaceBlurrer,
+    blur_faces,
+    box_ellipse,
+    face_blur_hook,
+    face_ellipse,
+    face_ellipses,
+)
 
 W, H = 640, 480
 
@@ -154,3 +164,164 @@ def test_real_photo_face_is_blurred(real_footage):
     knee = (kx - 30, ky - 30, kx + 30, ky + 30)
     assert hf_energy(out, *face) < 0.1 * hf_energy(image, *face)
     assert hf_energy(out, *knee) == pytest.approx(hf_energy(image, *knee))
+
+
+# --------------------------------------------------------------------- detector boxes, union
+
+
+def test_box_ellipse_covers_the_box_with_room_for_hair_ears_and_chin():
+    box = FaceBox(200, 100, 240, 150, 0.9)  # 40 wide, 50 tall
+    mask = box_ellipse(box).mask((W, H))
+    assert mask[100:150, 200:240].all(), "every pixel of the box is covered"
+    # padding: a third of the height above (hair), a third below (chin), a quarter of the
+    # width each side (ears)
+    assert mask[100 - 30, 220] and mask[150 + 18, 220]
+    assert mask[125, 200 - 12] and mask[125, 240 + 12]
+    # and it stays a face-sized patch: far beyond it nothing is covered
+    assert not mask[100 - 40, 220] and not mask[150 + 30, 220] and not mask[125, 240 + 40]
+
+
+def test_a_tiny_box_still_gets_a_minimum_ellipse():
+    e = box_ellipse(FaceBox(10, 10, 12, 12, 0.6))
+    assert min(e.half_axes_px) >= 8.0
+
+
+def test_face_ellipses_is_the_union_of_every_person_and_every_box():
+    people = np.stack([person_xy(cx=160), person_xy(cx=480)])
+    boxes = [FaceBox(300, 300, 330, 340, 0.7)]
+    ellipses = face_ellipses(people, boxes)
+    assert len(ellipses) == 3
+    centres = sorted(round(e.center_xy[0]) for e in ellipses)
+    assert centres[0] < 200 and centres[2] > 440 and 300 < centres[1] < 330
+    assert face_ellipses(None, boxes) == [box_ellipse(boxes[0])]
+    assert face_ellipses(people) == [face_ellipse(people[0]), face_ellipse(people[1])]
+
+
+def test_tiles_cover_every_pixel_with_overlap():
+    for size in ((640, 480), (720, 1280), (1280, 720), (961, 641)):
+        cover = np.zeros(size[::-1], np.int32)
+        for x0, y0, x1, y1 in tiles(size):
+            assert x1 - x0 == y1 - y0 == 360
+            cover[y0:y1, x0:x1] += 1
+        assert cover.min() >= 1, size
+        assert (cover >= 2).any(), size
+    assert tiles((320, 240)) == []
+
+
+class FakeDetector:
+    """Returns the boxes scripted per call (then none)."""
+
+    def __init__(self, per_call):
+        self.per_call = list(per_call)
+        self.calls = 0
+        self.parts = []
+
+    def __call__(self, image, part=None):
+        self.parts.append(part)
+        boxes = self.per_call[self.calls] if self.calls < len(self.per_call) else []
+        self.calls += 1
+        return boxes
+
+
+class Subject:
+    """What the blurrer reads of a measurement: the subject's and the others' landmarks."""
+
+    def __init__(self, n, others=None):
+        self.landmarks_xy = np.stack([person_xy()] * n)
+        self.others_xy = others
+
+
+STRANGER = FaceBox(560, 380, 600, 430, 0.8)         # a face the pose model did not find
+STRANGER_PATCH = (572, 395, 590, 415)
+
+
+def blurred(out, image, box):
+    return hf_energy(out, *box) < 0.05 * hf_energy(image, *box)
+
+
+def test_a_face_only_the_detector_found_is_blurred_and_held_for_a_few_frames():
+    image = textured(3)
+    blur = FaceBlurrer(Subject(40), FakeDetector([[STRANGER]]))  # seen in the first frame only
+    outs = [blur(image, i) for i in range(HOLD_FRAMES + 2)]
+    for i in range(HOLD_FRAMES + 1):  # the frame it was found in and the next HOLD_FRAMES
+        assert blurred(outs[i], image, STRANGER_PATCH), i
+        assert blurred(outs[i], image, FACE_BOX), i  # the subject's face too
+    assert not blurred(outs[HOLD_FRAMES + 1], image, STRANGER_PATCH)
+    x0, y0, x1, y1 = LEG_BOX
+    np.testing.assert_array_equal(outs[0][y0:y1, x0:x1], image[y0:y1, x0:x1])
+    assert blur.frames == HOLD_FRAMES + 2 and blur.detections == 1
+    # the first frame gets every tile, later ones take the tiles in turn
+    assert blur._detector.parts[:4] == [None, (1, 2), (0, 2), (1, 2)]
+
+
+def test_other_people_found_by_the_pose_model_are_blurred_between_its_searches():
+    image = textured(4)
+    other = person_xy(cx=520)[None]
+    nobody = np.empty((0, 33, 2), np.float32)
+    # looked for others in frame 0 (found one) and frame 30 (found nobody); not in between
+    others = [other] + [None] * 29 + [nobody] + [None] * 9
+    blur = FaceBlurrer(Subject(40, others), None, max_gap_frames=15)
+    other_face = (505, 70, 535, 100)
+    assert blurred(blur(image, 0), image, other_face)
+    assert blurred(blur(image, 14), image, other_face)  # borrowed from frame 0
+    assert not blurred(blur(image, 16), image, other_face)  # frame 30 is nearer: nobody
+    assert blurred(blur(image, 16), image, FACE_BOX)
+
+
+def test_without_a_detector_the_hook_is_the_landmark_one():
+    image = textured(5)
+    m = Subject(3)
+    np.testing.assert_array_equal(FaceBlurrer(m)(image, 1), face_blur_hook(m)(image, 1))
+    np.testing.assert_array_equal(FaceBlurrer(m)(image, 1), blur_faces(image, person_xy()))
+
+
+# --------------------------------------------------------------------- the opt-out, everywhere
+
+
+def test_every_command_that_writes_images_offers_show_faces():
+    from typer.testing import CliRunner
+
+    from hiprom.cli.main import app
+
+    for command in ("measure", "batch", "live", "app"):
+        run = CliRunner().invoke(app, [command, "--help"], terminal_width=200)
+        assert run.exit_code == 0
+        assert "--show-faces" in run.output, command
+    assert "--blur-faces" not in CliRunner().invoke(app, ["batch", "--help"]).output
+
+
+def test_batch_blur_faces_is_a_retired_no_op_and_cannot_go_with_show_faces(tmp_path):
+    from typer.testing import CliRunner
+
+    from hiprom.cli.main import app
+
+    run = CliRunner().invoke(app, ["batch", str(tmp_path / "none"), "-o", str(tmp_path / "o"),
+                                   "--blur-faces", "--show-faces"])
+    assert run.exit_code == 1
+    assert "contradict" in run.output
+    run = CliRunner().invoke(app, ["batch", str(tmp_path / "none"), "-o", str(tmp_path / "o"),
+                                   "--blur-faces", "-q"])
+    assert "--blur-faces is the default now" in run.output
+
+
+def test_batch_blurs_by_default_and_show_faces_turns_it_off(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import hiprom.cli.batch as cli_batch
+    from hiprom.batch.run import BatchReport
+    from hiprom.cli.main import app
+
+    seen = []
+    monkeypatch.setattr(cli_batch, "run_batch",
+                        lambda config, **kw: seen.append(config.blur_faces) or BatchReport())
+    for extra in ([], ["--show-faces"]):
+        CliRunner().invoke(app, ["batch", str(tmp_path), "-o", str(tmp_path / "o"), "-q",
+                                 *extra])
+    assert seen == [True, False]
+
+
+def test_the_app_page_cannot_turn_blurring_off():
+    from hiprom.app.ws import start_settings
+
+    assert start_settings({"keep_video": True, "show_faces": True}).show_faces is False
+    assert start_settings({"keep_video": True}, show_faces=True).show_faces is True

@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 
 from hiprom.cli.main import app
 from hiprom.errors import InputError
+from hiprom.plan.interpret import leg_inputs
 from hiprom.report.diagrams import build_norm_band_svg
-from hiprom.report.history import leg_inputs, read_result, validate_result
+from hiprom.report.history import read_result, validate_result
 from hiprom.report.html import build_report, read_angle_csv
 
 DATA = Path(__file__).parent / "data" / "results"

@@ -54,7 +54,7 @@ def url_of(sock: socket.socket) -> str:
 
 
 def serve(sock: socket.socket, *, out_dir: Path, person: str, open_browser: bool,
-          quiet: bool = False) -> None:
+          quiet: bool = False, show_faces: bool = False) -> None:
     """Serve the app on ``sock`` until Ctrl+C.
 
     Args:
@@ -63,6 +63,7 @@ def serve(sock: socket.socket, *, out_dir: Path, person: str, open_browser: bool
         person: whose history tests are saved into by default.
         open_browser: open the page in the default browser once the server listens.
         quiet: no access log and no "saved" lines.
+        show_faces: keep faces unblurred in saved pictures (:class:`AppConfig`).
 
     """
     import uvicorn
@@ -72,7 +73,7 @@ def serve(sock: socket.socket, *, out_dir: Path, person: str, open_browser: bool
             print("saved " + ", ".join(str(p) for p in paths), flush=True)
 
     config = AppConfig(out_dir=out_dir, person=person, port=sock.getsockname()[1],
-                       on_saved=saved)
+                       on_saved=saved, show_faces=show_faces)
     server = uvicorn.Server(uvicorn.Config(
         create_app(config), log_level="warning" if quiet else "info",
         access_log=False, lifespan="off", ws_max_size=4 * 1024 * 1024))

@@ -16,6 +16,7 @@ Not thread-safe: the server calls one session from one worker thread at a time.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -73,6 +74,8 @@ class SessionSettings:
         max_seconds: end the test after this much video (None: no limit).
         keep_video: write the annotated video and its key frame (off: no picture is stored).
         camera: the camera's label, for the result's ``source.path``.
+        show_faces: keep faces unblurred in that video and key frame (``hiprom app
+            --show-faces``; the page cannot ask for it).
 
     """
 
@@ -81,6 +84,7 @@ class SessionSettings:
     max_seconds: float | None = None
     keep_video: bool = False
     camera: str = "camera"
+    show_faces: bool = False
 
 
 @dataclass
@@ -346,7 +350,8 @@ class AppSession:
         m = build_session(records, self.guide, source, model=model,
                           quality=("truncated",) if interrupted else ())
         with AtomicFiles() as files:  # the session's files appear together or not at all
-            written = write_outputs(m, out_dir, key_frame=False, stem=stem, files=files)
+            written = write_outputs(m, out_dir, key_frame=False, stem=stem, files=files,
+                                    blur_faces=not self.settings.show_faces)
             _write_phase_csv(m, self.phases[:n], Path(out_dir) / f"{stem}.csv", files)
             if self._spool is not None:
                 written += self._write_video(m, Path(out_dir), stem, files)
@@ -364,9 +369,19 @@ class AppSession:
         from hiprom.media.sinks import VideoSink, write_image
 
         key, key_image, target = key_frame_index(m), None, out_dir / f"{stem}.annotated.webm"
-        with VideoSink(target, fps=m.source.fps or 30.0,
-                       resolution_wh=m.source.resolution_wh, group=files) as sink:
+        with contextlib.ExitStack() as stack:
+            blur = None
+            if not self.settings.show_faces:  # every face blurred, as in hiprom measure
+                from hiprom.backends.faces import FaceDetector
+                from hiprom.media.privacy import FaceBlurrer
+
+                blur = FaceBlurrer(m, stack.enter_context(FaceDetector()))
+            sink = stack.enter_context(VideoSink(target, fps=m.source.fps or 30.0,
+                                                 resolution_wh=m.source.resolution_wh,
+                                                 group=files))
             for i, image in enumerate(self._frames()):
+                if blur is not None:
+                    image = blur(image, i)
                 sink.write_frame(annotate_frame(image, m, i))
                 if i == key:
                     key_image = annotate_frame(image, m, i, summary=False)

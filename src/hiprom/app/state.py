@@ -26,6 +26,8 @@ class AppConfig:
         port: the port the server listens on (the WebSocket accepts only this origin).
         backend_factory: makes the pose backend (tests inject fakes); None: MediaPipe.
         on_saved: called with the files of each saved test (the CLI prints them).
+        show_faces: keep faces unblurred in the saved key frame and annotated video
+            (``hiprom app --show-faces``); by default every face is blurred.
 
     """
 
@@ -34,6 +36,7 @@ class AppConfig:
     port: int = 8765
     backend_factory: BackendMaker | None = None
     on_saved: Callable[[list[Path]], None] | None = None
+    show_faces: bool = False
 
 
 @dataclass

@@ -60,10 +60,15 @@ def _bounded(value: Any, kind: type, low: float, high: float) -> Any:
     return number if low <= number <= high else None
 
 
-def start_settings(message: dict[str, Any]) -> SessionSettings:
-    """The session settings a ``start`` message asks for (bad values fall back to defaults)."""
+def start_settings(message: dict[str, Any], *, show_faces: bool = False) -> SessionSettings:
+    """The session settings a ``start`` message asks for (bad values fall back to defaults).
+
+    ``show_faces`` comes from the server's configuration (``hiprom app --show-faces``),
+    never from the page.
+    """
     camera = str(message.get("camera") or "camera")[:80]
     return SessionSettings(
+        show_faces=show_faces,
         auto=bool(message.get("auto")),
         reps_per_side=_bounded(message.get("reps"), int, 1, 10),
         max_seconds=_bounded(message.get("seconds"), float, 1.0, 1800.0),
@@ -143,7 +148,7 @@ class _Connection:
 
     async def start(self, message: dict[str, Any]) -> None:
         cfg = self.state.config
-        settings = start_settings(message)
+        settings = start_settings(message, show_faces=cfg.show_faces)
         self.session = AppSession(settings, backend_factory=cfg.backend_factory)
         sid = secrets.token_urlsafe(9)
         self.log = SessionLog(sid, _person(message, cfg.person))

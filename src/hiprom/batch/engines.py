@@ -49,7 +49,7 @@ class Job:
         out_dir: folder for this input's result files.
         options: how to measure.
         annotate: also write an annotated video.
-        blur_faces: blur faces in the annotated video.
+        blur_faces: blur every face in the images written (key frame, annotated video).
         max_duration_s: refuse clips longer than this (None: no limit).
         expected_frames: frames the container declares (0 when unknown); for progress.
 
@@ -60,7 +60,7 @@ class Job:
     out_dir: str
     options: MeasureOptions = MeasureOptions()
     annotate: bool = False
-    blur_faces: bool = False
+    blur_faces: bool = True
     max_duration_s: float | None = None
     expected_frames: int = 0
 

@@ -126,7 +126,8 @@ class BatchConfig:
         id_pattern: regex with a named group ``id`` that finds patient ids in file names.
         options: how to measure each input.
         annotate: write annotated videos.
-        blur_faces: blur faces in annotated videos.
+        blur_faces: blur every face in the images written (key frames, annotated videos);
+            ``--show-faces`` turns it off.
         retry_failed: score again inputs that failed in an earlier run.
         rescore: score everything again, even inputs already done.
         max_duration_s: refuse clips longer than this many seconds (None: no limit).
@@ -140,7 +141,7 @@ class BatchConfig:
     id_pattern: str | None = None
     options: MeasureOptions = MeasureOptions()
     annotate: bool = False
-    blur_faces: bool = False
+    blur_faces: bool = True
     retry_failed: bool = False
     rescore: bool = False
     max_duration_s: float | None = None
@@ -225,7 +226,6 @@ def score_job(job: Job) -> OutcomeRecord:
         from hiprom._native import native_stderr_silenced
         from hiprom.media.document import result_document
         from hiprom.media.outputs import write_outputs
-        from hiprom.media.privacy import face_blur_hook
         from hiprom.media.sinks import to_jsonable, write_json_atomic
         from hiprom.pipeline.measure import measure_path
 
@@ -235,10 +235,9 @@ def score_job(job: Job) -> OutcomeRecord:
             # A pool worker's stderr is the user's terminal: keep FFmpeg/LiteRT chatter off it.
             with native_stderr_silenced(in_pool_worker()):
                 measurement = measure_path(local, options=job.options, sha256=job.sha256)
-                # The hook also covers the key frame, which shows the face like any other frame.
-                hook = face_blur_hook(measurement) if job.blur_faces else None
+                # Faces are blurred in the key frame and every annotated frame alike.
                 files = write_outputs(measurement, Path(job.out_dir), annotate=job.annotate,
-                                      frame_hook=hook)
+                                      blur_faces=job.blur_faces)
         if is_url(job.path):  # the result names the input as the batch was given it
             measurement = replace(measurement,
                                   source=replace(measurement.source, path=job.path))

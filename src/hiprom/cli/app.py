@@ -38,6 +38,9 @@ def app_command(
         "--out", "-o", help="Folder for the result files of each test.")] = Path("hiprom-results"),
     person: Annotated[str, typer.Option(
         "--person", help="Whose progress history the tests are saved into.")] = "default",
+    show_faces: Annotated[bool, typer.Option(
+        "--show-faces", help="Do not blur faces in the saved key frame and annotated video "
+        "(the page's 'keep video' option); by default every face is blurred.")] = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print only the address and errors.")] = False,
 ) -> None:
@@ -56,7 +59,8 @@ def app_command(
     if not quiet:
         out_console.print(f"results go to {out.resolve()}; Ctrl+C stops the app", soft_wrap=True)
     with sock:
-        serve(sock, out_dir=out, person=person, open_browser=browser, quiet=quiet)
+        serve(sock, out_dir=out, person=person, open_browser=browser, quiet=quiet,
+              show_faces=show_faces)
 
 
 def register(app: typer.Typer) -> None:

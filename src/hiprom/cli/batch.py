@@ -31,9 +31,11 @@ from hiprom.backends.base import PoseModel
 from hiprom.batch.run import BatchConfig, BatchReport, Job, run_batch
 from hiprom.batch.store import OutcomeRecord
 from hiprom.cli.common import (
+    BLUR_FACES_DEFAULT,
     FAST_RETIRED,
     INTERRUPTED,
     ModelOption,
+    ShowFacesOption,
     SideOption,
     sampling_options,
 )
@@ -147,8 +149,9 @@ def batch(
         help="Regex with a named group 'id' that finds the patient id in file names, "
              "e.g. '(?P<id>P\\d+)_'.")] = None,
     annotate: Annotated[bool, typer.Option(help="Write annotated videos.")] = False,
+    show_faces: ShowFacesOption = False,
     blur_faces: Annotated[bool, typer.Option(
-        help="Blur faces in annotated videos and key frames.")] = False,
+        "--blur-faces", hidden=True, help="Retired: faces are blurred by default.")] = False,
     mirrored: Annotated[bool, typer.Option(help="Inputs are mirrored (selfie) views.")] = False,
     subject: Annotated[PersonPolicy, typer.Option(
         help="Who to measure when several people are in view.")] = PersonPolicy.AUTO,
@@ -180,6 +183,14 @@ def batch(
     err_console = Console(stderr=True, highlight=False, markup=False)
     if fast:
         err_console.print(Text.assemble(("note: ", "yellow"), FAST_RETIRED), soft_wrap=True)
+    if blur_faces:
+        if show_faces:
+            err_console.print(Text.assemble(("error: ", "bold red"), "--blur-faces and "
+                                            "--show-faces contradict each other; drop one"),
+                              soft_wrap=True)
+            raise typer.Exit(code=1)
+        err_console.print(Text.assemble(("note: ", "yellow"), BLUR_FACES_DEFAULT),
+                          soft_wrap=True)
     try:
         options = sampling_options(every_frame=every_frame or annotate, stride=stride,
                                    mirrored=mirrored, subject=subject, side=side, model=model)
@@ -188,7 +199,7 @@ def batch(
         raise typer.Exit(code=1) from None
     config = BatchConfig(
         sources=tuple(sources), out_dir=out, workers=workers, scheduler=scheduler,
-        id_pattern=id_pattern, options=options, annotate=annotate, blur_faces=blur_faces,
+        id_pattern=id_pattern, options=options, annotate=annotate, blur_faces=not show_faces,
         retry_failed=retry_failed, rescore=rescore,
         max_duration_s=max_duration,
     )

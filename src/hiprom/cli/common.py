@@ -10,8 +10,8 @@ from hiprom.backends.base import PoseModel
 from hiprom.errors import InputError
 from hiprom.pipeline.analysis import MeasureOptions, TestedSide
 
-__all__ = ["FAST_RETIRED", "INTERRUPTED", "NOT_SAVED", "PERSON_ENV", "ModelOption", "PersonOption",
-           "SideOption", "sampling_options"]
+__all__ = ["BLUR_FACES_DEFAULT", "FAST_RETIRED", "INTERRUPTED", "NOT_SAVED", "PERSON_ENV",
+           "ModelOption", "PersonOption", "ShowFacesOption", "SideOption", "sampling_options"]
 
 #: The environment variable that names the person when ``--person`` is not given.
 PERSON_ENV = "HIPROM_PERSON"
@@ -51,6 +51,15 @@ def sampling_options(*, every_frame: bool, stride: int, **fields: Any) -> Measur
 ModelOption = Annotated[PoseModel, typer.Option(
     help="Pose network: full (default), heavy (more accurate, about 3x slower) or lite "
          "(fastest, least accurate).")]
+#: ``--show-faces`` for the commands that export images (faces are blurred by default).
+ShowFacesOption = Annotated[bool, typer.Option(
+    "--show-faces", help="Do not blur faces in the images written (key frame, annotated "
+    "video or photo; the report shows the key frame). By default every face found, by the "
+    "face detector or the pose model, is blurred; the JSON's faces_blurred says which.")]
+#: Printed when ``batch --blur-faces`` is given: blurring is the default now.
+BLUR_FACES_DEFAULT = ("--blur-faces is the default now (faces are blurred in every image "
+                      "written); the flag has no effect. --show-faces turns blurring off.")
+
 #: ``--side`` for the commands that measure files.
 SideOption = Annotated[TestedSide, typer.Option(
     help="Which leg was tested: auto (a leg that never moves, or rests vertical in a photo, "

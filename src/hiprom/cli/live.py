@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from hiprom.backends.base import PoseModel
-from hiprom.cli.common import NOT_SAVED, PersonOption
+from hiprom.cli.common import NOT_SAVED, PersonOption, ShowFacesOption
 from hiprom.errors import HipromError, describe_os_error
 from hiprom.pipeline.analysis import MeasureOptions
 
@@ -54,6 +54,7 @@ def live(
     model: Annotated[PoseModel, typer.Option(
         help="Pose network: full (default; keeps 30 fps), lite (faster) or heavy (more "
              "accurate, too slow for 30 fps on a small machine).")] = PoseModel.FULL,
+    show_faces: ShowFacesOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
     """Guided seated hip rotation self-test: SPACE start/next, r redo a rep, q or Esc quit."""
@@ -66,7 +67,7 @@ def live(
         raise fail(reason)
     options = LiveOptions(camera=camera, source=source, headless=headless, out_dir=out,
                           realtime=realtime, linger_s=linger,
-                          measure=MeasureOptions(model=model))
+                          measure=MeasureOptions(model=model), show_faces=show_faces)
     try:
         result = run_live(options)
         m = result.measurement

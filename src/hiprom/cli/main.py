@@ -30,6 +30,7 @@ from hiprom.cli.common import (
     NOT_SAVED,
     ModelOption,
     PersonOption,
+    ShowFacesOption,
     SideOption,
     sampling_options,
 )
@@ -188,9 +189,14 @@ def measure(
     export: Annotated[list[ExportFormat] | None, typer.Option(
         "--export", help="Also write the per-frame hip rotation for research tools: mot "
         "(OpenSim) or c3d; repeatable. Measures every frame.")] = None,
+    show_faces: ShowFacesOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
-    """Measure hip rotation in videos or photos; writes <stem>.json and <stem>.csv per input."""
+    """Measure hip rotation in videos or photos; writes <stem>.json and <stem>.csv per input.
+
+    Also <stem>.keyframe.png (and with --annotate the annotated video or photo), with every
+    face blurred unless --show-faces.
+    """
     exports = tuple(export or ())
     if exports and stride > 1:
         raise fail("--export needs every frame analysed; drop --stride")
@@ -204,7 +210,8 @@ def measure(
         raise fail(str(err)) from None
     try:
         failed = _measure_all(paths, out, options, annotate=annotate, exports=exports,
-                              person=person, history=history, quiet=quiet)
+                              person=person, history=history, quiet=quiet,
+                              show_faces=show_faces)
     except KeyboardInterrupt:
         # Every file is written under a temporary name and renamed when complete, so an
         # interrupt leaves nothing partial under a final name (hiprom.media.sinks.AtomicFiles).
@@ -219,7 +226,7 @@ def measure(
 
 def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annotate: bool,
                  exports: tuple[ExportFormat, ...], person: str | None, history: bool,
-                 quiet: bool) -> int:
+                 quiet: bool, show_faces: bool = False) -> int:
     """Measure and write each input (its files as one set); returns how many failed."""
     from hiprom.media.document import result_document
     from hiprom.media.exports import write_exports
@@ -233,7 +240,8 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
             with _frame_progress(Path(path).name, enabled=not quiet) as progress:
                 m = measure_path(path, options=options, progress=progress)
             with AtomicFiles() as files:  # JSON, CSV, images, exports: all or none
-                written = write_outputs(m, out, annotate=annotate, files=files)
+                written = write_outputs(m, out, annotate=annotate, files=files,
+                                        blur_faces=not show_faces)
                 if exports and m.source.kind == "still":
                     err_console.print(f"{path}: a photo has no per-frame series to export",
                                       soft_wrap=True)

@@ -66,13 +66,19 @@ def _write_phase_csv(m: Measurement, phases: list[str], path: Path, files: Atomi
 
 
 def _key_frame(m: Measurement, stash: dict[int, tuple[int, np.ndarray]], path: Path,
-               files: AtomicFiles) -> Path | None:
+               files: AtomicFiles, *, blur_faces: bool = True) -> Path | None:
     reps = m.extra["live"]["reps"]
     best = max((k for k in stash if k < len(reps) and reps[k]["value_deg"] is not None),
                key=lambda k: reps[k]["value_deg"], default=None)
     if best is None:
         return None
     index, image = stash[best]
+    if blur_faces:
+        from hiprom.backends.faces import FaceDetector
+        from hiprom.media.privacy import FaceBlurrer
+
+        with FaceDetector() as detector:
+            image = FaceBlurrer(m, detector)(image, index)
     return write_image(path, annotate_frame(image, m, index, summary=False), group=files)
 
 
@@ -92,11 +98,14 @@ def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Pa
     m = build_session(records, guide, source, model=_model(custom_model, options.measure),
                       quality=("truncated",) if interrupted else (), options=options.measure)
     stem = file.stem if file else "live"
+    blur = not options.show_faces
     with AtomicFiles() as files:  # the session's files appear together or not at all
-        written = write_outputs(m, out_dir, key_frame=file is not None, stem=stem, files=files)
+        written = write_outputs(m, out_dir, key_frame=file is not None, stem=stem, files=files,
+                                blur_faces=blur)
         _write_phase_csv(m, worker.phases[:n], out_dir / f"{stem}.csv", files)
         if file is None:
-            key = _key_frame(m, worker.stash, out_dir / f"{stem}.keyframe.png", files)
+            key = _key_frame(m, worker.stash, out_dir / f"{stem}.keyframe.png", files,
+                             blur_faces=blur)
             written += [key] if key is not None else []
     return m, written
 

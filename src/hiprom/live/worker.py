@@ -62,6 +62,7 @@ class LiveOptions:
         render: draw the view even when headless (benchmarks measure the drawing too).
         measure: how frames are measured and summarised: the options of ``hiprom measure``,
             carried whole to the pipeline, the guide's rep scoring and the saved session.
+        show_faces: save the key frame without blurring faces (``--show-faces``).
 
     """
 
@@ -77,6 +78,7 @@ class LiveOptions:
     display_height: int = 600
     measure: MeasureOptions = MeasureOptions()
     render: bool = False
+    show_faces: bool = False
 
 
 @dataclass(frozen=True)

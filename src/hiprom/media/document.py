@@ -62,6 +62,7 @@ def result_document(m: Measurement, said: Interpretation | None = None) -> dict[
         "model": dict(m.model),
         "measured_at": m.measured_at,
         "source": m.source.to_dict(),
+        "faces_blurred": m.faces_blurred,
         "convention": CONVENTION,
         "protocol": m.protocol_dict(),
         "legs": {side: _leg_dict(m, side, said.legs[side]) for side in SIDES},

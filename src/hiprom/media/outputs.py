@@ -6,13 +6,21 @@ File names, per input ``<stem>``: ``<stem>.json``, ``<stem>.csv``, ``<stem>.keyf
 for a photo. The files of one measurement are written as a set: each under a temporary
 name first, then all renamed into place, so an interrupted or failed write (Ctrl-C, a full
 disk) leaves none of them under a final name (:class:`~hiprom.media.sinks.AtomicFiles`).
+
+Faces are blurred in every image written (:class:`hiprom.media.privacy.FaceBlurrer`: the
+BlazeFace detectors on each frame and the head landmarks of everyone the pose model
+found) unless ``blur_faces=False`` (``--show-faces``); the JSON records which
+(``faces_blurred``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +205,7 @@ def write_outputs(
     frame_hook: FrameHook | None = None,
     stem: str | None = None,
     files: AtomicFiles | None = None,
+    blur_faces: bool = True,
 ) -> list[Path]:
     """Write the result files of ``m`` into ``out_dir`` as one set; returns their paths.
 
@@ -208,10 +217,14 @@ def write_outputs(
         out_dir: created if missing.
         annotate: also write the annotated clip (``.annotated.webm``) or photo (``.annotated.png``).
         key_frame: write ``<stem>.keyframe.png`` (needs the source file to be readable).
-        frame_hook: applied to each source frame before drawing (e.g. face blurring).
+        frame_hook: applied to each source frame before drawing, instead of the face
+            blurring (the caller's hook then owns privacy; ``faces_blurred`` records
+            ``blur_faces``).
         stem: file stem; defaults to the source's.
         files: add the files to this set (the caller commits it) instead of committing
             them here.
+        blur_faces: blur every face in the images written (False: ``--show-faces``).
+            Recorded as ``m.faces_blurred`` and in the JSON.
 
     """
     if files is None:
@@ -221,6 +234,7 @@ def write_outputs(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = stem or Path(m.source.path).stem
+    m = replace(m, faces_blurred=blur_faces)
     written = [write_json_atomic(out / f"{stem}.json", result_document(m), group=files)]
     with CsvSink(out / f"{stem}.csv", CSV_COLUMNS, group=files) as sink:
         for row in m.csv_rows():
@@ -230,15 +244,34 @@ def write_outputs(
         key = key_frame_index(m)
         suffix = ".annotated.png" if m.source.kind == "still" else ".annotated.webm"
         target = out / f"{stem}{suffix}"
-        if annotate:
-            key_image = _write_annotated(m, target, key, frame_hook, files)
-            if files.pending(target):
-                written.append(target)
-        else:
-            key_image = _key_image_only(m, key, frame_hook)
+        with _privacy_hook(m, frame_hook, blur_faces) as hook:
+            if annotate:
+                key_image = _write_annotated(m, target, key, hook, files)
+                if files.pending(target):
+                    written.append(target)
+            else:
+                key_image = _key_image_only(m, key, hook)
         if key_frame and key_image is not None:
             written.append(write_image(out / f"{stem}.keyframe.png", key_image, group=files))
     return written
+
+
+@contextlib.contextmanager
+def _privacy_hook(m: Measurement, frame_hook: FrameHook | None,
+                  blur_faces: bool) -> Iterator[FrameHook | None]:
+    """The caller's hook, or a face blurrer with an open face detector, or nothing."""
+    if frame_hook is not None or not blur_faces:
+        yield frame_hook
+        return
+    from hiprom.backends.faces import FaceDetector
+    from hiprom.media.privacy import FaceBlurrer
+
+    t0 = time.perf_counter()
+    with FaceDetector() as detector:
+        blurrer = FaceBlurrer(m, detector)
+        yield blurrer
+    log.debug("faces blurred in %d frames (%d detections) in %.2f s", blurrer.frames,
+              blurrer.detections, time.perf_counter() - t0)
 
 
 def _key_image_only(m: Measurement, key: int, hook: FrameHook | None) -> np.ndarray | None:

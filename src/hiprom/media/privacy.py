@@ -1,11 +1,18 @@
-"""Face obscuring for exported images: pixelate and smooth an ellipse around the head.
+"""Face obscuring for exported images: pixelate and smooth an ellipse around every face.
 
-The face is located from the pose model's head landmarks (nose, eyes, ears and mouth,
-BlazePose indices 0–10), so no extra model runs. The ellipse is generous: it is sized
-from the ear-to-ear span (or the spread of the head points, or the shoulder width when
-the head is seen side-on), tilted with the ear line, and covers hair and chin. Inside
-it the image is pixelated to a few blocks and then Gaussian-smoothed, which removes
-the fine detail that identifies a person and cannot be undone; outside it, every pixel
+Faces are found two ways, and every face either way finds is blurred:
+
+* from the pose model's head landmarks (nose, eyes, ears and mouth, BlazePose indices
+  0–10) of the subject and of every other person the pose model found: an ellipse sized
+  from the ear-to-ear span (or the spread of the head points, or the shoulder width when
+  the head is seen side-on), tilted with the ear line, covering hair and chin;
+* by the BlazeFace face detectors (:class:`hiprom.backends.faces.FaceDetector`), run on
+  every exported frame, which also find people the pose model missed (a person at the
+  back of the room, a face at the edge of the picture): each box becomes an ellipse about
+  twice its height and 1.7 times its width, raised a little to cover the hair.
+
+Inside an ellipse the image is pixelated to a few blocks and then Gaussian-smoothed, which
+removes the fine detail that identifies a person and cannot be undone; outside, every pixel
 is left exactly as it was, so the legs keep their detail.
 
 Conventions: ``xy`` in pixels, origin top-left, y down; images are ``(H, W, 3)`` uint8 BGR.
@@ -16,14 +23,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from hiprom.backends.faces import FaceBox
 from hiprom.core.landmarks import LandmarkName as L
 
 if TYPE_CHECKING:
@@ -31,11 +40,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HEAD_LANDMARKS",
+    "FaceBlurrer",
     "FaceEllipse",
     "blur_ellipses",
     "blur_faces",
+    "box_ellipse",
     "face_blur_hook",
     "face_ellipse",
+    "face_ellipses",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,8 +62,27 @@ _HEAD_PER_SHOULDERS = 0.45
 _MIN_HALF_AXIS_PX = 8.0
 #: Blocks across the ellipse's width after pixelation.
 _BLOCKS_ACROSS = 6
+#: A detector box (which spans brows to chin and cheek to cheek) as an ellipse: half-axes
+#: relative to the box's width and height, and how far above the box centre the ellipse's
+#: centre sits, relative to its height (forehead and hair).
+_BOX_HALF_WIDTH = 0.85
+_BOX_HALF_HEIGHT = 1.05
+_BOX_LIFT = 0.1
+#: A face the detector found is still blurred in this many following frames, so a face it
+#: misses for a moment (motion blur, a turned head) stays covered.
+HOLD_FRAMES = 8
+#: After the first frame, each frame scans one in this many of the detector's tiles, in
+#: turn (the whole-image passes run on every frame); the hold covers the frames between.
+TILE_STAGGER = 2
 
 FrameHook = Callable[[npt.NDArray[np.uint8], int], npt.NDArray[np.uint8]]
+
+
+class FaceFinder(Protocol):
+    """What :class:`FaceBlurrer` calls: :class:`hiprom.backends.faces.FaceDetector`."""
+
+    def __call__(self, image_bgr: npt.NDArray[np.uint8], *,
+                 part: tuple[int, int] | None = None) -> Sequence[FaceBox]: ...  # noqa: D102
 
 
 @dataclass(frozen=True)
@@ -74,11 +105,15 @@ class FaceEllipse:
         """``(H, W)`` boolean mask of the pixels inside the ellipse."""
         w, h = resolution_wh
         canvas = np.zeros((h, w), np.uint8)
+        self.draw(canvas)
+        return canvas > 0
+
+    def draw(self, canvas: npt.NDArray[np.uint8]) -> None:
+        """Fill the ellipse with 255 on a ``(H, W)`` uint8 canvas (clipped at its edges)."""
         cx, cy = self.center_xy
         ax, ay = self.half_axes_px
         cv2.ellipse(canvas, (round(cx), round(cy)), (max(1, round(ax)), max(1, round(ay))),
                     self.angle_deg, 0, 360, 255, thickness=-1)
-        return canvas > 0
 
 
 def _head_span_px(head: npt.NDArray[np.float64], xy: npt.NDArray[np.float64]) -> float:
@@ -134,34 +169,77 @@ def face_ellipse(xy: npt.ArrayLike) -> FaceEllipse | None:
                        _tilt_deg(points))
 
 
+def box_ellipse(box: FaceBox) -> FaceEllipse:
+    """The ellipse covering the face in a detector's box, padded to the hair, ears and chin.
+
+    Examples:
+        >>> box_ellipse(FaceBox(100, 100, 140, 150, 0.9))
+        FaceEllipse(center_xy=(120.0, 120.0), half_axes_px=(34.0, 52.5), angle_deg=0.0)
+
+    """
+    w, h = box.size_px
+    cx, cy = (box.x0 + box.x1) / 2.0, (box.y0 + box.y1) / 2.0 - _BOX_LIFT * h
+    half_w = max(_MIN_HALF_AXIS_PX, _BOX_HALF_WIDTH * w)
+    half_h = max(_MIN_HALF_AXIS_PX, _BOX_HALF_HEIGHT * h)
+    return FaceEllipse((round(cx, 3), round(cy, 3)), (round(half_w, 3), round(half_h, 3)), 0.0)
+
+
+def face_ellipses(xy: npt.ArrayLike | None = None,
+                  boxes: Sequence[FaceBox] = ()) -> list[FaceEllipse]:
+    """The union of the faces implied by pose landmarks and the faces a detector found.
+
+    Args:
+        xy: ``(33, 2)`` or ``(n_persons, 33, 2)`` landmarks in pixels (NaN rows are
+            ignored), or None.
+        boxes: face detector boxes in pixels of the same image.
+
+    """
+    persons = (np.empty((0, 33, 2)) if xy is None
+               else np.asarray(xy, np.float64).reshape(-1, 33, 2))
+    ellipses = [e for p in persons if (e := face_ellipse(p)) is not None]
+    return ellipses + [box_ellipse(b) for b in boxes]
+
+
 def _obscure(roi_bgr: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """Pixelate ``roi_bgr`` to a few blocks, then smooth away the block edges."""
+    """Pixelate ``roi_bgr`` to a few blocks, then smooth away the block edges.
+
+    The smoothing (a Gaussian of half a block) runs at no more than 8 pixels per block and
+    the result is scaled up to the patch: the same look as smoothing at full size, at a
+    small fraction of the cost for a large face.
+    """
     h, w = roi_bgr.shape[:2]
     block = max(2, max(w, h) // _BLOCKS_ACROSS)
     small = cv2.resize(roi_bgr, (max(1, w // block), max(1, h // block)),
                        interpolation=cv2.INTER_AREA)
-    coarse = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    sigma = block / 2.0
-    smooth = cv2.GaussianBlur(coarse, (0, 0), sigmaX=sigma, sigmaY=sigma,
+    step = min(block, 8)
+    coarse = cv2.resize(small, (small.shape[1] * step, small.shape[0] * step),
+                        interpolation=cv2.INTER_LINEAR)
+    smooth = cv2.GaussianBlur(coarse, (0, 0), sigmaX=step / 2.0, sigmaY=step / 2.0,
                               borderType=cv2.BORDER_REPLICATE)
-    return cast(npt.NDArray[np.uint8], smooth)  # same depth as roi_bgr
+    return cast(npt.NDArray[np.uint8],  # same depth as roi_bgr
+                cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR))
 
 
-def blur_ellipses(image_bgr: npt.NDArray[np.uint8], ellipses: list[FaceEllipse]
+def blur_ellipses(image_bgr: npt.NDArray[np.uint8], ellipses: Sequence[FaceEllipse]
                   ) -> npt.NDArray[np.uint8]:
-    """A copy of ``image_bgr`` with each ellipse pixelated and smoothed."""
+    """A copy of ``image_bgr`` with the union of the ellipses pixelated and smoothed.
+
+    Overlapping ellipses (a face found by the pose model and by the detector, or held over
+    frames) are obscured as one patch: each connected region of their union is pixelated to
+    about six blocks across its bounding box and smoothed, once.
+    """
     out = image_bgr.copy()
+    if not ellipses:
+        return out
     h, w = out.shape[:2]
-    for ellipse in ellipses:
-        reach = max(ellipse.half_axes_px) + 1.0
-        cx, cy = ellipse.center_xy
-        x0, y0 = max(0, math.floor(cx - reach)), max(0, math.floor(cy - reach))
-        x1, y1 = min(w, math.ceil(cx + reach)), min(h, math.ceil(cy + reach))
-        if x1 <= x0 or y1 <= y0:
-            continue
-        local = FaceEllipse((cx - x0, cy - y0), ellipse.half_axes_px, ellipse.angle_deg)
-        mask = local.mask((x1 - x0, y1 - y0))
-        roi = out[y0:y1, x0:x1]
+    union = np.zeros((h, w), np.uint8)
+    for ellipse in set(ellipses):
+        ellipse.draw(union)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(union, connectivity=8)
+    for k in range(1, n):
+        x, y, bw, bh = (int(v) for v in stats[k, :4])
+        roi = out[y:y + bh, x:x + bw]
+        mask = labels[y:y + bh, x:x + bw] == k
         roi[mask] = _obscure(roi)[mask]
     return out
 
@@ -175,9 +253,7 @@ def blur_faces(image_bgr: npt.NDArray[np.uint8], xy: npt.ArrayLike) -> npt.NDArr
             (NaN rows are ignored).
 
     """
-    persons = np.asarray(xy, np.float64).reshape(-1, 33, 2)
-    ellipses = [e for p in persons if (e := face_ellipse(p)) is not None]
-    return blur_ellipses(image_bgr, ellipses)
+    return blur_ellipses(image_bgr, face_ellipses(xy))
 
 
 def _nearest_with_face(ellipses: list[FaceEllipse | None],
@@ -193,24 +269,84 @@ def _nearest_with_face(ellipses: list[FaceEllipse | None],
     return filled
 
 
-def face_blur_hook(m: Measurement, *, max_gap_frames: int = 15) -> FrameHook:
-    """A ``frame_hook`` for :func:`hiprom.media.outputs.write_outputs` that obscures the face.
+class FaceBlurrer:
+    """A ``frame_hook`` for :func:`hiprom.media.outputs.write_outputs`: every face blurred.
 
-    Frame ``i`` (an index into ``m``'s analysed frames) gets the subject's face ellipse;
-    a frame where the subject was not found borrows the ellipse of the nearest frame
-    within ``max_gap_frames``; with none that close, the whole frame is obscured, since
-    the face could be anywhere.
+    Frame ``i`` (an index into ``m``'s analysed frames) gets the union of
+
+    * the subject's face from their head landmarks; a frame where the subject was not
+      found borrows the ellipse of the nearest frame within ``max_gap_frames``; with none
+      that close, the whole frame is obscured, since the face could be anywhere;
+    * the faces of the other people the pose model found in that frame (or, between the
+      pose model's searches for other people, in the nearest frame within
+      ``max_gap_frames`` where it looked);
+    * every face ``detector`` finds in the image, and every face it found in the
+      ``hold_frames`` images hooked just before (a face it misses for a moment stays
+      covered). The first image gets every pass of the detector; later ones its two
+      whole-image passes and one in ``TILE_STAGGER`` of its tiles, in turn, so every tile
+      is scanned every ``TILE_STAGGER`` frames, well within the hold.
+
+    Args:
+        m: the measurement whose frames are exported (reads ``landmarks_xy`` and, when
+            present, ``others_xy``).
+        detector: a face detector (:class:`hiprom.backends.faces.FaceDetector`), or None
+            for the landmarks alone.
+        max_gap_frames: how far a pose ellipse is borrowed, in analysed frames.
+        hold_frames: how many later images a detected face stays blurred in.
+
     """
-    xy = m.landmarks_xy
-    n = 0 if xy is None else len(xy)
-    ellipses = _nearest_with_face([face_ellipse(xy[i]) for i in range(n)] if xy is not None
-                                  else [], max_gap_frames)
 
-    def hook(image_bgr: npt.NDArray[np.uint8], i: int) -> npt.NDArray[np.uint8]:
-        ellipse = ellipses[i] if 0 <= i < len(ellipses) else None
-        if ellipse is None:
+    def __init__(self, m: Measurement, detector: FaceFinder | None = None, *,
+                 max_gap_frames: int = 15, hold_frames: int = HOLD_FRAMES) -> None:
+        xy = m.landmarks_xy
+        n = 0 if xy is None else len(xy)
+        self._subject = _nearest_with_face(
+            [face_ellipse(xy[i]) for i in range(n)] if xy is not None else [], max_gap_frames)
+        others = getattr(m, "others_xy", None) or []
+        self._others = _nearest_looked(
+            [None if o is None else face_ellipses(o) for o in others], max_gap_frames)
+        self._detector = detector
+        self._held: deque[list[FaceEllipse]] = deque(maxlen=hold_frames + 1)
+        #: Frames hooked, and faces the detector found in them (for the log).
+        self.frames = self.detections = 0
+
+    def ellipses(self, image_bgr: npt.NDArray[np.uint8], i: int) -> list[FaceEllipse] | None:
+        """The faces to blur in ``image_bgr`` (frame ``i``); None: obscure the whole frame."""
+        subject = self._subject[i] if 0 <= i < len(self._subject) else None
+        others = self._others[i] if 0 <= i < len(self._others) else None
+        if self._detector is not None:
+            part = None if self.frames == 0 else (self.frames % TILE_STAGGER, TILE_STAGGER)
+            boxes = self._detector(image_bgr, part=part)
+            self.detections += len(boxes)
+            self._held.append([box_ellipse(b) for b in boxes])
+        self.frames += 1
+        if subject is None:
+            return None
+        return [subject, *(others or []), *(e for held in self._held for e in held)]
+
+    def __call__(self, image_bgr: npt.NDArray[np.uint8], i: int) -> npt.NDArray[np.uint8]:
+        """A copy of ``image_bgr`` (frame ``i``) with every face blurred."""
+        ellipses = self.ellipses(image_bgr, i)
+        if ellipses is None:
             log.debug("frame %d: no face location; obscuring the whole frame", i)
             return _obscure(image_bgr)
-        return blur_ellipses(image_bgr, [ellipse])
+        return blur_ellipses(image_bgr, ellipses)
 
-    return hook
+
+def _nearest_looked(per_frame: list[list[FaceEllipse] | None],
+                    max_gap: int) -> list[list[FaceEllipse] | None]:
+    """Fill frames where nobody looked (None) from the nearest frame that did."""
+    looked = [i for i, e in enumerate(per_frame) if e is not None]
+    filled = []
+    for i, e in enumerate(per_frame):
+        if e is None and looked:
+            j = min(looked, key=lambda k: abs(k - i))
+            e = per_frame[j] if abs(j - i) <= max_gap else None
+        filled.append(e)
+    return filled
+
+
+def face_blur_hook(m: Measurement, *, max_gap_frames: int = 15,
+                   detector: FaceFinder | None = None) -> FrameHook:
+    """A :class:`FaceBlurrer` for ``m`` (kept for callers of the landmark-only hook)."""
+    return FaceBlurrer(m, detector, max_gap_frames=max_gap_frames)

@@ -127,6 +127,9 @@ class FrameRecord:
         legs: the subject's leg measurement, or None when nobody was found.
         xy: ``(33, 2)`` subject landmarks in px of the un-mirrored frame, or None.
         visibility: ``(33,)`` their visibility, or None.
+        others_xy: ``(k, 33, 2)`` landmarks of everyone else the model found, in px of the
+            un-mirrored frame (for face blurring), or None when the model did not look for
+            other people in this frame (a tracked frame between searches).
 
     """
 
@@ -136,6 +139,7 @@ class FrameRecord:
     legs: LegMeasurement | None
     xy: np.ndarray | None = None
     visibility: np.ndarray | None = None
+    others_xy: np.ndarray | None = None
 
 
 @dataclass
@@ -202,6 +206,14 @@ def measure_frame(
     return legs, person
 
 
+def others_of(landmarks: Landmarks, person: int | None) -> np.ndarray | None:
+    """``(k, 33, 2)`` landmarks of everyone but ``person``; None when others were not sought."""
+    if not landmarks.complete:
+        return None
+    keep = [p for p in range(landmarks.n_persons) if p != person]
+    return np.asarray(landmarks.xy[keep], np.float32).reshape(-1, 33, 2)
+
+
 def iter_records(
     frames: Iterable[Frame],
     backend: PoseBackend,
@@ -228,6 +240,7 @@ def iter_records(
             legs,
             None if person is None else landmarks.xy[person].copy(),
             None if person is None else landmarks.visibility[person].copy(),
+            others_of(landmarks, person),
         )
         analysis.records.append(record)
         analysis.light.append(light_levels(frame.image_bgr, record.xy))

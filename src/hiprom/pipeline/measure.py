@@ -38,6 +38,7 @@ from hiprom.pipeline.analysis import (
     iter_records,
     light_levels,
     measure_frame,
+    others_of,
 )
 from hiprom.pipeline.sampling import AdaptiveFrames, interval_step
 from hiprom.pipeline.summarise import Excluded, summarise_records
@@ -145,6 +146,7 @@ def measurement_from_analysis(
         quality=quality,
         landmarks_xy=xy,
         landmarks_visibility=vis,
+        others_xy=[r.others_xy for r in analysis.records],
         fulcrum=fulcrum,
         protocol=protocol,
         tested=tested,
@@ -321,7 +323,8 @@ def measure_still(
         if k == 0:
             xy, vis = (None, None) if person is None else (lm.xy[person].copy(),
                                                            lm.visibility[person].copy())
-            analysis.records.append(FrameRecord(0, 0.0, lm.n_persons, legs, xy, vis))
+            analysis.records.append(FrameRecord(0, 0.0, lm.n_persons, legs, xy, vis,
+                                                others_of(lm, person)))
             analysis.light.append(light_levels(image, xy))
         if legs is not None:
             measured.append(legs)

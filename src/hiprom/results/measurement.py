@@ -124,6 +124,10 @@ class Measurement:
         model: pose model name and sha256.
         landmarks_xy: ``(n, 33, 2)`` subject landmarks per frame (px, un-mirrored), NaN if none.
         landmarks_visibility: ``(n, 33)`` their visibility.
+        others_xy: per frame, ``(k, 33, 2)`` landmarks of the other people found (px,
+            un-mirrored), or None where the model did not look for them; for face blurring.
+        faces_blurred: whether faces are blurred in the images exported with this result
+            (set by :func:`hiprom.media.outputs.write_outputs`; None until then).
         fulcrum: per side measured about a fixed knee, ``(knee_xy, down_xy)``: the neutral
             knee and the unit reference vertical, pixels (drawn by the overlay).
 
@@ -144,6 +148,8 @@ class Measurement:
     measured_at: str = field(default_factory=_utc_now)
     landmarks_xy: np.ndarray | None = None
     landmarks_visibility: np.ndarray | None = None
+    others_xy: list[np.ndarray | None] | None = None
+    faces_blurred: bool | None = None
     fulcrum: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     protocol: PostureCheck | None = None
