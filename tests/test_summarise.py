@@ -127,3 +127,24 @@ def test_a_small_range_is_measured_beside_a_resting_leg_that_hangs_rotated() -> 
     left = summarise_records(records, resolution_wh=(640, 480), options=OPTIONS).legs["left"]
     assert left.internal_rotation_deg == pytest.approx(10.0, abs=0.3)
     assert left.external_rotation_deg == pytest.approx(7.0, abs=0.3)
+
+
+def test_a_resting_leg_dragged_during_the_other_s_er_does_not_blank_its_ir() -> None:
+    # The left leg rests in 16° of IR, except while the right leg holds 33° of ER: the
+    # swinging foot drags the left leg's landmarks to -6°, still for 2 s, which passes
+    # for a neutral. From that "neutral" the left leg's usual 16° looks like a 22° swing,
+    # larger than the right leg's 17° IR hold, whose frames must still count.
+    segments = [(1.0, 0.0, 16.0), (2.0, -33.0, -6.0), (1.5, 0.0, 16.0), (2.0, 17.0, 16.0),
+                (1.5, 0.0, 16.0)]
+    pairs: list[tuple[float, float]] = []
+    previous = (0.0, 16.0)
+    for seconds, right, left in segments:
+        ramp = int(0.5 * FPS)
+        pairs += list(zip(np.linspace(previous[1], left, ramp),
+                          np.linspace(previous[0], right, ramp), strict=True))
+        pairs += [(left, right)] * int(seconds * FPS)
+        previous = (right, left)
+    records = [_record(i, a, b) for i, (a, b) in enumerate(pairs)]
+    right = summarise_records(records, resolution_wh=(640, 480), options=OPTIONS).legs["right"]
+    assert right.internal_rotation_deg == pytest.approx(17.0, abs=0.5)
+    assert right.external_rotation_deg == pytest.approx(33.0, abs=0.5)

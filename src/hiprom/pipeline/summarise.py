@@ -173,8 +173,12 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
         if fixed.knee_xy is not None and fixed.down_xy is not None:
             fulcrum[side] = (fixed.knee_xy, fixed.down_xy)
     zero = {side: _rest_deg(series[side], neutral[side]) for side in SIDES}
+    # The other leg's swing is judged from where it usually is (its median): a resting leg
+    # dragged by the tested leg's ER can hold still near vertical for a second and pass
+    # for a neutral, from which its usual rotated posture would look like a swing.
+    usual = {side: _rest_deg(series[side], None) for side in SIDES}
     masked = {side: _while_other_leg_moves(series[side], zero[side], series[OTHER_SIDE[side]],
-                                           zero[OTHER_SIDE[side]]) for side in SIDES}
+                                           usual[OTHER_SIDE[side]]) for side in SIDES}
     legs: dict[str, LegResult] = {side: summarise_leg(
         masked[side], systematic_sd_deg=_systematic_sd(side in rejected),
         limits=PIVOT_LIMITS if masked[side].pelvis_static else None,
