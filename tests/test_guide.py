@@ -191,3 +191,11 @@ def test_setup_advice_on_distance():
     near = setup_advice(_legs(), 1, (640, 240), view_deg=(0.0, 0.0, 0.0))
     assert far == ["Move closer to the camera: your lower legs look small"]
     assert near and near[0].startswith("Move back")
+
+
+def test_the_setup_step_says_when_the_picture_is_dark_or_backlit():
+    from hiprom.live.guide import light_tips
+
+    assert light_tips(None) == [] and light_tips((120.0, 110.0)) == []
+    assert light_tips((30.0, 25.0)) == ["Add light in front of you: the picture is too dark"]
+    assert "window" in light_tips((180.0, 50.0))[0]

@@ -33,6 +33,7 @@ from dataclasses import replace
 import numpy as np
 
 from hiprom.core.geometry import LegMeasurement
+from hiprom.core.posture import light_advice
 from hiprom.live.reps import RepsPhase
 from hiprom.live.states import (
     GuideConfig,
@@ -46,9 +47,21 @@ from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
 from hiprom.pipeline.progress import IncrementalSummary, LegPhase, ProtocolState
 from hiprom.vocabulary import MIN_VISIBILITY, SIDES, Side
 
-__all__ = ["Guide", "setup_advice"]
+__all__ = ["Guide", "light_tips", "setup_advice"]
 
 log = logging.getLogger(__name__)
+
+
+def light_tips(light: tuple[float, float] | None) -> list[str]:
+    """The setup step's advice on the light of one frame (``(picture, subject)`` grey level)."""
+    if light is None:
+        return []
+    tips = light_advice([light])
+    if not tips:
+        return []
+    if tips[0].startswith("the picture is dark"):
+        return ["Add light in front of you: the picture is too dark"]
+    return ["Turn so the window or lamp lights you from the camera's side"]
 
 
 def setup_advice(legs: LegMeasurement | None, n_persons: int, resolution_wh: tuple[int, int],
@@ -224,7 +237,8 @@ class Guide(RepsPhase):
                               config=self.config, view_deg=view)
         visible = record.legs is not None and not (advice and "in view" in advice[0])
         ok = visible if self.config.auto else not advice
-        self.setup_advice = advice
+        # Light is advice, not a gate: a dim room can still be measured.
+        self.setup_advice = advice + light_tips(record.light)
         self.setup_view = {"pitch_deg": view[0], "yaw_deg": view[1], "roll_deg": view[2]}
         if record.legs is not None:
             self.setup_view["shank_px"] = float(np.median(

@@ -140,6 +140,7 @@ class FrameRecord:
     xy: np.ndarray | None = None
     visibility: np.ndarray | None = None
     others_xy: np.ndarray | None = None
+    light: tuple[float, float] | None = None
 
 
 @dataclass
@@ -241,9 +242,11 @@ def iter_records(
             None if person is None else landmarks.xy[person].copy(),
             None if person is None else landmarks.visibility[person].copy(),
             others_of(landmarks, person),
+            light_levels(frame.image_bgr,
+                         None if person is None else landmarks.xy[person]),
         )
         analysis.records.append(record)
-        analysis.light.append(light_levels(frame.image_bgr, record.xy))
+        analysis.light.append(record.light or (float("nan"), float("nan")))
         yield record
 
 
