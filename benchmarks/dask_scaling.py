@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _output import emit  # noqa: E402
 from throughput import (  # noqa: E402
     ROOT,
     count_frames,
@@ -100,10 +101,7 @@ def main() -> None:
         lines.append(f"| {n} | {wall:.1f} | {frames / wall:.1f} | {footage_s / wall:.2f} | "
                      f"{statistics.median(cpus[n]):.1f} | {base / wall:.2f} |")
     text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(text + "\n")
+    emit(text, args.markdown)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import os
 import statistics
 from pathlib import Path
 
+from _output import emit
+
 TOLERANCE_DEG = 0.5
 
 
@@ -88,10 +90,7 @@ def main() -> None:
              "95 % adaptive | frames analysed |", "|---|---|---:|---:|---:|---:|---:|---:|",
              *rows]
     text = "\n".join(summary + [""] + table)
-    print(text)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(text + "\n")
+    emit(text, args.markdown)
 
 
 if __name__ == "__main__":

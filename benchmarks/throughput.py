@@ -42,6 +42,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from _output import emit
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE_DEG = 0.5
@@ -292,10 +293,7 @@ def main() -> None:
                      f"{footage_s / wall:.2f} | {statistics.median(batch_cpu[arm]):.1f} | "
                      f"{100 * fraction:.0f} % | {agree} |")
     text = "\n".join(([f"**{args.title}**", ""] if args.title else []) + lines)
-    print(text)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(text + "\n")
+    emit(text, args.markdown)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,19 @@ NEAR_BODY = Body(centre=(320.0, 240.0), knee_half_width=60.0, shank=160.0,
                  shoulders=(70.0, 180.0))
 
 
+def one_rep_deg(t: float, peak_deg: float) -> float:
+    """One rep in time: neutral 2 s, out to ``peak_deg`` in 0.6 s, hold 2 s, back, neutral."""
+    if t < 2.0:
+        return 0.0
+    if t < 2.6:
+        return peak_deg * (t - 2.0) / 0.6
+    if t < 4.6:
+        return peak_deg
+    if t < 5.2:
+        return peak_deg * (5.2 - t) / 0.6
+    return 0.0
+
+
 def seated_xy(left_deg: float = 0.0, right_deg: float = 0.0, body: Body = BODY, *,
               centre: tuple[float, float] | None = None, scale: float = 1.0,
               roll_deg: float = 0.0, fill: float = 0.0) -> XY:

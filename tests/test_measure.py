@@ -15,6 +15,7 @@ from builders import (
     blank_clip,
     landmarks,
     mirrored_clip,
+    one_rep_deg,
     seated_xy,
     visibility,
     write_clip,
@@ -36,15 +37,7 @@ BODY = NEAR_BODY
 
 def test_protocol(t: float) -> float:
     """Left hip: neutral 2 s, swing out, hold 38° for 2 s, back, neutral."""
-    if t < 2.0:
-        return 0.0
-    if t < 2.6:
-        return 38.0 * (t - 2.0) / 0.6
-    if t < 4.6:
-        return 38.0
-    if t < 5.2:
-        return 38.0 * (5.2 - t) / 0.6
-    return 0.0
+    return one_rep_deg(t, 38.0)
 
 
 test_protocol.__test__ = False  # a helper, not a test

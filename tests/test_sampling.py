@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from builders import one_rep_deg
 from hiprom.core import filters as flt
 from hiprom.core.landmarks import LandmarkName as L
 from hiprom.core.landmarks import Landmarks
@@ -36,15 +37,7 @@ SHANK_PX = 150.0
 
 def angle_at(t: float) -> float:
     """Neutral 2 s, out to 35° in 0.6 s, hold 2 s, back in 0.6 s, neutral."""
-    if t < 2.0:
-        return 0.0
-    if t < 2.6:
-        return 35.0 * (t - 2.0) / 0.6
-    if t < 4.6:
-        return 35.0
-    if t < 5.2:
-        return 35.0 * (5.2 - t) / 0.6
-    return 0.0
+    return one_rep_deg(t, 35.0)
 
 
 def ankle_at(t: float) -> np.ndarray:
