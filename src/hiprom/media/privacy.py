@@ -26,7 +26,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import cv2
 import numpy as np
@@ -256,15 +256,17 @@ def blur_faces(image_bgr: npt.NDArray[np.uint8], xy: npt.ArrayLike) -> npt.NDArr
     return blur_ellipses(image_bgr, face_ellipses(xy))
 
 
-def _nearest_with_face(ellipses: list[FaceEllipse | None],
-                       max_gap: int) -> list[FaceEllipse | None]:
-    """Fill frames without a face by the nearest frame with one, at most ``max_gap`` away."""
-    known = [i for i, e in enumerate(ellipses) if e is not None]
-    filled: list[FaceEllipse | None] = []
-    for i, e in enumerate(ellipses):
+T = TypeVar("T")
+
+
+def _fill_from_nearest(items: list[T | None], max_gap: int) -> list[T | None]:
+    """Fill the None frames from the nearest frame that has a value, at most ``max_gap`` away."""
+    known = [i for i, e in enumerate(items) if e is not None]
+    filled: list[T | None] = []
+    for i, e in enumerate(items):
         if e is None and known:
             j = min(known, key=lambda k: abs(k - i))
-            e = ellipses[j] if abs(j - i) <= max_gap else None
+            e = items[j] if abs(j - i) <= max_gap else None
         filled.append(e)
     return filled
 
@@ -300,10 +302,10 @@ class FaceBlurrer:
                  max_gap_frames: int = 15, hold_frames: int = HOLD_FRAMES) -> None:
         xy = m.landmarks_xy
         n = 0 if xy is None else len(xy)
-        self._subject = _nearest_with_face(
+        self._subject = _fill_from_nearest(
             [face_ellipse(xy[i]) for i in range(n)] if xy is not None else [], max_gap_frames)
         others = getattr(m, "others_xy", None) or []
-        self._others = _nearest_looked(
+        self._others = _fill_from_nearest(
             [None if o is None else face_ellipses(o) for o in others], max_gap_frames)
         self._detector = detector
         self._held: deque[list[FaceEllipse]] = deque(maxlen=hold_frames + 1)
@@ -331,19 +333,6 @@ class FaceBlurrer:
             log.debug("frame %d: no face location; obscuring the whole frame", i)
             return _obscure(image_bgr)
         return blur_ellipses(image_bgr, ellipses)
-
-
-def _nearest_looked(per_frame: list[list[FaceEllipse] | None],
-                    max_gap: int) -> list[list[FaceEllipse] | None]:
-    """Fill frames where nobody looked (None) from the nearest frame that did."""
-    looked = [i for i, e in enumerate(per_frame) if e is not None]
-    filled = []
-    for i, e in enumerate(per_frame):
-        if e is None and looked:
-            j = min(looked, key=lambda k: abs(k - i))
-            e = per_frame[j] if abs(j - i) <= max_gap else None
-        filled.append(e)
-    return filled
 
 
 def face_blur_hook(m: Measurement, *, max_gap_frames: int = 15,
