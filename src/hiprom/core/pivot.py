@@ -66,6 +66,8 @@ class PivotSeries:
         knee_xy: ``(2,)`` the fulcrum (neutral knee), pixels.
         down_xy: ``(2,)`` unit vector of the reference vertical (perpendicular of the
             neutral pelvis line, pointing down), pixels.
+        rest_deg: the median of ``rotation_deg`` over the neutral frames (0 when none is
+            measurable): the reading's own zero.
 
     """
 
@@ -73,6 +75,7 @@ class PivotSeries:
     knee_x_px: npt.NDArray[np.float64]
     knee_xy: npt.NDArray[np.float64] | None = None
     down_xy: npt.NDArray[np.float64] | None = None
+    rest_deg: float = 0.0
 
 
 def knee_shift_px(knee: npt.NDArray[np.float64], ankle: npt.NDArray[np.float64],
@@ -158,7 +161,7 @@ def pivot_rotation_series(
         if m is not None and np.isfinite(out[i]):
             knee_x[i] += lateral * knee_shift_px(m.leg(side).knee_xy, m.leg(side).ankle_xy,
                                                  knee0, shank0, out[i] - rest, lateral)
-    return PivotSeries(out, knee_x, knee0, pelvis_down(hips0[0], hips0[1]))
+    return PivotSeries(out, knee_x, knee0, pelvis_down(hips0[0], hips0[1]), rest)
 
 
 #: How far the pivot reading may differ from the direct knee→ankle reading before its

@@ -159,9 +159,7 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
             frame_legs, side, slice(hold.start_index, hold.end_index + 1),
             resolution_wh=resolution_wh, correct_view=options.correct_view,
             min_visibility=options.min_visibility, hip_offset=options.hip_offset)
-        at_rest = fixed.rotation_deg[hold.start_index:hold.end_index + 1]
-        rest = float(np.nanmedian(at_rest)) if np.isfinite(at_rest).any() else 0.0
-        excess, _ = pivot_disagreement(direct[side], fixed.rotation_deg - rest,
+        excess, _ = pivot_disagreement(direct[side], fixed.rotation_deg - fixed.rest_deg,
                                        direct[OTHER_SIDE[side]])
         if excess > 0:
             rejected.add(side)
