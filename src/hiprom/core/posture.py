@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +37,7 @@ from hiprom.vocabulary import MIN_VISIBILITY, SIDES
 
 __all__ = [
     "LIMITS", "LIMITS_BY_MODEL", "PostureCheck", "PostureLimits", "camera_advice",
-    "check_seated_test", "light_advice", "posture_features",
+    "check_seated_test", "light_advice", "light_problem", "posture_features",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -170,23 +171,40 @@ ADVISE_MIN_LIGHT = 60.0
 ADVISE_BACKLIT_RATIO = 0.6
 
 
-def light_advice(light: Sequence[tuple[float, float]]) -> tuple[str, ...]:
-    """Advice on the light from per-frame ``(picture, subject)`` mean grey levels (0–255)."""
+def light_problem(light: Sequence[tuple[float, float]]
+                  ) -> tuple[Literal["dark", "backlit"], float] | None:
+    """What is wrong with the light, from per-frame ``(picture, subject)`` grey levels.
+
+    Returns:
+        ``("dark", picture level)``, ``("backlit", subject / picture ratio)`` or None.
+
+    """
     if not light:
-        return ()
+        return None
     levels = np.asarray(light, np.float64).reshape(-1, 2)
     picture = float(np.nanmedian(levels[:, 0]))
     subject = levels[:, 1][np.isfinite(levels[:, 1])]
     if np.isfinite(picture) and picture < ADVISE_MIN_LIGHT:
-        return (f"the picture is dark (brightness {picture:.0f} of 255): add light in front of "
-                "the person, e.g. a lamp beside the camera, and avoid a window behind them",)
+        return "dark", picture
     if subject.size and np.isfinite(picture) and picture > 0:
         ratio = float(np.median(subject)) / picture
         if ratio < ADVISE_BACKLIT_RATIO:
-            return (f"the person is {1 - ratio:.0%} darker than the picture around them (light "
-                    "behind them?): turn so that the window or lamp lights the person from the "
-                    "camera's side",)
-    return ()
+            return "backlit", ratio
+    return None
+
+
+def light_advice(light: Sequence[tuple[float, float]]) -> tuple[str, ...]:
+    """Advice on the light from per-frame ``(picture, subject)`` mean grey levels (0–255)."""
+    problem = light_problem(light)
+    if problem is None:
+        return ()
+    kind, value = problem
+    if kind == "dark":
+        return (f"the picture is dark (brightness {value:.0f} of 255): add light in front of "
+                "the person, e.g. a lamp beside the camera, and avoid a window behind them",)
+    return (f"the person is {1 - value:.0%} darker than the picture around them (light "
+            "behind them?): turn so that the window or lamp lights the person from the "
+            "camera's side",)
 
 
 def camera_advice(frames: Sequence[LegMeasurement | None], resolution_wh: tuple[int, int],

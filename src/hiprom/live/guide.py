@@ -33,7 +33,7 @@ from dataclasses import replace
 import numpy as np
 
 from hiprom.core.geometry import LegMeasurement
-from hiprom.core.posture import light_advice
+from hiprom.core.posture import light_problem
 from hiprom.live.reps import RepsPhase
 from hiprom.live.states import (
     GuideConfig,
@@ -54,12 +54,10 @@ log = logging.getLogger(__name__)
 
 def light_tips(light: tuple[float, float] | None) -> list[str]:
     """The setup step's advice on the light of one frame (``(picture, subject)`` grey level)."""
-    if light is None:
+    problem = None if light is None else light_problem([light])
+    if problem is None:
         return []
-    tips = light_advice([light])
-    if not tips:
-        return []
-    if tips[0].startswith("the picture is dark"):
+    if problem[0] == "dark":
         return ["Add light in front of you: the picture is too dark"]
     return ["Turn so the window or lamp lights you from the camera's side"]
 

@@ -19,7 +19,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -163,7 +162,7 @@ def _write_annotated(m: Measurement, target: Path, key: int, hook: FrameHook | N
     uneven = m.source.kind != "still" and steps.size > 0 and bool(np.any(steps != steps[0]))
     wanted = {int(f): i for i, f in enumerate(analysed)}
     key_image = None
-    with ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         writer: VideoSink | None = None
         for frame in _source_frames(m):
             found = (int(np.searchsorted(analysed, frame.index, side="right")) - 1 if uneven

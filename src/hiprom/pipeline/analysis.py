@@ -130,6 +130,8 @@ class FrameRecord:
         others_xy: ``(k, 33, 2)`` landmarks of everyone else the model found, in px of the
             un-mirrored frame (for face blurring), or None when the model did not look for
             other people in this frame (a tracked frame between searches).
+        light: ``(picture, subject)`` mean grey level 0–255 (:func:`light_levels`), or None
+            where it was not read.
 
     """
 
@@ -150,8 +152,6 @@ class Analysis:
     records: list[FrameRecord] = field(default_factory=list)
     tracker: PersonTracker = field(default_factory=PersonTracker)
     resolution_wh: tuple[int, int] = (0, 0)
-    #: per analysed frame ``(picture, subject)`` mean grey level 0–255 (:func:`light_levels`).
-    light: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def frames_with_person(self) -> int:
@@ -246,7 +246,6 @@ def iter_records(
                          None if person is None else landmarks.xy[person]),
         )
         analysis.records.append(record)
-        analysis.light.append(record.light or (float("nan"), float("nan")))
         yield record
 
 

@@ -124,7 +124,8 @@ def measurement_from_analysis(
                                   limits=LIMITS_BY_MODEL[PoseModel(options.model).value],
                                   min_visibility=options.min_visibility,
                                   resolution_wh=analysis.resolution_wh,
-                                  light=analysis.light)
+                                  light=[r.light for r in analysis.records
+                                         if r.light is not None])
                 if options.check_posture else None)
     xy = np.full((len(t), 33, 2), np.nan, np.float32)
     vis = np.zeros((len(t), 33), np.float32)
@@ -324,8 +325,8 @@ def measure_still(
             xy, vis = (None, None) if person is None else (lm.xy[person].copy(),
                                                            lm.visibility[person].copy())
             analysis.records.append(FrameRecord(0, 0.0, lm.n_persons, legs, xy, vis,
-                                                others_of(lm, person)))
-            analysis.light.append(light_levels(image, xy))
+                                                others_of(lm, person),
+                                                light_levels(image, xy)))
         if legs is not None:
             measured.append(legs)
     check_subject(analysis, options=options, what=str(path))
