@@ -85,6 +85,22 @@ NEAR_BODY = Body(centre=(320.0, 240.0), knee_half_width=60.0, shank=160.0,
                  shoulders=(70.0, 180.0))
 
 
+def held_angles(segments: Iterable[tuple[float, float]], *, fps: float = 30.0,
+                ramp_s: float = 0.5) -> list[float]:
+    """One angle per frame: ``(seconds, degrees)`` holds joined by ``ramp_s`` ramps.
+
+    The first hold is reached by a ramp from its own angle (a still start).
+    """
+    out: list[float] = []
+    previous: float | None = None
+    for seconds, deg in segments:
+        start = deg if previous is None else previous
+        out += list(np.linspace(start, deg, int(ramp_s * fps)))
+        out += [deg] * int(seconds * fps)
+        previous = deg
+    return out
+
+
 def one_rep_deg(t: float, peak_deg: float) -> float:
     """One rep in time: neutral 2 s, out to ``peak_deg`` in 0.6 s, hold 2 s, back, neutral."""
     if t < 2.0:

@@ -16,10 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from builders import Body, frame_record, seated_xy
+from builders import Body, frame_record, held_angles, seated_xy
 from hiprom._version import __version__
 from hiprom.core.posture import PostureCheck
 from hiprom.media.document import result_document
@@ -34,21 +33,10 @@ OPTIONS = MeasureOptions(correct_view=False)
 BODY = Body(centre=(320.0, 220.0), knee_half_width=50.0, shank=150.0, shoulders=(60.0, 180.0))
 
 
-def _angles(segments: list[tuple[float, float]]) -> list[float]:
-    """``(seconds, degrees)`` holds joined by 0.5 s ramps, one angle per frame."""
-    out: list[float] = []
-    previous = segments[0][1]
-    for seconds, deg in segments:
-        out += list(np.linspace(previous, deg, int(0.5 * FPS)))
-        out += [deg] * int(seconds * FPS)
-        previous = deg
-    return out
-
-
 def _measurement() -> Measurement:
     """Left: neutral, 38° IR twice; then right: neutral, 24° IR twice (the other leg still)."""
-    left = _angles([(1.5, 0.0), (2.0, 38.0), (1.5, 0.0), (2.0, 37.0), (1.5, 0.0)])
-    right = _angles([(1.5, 0.0), (2.0, 24.0), (1.5, 0.0), (2.0, 25.0), (1.5, 0.0)])
+    left = held_angles([(1.5, 0.0), (2.0, 38.0), (1.5, 0.0), (2.0, 37.0), (1.5, 0.0)], fps=FPS)
+    right = held_angles([(1.5, 0.0), (2.0, 24.0), (1.5, 0.0), (2.0, 25.0), (1.5, 0.0)], fps=FPS)
     pairs = [(a, 0.0) for a in left] + [(0.0, b) for b in right]
     analysis = Analysis(resolution_wh=(640, 480))
     analysis.records.extend(frame_record(i, seated_xy(a, b, BODY), fps=FPS)

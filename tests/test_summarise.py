@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from builders import Body, frame_record, seated_xy
+from builders import Body, frame_record, held_angles, seated_xy
 from hiprom.core.calibration import NO_NEUTRAL_SD_DEG
 from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
 from hiprom.pipeline.summarise import summarise_records
@@ -23,13 +23,7 @@ def _record(i: int, left_deg: float, right_deg: float) -> FrameRecord:
 
 def _clip(left: list[tuple[float, float]], right_deg: float) -> list[FrameRecord]:
     """Left leg through ``(seconds, degrees)`` segments (ramps of 0.5 s between); right still."""
-    angles: list[float] = []
-    previous = left[0][1]
-    for seconds, deg in left:
-        angles += list(np.linspace(previous, deg, int(0.5 * FPS)))
-        angles += [deg] * int(seconds * FPS)
-        previous = deg
-    return [_record(i, a, right_deg) for i, a in enumerate(angles)]
+    return [_record(i, a, right_deg) for i, a in enumerate(held_angles(left, fps=FPS))]
 
 
 def test_a_rotated_resting_leg_does_not_take_the_tested_legs_neutral() -> None:
@@ -136,15 +130,9 @@ def test_a_resting_leg_dragged_during_the_other_s_er_does_not_blank_its_ir() -> 
     # larger than the right leg's 17° IR hold, whose frames must still count.
     segments = [(1.0, 0.0, 16.0), (2.0, -33.0, -6.0), (1.5, 0.0, 16.0), (2.0, 17.0, 16.0),
                 (1.5, 0.0, 16.0)]
-    pairs: list[tuple[float, float]] = []
-    previous = (0.0, 16.0)
-    for seconds, right, left in segments:
-        ramp = int(0.5 * FPS)
-        pairs += list(zip(np.linspace(previous[1], left, ramp),
-                          np.linspace(previous[0], right, ramp), strict=True))
-        pairs += [(left, right)] * int(seconds * FPS)
-        previous = (right, left)
-    records = [_record(i, a, b) for i, (a, b) in enumerate(pairs)]
+    left = held_angles([(seconds, deg) for seconds, _, deg in segments], fps=FPS)
+    right_angles = held_angles([(seconds, deg) for seconds, deg, _ in segments], fps=FPS)
+    records = [_record(i, a, b) for i, (a, b) in enumerate(zip(left, right_angles, strict=True))]
     right = summarise_records(records, resolution_wh=(640, 480), options=OPTIONS).legs["right"]
     assert right.internal_rotation_deg == pytest.approx(17.0, abs=0.5)
     assert right.external_rotation_deg == pytest.approx(33.0, abs=0.5)
