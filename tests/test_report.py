@@ -177,6 +177,25 @@ def test_report_without_any_leg_still_renders() -> None:
     assert "no plan" in html and "stop or check with a clinician" in html
 
 
+def test_a_refused_input_s_report_says_why_and_what_to_change() -> None:
+    result = read_result(DATA / "still_right.json")
+    reason = "the camera is beside the person, not in front; sit on a table edge"
+    result["protocol"] = {"valid": False, "reason": reason,
+                          "advice": ["the picture is dark (brightness 22 of 255): add light"]}
+    for leg in result["legs"].values():
+        leg["internal_rotation_deg"] = leg["external_rotation_deg"] = leg["verdict"] = None
+    html = build_report(result)
+    assert f"not measured as the seated hip test: {reason}." in html
+    assert "For the next test:" in html and "the picture is dark (brightness 22" in html
+    assert "hip was not measured" not in html      # the reason replaces the per-leg lines
+
+
+def test_a_resting_leg_is_named_as_resting() -> None:
+    result = read_result(DATA / "still_right.json")
+    result["legs"]["left"]["tested"] = False
+    assert "Your left leg was resting, not tested." in build_report(result)
+
+
 @pytest.mark.reliability(case="markup and unknown flags inside a result file",
                          outcome="escaped in the report")
 def test_unknown_flag_and_markup_are_escaped() -> None:

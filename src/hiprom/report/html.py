@@ -284,10 +284,19 @@ def _header(result: Mapping[str, Any], person: str | None, when: datetime | None
 
 def _plain_summary(result: Mapping[str, Any], plan: Plan | None) -> str:
     """The result in two or three plain sentences, before any number table."""
+    protocol = result.get("protocol") or {}
     sentences = []
+    if protocol.get("valid") is False:
+        sentences.append("This was not measured as the seated hip test: "
+                         f"{protocol.get('reason') or 'the picture did not show it'}.")
     for side in Side:
         leg = result["legs"][side.value]
         ir, ci = leg.get("internal_rotation_deg"), leg.get("internal_rotation_ci95_deg")
+        if protocol.get("valid") is False:
+            continue
+        if leg.get("tested") is False:
+            sentences.append(f"Your {side.value} leg was resting, not tested.")
+            continue
         if ir is None:
             sentences.append(f"Your {side.value} hip was not measured.")
             continue
@@ -297,8 +306,11 @@ def _plain_summary(result: Mapping[str, Any], plan: Plan | None) -> str:
                          f"(the usual range is {TARGET_LOW_DEG:.0f}–{TARGET_HIGH_DEG:.0f}°).")
     if plan is not None:
         sentences.append(plan.asymmetry.sentence)
+    advice = [str(a) for a in protocol.get("advice") or []]
+    tips = ("" if not advice else '<p>For the next test:</p><ul class="plain">'
+            + "".join(f"<li>{escape(a)}</li>" for a in advice) + "</ul>")
     return ('<section id="summary"><h2>In short</h2><p class="lead">'
-            + " ".join(escape(s) for s in sentences if s) + "</p></section>")
+            + " ".join(escape(s) for s in sentences if s) + "</p>" + tips + "</section>")
 
 
 GLOSSARY: tuple[tuple[str, str], ...] = (
