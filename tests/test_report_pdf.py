@@ -72,6 +72,18 @@ def test_cli_pdf_flag_and_suffix(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*"))   # no temporary file left behind
 
 
+def test_printing_a_pdf_prints_nothing_else(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "hiprom.cli.main", "report",
+                          str(DATA / "still_right.json"), "--pdf", "-o", str(tmp_path / "a.pdf"),
+                          "-q"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == "" and run.stdout == ""
+    assert (tmp_path / "a.pdf").read_bytes().startswith(b"%PDF")
+
+
 def test_printing_fetches_nothing(tmp_path: Path) -> None:
     from hiprom.errors import InputError
     from hiprom.report.document import html_to_pdf

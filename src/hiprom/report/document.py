@@ -9,6 +9,7 @@ printing never touches the network.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -49,10 +50,17 @@ def html_to_pdf(html: str) -> bytes:
 
     # The report embeds every image as a data: URL; any other URL is refused outright.
     fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
+    # WeasyPrint warns about CSS it does not support (browser-only rules of the same
+    # stylesheet, e.g. font-weight 650); that is for us, not for the person printing.
+    css_log = logging.getLogger("weasyprint")
+    level = css_log.level
+    css_log.setLevel(logging.ERROR)
     try:
         pdf = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
     except FatalURLFetchingError as err:
         raise InputError(f"{err}: reports embed every image and load nothing else") from None
+    finally:
+        css_log.setLevel(level)
     assert pdf is not None  # write_pdf() without a target returns the bytes
     return bytes(pdf)
 
