@@ -177,3 +177,38 @@ def test_a_dark_photo_gets_light_advice():
                      options=MeasureOptions())
     advice = result_document(m)["protocol"]["advice"]
     assert any("dark" in a for a in advice), advice
+
+
+def test_the_annotated_frame_gives_numbers_only_for_reported_legs():
+    from dataclasses import replace
+
+    import numpy as np
+
+    from builders import Body, frame_record, held_angles, seated_xy
+    from hiprom.core.posture import PostureCheck
+    from hiprom.media import overlay
+    from hiprom.media.outputs import annotate_frame
+    from hiprom.pipeline.analysis import Analysis
+    from hiprom.pipeline.measure import measurement_from_analysis
+    from hiprom.results.measurement import SourceInfo
+
+    body = Body(centre=(320.0, 220.0), knee_half_width=50.0, shank=150.0,
+                shoulders=(60.0, 180.0))
+    angles = held_angles([(1.5, 0.0), (2.0, 38.0), (1.5, 0.0)])
+    analysis = Analysis(resolution_wh=(640, 480))
+    analysis.records.extend(frame_record(i, seated_xy(a, 0.0, body))
+                            for i, a in enumerate(angles))
+    source = SourceInfo(path="built.mp4", kind="video", fps=30.0, n_frames=len(angles),
+                        duration_s=len(angles) / 30.0, resolution_wh=(640, 480),
+                        mirrored=False, sha256="0" * 64)
+    m = measurement_from_analysis(analysis, source, model={"name": "built", "sha256": ""},
+                                  options=MeasureOptions(correct_view=False, check_posture=False))
+    i = 80                                    # inside the 38° hold
+    blank = np.zeros((480, 640, 3), np.uint8)
+    legs_only = overlay.draw_legs(blank, m.landmarks_xy[i], m.landmarks_visibility[i])
+    drawn = annotate_frame(blank, m, i, summary=False)
+    assert (drawn != legs_only).any()         # the tested leg's angle is drawn
+    refused = replace(m, protocol=PostureCheck(False, "not the test", {}, 1.0))
+    assert (annotate_frame(blank, refused, i, summary=False) == legs_only).all()
+    resting = replace(m, tested={"left": False, "right": False})
+    assert (annotate_frame(blank, resting, i, summary=False) == legs_only).all()

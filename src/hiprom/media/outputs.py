@@ -60,7 +60,9 @@ def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *,
     Each measured leg gets its shank, reference and angle, labelled beside the shank on the
     leg's lateral side (``"L IR 37°"``; ER as a positive magnitude, as in the JSON). With
     ``summary``, a header gives each leg's angle in this frame and its held result once the
-    reps behind it are over, and a warning names a compensation during a flagged rep.
+    reps behind it are over, and a warning names a compensation during a flagged rep. Only
+    the legs the result reports get numbers: a leg that was not tested, or any leg of an
+    input that is not the seated test, is drawn without them (its JSON values are null).
     """
     out = image_bgr
     if (m.landmarks_xy is None or m.landmarks_visibility is None
@@ -71,6 +73,8 @@ def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *,
     legs = _anatomical(xy)
     down = pelvis_down(legs["left"][0], legs["right"][0])
     for side in SIDES:
+        if not _reported(m, side):
+            continue
         _, knee, ankle = legs[side]
         reference = down
         if side in m.fulcrum:  # the angle was measured about the neutral knee
@@ -94,11 +98,21 @@ def _degrees(value: float | None, ci: float | None = None) -> str:
     return f"{value:.1f}°" + ("" if ci is None else f" +/-{ci:.1f}°")  # the font has no ±
 
 
+def _reported(m: Measurement, side: str) -> bool:
+    """Whether the result gives ``side`` a value: a tested leg of a seated test."""
+    return m.valid and m.tested.get(side, True)
+
+
 def _summary_lines(m: Measurement, i: int) -> list[str]:
     """Per leg: the angle in frame ``i``, and the held IR/ER once their reps are over."""
+    if not m.valid:
+        return ["Not the seated test: no values"]
     t = float(m.timestamps_s[i])
     lines = []
     for side in SIDES:
+        if not _reported(m, side):
+            lines.append(f"{side.capitalize()}: not tested")
+            continue
         leg = m.legs[side]
         now = overlay.rotation_label(side, float(m.rotation_deg[side][i]))[2:]
         held = []
@@ -116,7 +130,7 @@ def _summary_lines(m: Measurement, i: int) -> list[str]:
 def _flagged_rep_lines(m: Measurement, i: int) -> list[str]:
     """A warning for each leg whose rep at frame ``i`` has a compensation flag."""
     lines = []
-    for side in SIDES:
+    for side in (s for s in SIDES if _reported(m, s)):
         for rep in m.legs[side].reps:
             words = [_COMPENSATION_WORDS[f] for f in rep.flags if f in _COMPENSATION_WORDS]
             if words and rep.hold.start_index <= i <= rep.hold.end_index:
@@ -128,7 +142,7 @@ def _flagged_rep_lines(m: Measurement, i: int) -> list[str]:
 def key_frame_index(m: Measurement) -> int:
     """Index (into the analysed frames) of the middle of the largest used IR hold."""
     best, best_value = None, -np.inf
-    for side in SIDES:
+    for side in (s for s in SIDES if _reported(m, s)):
         for rep in m.legs[side].reps:
             if rep.direction == "internal" and rep.used and rep.value_deg > best_value:
                 best, best_value = rep.hold, rep.value_deg
