@@ -153,11 +153,16 @@ def test_asymmetry_against_mdc95(left, right, mdc95, diff, side, exceeds, marked
     assert "No validated threshold" in result.sentence
 
 
-@pytest.mark.parametrize(("left", "right"), [(None, 30.0), (30.0, None), (None, None)])
-def test_asymmetry_with_a_missing_side(left, right):
+@pytest.mark.parametrize(("left", "right", "says"), [
+    (None, 30.0, "only the right hip's internal rotation is reported"),
+    (30.0, None, "only the left hip's internal rotation is reported"),
+    (None, None, "neither hip's internal rotation is reported"),
+])
+def test_asymmetry_with_a_missing_side(left, right, says):
     result = asymmetry(left, right)
     assert result.difference_deg is None and result.restricted_side is None
     assert result.exceeds_error is False
+    assert result.sentence == f"Left–right difference not computed: {says}."
     json.dumps(result.to_dict())
 
 

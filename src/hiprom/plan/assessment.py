@@ -199,8 +199,12 @@ def asymmetry(
     mdc = check_error(mdc95_deg, "mdc95_deg")
     marked_at = check_error(marked_deg, "marked_deg")
     if left_ir_deg is None or right_ir_deg is None:
+        reported = [side for side, ir in ((Side.LEFT, left_ir_deg), (Side.RIGHT, right_ir_deg))
+                    if ir is not None]
+        why = (f"only the {reported[0].value} hip's internal rotation is reported" if reported
+               else "neither hip's internal rotation is reported")
         return Asymmetry(left_ir_deg, right_ir_deg, None, None, False, False, mdc,
-                         "Left–right difference not computed: only one side was measured.")
+                         f"Left–right difference not computed: {why}.")
     left = check_angle(left_ir_deg, "left_ir_deg")
     right = check_angle(right_ir_deg, "right_ir_deg")
     diff = abs(left - right)
