@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from hiprom.backends.base import PoseModel
-from hiprom.core.posture import FEATURES, LIMITS, PostureLimits
+from hiprom.core.posture import FEATURES, LIMITS, LIMITS_BY_MODEL, PostureLimits
 from hiprom.errors import HipromError
 from hiprom.media.sources import is_image
 from hiprom.pipeline.analysis import MeasureOptions
@@ -100,7 +100,7 @@ def collect(data: list[Path], footage: list[Path], cache: Path | None,
         if cache is not None and path.name not in known:
             known[path.name] = item
             cache.write_text(json.dumps([asdict(i) for i in known.values()], indent=1))
-        print(f"[{n}/{len(todo)}] {path.name}: {group} {_verdict(item, LIMITS)}",
+        print(f"[{n}/{len(todo)}] {path.name}: {group} {_verdict(item, LIMITS_BY_MODEL[model])}",
               file=sys.stderr)
     return items
 
@@ -142,7 +142,7 @@ BOUNDS = {"min_knee_drop": ("knee_drop", -1),
 MIN_SEPARATION = 0.25
 
 
-def fit_limits(items: list[Item]) -> PostureLimits:
+def fit_limits(items: list[Item], bundled_limits: PostureLimits = LIMITS) -> PostureLimits:
     """Limits from the fit split: each non-test posture refused by its clearest feature.
 
     Per bound, ``edge`` is the most extreme value among the fit split's seated tests on the
@@ -168,7 +168,7 @@ def fit_limits(items: list[Item]) -> PostureLimits:
         spread[limit] = float(np.ptp(t)) if t.size > 1 else np.nan
     given: dict[str, list[float]] = {limit: [] for limit in BOUNDS}
     for item in (i for i in fit if not i.is_test):
-        if item.usable_fraction < LIMITS.min_fraction:
+        if item.usable_fraction < bundled_limits.min_fraction:
             continue
         best, best_d = None, MIN_SEPARATION
         for limit, (feature, sign) in BOUNDS.items():
@@ -180,16 +180,16 @@ def fit_limits(items: list[Item]) -> PostureLimits:
     values: dict[str, float] = {}
     for limit, (_, sign) in BOUNDS.items():
         if not np.isfinite(edge[limit]):
-            values[limit] = getattr(LIMITS, limit)
+            values[limit] = getattr(bundled_limits, limit)
         elif given[limit]:
             gap = min(abs(v - edge[limit]) for v in given[limit])
             values[limit] = edge[limit] + sign * max(0.5 * gap, 0.05)
         else:
             values[limit] = edge[limit] + sign * 0.15
-            bundled = getattr(LIMITS, limit)
+            bundled = getattr(bundled_limits, limit)
             if sign * (bundled - values[limit]) > 0:
                 values[limit] = bundled
-    return replace(LIMITS, **{k: round(v, 2) for k, v in values.items()})
+    return replace(bundled_limits, **{k: round(v, 2) for k, v in values.items()})
 
 
 def table(items: list[Item], limits: PostureLimits, title: str) -> str:
@@ -234,10 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", type=Path, default=None)
     args = ap.parse_args(argv)
     items = collect(args.data, [f for f in args.footage if f.is_dir()], args.cache, args.model)
-    parts = [table(items, LIMITS, "Bundled limits: " + ", ".join(
-        f"{f.name} {getattr(LIMITS, f.name)}" for f in fields(LIMITS)))]
+    bundled = LIMITS_BY_MODEL[args.model]
+    parts = [table(items, bundled, f"Bundled limits ({args.model}): " + ", ".join(
+        f"{f.name} {getattr(bundled, f.name)}" for f in fields(bundled)))]
     if args.fit:
-        fitted = fit_limits(items)
+        fitted = fit_limits(items, bundled)
         parts.append(table(items, fitted, "Fitted on the fit split: " + ", ".join(
             f"{f.name} {getattr(fitted, f.name)}" for f in fields(fitted))))
     parts.append("Feature ranges (medians per input; image shank lengths, hang a cosine):\n\n"
