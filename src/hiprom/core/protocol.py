@@ -308,17 +308,13 @@ def _delta(values: FloatArray | None, hold: Hold, baseline: slice) -> float:
     return float(abs(during - flt.nan_reduce(np.nanmedian, values[baseline])))
 
 
-def _er_deg(series: LegSeries, hold: Hold, baseline: slice) -> float:
-    """How far the hold is in external rotation from the baseline (0 for internal)."""
-    during = flt.nan_reduce(np.nanmedian, series.rotation_deg[hold.start_index:hold.end_index + 1])
-    before = flt.nan_reduce(np.nanmedian, series.rotation_deg[baseline])
-    value = float(before - during)
-    return value if np.isfinite(value) and value > 0 else 0.0
-
-
 def _rep_flags(series: LegSeries, hold: Hold, baseline: slice, *, min_hold_s: float,
-               limits: CompensationLimits) -> tuple[str, ...]:
-    """Quality flags of one hold against the neutral (or whole-clip) baseline."""
+               limits: CompensationLimits, er_deg: float) -> tuple[str, ...]:
+    """Quality flags of one hold against the neutral (or whole-clip) baseline.
+
+    ``er_deg`` is the rep's external rotation from neutral (0 for an IR rep): the pelvis-roll
+    limit grows with it.
+    """
     during = slice(hold.start_index, hold.end_index + 1)
     shank = 0.0 if series.shank_length_px is None else float(
         flt.nan_reduce(np.nanmedian, series.shank_length_px[baseline]))
@@ -326,8 +322,7 @@ def _rep_flags(series: LegSeries, hold: Hold, baseline: slice, *, min_hold_s: fl
         "short_hold": hold.duration_s < min_hold_s,
         "few_frames": hold.n_frames < limits.min_frames,
         "pelvis_roll": _delta(series.pelvis_roll_deg, hold, baseline)
-        > limits.pelvis_roll_deg + limits.pelvis_roll_per_er_deg * _er_deg(series, hold,
-                                                                            baseline),
+        > limits.pelvis_roll_deg + limits.pelvis_roll_per_er_deg * er_deg,
         "trunk_lean": _delta(series.trunk_lean_deg, hold, baseline) > limits.trunk_lean_deg,
         "knee_drift": _delta(series.knee_x_px, hold, baseline)
         > limits.knee_drift_shank_fraction * shank,
@@ -372,7 +367,8 @@ def _build_reps(series: LegSeries, prep: Prepared, holds: list[Hold], neutral: H
                 else max(group, key=lambda h: h.duration_s))
         value = hold.value_deg - ref
         ci = Z95 * float(np.hypot(hold.ci95_deg / Z95, neutral_se))
-        flags = _rep_flags(series, hold, base, min_hold_s=min_hold_s, limits=limits)
+        flags = _rep_flags(series, hold, base, min_hold_s=min_hold_s, limits=limits,
+                           er_deg=max(-value, 0.0))
         reps.append(Rep("internal" if value > 0 else "external", hold, value, ci, flags,
                         used=False))
     return reps
