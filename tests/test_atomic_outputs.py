@@ -22,6 +22,7 @@ from hiprom.core.landmarks import Landmarks
 from hiprom.media.outputs import write_outputs
 from hiprom.media.sinks import AtomicFiles, atomic_path
 from hiprom.pipeline.measure import measure_path
+from processes import default_sigint
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "seated_ir_left_right.mp4"
@@ -169,7 +170,8 @@ def test_sigint_during_measure_annotate_keeps_nothing_partial_and_a_rerun_finish
     out = tmp_path / "out"
     cmd = [str(Path(sys.executable).parent / "hiprom"), "measure", str(SAMPLE), "--annotate",
            "-o", str(out), "--no-history", "-q"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     try:
         started = _wait_for(lambda: any(p.name.endswith(".part.webm") and p.stat().st_size
                                         for p in out.glob(".*")), 120, proc)

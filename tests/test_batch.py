@@ -28,6 +28,7 @@ from hiprom.batch.run import (
 )
 from hiprom.batch.store import DEFAULT_STORE_NAME, LEG_COLUMNS
 from hiprom.errors import InputError, MissingExtraError
+from processes import default_sigint
 
 FAKE_SCORING = '''
 """Fake scorer for the batch tests: the file's text says what to do."""
@@ -658,7 +659,7 @@ def test_ctrl_c_during_batch_keeps_nothing_partial_and_a_rerun_finishes(tmp_path
     cmd = [str(Path(sys.executable).parent / "hiprom"), "batch", str(src), "-o", str(out),
            "--workers", "2", "--annotate", "-q"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None and not any(

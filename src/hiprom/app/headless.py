@@ -17,6 +17,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -51,6 +52,11 @@ def to_y4m(src: Path, dst: Path, *, size: tuple[int, int] = (640, 480)) -> Path:
     return dst
 
 
+def _default_sigint() -> None:
+    # stop_server sends SIGINT; a child of a shell's background job starts with it ignored.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_server(out_dir: Path, *, person: str = "default", port: int = 0,
                  browser: bool = False,
                  env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
@@ -59,7 +65,8 @@ def start_server(out_dir: Path, *, person: str = "default", port: int = 0,
         [sys.executable, "-m", "hiprom.cli.main", "app", "--browser" if browser else "--no-browser",
          "--port", str(port), "--out", str(out_dir), "--person", person],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, env={**os.environ, **(env or {}), "COLUMNS": "200"})
+        text=True, env={**os.environ, **(env or {}), "COLUMNS": "200"},
+        preexec_fn=_default_sigint)
     found: list[str] = []
     lines: list[str] = []
 
@@ -89,8 +96,6 @@ def start_server(out_dir: Path, *, person: str = "default", port: int = 0,
 
 def stop_server(proc: subprocess.Popen[str]) -> None:
     """Stop a server from :func:`start_server` (Ctrl+C, as a person would) and close its pipe."""
-    import signal
-
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
