@@ -94,3 +94,28 @@ def test_mediapipe_is_imported_without_pyplot_and_matplotlib_still_works(tmp_pat
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.mediapipe
+def test_mediapipe_is_imported_without_sounddevice_and_sounddevice_still_imports(tmp_path):
+    # Every batch worker imports MediaPipe; its audio tasks' sounddevice (PortAudio) is
+    # kept out of that import, and blocked only while it runs.
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from hiprom.backends.mediapipe import preload\n"
+        "preload()\n"
+        "assert 'mediapipe' in sys.modules\n"
+        "assert 'sounddevice' not in sys.modules, 'imported with mediapipe'\n"
+        "from mediapipe.tasks.python.audio.core import audio_record\n"
+        "assert audio_record.sd is None\n"
+        "try:\n"
+        "    import sounddevice\n"
+        "except OSError:\n"
+        "    pass  # found (not blocked), but this machine has no PortAudio library\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
