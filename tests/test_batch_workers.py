@@ -74,6 +74,10 @@ def test_a_files_result_does_not_depend_on_what_its_worker_scored_before(tmp_pat
     csvs = {name: next((tmp_path / name).rglob(f"{second.stem}.csv")).read_text()
             for name in ("after", "alone")}
     assert csvs["after"] == csvs["alone"]
+    # the key frame too: its faces blurred by the worker's kept face detectors
+    keys = {name: next((tmp_path / name).rglob(f"{second.stem}.keyframe.png")).read_bytes()
+            for name in ("after", "alone")}
+    assert keys["after"] == keys["alone"]
 
 
 @pytest.mark.mediapipe
