@@ -123,3 +123,32 @@ def test_mediapipe_is_imported_without_sounddevice_and_sounddevice_still_imports
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize(("stopped", "exits"), [
+    (False, [0]),  # a worker that finished: straight out, streams flushed
+    (True, []),    # stopped by the driver (SIGTERM): the usual exit, with its code
+])
+def test_a_finished_worker_exits_without_the_interpreters_teardown(monkeypatch, stopped, exits):
+    import hiprom.batch.engines as engines
+
+    calls: list[int] = []
+    flushed: list[str] = []
+    monkeypatch.setattr(engines, "_STOPPED", stopped)
+    monkeypatch.setattr(engines.os, "_exit", calls.append)
+    monkeypatch.setattr(engines.sys.stdout, "flush", lambda: flushed.append("out"))
+    monkeypatch.setattr(engines.sys.stderr, "flush", lambda: flushed.append("err"))
+    engines._exit_without_teardown()
+    assert calls == exits
+    assert flushed == (["out", "err"] if exits else [])
+
+
+def test_sigterm_marks_the_worker_as_stopped(monkeypatch):
+    import signal
+
+    import hiprom.batch.engines as engines
+
+    monkeypatch.setattr(engines, "_STOPPED", False)
+    with pytest.raises(SystemExit) as stop:
+        engines._stop_on_sigterm(signal.SIGTERM, None)
+    assert stop.value.code == 128 + signal.SIGTERM and engines._STOPPED
