@@ -74,6 +74,10 @@ def test_a_files_result_does_not_depend_on_what_its_worker_scored_before(tmp_pat
     csvs = {name: next((tmp_path / name).rglob(f"{second.stem}.csv")).read_text()
             for name in ("after", "alone")}
     assert csvs["after"] == csvs["alone"]
+    # the key frame too: its faces blurred by the worker's kept face detectors
+    keys = {name: next((tmp_path / name).rglob(f"{second.stem}.keyframe.png")).read_bytes()
+            for name in ("after", "alone")}
+    assert keys["after"] == keys["alone"]
 
 
 @pytest.mark.mediapipe
@@ -94,3 +98,57 @@ def test_mediapipe_is_imported_without_pyplot_and_matplotlib_still_works(tmp_pat
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.mediapipe
+def test_mediapipe_is_imported_without_sounddevice_and_sounddevice_still_imports(tmp_path):
+    # Every batch worker imports MediaPipe; its audio tasks' sounddevice (PortAudio) is
+    # kept out of that import, and blocked only while it runs.
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from hiprom.backends.mediapipe import preload\n"
+        "preload()\n"
+        "assert 'mediapipe' in sys.modules\n"
+        "assert 'sounddevice' not in sys.modules, 'imported with mediapipe'\n"
+        "from mediapipe.tasks.python.audio.core import audio_record\n"
+        "assert audio_record.sd is None\n"
+        "try:\n"
+        "    import sounddevice\n"
+        "except OSError:\n"
+        "    pass  # found (not blocked), but this machine has no PortAudio library\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize(("stopped", "exits"), [
+    (False, [0]),  # a worker that finished: straight out, streams flushed
+    (True, []),    # stopped by the driver (SIGTERM): the usual exit, with its code
+])
+def test_a_finished_worker_exits_without_the_interpreters_teardown(monkeypatch, stopped, exits):
+    import hiprom.batch.engines as engines
+
+    calls: list[int] = []
+    flushed: list[str] = []
+    monkeypatch.setattr(engines, "_STOPPED", stopped)
+    monkeypatch.setattr(engines.os, "_exit", calls.append)
+    monkeypatch.setattr(engines.sys.stdout, "flush", lambda: flushed.append("out"))
+    monkeypatch.setattr(engines.sys.stderr, "flush", lambda: flushed.append("err"))
+    engines._exit_without_teardown()
+    assert calls == exits
+    assert flushed == (["out", "err"] if exits else [])
+
+
+def test_sigterm_marks_the_worker_as_stopped(monkeypatch):
+    import signal
+
+    import hiprom.batch.engines as engines
+
+    monkeypatch.setattr(engines, "_STOPPED", False)
+    with pytest.raises(SystemExit) as stop:
+        engines._stop_on_sigterm(signal.SIGTERM, None)
+    assert stop.value.code == 128 + signal.SIGTERM and engines._STOPPED

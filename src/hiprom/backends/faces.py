@@ -19,6 +19,8 @@ pixels of that image, origin top-left, y down.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -42,6 +44,8 @@ __all__ = [
     "FaceDetector",
     "face_model_info",
     "face_model_path",
+    "keep_detectors",
+    "open_detector",
     "tiles",
 ]
 
@@ -246,3 +250,45 @@ class FaceDetector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: Detectors kept for the life of the process, by (min_confidence, tile_px); None: none
+#: kept (the default). See :func:`keep_detectors`.
+_KEPT: dict[tuple[float, int], FaceDetector] | None = None
+
+
+def keep_detectors() -> None:
+    """Keep the face detectors that :func:`open_detector` opens, for the life of the process.
+
+    For batch workers (:func:`hiprom.batch.run.warm_worker`), which blur the key frame of
+    every file they score: the two networks are then loaded once per worker instead of once
+    per file. A detector has no state between images (IMAGE mode; which tiles a video frame
+    scans is the caller's, :class:`hiprom.media.privacy.FaceBlurrer`, made afresh for each
+    file), so the faces found do not depend on what it saw before. Like the kept pose
+    searcher, a kept detector holds MediaPipe's usage logging off the network for as long
+    as the process runs, so this is for processes that only score files.
+    """
+    global _KEPT
+    if _KEPT is None:
+        _KEPT = {}
+
+
+@contextmanager
+def open_detector(*, min_confidence: float = MIN_CONFIDENCE, tile_px: int = TILE_PX
+                  ) -> Iterator[FaceDetector]:
+    """A :class:`FaceDetector` for one use: a fresh one, closed after, or the kept one.
+
+    The kept one (after :func:`keep_detectors`) is opened on first use and left open.
+
+    Raises:
+        BackendError: a model is missing or corrupt, or MediaPipe cannot load it.
+
+    """
+    if _KEPT is None:
+        with FaceDetector(min_confidence=min_confidence, tile_px=tile_px) as detector:
+            yield detector
+        return
+    key = (min_confidence, tile_px)
+    if key not in _KEPT:
+        _KEPT[key] = FaceDetector(min_confidence=min_confidence, tile_px=tile_px)
+    yield _KEPT[key]

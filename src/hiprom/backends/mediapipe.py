@@ -91,21 +91,31 @@ def _import_tasks() -> None:
     placeholders stand in for ``matplotlib`` and ``matplotlib.pyplot`` (only when they are
     not imported yet); they are removed right after, so any later ``import matplotlib``
     gets the real package.
+
+    Its audio tasks import ``sounddevice`` (PortAudio through cffi: about 60 ms of every
+    process's start-up, each batch worker's included) for microphone recording, which
+    hiprom never does; MediaPipe's ``audio_record`` is written to do without it (it
+    catches the ImportError). While MediaPipe is imported, ``sounddevice`` is blocked
+    (only when it is not imported yet) and unblocked right after, so a later
+    ``import sounddevice`` works as usual.
     """
     import sys
     import types
 
-    placeholders = {}
+    placeholders: dict[str, types.ModuleType | None] = {}
     for name in ("matplotlib", "matplotlib.pyplot"):
         if name not in sys.modules:
             module = types.ModuleType(name, "placeholder while mediapipe is imported")
             module.__path__ = []
             placeholders[name] = sys.modules[name] = module
+    if "sounddevice" not in sys.modules:
+        sys.modules["sounddevice"] = None  # type: ignore[assignment]  # import fails
+        placeholders["sounddevice"] = None
     try:
         import mediapipe.tasks.python.vision  # noqa: F401
     finally:
-        for name, module in placeholders.items():
-            if sys.modules.get(name) is module:
+        for name, placeholder in placeholders.items():
+            if name in sys.modules and sys.modules[name] is placeholder:
                 del sys.modules[name]
 
 

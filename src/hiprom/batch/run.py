@@ -202,16 +202,20 @@ def warm_worker() -> None:
     """A worker's start-up, paid once per process: the measuring stack and the pose model.
 
     Imports what :func:`score_job` imports, reads the model file into the process's cache
-    and keeps the stateless IMAGE-mode search for other people between files; every file
-    still gets a fresh VIDEO-mode tracker, so results do not depend on which worker scored
-    which file, or in which order.
+    and keeps the stateless IMAGE-mode networks between files: the search for other people
+    and the face detectors that blur the key frame. Every file still gets a fresh
+    VIDEO-mode tracker (MediaPipe cannot reset one: a tracker fed blank frames between
+    files did not give a fresh tracker's landmarks) and a fresh face blurrer, so results do not
+    depend on which worker scored which file, or in which order.
     """
     import hiprom.media.outputs  # noqa: F401
     import hiprom.media.privacy  # noqa: F401
     import hiprom.pipeline.measure  # noqa: F401
+    from hiprom.backends.faces import keep_detectors
     from hiprom.backends.mediapipe import preload
 
     preload(keep_searcher=True)
+    keep_detectors()
 
 
 def score_job(job: Job) -> OutcomeRecord:

@@ -276,11 +276,11 @@ def _privacy_hook(m: Measurement, frame_hook: FrameHook | None,
     if frame_hook is not None or not blur_faces:
         yield frame_hook
         return
-    from hiprom.backends.faces import FaceDetector
+    from hiprom.backends.faces import open_detector
     from hiprom.media.privacy import FaceBlurrer
 
     t0 = time.perf_counter()
-    with FaceDetector() as detector:
+    with open_detector() as detector:
         blurrer = FaceBlurrer(m, detector)
         yield blurrer
     log.debug("faces blurred in %d frames (%d detections) in %.2f s", blurrer.frames,
