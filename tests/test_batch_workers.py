@@ -80,38 +80,33 @@ def test_a_files_result_does_not_depend_on_what_its_worker_scored_before(tmp_pat
     assert keys["after"] == keys["alone"]
 
 
-@pytest.mark.mediapipe
-def test_mediapipe_is_imported_without_pyplot_and_matplotlib_still_works(tmp_path):
+def _after_preload(tmp_path, checks: str) -> None:
+    """Run ``checks`` (Python lines) in a fresh interpreter right after MediaPipe's preload."""
     import subprocess
     import sys
 
-    script = (
-        "import sys\n"
-        "from hiprom.backends.mediapipe import preload\n"
-        "preload()\n"
-        "assert 'mediapipe' in sys.modules\n"
-        "assert 'matplotlib.pyplot' not in sys.modules and 'matplotlib' not in sys.modules\n"
-        "from matplotlib.figure import Figure\n"
-        "import matplotlib.pyplot as plt\n"
-        "assert hasattr(plt, 'figure') and Figure is not None\n"
-    )
+    script = ("import sys\nfrom hiprom.backends.mediapipe import preload\npreload()\n"
+              "assert 'mediapipe' in sys.modules\n" + checks)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr
 
 
 @pytest.mark.mediapipe
+def test_mediapipe_is_imported_without_pyplot_and_matplotlib_still_works(tmp_path):
+    _after_preload(tmp_path, (
+        "assert 'matplotlib.pyplot' not in sys.modules and 'matplotlib' not in sys.modules\n"
+        "from matplotlib.figure import Figure\n"
+        "import matplotlib.pyplot as plt\n"
+        "assert hasattr(plt, 'figure') and Figure is not None\n"
+    ))
+
+
+@pytest.mark.mediapipe
 def test_mediapipe_is_imported_without_sounddevice_and_sounddevice_still_imports(tmp_path):
     # Every batch worker imports MediaPipe; its audio tasks' sounddevice (PortAudio) is
     # kept out of that import, and blocked only while it runs.
-    import subprocess
-    import sys
-
-    script = (
-        "import sys\n"
-        "from hiprom.backends.mediapipe import preload\n"
-        "preload()\n"
-        "assert 'mediapipe' in sys.modules\n"
+    _after_preload(tmp_path, (
         "assert 'sounddevice' not in sys.modules, 'imported with mediapipe'\n"
         "from mediapipe.tasks.python.audio.core import audio_record\n"
         "assert audio_record.sd is None\n"
@@ -119,10 +114,7 @@ def test_mediapipe_is_imported_without_sounddevice_and_sounddevice_still_imports
         "    import sounddevice\n"
         "except OSError:\n"
         "    pass  # found (not blocked), but this machine has no PortAudio library\n"
-    )
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=120)
-    assert run.returncode == 0, run.stderr
+    ))
 
 
 @pytest.mark.parametrize(("stopped", "exits"), [
