@@ -142,6 +142,7 @@ def test_report_content_for_a_clip() -> None:
     assert "28.4°" in html and "41.2°" in html
     assert "limited" in html and "typical" in html
     assert "12.8° less IR" in html                         # asymmetry sentence
+    assert ">beyond measurement error</span>" in html
     assert FLAG_EXPLANATIONS["pelvis_roll"] in html
     assert DISCLAIMER in html
     assert html.count('class="exercise-diagram"') == 6      # left restricted, none above norm
@@ -188,6 +189,7 @@ def test_a_refused_input_s_report_says_why_and_what_to_change() -> None:
     assert f"not measured as the seated hip test: {reason}." in html
     assert "For the next test:" in html and "the picture is dark (brightness 22" in html
     assert "hip was not measured" not in html      # the reason replaces the per-leg lines
+    assert ">not computed</span>" in html and "within measurement error" not in html
 
 
 def test_a_resting_leg_is_named_as_resting() -> None:

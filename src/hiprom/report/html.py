@@ -365,11 +365,14 @@ def _summary(result: Mapping[str, Any], plan: Plan | None) -> str:
     asym = (plan.asymmetry.sentence if plan
             else (result.get("asymmetry") or {}).get("sentence") or "")
     real = bool(plan and plan.asymmetry.exceeds_error)
+    difference = (plan.asymmetry.difference_deg if plan
+                  else (result.get("asymmetry") or {}).get("difference_deg"))
+    pill = ("not computed" if difference is None
+            else "beyond measurement error" if real else "within measurement error")
     html = ('<section id="result"><h2>Result against the norm</h2><div class="cards">'
             + "".join(_leg_card(s, legs[s.value]) for s in Side) + "</div>"
             + f'<div class="chart">{chart}</div><div class="card"><h3>Left–right difference '
-            f'<span class="pill {"bad" if real else "plain"}">'
-            f'{"beyond measurement error" if real else "within measurement error"}</span></h3>'
+            f'<span class="pill {"bad" if real else "plain"}">{pill}</span></h3>'
             f"<p>{escape(asym)}</p></div>")
     if plan and (plan.total_rotation.left_deg or plan.total_rotation.right_deg):
         html += f'<p class="muted">{escape(plan.total_rotation.note)}</p>'
