@@ -221,13 +221,25 @@ def test_live_on_the_sample_gives_the_measure_result(tmp_path, monkeypatch):
 
 
 def _xvfb_display(require_tool):
+    """A fresh Xvfb on a free display, returned once it accepts clients.
+
+    Xvfb picks the display itself and writes its number to ``-displayfd`` when it is ready:
+    a fixed number could be taken, and a fixed wait could end before a loaded machine has
+    the server up (the window would then never open and the test see no screen at all).
+    """
     xvfb = require_tool("Xvfb")
     require_tool("import")  # ImageMagick, for the screenshots
-    display = f":{90 + os.getpid() % 100}"
-    server = subprocess.Popen([xvfb, display, "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+    read_end, write_end = os.pipe()
+    server = subprocess.Popen([xvfb, "-displayfd", str(write_end), "-screen", "0",
+                               "1280x1024x24", "-nolisten", "tcp"], pass_fds=(write_end,),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
-    return server, display
+    os.close(write_end)
+    with os.fdopen(read_end) as ready:
+        number = ready.readline().strip()  # blocks until the server is up (or has died)
+    if not number:
+        server.wait(timeout=10)
+        pytest.fail(f"Xvfb did not start (exit {server.returncode})")
+    return server, f":{number}"
 
 
 def _screenshot(display: str, path: Path) -> np.ndarray:
