@@ -17,12 +17,12 @@ import pytest
 from typer.testing import CliRunner
 
 import hiprom.media.sinks
+from hiprom.app.headless import default_sigint
 from hiprom.backends import FakeBackend
 from hiprom.core.landmarks import Landmarks
 from hiprom.media.outputs import write_outputs
 from hiprom.media.sinks import AtomicFiles, atomic_path
 from hiprom.pipeline.measure import measure_path
-from processes import default_sigint
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "seated_ir_left_right.mp4"

@@ -19,6 +19,7 @@ import typer
 from typer.testing import CliRunner
 
 from builders import blank_clip
+from hiprom.app.headless import default_sigint
 from hiprom.batch.run import (
     BatchConfig,
     collect_inputs,
@@ -28,7 +29,6 @@ from hiprom.batch.run import (
 )
 from hiprom.batch.store import DEFAULT_STORE_NAME, LEG_COLUMNS
 from hiprom.errors import InputError, MissingExtraError
-from processes import default_sigint
 
 FAKE_SCORING = '''
 """Fake scorer for the batch tests: the file's text says what to do."""

@@ -26,8 +26,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CHROMIUM", "Cdp", "Chromium", "run_auto_test", "start_server", "stop_server",
-           "to_y4m"]
+__all__ = ["CHROMIUM", "Cdp", "Chromium", "default_sigint", "run_auto_test", "start_server",
+           "stop_server", "to_y4m"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -52,8 +52,16 @@ def to_y4m(src: Path, dst: Path, *, size: tuple[int, int] = (640, 480)) -> Path:
     return dst
 
 
-def _default_sigint() -> None:
-    # stop_server sends SIGINT; a child of a shell's background job starts with it ignored.
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that will be stopped with SIGINT, as Ctrl-C would.
+
+    A shell that runs a command in the background without job control starts it with
+    SIGINT ignored, and children inherit that; Python then never turns SIGINT into
+    KeyboardInterrupt, and the child finishes as if never interrupted. Restoring the default
+    lets Python install its own handler, as it does when started from a terminal. Used by
+    :func:`start_server` (which :func:`stop_server` stops with SIGINT) and by the tests that
+    interrupt ``hiprom measure`` and ``hiprom batch``.
+    """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
@@ -66,7 +74,7 @@ def start_server(out_dir: Path, *, person: str = "default", port: int = 0,
          "--port", str(port), "--out", str(out_dir), "--person", person],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, env={**os.environ, **(env or {}), "COLUMNS": "200"},
-        preexec_fn=_default_sigint)
+        preexec_fn=default_sigint)
     found: list[str] = []
     lines: list[str] = []
 
