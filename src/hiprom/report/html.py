@@ -362,12 +362,11 @@ def _summary(result: Mapping[str, Any], plan: Plan | None) -> str:
             legs[s.value]["internal_rotation_deg"],
             legs[s.value].get("internal_rotation_ci95_deg") or 0.0,
             str((legs[s.value].get("verdict") or {}).get("code", ""))) for s in Side})
-    asym = (plan.asymmetry.sentence if plan
-            else (result.get("asymmetry") or {}).get("sentence") or "")
+    # The plan's asymmetry when there is a plan, else the one the result file stored.
+    stored = plan.asymmetry.to_dict() if plan else (result.get("asymmetry") or {})
+    asym = str(stored.get("sentence") or "")
     real = bool(plan and plan.asymmetry.exceeds_error)
-    difference = (plan.asymmetry.difference_deg if plan
-                  else (result.get("asymmetry") or {}).get("difference_deg"))
-    pill = ("not computed" if difference is None
+    pill = ("not computed" if stored.get("difference_deg") is None
             else "beyond measurement error" if real else "within measurement error")
     html = ('<section id="result"><h2>Result against the norm</h2><div class="cards">'
             + "".join(_leg_card(s, legs[s.value]) for s in Side) + "</div>"
