@@ -156,3 +156,12 @@ def test_packages_of_extras_are_imported_only_inside_functions() -> None:
 ])
 def test_requirement_names_are_normalised(requirement: str, name: str) -> None:
     assert _requirement_name(requirement) == name
+
+
+def test_the_version_literal_is_the_installed_distributions() -> None:
+    """pyproject.toml reads the version from ``_version.py``: what is installed says the same."""
+    from importlib.metadata import version
+
+    from hiprom._version import __version__
+
+    assert __version__ == version("hiprom")

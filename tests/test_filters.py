@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import subprocess
 import sys
 
 import pytest
 from scipy.special import stdtrit
 
-from hiprom._version import __version__
 from hiprom.core.filters import MIN_T_DOF, student_t_quantile
 from hiprom.errors import InputError
 
@@ -43,7 +41,3 @@ def test_measuring_does_not_import_scipy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "False"
-
-
-def test_the_version_is_the_installed_distributions():
-    assert __version__ == importlib.metadata.version("hiprom")
