@@ -69,6 +69,16 @@ synth-test: install-test
 accuracy: validation validation2
 	$(PY) benchmarks/accuracy_cv.py --data $(VALIDATION) --data $(VALIDATION2) --split fit \
 		--out build/accuracy-cv --markdown build/accuracy-cv.md
+	for m in heavy lite; do \
+	  $(PY) benchmarks/accuracy_cv.py --data $(VALIDATION) --data $(VALIDATION2) --split fit \
+		--model $$m --out build/accuracy-cv-$$m --markdown build/accuracy-cv-$$m.md || exit 1; done
+	for m in full heavy lite; do \
+	  $(PY) benchmarks/accuracy.py --data $(VALIDATION2) --split fit --kind still --side both \
+		--model $$m --out build/accuracy-fit-stills-$$m \
+		--markdown build/accuracy-fit-stills-$$m.md || exit 1; done
+	for m in heavy lite; do \
+	  $(PY) benchmarks/accuracy.py --data $(VALIDATION2) --split holdout --model $$m \
+		--out build/accuracy-holdout-$$m --markdown build/accuracy-holdout-$$m.md || exit 1; done
 	$(PY) benchmarks/accuracy.py --data $(VALIDATION2) --split holdout \
 		--out build/accuracy-holdout --markdown build/accuracy-holdout.md
 	$(PY) benchmarks/accuracy.py --data $(VALIDATION2) --split holdout --side both \

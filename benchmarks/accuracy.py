@@ -232,13 +232,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--still-sd", type=float, default=None)
     ap.add_argument("--split", choices=["fit", "holdout"], default=None,
                     help="v2 sets: only the items of this split")
+    ap.add_argument("--kind", choices=["clip", "still"], default=None,
+                    help="only the clips or only the photos")
     ap.add_argument("--side", choices=["auto", "both"], default="auto",
                     help="hiprom measure --side; auto compares the truth's tested legs only")
     args = ap.parse_args(argv)
-    from hiprom.core.calibration import CLIP_SYSTEMATIC_SD_DEG, STILL_SYSTEMATIC_SD_DEG
+    from hiprom.core.calibration import clip_systematic_sd, still_systematic_sd
 
-    args.clip_sd = CLIP_SYSTEMATIC_SD_DEG if args.clip_sd is None else args.clip_sd
-    args.still_sd = STILL_SYSTEMATIC_SD_DEG if args.still_sd is None else args.still_sd
+    args.clip_sd = clip_systematic_sd(args.model) if args.clip_sd is None else args.clip_sd
+    args.still_sd = still_systematic_sd(args.model) if args.still_sd is None else args.still_sd
     if args.set:
         subprocess.run([sys.executable, str(ROOT / "synth" / "render.py"), "--set", args.set,
                         "--out", str(args.data)], check=True)
@@ -246,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.split is not None:
         truths = [t for t in truths
                   if json.loads(t.read_text()).get("split", "fit") == args.split]
+    if args.kind is not None:
+        truths = [t for t in truths if json.loads(t.read_text())["kind"] == args.kind]
     truths = [t for t in truths if (args.data / json.loads(t.read_text())["media"]).exists()]
     if not truths:
         print(f"no *.truth.json in {args.data}", file=sys.stderr)

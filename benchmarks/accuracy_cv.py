@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 from accuracy import calibrate_systematic  # same rule as the in-sample benchmark
 
-from hiprom.backends.base import RunningMode
-from hiprom.core.calibration import CLIP_SYSTEMATIC_SD_DEG
+from hiprom.backends.base import PoseModel, RunningMode
+from hiprom.core.calibration import clip_systematic_sd
 from hiprom.core.geometry import HIP_CENTRE_BELOW_LANDMARK, assign_sides, measure_legs, pelvis_down
 from hiprom.core.landmarks import LEG_LANDMARKS, Landmarks
 from hiprom.media.sources import iter_video
@@ -69,14 +69,18 @@ class Clip:
         return not (self.truth.get("compensation") or {}).get("type")
 
 
-def _landmarks_of(path: Path, truth: dict, cache: Path) -> Clip:
-    """Run the model once (VIDEO mode, as ``hiprom measure``) and cache the subject's points."""
+def _landmarks_of(path: Path, truth: dict, cache: Path,
+                  model: PoseModel = PoseModel.FULL) -> Clip:
+    """Run the model once (VIDEO mode, as ``hiprom measure``) and cache the subject's points.
+
+    ``cache`` holds one network's landmarks: use a folder per ``model``.
+    """
     stem = path.stem
     file = cache / f"{stem}.landmarks.npz"
     if not file.exists():
         frames = iter_video(path)
-        with default_backend_factory(RunningMode.VIDEO) as backend:
-            analysis = analyse(frames, backend, options=MeasureOptions())
+        with default_backend_factory(RunningMode.VIDEO, model=model) as backend:
+            analysis = analyse(frames, backend, options=MeasureOptions(model=model))
         n = len(analysis.records)
         xy = np.full((n, 33, 2), np.nan)
         vis = np.zeros((n, 33))
@@ -98,7 +102,7 @@ def _records(clip: Clip, options: MeasureOptions) -> list[FrameRecord]:
                            clip.vis[i][None].astype(np.float32), clip.resolution_wh)
             legs = measure_legs(lm, correct_view=options.correct_view,
                                 min_visibility=options.min_visibility,
-                                hip_offset=options.hip_offset)
+                                hip_offset=options.hip_centre_offset)
         out.append(FrameRecord(i, float(clip.t[i]), 1, legs))
     return out
 
@@ -179,15 +183,16 @@ def _row(name: str, cases: list[Case], widths: list[float], held: list[bool]) ->
             f"{missing} |")
 
 
-def evaluate(clips: list[Clip], group_of, current_sd: float) -> tuple[list[Case], list[float],
-                                                                       list[bool], list[str]]:
+def evaluate(clips: list[Clip], group_of, current_sd: float,
+             model: PoseModel = PoseModel.FULL) -> tuple[list[Case], list[float], list[bool],
+                                                        list[str]]:
     """Leave each group out: fit on the rest, measure the held-out clips with the fit."""
     cases, widths, held, fits = [], [], [], []
     for group in sorted({group_of(c) for c in clips}):
         train = [c for c in clips if group_of(c) != group]
         test = [c for c in clips if group_of(c) == group and c.clean]
         offset = fit_hip_offset(train)
-        options = MeasureOptions(hip_offset=offset)
+        options = MeasureOptions(hip_offset=offset, model=model)
         train_cases = [k for c in train if c.clean for k in cases_for(c, options)]
         sd = calibrate_systematic(train_cases, current_sd)
         fits.append(f"| {group} | {len(train)} | {offset:.3f} | {sd:.2f}° |")
@@ -209,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("build/accuracy-cv"))
     ap.add_argument("--markdown", type=Path, default=None)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N clips (quick)")
+    ap.add_argument("--model", choices=[m.value for m in PoseModel], default=PoseModel.FULL.value,
+                    help="the pose network whose constants are fitted (--out caches its points)")
     args = ap.parse_args(argv)
+    model = PoseModel(args.model)
     args.out.mkdir(parents=True, exist_ok=True)
     truths = sorted(p for folder in args.data for p in folder.glob("*.truth.json"))
     clips = []
@@ -219,31 +227,32 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if args.split is not None and truth.get("split", "fit") != args.split:
             continue
-        clips.append(_landmarks_of(path.parent / truth["media"], truth, args.out))
+        clips.append(_landmarks_of(path.parent / truth["media"], truth, args.out, model))
         if args.limit and len(clips) >= args.limit:
             break
     if len(clips) < 2:
         print(f"need at least two clips with truth in {args.data}", file=sys.stderr)
         return 2
-    sd_now = CLIP_SYSTEMATIC_SD_DEG
+    sd_now = clip_systematic_sd(model)
     head = ["| figures | n | mean abs err | p95 | max | 95% interval holds truth | "
             "median half-width | missing |", "|---|---|---|---|---|---|---|---|"]
     offset_all = fit_hip_offset(clips)
-    options_all = MeasureOptions(hip_offset=offset_all)
+    options_all = MeasureOptions(hip_offset=offset_all, model=model)
     all_cases = [k for c in clips if c.clean for k in cases_for(c, options_all)]
     sd_all = calibrate_systematic(all_cases, sd_now)
     widths_all = [w for c in all_cases if (w := _with_sd(c, sd_now, sd_all)) is not None
                   and c.error is not None]
     held_all = [abs(c.error) <= _with_sd(c, sd_now, sd_all) for c in all_cases
                 if c.error is not None and c.ci95_deg is not None]
-    lines = [f"{len(clips)} clips ({sum(c.clean for c in clips)} clean), "
+    lines = [f"Pose network: {model.value}. {len(clips)} clips "
+             f"({sum(c.clean for c in clips)} clean), "
              f"{len({c.body for c in clips})} bodies, {len({c.setup for c in clips})} camera "
              "setups; pose model run once per clip.", "", *head,
              _row(f"in-sample (fitted on all: offset {offset_all:.3f}, SD {sd_all:.2f}°)",
                   all_cases, widths_all, held_all)]
     fold_lines: dict[str, list[str]] = defaultdict(list)
     for name, group_of in (("body", lambda c: c.body), ("camera setup", lambda c: c.setup)):
-        cases, widths, held, fits = evaluate(clips, group_of, sd_now)
+        cases, widths, held, fits = evaluate(clips, group_of, sd_now, model)
         lines.append(_row(f"leave one {name} out", cases, widths, held))
         fold_lines[name] = fits
     for name, fits in fold_lines.items():

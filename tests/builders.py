@@ -80,9 +80,10 @@ BODY = Body()
 #: centre by HIP_CENTRE_BELOW_LANDMARK shank lengths, which measure_legs undoes.
 MODEL_BODY = Body(hip_above_knee=HIP_CENTRE_BELOW_LANDMARK * BODY.shank)
 #: A person nearer the camera: knees 120 px apart at (320 ± 60, 240), 160 px shanks,
-#: shoulders 140 px apart 180 px above the knees.
+#: shoulders 140 px apart 180 px above the knees, hip landmarks where the model puts them
+#: (the hip joint centres on the knees: femurs along the optical axis).
 NEAR_BODY = Body(centre=(320.0, 240.0), knee_half_width=60.0, shank=160.0,
-                 shoulders=(70.0, 180.0))
+                 shoulders=(70.0, 180.0), hip_above_knee=HIP_CENTRE_BELOW_LANDMARK * 160.0)
 
 
 def held_angles(segments: Iterable[tuple[float, float]], *, fps: float = 30.0,

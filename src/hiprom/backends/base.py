@@ -27,8 +27,9 @@ class RunningMode(str, Enum):
 class PoseModel(str, Enum):
     """The bundled BlazePose landmark networks (``--model``): accuracy against speed.
 
-    ``heavy`` is the most accurate and ~3× slower than ``full``; ``lite`` the fastest and the
-    least accurate (docs/PERFORMANCE.md, docs/ACCURACY.md).
+    ``heavy`` is ~3× slower than ``full`` and, on our renders, no more accurate (a second
+    opinion); ``lite`` is the fastest and errs about three times more, so its intervals are
+    much wider (docs/PERFORMANCE.md, docs/ACCURACY.md).
     """
 
     FULL = "full"

@@ -10,8 +10,9 @@ in 95% of clean reps, with a cross-check on held-out halves (docs/ACCURACY.md).
 from __future__ import annotations
 
 __all__ = [
-    "CLIP_SYSTEMATIC_SD_DEG", "NO_NEUTRAL_SD_DEG", "PIVOT_FALLBACK_SD_DEG",
-    "STILL_SYSTEMATIC_SD_DEG",
+    "CLIP_SYSTEMATIC_SD_BY_MODEL", "CLIP_SYSTEMATIC_SD_DEG", "HIP_CENTRE_OFFSET_BY_MODEL",
+    "NO_NEUTRAL_SD_DEG", "PIVOT_FALLBACK_SD_DEG", "STILL_SYSTEMATIC_SD_BY_MODEL",
+    "STILL_SYSTEMATIC_SD_DEG", "clip_systematic_sd", "hip_centre_offset", "still_systematic_sd",
 ]
 
 #: Clips, end range held ≥ 1 s, measured about the neutral knee with the hip joint centre
@@ -22,9 +23,28 @@ __all__ = [
 #: with one camera setup left out 94% (median half-width 3.25°); validation2's held-out part
 #: checks it (docs/ACCURACY.md).
 CLIP_SYSTEMATIC_SD_DEG = 1.65
-#: Single photos: no neutral pose and no hold to average. On the 16 clean still values,
-#: the halves gave 0.00° (88% held) and 2.50° (100% held); the larger is used.
-STILL_SYSTEMATIC_SD_DEG = 2.5
+#: The same SD per pose network (``--model``), each fitted the same way on that network's
+#: landmarks of the same 67 clips (``accuracy_cv.py --model``; leave one body out held
+#: 93/95/95% of the values for full/heavy/lite, one camera setup out 94/95/94%). Lite's
+#: landmarks err far more (4.5° mean, 21° at worst on those clips, against 1.5° for full
+#: and heavy), so its intervals are about ±15°: wide enough to be honest, too wide to tell
+#: a change a goniometer would see.
+CLIP_SYSTEMATIC_SD_BY_MODEL: dict[str, float] = {
+    "full": CLIP_SYSTEMATIC_SD_DEG, "heavy": 1.70, "lite": 7.70,
+}
+#: Hip joint centre below the pose network's hip landmark, in image shank lengths along the
+#: pelvis line's perpendicular, per network: the median over the neutral frames of the same
+#: 67 clips (true hip centres from the renderer), 0.157 for full, 0.160 for heavy, 0.174
+#: for lite; with one body or one camera setup left out the fits stay within 0.154–0.165
+#: (full), 0.156–0.164 (heavy), 0.166–0.179 (lite): the offset transfers.
+HIP_CENTRE_OFFSET_BY_MODEL: dict[str, float] = {"full": 0.16, "heavy": 0.16, "lite": 0.17}
+#: Single photos: no neutral pose and no hold to average. Per pose network, the smallest SD
+#: whose intervals hold 95% of the 36 leg values (both legs) of validation2's fit part's 18
+#: photos (never its held-out part): full 2.5° (the same as fitted on the first set's 16
+#: values), heavy 1.3°, lite 5.85°. Calibrated on half the photos and checked on the other
+#: half they held 94–100% (docs/ACCURACY.md).
+STILL_SYSTEMATIC_SD_BY_MODEL: dict[str, float] = {"full": 2.5, "heavy": 1.3, "lite": 5.85}
+STILL_SYSTEMATIC_SD_DEG = STILL_SYSTEMATIC_SD_BY_MODEL["full"]
 #: A clip leg with no neutral hold is measured as an absolute angle, so the per-frame angle's
 #: error at a true neutral enters its values. On the 26 clean clips of the validation set,
 #: the angle read at the true neutral was +0.5 ± 1.3° (mean ± SD over clips), an RMS of
@@ -37,3 +57,18 @@ NO_NEUTRAL_SD_DEG = 1.4
 #: the RMS is added in quadrature to such a leg's interval. (It was 2.9° from 21 legs of
 #: the first validation set.)
 PIVOT_FALLBACK_SD_DEG = 3.85
+
+
+def clip_systematic_sd(model: str = "full") -> float:
+    """The clip interval's systematic SD for a pose network (``full``, ``heavy``, ``lite``)."""
+    return CLIP_SYSTEMATIC_SD_BY_MODEL[str(getattr(model, "value", model))]
+
+
+def hip_centre_offset(model: str = "full") -> float:
+    """The hip joint centre's offset below a pose network's hip landmark (shank lengths)."""
+    return HIP_CENTRE_OFFSET_BY_MODEL[str(getattr(model, "value", model))]
+
+
+def still_systematic_sd(model: str = "full") -> float:
+    """A photo's interval systematic SD for a pose network (``full``, ``heavy``, ``lite``)."""
+    return STILL_SYSTEMATIC_SD_BY_MODEL[str(getattr(model, "value", model))]

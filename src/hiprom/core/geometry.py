@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from hiprom.core.calibration import HIP_CENTRE_OFFSET_BY_MODEL
 from hiprom.core.landmarks import LEG_LANDMARKS, N_LANDMARKS, LandmarkName, Landmarks
 from hiprom.core.view import _as_xy, estimate_leg_directions, recover_rotation_deg
 from hiprom.errors import InputError, MeasurementError
@@ -246,11 +247,12 @@ def _body_left_direction(xy: FloatArray) -> FloatArray:
 
 
 #: The pose model's hip landmark sits above the hip joint centre: on rendered seated
-#: clips with known joints (6 bodies, 5 camera setups, neutral pose) by 0.157 ± 0.021 of
-#: the image shank length, along the pelvis line's perpendicular. The femur direction for the view
-#: correction is taken from the joint centre; using the landmark overstated femur pitch by
-#: about 10° (docs/ACCURACY.md).
-HIP_CENTRE_BELOW_LANDMARK = 0.15
+#: clips with known joints (13 bodies, 14 camera setups, neutral pose) by 0.157 of the
+#: image shank length for the full network, along the pelvis line's perpendicular (each
+#: network's fit: :data:`hiprom.core.calibration.HIP_CENTRE_OFFSET_BY_MODEL`). The femur
+#: direction for the view correction is taken from the joint centre; using the landmark
+#: overstated femur pitch by about 10° (docs/ACCURACY.md).
+HIP_CENTRE_BELOW_LANDMARK = HIP_CENTRE_OFFSET_BY_MODEL["full"]
 
 
 def pelvis_down(left_hip_xy: npt.ArrayLike, right_hip_xy: npt.ArrayLike) -> FloatArray:

@@ -20,7 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom.backends.base import PoseBackend, PoseModel, RunningMode
-from hiprom.core.geometry import HIP_CENTRE_BELOW_LANDMARK, LegMeasurement, measure_legs
+from hiprom.core.calibration import hip_centre_offset
+from hiprom.core.geometry import LegMeasurement, measure_legs
 from hiprom.core.landmarks import Landmarks
 from hiprom.core.selection import PersonPolicy, PersonTracker
 from hiprom.errors import MeasurementError
@@ -83,8 +84,9 @@ class MeasureOptions:
         model: which bundled pose network measures (``full``, ``heavy`` or ``lite``).
         check_posture: refuse an input that does not look like the seated test
             (:func:`hiprom.core.posture.check_seated_test`): it gets no value or verdict.
-        hip_offset: hip joint centre below the model's hip landmark, in image shank lengths
-            (:data:`hiprom.core.geometry.HIP_CENTRE_BELOW_LANDMARK`); the accuracy benchmark
+        hip_offset: hip joint centre below the model's hip landmark, in image shank lengths;
+            None (the default) takes ``model``'s fitted offset
+            (:func:`hiprom.core.calibration.hip_centre_offset`); the accuracy benchmark
             refits it out of sample.
         pivot: in clips, measure each leg about its neutral knee and pelvis once the
             neutral pose is found (see :mod:`hiprom.core.pivot`); False uses every frame's own
@@ -105,10 +107,15 @@ class MeasureOptions:
     min_measurable_fraction: float = 0.25
     still_augment: bool = True
     pivot: bool = True
-    hip_offset: float = HIP_CENTRE_BELOW_LANDMARK
+    hip_offset: float | None = None
     side: TestedSide = TestedSide.AUTO
     check_posture: bool = True
     model: PoseModel = PoseModel.FULL
+
+    @property
+    def hip_centre_offset(self) -> float:
+        """``hip_offset``, or the pose network's own fitted offset when it is None."""
+        return hip_centre_offset(self.model) if self.hip_offset is None else self.hip_offset
 
     @property
     def adaptive(self) -> bool:
@@ -202,7 +209,7 @@ def measure_frame(
         person,
         correct_view=options.correct_view,
         min_visibility=options.min_visibility,
-        hip_offset=options.hip_offset,
+        hip_offset=options.hip_centre_offset,
     )
     return legs, person
 

@@ -27,9 +27,9 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom.core.calibration import (
-    CLIP_SYSTEMATIC_SD_DEG,
     NO_NEUTRAL_SD_DEG,
     PIVOT_FALLBACK_SD_DEG,
+    clip_systematic_sd,
 )
 from hiprom.core.holds import Hold
 from hiprom.core.pivot import pivot_disagreement, pivot_rotation_series
@@ -112,11 +112,10 @@ def _rest_deg(series: LegSeries, neutral: Hold | None) -> float:
     return float(np.median(values)) if values.size else 0.0
 
 
-def _systematic_sd(pivot_rejected: bool) -> float:
-    """The interval's systematic SD: wider when the leg's pivot reading was rejected."""
-    if not pivot_rejected:
-        return CLIP_SYSTEMATIC_SD_DEG
-    return float(np.hypot(CLIP_SYSTEMATIC_SD_DEG, PIVOT_FALLBACK_SD_DEG))
+def _systematic_sd(pivot_rejected: bool, model: str) -> float:
+    """The interval's systematic SD for ``model``: wider when the leg's pivot was rejected."""
+    sd = clip_systematic_sd(model)
+    return float(np.hypot(sd, PIVOT_FALLBACK_SD_DEG)) if pivot_rejected else sd
 
 
 def _excluded(t: npt.NDArray[np.float64], side: str,
@@ -158,7 +157,7 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
         fixed = pivot_rotation_series(
             frame_legs, side, slice(hold.start_index, hold.end_index + 1),
             resolution_wh=resolution_wh, correct_view=options.correct_view,
-            min_visibility=options.min_visibility, hip_offset=options.hip_offset)
+            min_visibility=options.min_visibility, hip_offset=options.hip_centre_offset)
         excess, _ = pivot_disagreement(direct[side], fixed.rotation_deg - fixed.rest_deg,
                                        direct[OTHER_SIDE[side]])
         if excess > 0:
@@ -178,7 +177,7 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
     masked = {side: _while_other_leg_moves(series[side], zero[side], series[OTHER_SIDE[side]],
                                            usual[OTHER_SIDE[side]]) for side in SIDES}
     legs: dict[str, LegResult] = {side: summarise_leg(
-        masked[side], systematic_sd_deg=_systematic_sd(side in rejected),
+        masked[side], systematic_sd_deg=_systematic_sd(side in rejected, options.model),
         limits=PIVOT_LIMITS if masked[side].pelvis_static else None,
         neutral=neutral[side], no_neutral_sd_deg=NO_NEUTRAL_SD_DEG) for side in SIDES}
     for name in rejected:

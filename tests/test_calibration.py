@@ -1,0 +1,88 @@
+"""Each pose network (``--model``) gets the interval terms and hip offset fitted on its own
+landmarks (hiprom.core.calibration; docs/ACCURACY.md), not the full network's."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from builders import Body, frame_record, held_angles, seated_xy
+from hiprom.backends import FakeBackend
+from hiprom.backends.base import PoseModel
+from hiprom.core.calibration import (
+    HIP_CENTRE_OFFSET_BY_MODEL,
+    clip_systematic_sd,
+    hip_centre_offset,
+    still_systematic_sd,
+)
+from hiprom.core.landmarks import Landmarks
+from hiprom.pipeline import analysis
+from hiprom.pipeline.analysis import MeasureOptions
+from hiprom.pipeline.measure import measure_path
+from hiprom.pipeline.summarise import summarise_records
+
+MODELS = [m.value for m in PoseModel]
+BODY = Body(centre=(320.0, 220.0), knee_half_width=50.0, shank=150.0, shoulders=(60.0, 180.0))
+
+
+def test_every_bundled_network_has_its_own_terms() -> None:
+    assert set(HIP_CENTRE_OFFSET_BY_MODEL) == set(MODELS)
+    for model in PoseModel:   # the enum and its value look up the same entry
+        assert clip_systematic_sd(model) == clip_systematic_sd(model.value) > 0
+        assert still_systematic_sd(model) == still_systematic_sd(model.value) > 0
+
+
+def test_the_hip_offset_follows_the_network_unless_given() -> None:
+    for model in PoseModel:
+        assert MeasureOptions(model=model).hip_centre_offset == hip_centre_offset(model)
+    assert MeasureOptions(model=PoseModel.LITE, hip_offset=0.0).hip_centre_offset == 0.0
+
+
+def test_a_clip_s_interval_carries_its_network_s_systematic_term() -> None:
+    records = [frame_record(i, seated_xy(a, 0.0, BODY), fps=30.0)
+               for i, a in enumerate(held_angles([(1.5, 0.0), (2.0, 38.0), (1.5, 0.0)],
+                                                 fps=30.0))]
+    ci = {}
+    for model in PoseModel:
+        options = MeasureOptions(correct_view=False, model=model)
+        left = summarise_records(records, resolution_wh=(640, 480), options=options).legs["left"]
+        assert left.internal_rotation_deg == pytest.approx(38.0, abs=0.3)
+        ci[model.value] = left.internal_rotation_ci95_deg
+        assert ci[model.value] >= 1.96 * clip_systematic_sd(model)
+    # The same clip: only the network's term differs, so the intervals order as the terms do.
+    order = sorted(MODELS, key=clip_systematic_sd)
+    assert [ci[m] for m in order] == sorted(ci.values())
+    assert ci["lite"] > ci["full"] + 5.0
+
+
+def _seated(left_deg: float) -> np.ndarray:
+    xy = np.zeros((33, 2), np.float32)
+    for hip, knee, ankle, x, lateral, deg in ((23, 25, 27, 380.0, 1.0, left_deg),
+                                             (24, 26, 28, 260.0, -1.0, 0.0)):
+        xy[hip], xy[knee] = (x, 200.0), (x, 240.0)
+        t = np.radians(deg)
+        xy[ankle] = (x + lateral * 160 * np.sin(t), 240 + 160 * np.cos(t))
+    xy[11], xy[12] = (390, 40), (250, 40)
+    return xy
+
+
+def test_a_photo_s_interval_carries_its_network_s_systematic_term(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((480, 640, 3), 90, np.uint8))
+    lm = Landmarks(_seated(35.0)[None], np.ones((1, 33), np.float32), (640, 480))
+    base = MeasureOptions(still_augment=False, side=analysis.TestedSide.LEFT)
+    ci = {}
+    for model in PoseModel:
+        m = measure_path(photo, options=replace(base, model=model),
+                         backend_factory=lambda mode: FakeBackend([lm]))
+        leg = m.legs["left"]
+        assert leg.internal_rotation_deg is not None
+        ci[model.value] = leg.internal_rotation_ci95_deg
+        assert ci[model.value] >= 1.96 * still_systematic_sd(model)
+    order = sorted(MODELS, key=still_systematic_sd)
+    assert [ci[m] for m in order] == sorted(ci.values())
+    assert ci["lite"] > ci["full"] > ci["heavy"]
