@@ -130,6 +130,25 @@ def hip_offsets(clip: Clip) -> list[float]:
     return values
 
 
+def neutral_readings(clips: list[Clip], options: MeasureOptions) -> list[float]:
+    """Per clean clip leg, the median absolute angle read while the leg is truly at neutral.
+
+    What a leg without a neutral hold costs: its values are absolute angles, so this error
+    enters them (``hiprom.core.calibration.NO_NEUTRAL_SD_BY_MODEL`` is its RMS).
+    """
+    out = []
+    for clip in (c for c in clips if c.clean):
+        records = _records(clip, options)
+        for side in SIDES:
+            read = [r.legs.leg(side).rotation_deg
+                    for r, frame in zip(records, clip.truth["frames"], strict=False)
+                    if r.legs is not None and abs(frame["rotation_deg"][side]) < 0.5]
+            read = [v for v in read if np.isfinite(v)]
+            if len(read) >= 5:
+                out.append(float(np.median(read)))
+    return out
+
+
 def fit_hip_offset(clips: list[Clip]) -> float:
     values = [v for c in clips if c.clean for v in hip_offsets(c)]
     return float(np.median(values)) if values else HIP_CENTRE_BELOW_LANDMARK
@@ -250,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
              "setups; pose model run once per clip.", "", *head,
              _row(f"in-sample (fitted on all: offset {offset_all:.3f}, SD {sd_all:.2f}°)",
                   all_cases, widths_all, held_all)]
+    at_neutral = np.array(neutral_readings(clips, options_all))
+    if at_neutral.size > 1:
+        lines += ["", f"Angle read at a true neutral ({at_neutral.size} clean clip legs): "
+                  f"{at_neutral.mean():+.2f} ± {at_neutral.std(ddof=1):.2f}° (mean ± SD), "
+                  f"RMS {np.sqrt(np.mean(at_neutral ** 2)):.2f}°: what a leg without a "
+                  "neutral adds to its interval."]
     fold_lines: dict[str, list[str]] = defaultdict(list)
     for name, group_of in (("body", lambda c: c.body), ("camera setup", lambda c: c.setup)):
         cases, widths, held, fits = evaluate(clips, group_of, sd_now, model)

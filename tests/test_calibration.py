@@ -17,6 +17,7 @@ from hiprom.core.calibration import (
     HIP_CENTRE_OFFSET_BY_MODEL,
     clip_systematic_sd,
     hip_centre_offset,
+    no_neutral_sd,
     still_systematic_sd,
 )
 from hiprom.core.landmarks import Landmarks
@@ -34,6 +35,7 @@ def test_every_bundled_network_has_its_own_terms() -> None:
     for model in PoseModel:   # the enum and its value look up the same entry
         assert clip_systematic_sd(model) == clip_systematic_sd(model.value) > 0
         assert still_systematic_sd(model) == still_systematic_sd(model.value) > 0
+        assert no_neutral_sd(model) == no_neutral_sd(model.value) > 0
 
 
 def test_the_hip_offset_follows_the_network_unless_given() -> None:
@@ -86,3 +88,17 @@ def test_a_photo_s_interval_carries_its_network_s_systematic_term(tmp_path: Path
     order = sorted(MODELS, key=still_systematic_sd)
     assert [ci[m] for m in order] == sorted(ci.values())
     assert ci["lite"] > ci["full"] > ci["heavy"]
+
+
+def test_a_leg_without_a_neutral_widens_by_its_network_s_term() -> None:
+    # No still period near vertical: 20° still, 38° hold, 20° still.
+    records = [frame_record(i, seated_xy(a, 0.0, BODY), fps=30.0)
+               for i, a in enumerate(held_angles([(1.5, 20.0), (2.0, 38.0), (1.5, 20.0)],
+                                                 fps=30.0))]
+    for model in PoseModel:
+        options = MeasureOptions(correct_view=False, model=model)
+        left = summarise_records(records, resolution_wh=(640, 480), options=options).legs["left"]
+        assert "no_neutral" in left.quality
+        ci = left.internal_rotation_ci95_deg
+        assert ci is not None
+        assert ci >= 1.96 * float(np.hypot(clip_systematic_sd(model), no_neutral_sd(model)))

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 __all__ = [
     "CLIP_SYSTEMATIC_SD_BY_MODEL", "CLIP_SYSTEMATIC_SD_DEG", "HIP_CENTRE_OFFSET_BY_MODEL",
-    "NO_NEUTRAL_SD_DEG", "PIVOT_FALLBACK_SD_DEG", "STILL_SYSTEMATIC_SD_BY_MODEL",
-    "STILL_SYSTEMATIC_SD_DEG", "clip_systematic_sd", "hip_centre_offset", "still_systematic_sd",
+    "NO_NEUTRAL_SD_BY_MODEL", "NO_NEUTRAL_SD_DEG", "PIVOT_FALLBACK_SD_DEG",
+    "STILL_SYSTEMATIC_SD_BY_MODEL",
+    "STILL_SYSTEMATIC_SD_DEG", "clip_systematic_sd", "hip_centre_offset", "no_neutral_sd",
+    "still_systematic_sd",
 ]
 
 #: Clips, end range held ≥ 1 s, measured about the neutral knee with the hip joint centre
@@ -46,10 +48,13 @@ HIP_CENTRE_OFFSET_BY_MODEL: dict[str, float] = {"full": 0.16, "heavy": 0.16, "li
 STILL_SYSTEMATIC_SD_BY_MODEL: dict[str, float] = {"full": 2.5, "heavy": 1.3, "lite": 5.85}
 STILL_SYSTEMATIC_SD_DEG = STILL_SYSTEMATIC_SD_BY_MODEL["full"]
 #: A clip leg with no neutral hold is measured as an absolute angle, so the per-frame angle's
-#: error at a true neutral enters its values. On the 26 clean clips of the validation set,
-#: the angle read at the true neutral was +0.5 ± 1.3° (mean ± SD over clips), an RMS of
-#: 1.4°; it is added in quadrature to such a leg's interval (docs/ACCURACY.md).
-NO_NEUTRAL_SD_DEG = 1.4
+#: error at a true neutral enters its values. Over the 90 clean clip legs of validation and
+#: validation2's fit part (61 clips; the median angle read in the frames where the leg is
+#: truly at neutral), per pose network: full +1.0 ± 2.1° (mean ± SD over legs), an RMS of
+#: 2.3°; heavy +1.5 ± 2.8°, 3.2°; lite +0.6 ± 3.3°, 3.3°. The RMS is added in quadrature to
+#: such a leg's interval (it was 1.4° from the first set's 26 clips, full only).
+NO_NEUTRAL_SD_BY_MODEL: dict[str, float] = {"full": 2.3, "heavy": 3.2, "lite": 3.3}
+NO_NEUTRAL_SD_DEG = NO_NEUTRAL_SD_BY_MODEL["full"]
 #: A clip leg whose pivot reading was rejected (:func:`hiprom.core.pivot.pivot_disagreement`)
 #: is measured from its own knee landmark, which slides as the shank turns. On the 70 clip
 #: values of validation2's whole fit part (36 clips, every frame, never the held-out part)
@@ -72,3 +77,8 @@ def hip_centre_offset(model: str = "full") -> float:
 def still_systematic_sd(model: str = "full") -> float:
     """A photo's interval systematic SD for a pose network (``full``, ``heavy``, ``lite``)."""
     return STILL_SYSTEMATIC_SD_BY_MODEL[str(getattr(model, "value", model))]
+
+
+def no_neutral_sd(model: str = "full") -> float:
+    """What a clip leg without a neutral adds to its interval (SD, degrees), per network."""
+    return NO_NEUTRAL_SD_BY_MODEL[str(getattr(model, "value", model))]

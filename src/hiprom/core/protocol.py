@@ -457,7 +457,7 @@ def summarise_leg(series: LegSeries, *, min_hold_s: float = 1.0, short_hold_s: f
                        min_hold_s=min_hold_s, threshold_deg=rep_threshold_deg, limits=limits)
     out: dict[str, tuple[float, float] | None] = {}
     # Without a neutral the angle is absolute: the per-frame angle's error at a true neutral
-    # then enters every value (:data:`hiprom.core.calibration.NO_NEUTRAL_SD_DEG`).
+    # then enters every value (:data:`hiprom.core.calibration.NO_NEUTRAL_SD_BY_MODEL`).
     neutral_se = no_neutral_sd_deg if neutral is None else neutral.ci95_deg / Z95
     quality = {"no_neutral"} if neutral is None else set()
     used_ids: set[int] = set()

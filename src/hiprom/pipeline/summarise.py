@@ -27,9 +27,9 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom.core.calibration import (
-    NO_NEUTRAL_SD_DEG,
     PIVOT_FALLBACK_SD_DEG,
     clip_systematic_sd,
+    no_neutral_sd,
 )
 from hiprom.core.holds import Hold
 from hiprom.core.pivot import pivot_disagreement, pivot_rotation_series
@@ -179,7 +179,7 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
     legs: dict[str, LegResult] = {side: summarise_leg(
         masked[side], systematic_sd_deg=_systematic_sd(side in rejected, options.model),
         limits=PIVOT_LIMITS if masked[side].pelvis_static else None,
-        neutral=neutral[side], no_neutral_sd_deg=NO_NEUTRAL_SD_DEG) for side in SIDES}
+        neutral=neutral[side], no_neutral_sd_deg=no_neutral_sd(options.model)) for side in SIDES}
     for name in rejected:
         legs[name] = replace(legs[name],
                              quality=tuple(sorted({*legs[name].quality, "pivot_rejected"})))
