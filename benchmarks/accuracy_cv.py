@@ -26,7 +26,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -269,17 +269,26 @@ def main(argv: list[str] | None = None) -> int:
              "setups; pose model run once per clip.", "", *head,
              _row(f"in-sample (fitted on all: offset {offset_all:.3f}, SD {sd_all:.2f}°)",
                   all_cases, widths_all, held_all)]
+    extra: list[str] = []
     at_neutral = np.array(neutral_readings(clips, options_all))
     if at_neutral.size > 1:
-        lines += ["", f"Angle read at a true neutral ({at_neutral.size} clean clip legs): "
+        extra += ["", f"Angle read at a true neutral ({at_neutral.size} clean clip legs): "
                   f"{at_neutral.mean():+.2f} ± {at_neutral.std(ddof=1):.2f}° (mean ± SD), "
                   f"RMS {np.sqrt(np.mean(at_neutral ** 2)):.2f}°: what a leg without a "
                   "neutral adds to its interval."]
+    direct = np.array([k.error for c in clips if c.clean
+                       for k in cases_for(c, replace(options_all, pivot=False))
+                       if k.error is not None])
+    if direct.size > 1:
+        extra += ["", f"Read without the neutral-knee pivot ({direct.size} clean values): "
+                  f"{direct.mean():+.2f}° on average, RMS {np.sqrt(np.mean(direct ** 2)):.2f}°: "
+                  "what a leg whose pivot was rejected adds to its interval."]
     fold_lines: dict[str, list[str]] = defaultdict(list)
     for name, group_of in (("body", lambda c: c.body), ("camera setup", lambda c: c.setup)):
         cases, widths, held, fits = evaluate(clips, group_of, sd_now, model)
         lines.append(_row(f"leave one {name} out", cases, widths, held))
         fold_lines[name] = fits
+    lines += extra
     for name, fits in fold_lines.items():
         lines += ["", f"Fits with one {name} left out:", "",
                   "| left out | clips fitted | hip offset | systematic SD |", "|---|---|---|---|",

@@ -18,6 +18,7 @@ from hiprom.core.calibration import (
     clip_systematic_sd,
     hip_centre_offset,
     no_neutral_sd,
+    pivot_fallback_sd,
     still_systematic_sd,
 )
 from hiprom.core.landmarks import Landmarks
@@ -36,6 +37,7 @@ def test_every_bundled_network_has_its_own_terms() -> None:
         assert clip_systematic_sd(model) == clip_systematic_sd(model.value) > 0
         assert still_systematic_sd(model) == still_systematic_sd(model.value) > 0
         assert no_neutral_sd(model) == no_neutral_sd(model.value) > 0
+        assert pivot_fallback_sd(model) == pivot_fallback_sd(model.value) > 0
 
 
 def test_the_hip_offset_follows_the_network_unless_given() -> None:
@@ -58,7 +60,7 @@ def test_a_clip_s_interval_carries_its_network_s_systematic_term() -> None:
     # The same clip: only the network's term differs, so the intervals order as the terms do.
     order = sorted(MODELS, key=clip_systematic_sd)
     assert [ci[m] for m in order] == sorted(ci.values())
-    assert ci["lite"] > ci["full"] + 5.0
+    assert ci["lite"] > ci["heavy"] > ci["full"]
 
 
 def _seated(left_deg: float) -> np.ndarray:
@@ -102,3 +104,23 @@ def test_a_leg_without_a_neutral_widens_by_its_network_s_term() -> None:
         ci = left.internal_rotation_ci95_deg
         assert ci is not None
         assert ci >= 1.96 * float(np.hypot(clip_systematic_sd(model), no_neutral_sd(model)))
+
+
+def test_a_rejected_pivot_widens_by_its_network_s_term() -> None:
+    # The knee landmark sits 100 px higher during the still start than afterwards (trousers
+    # in the seat's colour): the pivot reading is rejected and the leg's own reading kept.
+    from hiprom.core.landmarks import LandmarkName as L
+
+    records = []
+    for i, a in enumerate(held_angles([(1.5, 0.0), (2.0, 38.0), (1.5, 0.0)], fps=30.0)):
+        xy = seated_xy(a, 0.0, BODY)
+        if i / 30.0 < 1.5:
+            xy[L.LEFT_KNEE, 1] -= 100.0
+        records.append(frame_record(i, xy, fps=30.0))
+    for model in PoseModel:
+        options = MeasureOptions(correct_view=False, model=model)
+        left = summarise_records(records, resolution_wh=(640, 480), options=options).legs["left"]
+        assert "pivot_rejected" in left.quality
+        ci = left.internal_rotation_ci95_deg
+        assert ci is not None
+        assert ci >= 1.96 * float(np.hypot(clip_systematic_sd(model), pivot_fallback_sd(model)))

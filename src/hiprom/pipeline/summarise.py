@@ -13,7 +13,7 @@ leg, in this order and once each:
    pivot's usual correction (:func:`hiprom.core.pivot.pivot_disagreement`: the knee
    landmark was elsewhere at neutral than during the movement); then the leg keeps its
    direct reading, is flagged ``pivot_rejected`` and its interval widens by
-   :data:`~hiprom.core.calibration.PIVOT_FALLBACK_SD_DEG`;
+   :data:`~hiprom.core.calibration.PIVOT_FALLBACK_SD_BY_MODEL`;
 4. frames in which the other leg swings further than this one left out;
 5. the protocol (:func:`hiprom.core.protocol.summarise_leg`), once.
 """
@@ -27,9 +27,9 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom.core.calibration import (
-    PIVOT_FALLBACK_SD_DEG,
     clip_systematic_sd,
     no_neutral_sd,
+    pivot_fallback_sd,
 )
 from hiprom.core.holds import Hold
 from hiprom.core.pivot import pivot_disagreement, pivot_rotation_series
@@ -115,7 +115,7 @@ def _rest_deg(series: LegSeries, neutral: Hold | None) -> float:
 def _systematic_sd(pivot_rejected: bool, model: str) -> float:
     """The interval's systematic SD for ``model``: wider when the leg's pivot was rejected."""
     sd = clip_systematic_sd(model)
-    return float(np.hypot(sd, PIVOT_FALLBACK_SD_DEG)) if pivot_rejected else sd
+    return float(np.hypot(sd, pivot_fallback_sd(model))) if pivot_rejected else sd
 
 
 def _excluded(t: npt.NDArray[np.float64], side: str,
