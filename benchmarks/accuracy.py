@@ -237,10 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--side", choices=["auto", "both"], default="auto",
                     help="hiprom measure --side; auto compares the truth's tested legs only")
     args = ap.parse_args(argv)
-    from hiprom.core.calibration import clip_systematic_sd, still_systematic_sd
+    from hiprom.core.calibration import terms_for
 
-    args.clip_sd = clip_systematic_sd(args.model) if args.clip_sd is None else args.clip_sd
-    args.still_sd = still_systematic_sd(args.model) if args.still_sd is None else args.still_sd
+    terms = terms_for(args.model)
+    args.clip_sd = terms.clip_sd_deg if args.clip_sd is None else args.clip_sd
+    args.still_sd = terms.still_sd_deg if args.still_sd is None else args.still_sd
     if args.set:
         subprocess.run([sys.executable, str(ROOT / "synth" / "render.py"), "--set", args.set,
                         "--out", str(args.data)], check=True)

@@ -33,7 +33,7 @@ import numpy as np
 from accuracy import calibrate_systematic  # same rule as the in-sample benchmark
 
 from hiprom.backends.base import PoseModel, RunningMode
-from hiprom.core.calibration import clip_systematic_sd
+from hiprom.core.calibration import terms_for
 from hiprom.core.geometry import HIP_CENTRE_BELOW_LANDMARK, assign_sides, measure_legs, pelvis_down
 from hiprom.core.landmarks import LEG_LANDMARKS, Landmarks
 from hiprom.media.sources import iter_video
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(clips) < 2:
         print(f"need at least two clips with truth in {args.data}", file=sys.stderr)
         return 2
-    sd_now = clip_systematic_sd(model)
+    sd_now = terms_for(model).clip_sd_deg
     head = ["| figures | n | mean abs err | p95 | max | 95% interval holds truth | "
             "median half-width | missing |", "|---|---|---|---|---|---|---|---|"]
     offset_all = fit_hip_offset(clips)

@@ -14,12 +14,12 @@ from builders import Body, frame_record, held_angles, seated_xy
 from hiprom.backends import FakeBackend
 from hiprom.backends.base import PoseModel
 from hiprom.core.calibration import (
+    CLIP_SYSTEMATIC_SD_BY_MODEL,
     HIP_CENTRE_OFFSET_BY_MODEL,
-    clip_systematic_sd,
-    hip_centre_offset,
-    no_neutral_sd,
-    pivot_fallback_sd,
-    still_systematic_sd,
+    NO_NEUTRAL_SD_BY_MODEL,
+    PIVOT_FALLBACK_SD_BY_MODEL,
+    STILL_SYSTEMATIC_SD_BY_MODEL,
+    terms_for,
 )
 from hiprom.core.landmarks import Landmarks
 from hiprom.pipeline import analysis
@@ -31,18 +31,30 @@ MODELS = [m.value for m in PoseModel]
 BODY = Body(centre=(320.0, 220.0), knee_half_width=50.0, shank=150.0, shoulders=(60.0, 180.0))
 
 
+def clip_systematic_sd(model: str) -> float:
+    return terms_for(model).clip_sd_deg
+
+
+def still_systematic_sd(model: str) -> float:
+    return terms_for(model).still_sd_deg
+
+
 def test_every_bundled_network_has_its_own_terms() -> None:
-    assert set(HIP_CENTRE_OFFSET_BY_MODEL) == set(MODELS)
-    for model in PoseModel:   # the enum and its value look up the same entry
-        assert clip_systematic_sd(model) == clip_systematic_sd(model.value) > 0
-        assert still_systematic_sd(model) == still_systematic_sd(model.value) > 0
-        assert no_neutral_sd(model) == no_neutral_sd(model.value) > 0
-        assert pivot_fallback_sd(model) == pivot_fallback_sd(model.value) > 0
+    for table in (HIP_CENTRE_OFFSET_BY_MODEL, CLIP_SYSTEMATIC_SD_BY_MODEL,
+                  STILL_SYSTEMATIC_SD_BY_MODEL, NO_NEUTRAL_SD_BY_MODEL,
+                  PIVOT_FALLBACK_SD_BY_MODEL):
+        assert set(table) == set(MODELS)
+    for model in PoseModel:   # the enum and its value look up the same terms
+        terms = terms_for(model)
+        assert terms == terms_for(model.value)
+        assert terms.clip_sd_deg == CLIP_SYSTEMATIC_SD_BY_MODEL[model.value] > 0
+        assert terms.pivot_fallback_sd_deg == PIVOT_FALLBACK_SD_BY_MODEL[model.value] > 0
 
 
 def test_the_hip_offset_follows_the_network_unless_given() -> None:
     for model in PoseModel:
-        assert MeasureOptions(model=model).hip_centre_offset == hip_centre_offset(model)
+        offset = MeasureOptions(model=model).hip_centre_offset
+        assert offset == HIP_CENTRE_OFFSET_BY_MODEL[model.value]
     assert MeasureOptions(model=PoseModel.LITE, hip_offset=0.0).hip_centre_offset == 0.0
 
 
@@ -103,7 +115,8 @@ def test_a_leg_without_a_neutral_widens_by_its_network_s_term() -> None:
         assert "no_neutral" in left.quality
         ci = left.internal_rotation_ci95_deg
         assert ci is not None
-        assert ci >= 1.96 * float(np.hypot(clip_systematic_sd(model), no_neutral_sd(model)))
+        terms = terms_for(model)
+        assert ci >= 1.96 * float(np.hypot(terms.clip_sd_deg, terms.no_neutral_sd_deg))
 
 
 def test_a_rejected_pivot_widens_by_its_network_s_term() -> None:
@@ -123,4 +136,5 @@ def test_a_rejected_pivot_widens_by_its_network_s_term() -> None:
         assert "pivot_rejected" in left.quality
         ci = left.internal_rotation_ci95_deg
         assert ci is not None
-        assert ci >= 1.96 * float(np.hypot(clip_systematic_sd(model), pivot_fallback_sd(model)))
+        terms = terms_for(model)
+        assert ci >= 1.96 * float(np.hypot(terms.clip_sd_deg, terms.pivot_fallback_sd_deg))

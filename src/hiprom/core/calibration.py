@@ -3,19 +3,21 @@
 The 95% interval of an end-range value combines the statistical error of its holds (from
 the clip itself) with a systematic term: the pose model's landmark bias that no amount
 of frames averages away. The systematic SDs below are calibrated on the rendered
-validation set (`make accuracy`, seed 0): the smallest SD whose intervals hold the truth
-in 95% of clean reps, with a cross-check on held-out halves (docs/ACCURACY.md).
+validation sets' fit part (`make accuracy`, seed 0): the smallest SD whose intervals hold
+the truth in 95% of clean reps, checked with grouped cross-validation and on the held-out
+part (docs/ACCURACY.md). Each pose network (``--model``) has its own terms, fitted on its
+own landmarks of the same renders: :func:`terms_for`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 __all__ = [
     "CLIP_SYSTEMATIC_SD_BY_MODEL", "CLIP_SYSTEMATIC_SD_DEG", "HIP_CENTRE_OFFSET_BY_MODEL",
     "NO_NEUTRAL_SD_BY_MODEL", "NO_NEUTRAL_SD_DEG", "PIVOT_FALLBACK_SD_BY_MODEL",
-    "PIVOT_FALLBACK_SD_DEG",
-    "STILL_SYSTEMATIC_SD_BY_MODEL",
-    "STILL_SYSTEMATIC_SD_DEG", "clip_systematic_sd", "hip_centre_offset", "no_neutral_sd",
-    "pivot_fallback_sd", "still_systematic_sd",
+    "PIVOT_FALLBACK_SD_DEG", "STILL_SYSTEMATIC_SD_BY_MODEL", "STILL_SYSTEMATIC_SD_DEG",
+    "NetworkTerms", "terms_for",
 ]
 
 #: Clips, end range held ≥ 1 s, measured about the neutral knee with the hip joint centre
@@ -69,26 +71,30 @@ PIVOT_FALLBACK_SD_BY_MODEL: dict[str, float] = {"full": 3.60, "heavy": 3.25, "li
 PIVOT_FALLBACK_SD_DEG = PIVOT_FALLBACK_SD_BY_MODEL["full"]
 
 
-def clip_systematic_sd(model: str = "full") -> float:
-    """The clip interval's systematic SD for a pose network (``full``, ``heavy``, ``lite``)."""
-    return CLIP_SYSTEMATIC_SD_BY_MODEL[str(getattr(model, "value", model))]
+
+@dataclass(frozen=True)
+class NetworkTerms:
+    """One pose network's fitted terms (each documented at its ``*_BY_MODEL`` table above).
+
+    Attributes:
+        hip_offset: hip joint centre below the hip landmark, image shank lengths.
+        clip_sd_deg: a clip value's systematic SD.
+        still_sd_deg: a photo value's systematic SD.
+        no_neutral_sd_deg: added in quadrature for a clip leg without a neutral.
+        pivot_fallback_sd_deg: added in quadrature for a clip leg whose pivot was rejected.
+
+    """
+
+    hip_offset: float
+    clip_sd_deg: float
+    still_sd_deg: float
+    no_neutral_sd_deg: float
+    pivot_fallback_sd_deg: float
 
 
-def hip_centre_offset(model: str = "full") -> float:
-    """The hip joint centre's offset below a pose network's hip landmark (shank lengths)."""
-    return HIP_CENTRE_OFFSET_BY_MODEL[str(getattr(model, "value", model))]
-
-
-def still_systematic_sd(model: str = "full") -> float:
-    """A photo's interval systematic SD for a pose network (``full``, ``heavy``, ``lite``)."""
-    return STILL_SYSTEMATIC_SD_BY_MODEL[str(getattr(model, "value", model))]
-
-
-def no_neutral_sd(model: str = "full") -> float:
-    """What a clip leg without a neutral adds to its interval (SD, degrees), per network."""
-    return NO_NEUTRAL_SD_BY_MODEL[str(getattr(model, "value", model))]
-
-
-def pivot_fallback_sd(model: str = "full") -> float:
-    """What a clip leg whose pivot was rejected adds to its interval (SD, degrees)."""
-    return PIVOT_FALLBACK_SD_BY_MODEL[str(getattr(model, "value", model))]
+def terms_for(model: str = "full") -> NetworkTerms:
+    """The fitted terms of a pose network: ``"full"``, ``"heavy"``, ``"lite"`` (or the enum)."""
+    name = str(getattr(model, "value", model))
+    return NetworkTerms(HIP_CENTRE_OFFSET_BY_MODEL[name], CLIP_SYSTEMATIC_SD_BY_MODEL[name],
+                        STILL_SYSTEMATIC_SD_BY_MODEL[name], NO_NEUTRAL_SD_BY_MODEL[name],
+                        PIVOT_FALLBACK_SD_BY_MODEL[name])

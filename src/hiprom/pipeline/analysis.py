@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom.backends.base import PoseBackend, PoseModel, RunningMode
-from hiprom.core.calibration import hip_centre_offset
+from hiprom.core.calibration import terms_for
 from hiprom.core.geometry import LegMeasurement, measure_legs
 from hiprom.core.landmarks import Landmarks
 from hiprom.core.selection import PersonPolicy, PersonTracker
@@ -86,7 +86,7 @@ class MeasureOptions:
             (:func:`hiprom.core.posture.check_seated_test`): it gets no value or verdict.
         hip_offset: hip joint centre below the model's hip landmark, in image shank lengths;
             None (the default) takes ``model``'s fitted offset
-            (:func:`hiprom.core.calibration.hip_centre_offset`); the accuracy benchmark
+            (:func:`hiprom.core.calibration.terms_for`); the accuracy benchmark
             refits it out of sample.
         pivot: in clips, measure each leg about its neutral knee and pelvis once the
             neutral pose is found (see :mod:`hiprom.core.pivot`); False uses every frame's own
@@ -115,7 +115,7 @@ class MeasureOptions:
     @property
     def hip_centre_offset(self) -> float:
         """``hip_offset``, or the pose network's own fitted offset when it is None."""
-        return hip_centre_offset(self.model) if self.hip_offset is None else self.hip_offset
+        return terms_for(self.model).hip_offset if self.hip_offset is None else self.hip_offset
 
     @property
     def adaptive(self) -> bool:

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from hiprom._hashing import sha256_file
 from hiprom.backends.base import PoseBackend, PoseModel, RunningMode
-from hiprom.core.calibration import still_systematic_sd
+from hiprom.core.calibration import terms_for
 from hiprom.core.geometry import LegMeasurement
 from hiprom.core.landmarks import Landmarks
 from hiprom.core.posture import LIMITS_BY_MODEL, check_seated_test
@@ -342,7 +342,7 @@ def measure_still(
         {side: combined.leg(side).rotation_deg for side in SIDES}, options)
     return replace(
         m, legs={side: summarise_still(combined, side=side,
-                                       systematic_sd_deg=still_systematic_sd(options.model))
+                                       systematic_sd_deg=terms_for(options.model).still_sd_deg)
                  for side in SIDES},
         rotation_deg={side: np.array([combined.leg(side).rotation_deg]) for side in SIDES},
         tested=tested, side_note=note)

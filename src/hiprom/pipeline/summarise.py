@@ -27,9 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom.core.calibration import (
-    clip_systematic_sd,
-    no_neutral_sd,
-    pivot_fallback_sd,
+    terms_for,
 )
 from hiprom.core.holds import Hold
 from hiprom.core.pivot import pivot_disagreement, pivot_rotation_series
@@ -114,8 +112,10 @@ def _rest_deg(series: LegSeries, neutral: Hold | None) -> float:
 
 def _systematic_sd(pivot_rejected: bool, model: str) -> float:
     """The interval's systematic SD for ``model``: wider when the leg's pivot was rejected."""
-    sd = clip_systematic_sd(model)
-    return float(np.hypot(sd, pivot_fallback_sd(model))) if pivot_rejected else sd
+    terms = terms_for(model)
+    if not pivot_rejected:
+        return terms.clip_sd_deg
+    return float(np.hypot(terms.clip_sd_deg, terms.pivot_fallback_sd_deg))
 
 
 def _excluded(t: npt.NDArray[np.float64], side: str,
@@ -176,10 +176,11 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
     usual = {side: _rest_deg(series[side], None) for side in SIDES}
     masked = {side: _while_other_leg_moves(series[side], zero[side], series[OTHER_SIDE[side]],
                                            usual[OTHER_SIDE[side]]) for side in SIDES}
+    terms = terms_for(options.model)
     legs: dict[str, LegResult] = {side: summarise_leg(
         masked[side], systematic_sd_deg=_systematic_sd(side in rejected, options.model),
         limits=PIVOT_LIMITS if masked[side].pelvis_static else None,
-        neutral=neutral[side], no_neutral_sd_deg=no_neutral_sd(options.model)) for side in SIDES}
+        neutral=neutral[side], no_neutral_sd_deg=terms.no_neutral_sd_deg) for side in SIDES}
     for name in rejected:
         legs[name] = replace(legs[name],
                              quality=tuple(sorted({*legs[name].quality, "pivot_rejected"})))
