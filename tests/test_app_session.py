@@ -12,7 +12,7 @@ import pytest
 
 import builders
 from hiprom.app.session import AppSession, SessionSettings, decode_jpeg
-from hiprom.core.landmarks import Landmarks
+from hiprom.core.landmarks import LandmarkName, Landmarks
 from hiprom.errors import InputError
 from hiprom.media.document import result_document
 
@@ -189,6 +189,44 @@ def test_nobody_in_view_is_said_and_nothing_is_written(tmp_path):
     assert outcome.result is None and "no person found" in outcome.error
     assert not list(tmp_path.iterdir())
     assert "no camera frame" in AppSession(SessionSettings()).finish(tmp_path, stem="x").error
+
+
+def standing_xy(left_deg: float, right_deg: float) -> np.ndarray:
+    """The same person standing: hips a shank length higher, knees far below them."""
+    xy = seated_xy(left_deg, right_deg)
+    for hip in (LandmarkName.LEFT_HIP, LandmarkName.RIGHT_HIP):
+        xy[hip, 1] -= builders.MODEL_BODY.shank
+    return xy
+
+
+@pytest.mark.reliability(case="a person standing in front of the web app's camera",
+                         outcome="no leg scored; the result card says it is not the seated "
+                                 "test and why")
+def test_a_standing_person_is_not_scored_and_the_card_says_why(tmp_path):
+    """The seated-test check refuses it as in ``hiprom measure``; the card must say so."""
+    from hiprom.app.cards import result_card
+
+    session = AppSession(SessionSettings(auto=True, reps_per_side=1),
+                         backend_factory=lambda mode: StandingBackend())
+    session.open()
+    run(session)
+    outcome = session.finish(tmp_path, stem="standing")
+    assert outcome.result is not None and outcome.result["protocol"]["valid"] is False
+    card = result_card(outcome.result, session_id="s", person="Ada", written=outcome.written,
+                       in_history=False)
+    assert card["refused"] and "thighs" in card["refused"]
+    assert all(card["legs"][s]["ir_deg"] is None for s in ("left", "right"))
+    assert card["exercises"] == []
+
+
+class StandingBackend(ScriptedBackend):
+    """The scripted person, standing."""
+
+    def __call__(self, image_rgb, *, timestamp_s: float) -> Landmarks:
+        h, w = image_rgb.shape[:2]
+        if timestamp_s < 0:
+            return Landmarks.empty((w, h))
+        return Landmarks(standing_xy(*self.angles(timestamp_s))[None], np.ones((1, 33)), (w, h))
 
 
 def test_bad_frames_are_refused_in_plain_words():

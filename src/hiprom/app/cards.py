@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from hiprom.media.document import refusal
 from hiprom.plan.assessment import DISCLAIMER, safety_screen
 
 __all__ = ["config_payload", "history_payload", "history_png", "report_html", "result_card",
@@ -81,6 +82,7 @@ def result_card(result: Mapping[str, Any], *, session_id: str, person: str,
     """The result card: values with intervals, verdicts, the routine and where it is saved."""
     plan = result.get("recommendations") or {}
     return {
+        "refused": refusal(result),
         "legs": {side: _leg(result["legs"][side]) for side in ("left", "right")},
         "asymmetry": (result.get("asymmetry") or {}).get("sentence", ""),
         "quality": [_test_flag(str(f)) for f in result.get("quality") or ()],

@@ -24,8 +24,10 @@ function deg(value, digits = 1) {
 function legCard(side, leg) {
   const title = `${side === "left" ? "Left" : "Right"} hip`;
   if (leg.ir_deg === null) {
-    return el("div", { class: "card" }, el("h2", {}, title), el("div", { class: "big" }, "—"),
-      el("p", {}, "Not measured: keep both lower legs in view and hold each end position."));
+    return el("div", { class: "card", "data-side": side }, el("h2", {}, title),
+      el("div", { class: "big" }, "—"),
+      el("p", {}, "Not measured: keep both lower legs in view and hold each end position."),
+      leg.quality.length ? el("ul", { class: "small" }, leg.quality.map((q) => el("li", {}, q.text))) : null);
   }
   const ci = leg.ci95_deg === null ? "" : ` ±${leg.ci95_deg.toFixed(1)}° (95% interval)`;
   const reps = `${leg.reps_used} rep${leg.reps_used === 1 ? "" : "s"} used`;
@@ -60,6 +62,8 @@ export function showResult(message) {
     return;
   }
   const card = message.card;
+  $("result-refused").hidden = !card.refused;
+  $("result-refused").textContent = card.refused ? `Not scored, this is not the seated test: ${card.refused}.` : "";
   $("result-legs").replaceChildren(legCard("left", card.legs.left), legCard("right", card.legs.right));
   $("result-asym").textContent = card.asymmetry;
   $("result-flags").replaceChildren(...card.red_flags.map((f) =>
