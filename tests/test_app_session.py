@@ -164,6 +164,19 @@ def test_interactive_session_starts_at_the_safety_step_and_uses_keys(tmp_path):
     assert "truncated" in saved["quality"]
 
 
+def test_the_page_is_never_told_to_press_a_key(tmp_path):
+    """The guide's words name the live window's keys; the page has buttons instead."""
+    later = ScriptedBackend(angles=lambda t: one_rep_each(t - 6.0))  # after setup and neutral
+    session = AppSession(SessionSettings(reps_per_side=1), backend_factory=lambda mode: later)
+    states = [session.state_dict(), session.press("next")]
+    states += [r["state"] for r in run(session, seconds=25.0, t0_ms=0.0)]
+    assert states[-1]["phase"] == "result" and states[0]["phase"] == "safety"
+    for state in states:
+        words = f"{state['headline']} {state['detail']}"
+        assert "SPACE" not in words and "Press" not in words and "key" not in words, words
+    assert states[0]["headline"] and states[0]["detail"]
+
+
 def test_setup_checks_name_what_to_fix():
     session = AppSession(SessionSettings(auto=True), backend_factory=lambda mode: ScriptedBackend())
     reply = session.process(jpeg(level=20), 0.0)

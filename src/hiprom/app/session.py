@@ -62,6 +62,14 @@ MAX_SIDE_PX = 1920
 CROWD_CHECK_S = 3.0
 
 
+#: The guide's words for the live window name its keys (SPACE, Q); the page's own steps and
+#: buttons take their place there.
+_PAGE_WORDS = {
+    Phase.SAFETY: ("Before you start", "Read the safety screen and tick the box to go on"),
+    Phase.RESULT: ("Test complete", "Saving your result…"),
+}
+
+
 @dataclass(frozen=True)
 class SessionSettings:
     """How one browser session runs.
@@ -250,9 +258,10 @@ class AppSession:
     # --- what the page draws --------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """The guide's state in JSON form."""
+        """The guide's state in JSON form, worded for the page (which has buttons, not keys)."""
         s = self._state
-        return {"phase": s.phase.value, "headline": s.headline, "detail": s.detail,
+        headline, detail = _PAGE_WORDS.get(s.phase, (s.headline, s.detail))
+        return {"phase": s.phase.value, "headline": headline, "detail": detail,
                 "progress": _num(s.progress or 0.0, 3) if s.progress is not None else None,
                 "progress_label": s.progress_label, "side": s.side,
                 "rotation_deg": _num(s.rotation_deg), "counts": dict(s.counts),
