@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import builders
-from hiprom.app.session import AppSession, SessionSettings, decode_jpeg
+from hiprom.app.session import STEADY_S, AppSession, SessionSettings, decode_jpeg
 from hiprom.core.landmarks import LandmarkName, Landmarks
 from hiprom.errors import InputError
 from hiprom.media.document import result_document
@@ -184,12 +184,50 @@ def test_setup_checks_name_what_to_fix():
     assert list(checks) == ["legs", "distance", "height", "angle", "level", "light"]
     assert checks["light"]["ok"] is False and "dark" in checks["light"]["advice"]
     assert checks["distance"]["value"] == 120 and checks["legs"]["ok"] is True
-    bright = session.process(jpeg(level=250), 40.0)
+    bright = session.process(jpeg(level=250), 1000.0 * STEADY_S + 40.0)  # dark advice held
     assert "bright" in {c["id"]: c for c in bright["setup"]}["light"]["advice"]
     crowd = AppSession(SessionSettings(auto=True),
                        backend_factory=lambda mode: ScriptedBackend(persons=2))
     legs = {c["id"]: c for c in crowd.process(jpeg(), 0.0)["setup"]}["legs"]
     assert legs["ok"] is False and "one person" in legs["advice"].lower()
+
+
+class FlickeringCrowd(ScriptedBackend):
+    """A second person at the edge of the picture, found in every other frame."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def __call__(self, image_rgb, *, timestamp_s: float) -> Landmarks:
+        self.calls += 1
+        self.persons = 1 + self.calls % 2
+        return super().__call__(image_rgb, timestamp_s=timestamp_s)
+
+
+def test_instructions_and_checks_do_not_flicker_when_the_picture_does():
+    """Advice that alternates frame by frame is shown for a second at least, not 30 times."""
+    session = AppSession(SessionSettings(auto=True), backend_factory=lambda mode: FlickeringCrowd())
+    replies = run(session, seconds=3.0)
+    assert {r["state"]["phase"] for r in replies} == {"setup"}
+    words = [(r["state"]["headline"], r["state"]["detail"]) for r in replies]
+    legs = [next((c["ok"], c["advice"]) for c in r["setup"] if c["id"] == "legs")
+            for r in replies]
+    assert "Only one person in view, please" in {w[0] for w in words}
+    for shown in (words, legs):
+        changes = [r["t_s"] for r, a, b in zip(replies[1:], shown, shown[1:], strict=False)
+                   if a != b]
+        assert len(changes) <= 3, changes  # at most one a second over 3 s
+        assert all(b - a >= STEADY_S - 0.04 for a, b in zip(changes, changes[1:], strict=False))
+
+
+def test_a_new_step_replaces_the_instruction_at_once():
+    session = AppSession(SessionSettings(auto=True, reps_per_side=1),
+                         backend_factory=lambda mode: ScriptedBackend())
+    replies = run(session)
+    for before, after in zip(replies, replies[1:], strict=False):
+        if after["state"]["phase"] != before["state"]["phase"]:
+            assert after["state"]["headline"] != before["state"]["headline"]
 
 
 def test_nobody_in_view_is_said_and_nothing_is_written(tmp_path):
