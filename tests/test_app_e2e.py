@@ -151,3 +151,53 @@ def test_the_person_clicks_through_safety_camera_and_check(clip, app_server, tmp
         assert saved["source"]["truncated"] is True and "truncated" in saved["quality"]
         assert saved["source"]["path"].startswith("browser:")
         assert any("finished before" in q for q in status["card"]["quality"])
+
+
+_LAYOUT = ("JSON.stringify({phase: hiprom.phase, width: document.documentElement.scrollWidth, "
+           "...Object.fromEntries(['.counts', '#btn-finish', '#setup-list']"
+           ".map(s => [s, Math.round(document.querySelector(s).getBoundingClientRect().top "
+           "+ scrollY)]))})")
+
+
+@pytest.mark.parametrize("viewport", [(1280, 800), (390, 844)], ids=["laptop", "phone"])
+def test_nothing_jumps_as_the_instructions_change(clip, app_server, tmp_path, viewport):
+    """The banner's sentences change many times a test; what is below them must stay put.
+
+    The counts and the buttons were pushed up and down by 23–40 px whenever the detail line
+    wrapped differently or the progress bar came and went. Also: no sideways scrolling.
+    """
+    url, _ = app_server
+    width, height = viewport
+    shots = _shots(tmp_path, f"layout-{width}")
+    with Chromium(clip, tmp_path / "profile", size=viewport) as cdp:
+        cdp.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                 deviceScaleFactor=1, mobile=width < 600)
+        cdp.call("Page.navigate", url=url)
+        _wait(cdp, "document.querySelectorAll('#safety-list li').length >= 4")
+        cdp.evaluate("document.getElementById('safety-ack').click()")
+        cdp.evaluate("document.getElementById('safety-continue').click()")
+        _wait(cdp, "!document.getElementById('start').disabled")
+        # A real webcam's label can be long ("HD Pro Webcam C920 (046d:082d)", a USB path).
+        cdp.evaluate("document.getElementById('camera-select').replaceChildren(new Option("
+                     "'Integrated Camera: Integrated C (04f2:b6dd) '.repeat(2)))")
+        time.sleep(0.3)
+        cdp.screenshot(shots / "camera.png")
+        camera = json.loads(cdp.evaluate(_LAYOUT))
+        # (a phone widens its layout viewport to the content: compare with the screen's width)
+        assert camera["width"] <= width, f"the camera step scrolls sideways: {camera}"
+        cdp.evaluate("document.getElementById('start').click()")
+        _wait(cdp, "document.querySelectorAll('#setup-list li').length === 6")
+        samples = []
+        deadline = time.monotonic() + 16.0
+        while time.monotonic() < deadline and not cdp.evaluate("window.hiprom.done"):
+            samples.append(json.loads(cdp.evaluate(_LAYOUT)))
+            if len(samples) % 40 == 20:
+                cdp.screenshot(shots / f"test-{len(samples):03d}.png")
+            time.sleep(0.1)
+        assert cdp.problems() == []
+    phases = {s["phase"] for s in samples}
+    assert {"setup", "neutral", "reps"} & phases and len(samples) > 50, phases
+    for key in (".counts", "#btn-finish", "#setup-list"):
+        tops = sorted({s[key] for s in samples})
+        assert tops[-1] - tops[0] <= 1, f"{key} moved between {tops} px"
+    assert max(s["width"] for s in samples) <= width

@@ -168,7 +168,7 @@ function showState(state) {
   $("headline").textContent = state.headline;
   $("detail").textContent = state.detail;
   $("banner").className = `banner${state.alert ? " alert" : ""}${state.complete ? " done" : ""}`;
-  $("progress").hidden = state.progress === null;
+  $("progress").classList.toggle("idle", state.progress === null); // keeps its place
   if (state.progress !== null) {
     $("progress-bar").style.width = `${Math.round(100 * Math.min(1, state.progress))}%`;
     $("progress-label").textContent = state.progress_label;
