@@ -359,9 +359,9 @@ class AppSession:
             light["advice"] = "Too dark: switch on a light in front of you, or face a window"
         elif brightness > BRIGHT_LEVEL:
             light["advice"] = "Too bright: turn away from the window or lamp behind you"
-        items = [*checks.values(), light]
+        items: list[dict[str, Any]] = [*checks.values(), light]
         for item in items:  # each item's verdict and advice held as the instructions are
-            steady = self._checks.setdefault(item["id"], Steady(STEADY_S))
+            steady = self._checks.setdefault(str(item["id"]), Steady(STEADY_S))
             item["ok"], item["advice"] = steady.update((item["ok"], item["advice"]),
                                                        record.timestamp_s)
         return items
