@@ -201,3 +201,33 @@ def test_nothing_jumps_as_the_instructions_change(clip, app_server, tmp_path, vi
         tops = sorted({s[key] for s in samples})
         assert tops[-1] - tops[0] <= 1, f"{key} moved between {tops} px"
     assert max(s["width"] for s in samples) <= width
+
+
+@pytest.mark.parametrize("allowed", [False, True], ids=["camera-refused", "no-camera"])
+def test_without_a_camera_the_page_says_so_where_it_is_seen(clip, app_server, tmp_path, allowed):
+    """No camera, or the camera refused: the reason stands at the top of the camera step.
+
+    It was a small grey line under the (disabled) Start button, below the fold at 1280×800.
+    """
+    url, _ = app_server
+    shots = _shots(tmp_path, "no-camera" if allowed else "camera-refused")
+    with Chromium(None if allowed else clip, tmp_path / "profile", size=(1280, 800),
+                  allow_camera=allowed) as cdp:
+        cdp.call("Emulation.setDeviceMetricsOverride", width=1280, height=800,
+                 deviceScaleFactor=1, mobile=False)
+        cdp.call("Page.navigate", url=url)
+        _wait(cdp, "document.querySelectorAll('#safety-list li').length >= 4")
+        cdp.evaluate("document.getElementById('safety-ack').click()")
+        cdp.evaluate("document.getElementById('safety-continue').click()")
+        _wait(cdp, "window.hiprom.error")
+        time.sleep(0.2)
+        cdp.screenshot(shots / "camera.png")
+        shown = json.loads(cdp.evaluate(
+            "(() => { const e = [...document.querySelectorAll('#step-camera [role=alert]')]"
+            ".find(n => !n.hidden && n.textContent); if (!e) return 'null';"
+            " const r = e.getBoundingClientRect(); return JSON.stringify({text: e.textContent,"
+            " top: r.top, bottom: r.bottom, view: innerHeight}); })()"))
+        assert cdp.evaluate("document.getElementById('start').disabled") is True
+    assert shown is not None, "no visible alert on the camera step"
+    assert "No camera" in shown["text"] and "Allow the camera" in shown["text"]
+    assert 0 <= shown["top"] and shown["bottom"] <= shown["view"], shown

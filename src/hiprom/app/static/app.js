@@ -45,7 +45,8 @@ function fail(message) {
   $("headline").textContent = "Something went wrong";
   $("detail").textContent = message;
   $("banner").className = "banner alert";
-  $("camera-status").textContent = message;
+  $("camera-error").textContent = message; // the camera step: at the top, not below the fold
+  $("camera-error").hidden = status.step !== "camera";
 }
 
 // --- safety ------------------------------------------------------------------------------
@@ -97,7 +98,6 @@ async function toCamera() {
     await useCamera();
     await fillCameras();
     $("start").disabled = false;
-    $("camera-status").textContent = "";
   } catch (err) {
     fail(`No camera: ${err.message}. Allow the camera for this page, close other apps using it, then reload.`);
   }
