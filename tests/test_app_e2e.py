@@ -231,3 +231,37 @@ def test_without_a_camera_the_page_says_so_where_it_is_seen(clip, app_server, tm
     assert shown is not None, "no visible alert on the camera step"
     assert "No camera" in shown["text"] and "Allow the camera" in shown["text"]
     assert 0 <= shown["top"] and shown["bottom"] <= shown["view"], shown
+
+
+def test_a_refused_test_reads_as_refused_and_every_string_stays_text(clip, app_server, tmp_path):
+    """The result card of a picture that is not the seated test, with markup in every string.
+
+    The card comes from the server (hiprom.app.cards.result_card); here it is handed to the
+    page's own showResult, so the page's rendering is what is checked.
+    """
+    url, _ = app_server
+    mark = "<img src=x onerror=window.pwned=1>"
+    leg = {"ir_deg": None, "ci95_deg": None, "er_deg": None, "code": "not_measured",
+           "band": "not measured", "sentence": "", "reps_used": 0,
+           "quality": [{"flag": "no_neutral", "text": f"No neutral {mark}"}]}
+    card = {"refused": f"the thighs are not level {mark}", "legs": {"left": leg, "right": leg},
+            "asymmetry": f"not computed {mark}", "quality": [mark], "exercises": [],
+            "notes": [mark], "red_flags": [{"why": mark, "rule": mark}], "disclaimer": mark,
+            "files": [f"{mark}.json"], "out_dir": mark, "person": mark, "in_history": False,
+            "report_url": "/r", "report_pdf_url": "/p", "history_url": None}
+    with Chromium(clip, tmp_path / "profile", size=(1280, 800)) as cdp:
+        cdp.call("Page.navigate", url=url)
+        _wait(cdp, "document.querySelectorAll('#safety-list li').length >= 4")
+        cdp.evaluate("import('/static/result.js').then(m => { document.getElementById("
+                     "'step-safety').hidden = true; document.getElementById('step-result')"
+                     f".hidden = false; m.showResult({{card: {json.dumps(card)}}}); }})")
+        time.sleep(0.5)
+        cdp.screenshot(_shots(tmp_path, "refused") / "result.png")
+        refused = cdp.evaluate("(e => !e.hidden && e.getBoundingClientRect().height > 0 && "
+                               "e.textContent)(document.getElementById('result-refused'))")
+        reasons = cdp.evaluate("document.getElementById('result-legs').textContent")
+        images = cdp.evaluate("document.querySelectorAll('#step-result img[src=x]').length")
+        assert cdp.evaluate("window.pwned === undefined") is True
+    assert refused and "not the seated test" in refused and mark in refused
+    assert "No neutral" in reasons and "Not scored" in reasons
+    assert images == 0

@@ -21,12 +21,13 @@ function deg(value, digits = 1) {
   return value === null || value === undefined ? "—" : `${value.toFixed(digits)}°`;
 }
 
-function legCard(side, leg) {
+function legCard(side, leg, refused) {
   const title = `${side === "left" ? "Left" : "Right"} hip`;
   if (leg.ir_deg === null) {
     return el("div", { class: "card", "data-side": side }, el("h2", {}, title),
       el("div", { class: "big" }, "—"),
-      el("p", {}, "Not measured: keep both lower legs in view and hold each end position."),
+      el("p", {}, refused ? "Not scored: see above."
+        : "Not measured: keep both lower legs in view and hold each end position."),
       leg.quality.length ? el("ul", { class: "small" }, leg.quality.map((q) => el("li", {}, q.text))) : null);
   }
   const ci = leg.ci95_deg === null ? "" : ` ±${leg.ci95_deg.toFixed(1)}° (95% interval)`;
@@ -64,7 +65,8 @@ export function showResult(message) {
   const card = message.card;
   $("result-refused").hidden = !card.refused;
   $("result-refused").textContent = card.refused ? `Not scored, this is not the seated test: ${card.refused}.` : "";
-  $("result-legs").replaceChildren(legCard("left", card.legs.left), legCard("right", card.legs.right));
+  $("result-legs").replaceChildren(legCard("left", card.legs.left, card.refused),
+    legCard("right", card.legs.right, card.refused));
   $("result-asym").textContent = card.asymmetry;
   $("result-flags").replaceChildren(...card.red_flags.map((f) =>
     el("div", { class: "flag" }, el("strong", {}, f.why), " ", f.rule)));
