@@ -265,3 +265,63 @@ def test_a_refused_test_reads_as_refused_and_every_string_stays_text(clip, app_s
     assert refused and "not the seated test" in refused and mark in refused
     assert "No neutral" in reasons and "Not scored" in reasons
     assert images == 0
+
+
+_CONTRAST = """(() => {
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (e) => { for (; e; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c.length === 3 || c[3] > 0) return c; } return [255, 255, 255]; };
+  const out = [];
+  for (const e of document.querySelectorAll(SELECTORS)) {
+    if (!e.getClientRects().length || !e.textContent.trim() || e.disabled) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(background(e))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    out.push([e.id || e.className || e.tagName, e.textContent.trim().slice(0, 30),
+              Math.round(ratio * 100) / 100]);
+  }
+  return JSON.stringify(out);
+})()"""
+
+
+def test_the_main_controls_and_words_have_readable_contrast(clip, app_server, tmp_path):
+    """WCAG AA (4.5:1) for the step bar, the instruction banner (plain and alert), the
+    buttons, the camera check and the verdict pills (text on its own background)."""
+    url, _ = app_server
+    leg = {"ir_deg": 30.0, "ci95_deg": 3.0, "er_deg": None, "band": "mildly limited",
+           "sentence": "", "reps_used": 3, "quality": []}
+    card = {"refused": None, "asymmetry": "", "quality": [], "exercises": [], "notes": [],
+            "red_flags": [], "disclaimer": "", "files": [], "out_dir": "", "person": "Ada",
+            "in_history": False, "report_url": "/r", "report_pdf_url": "/p", "history_url": None,
+            "legs": {"left": {**leg, "code": "mildly_limited"},
+                     "right": {**leg, "code": "typical"}}}
+    found: list[list] = []
+    selectors = ("'.steps li, #headline, #detail, button, .button, .checks li span, "
+                 ".pill, .count span, .check, .muted, .error'")
+    with Chromium(clip, tmp_path / "profile", size=(1280, 800)) as cdp:
+        cdp.call("Page.navigate", url=url)
+        _wait(cdp, "document.querySelectorAll('#safety-list li').length >= 4")
+        cdp.evaluate("document.querySelector('.steps li[data-step=camera]').className = 'done'")
+        found += json.loads(cdp.evaluate(_CONTRAST.replace("SELECTORS", selectors)))
+        for banner in ("banner", "banner alert", "banner done"):
+            cdp.evaluate("document.getElementById('step-safety').hidden = true;"
+                         "document.getElementById('step-test').hidden = false;"
+                         f"document.getElementById('banner').className = {banner!r};"
+                         "document.getElementById('headline').textContent = 'Move closer';"
+                         "document.getElementById('detail').textContent = 'Camera at knee';"
+                         "document.getElementById('setup-list').innerHTML = '<li class=bad>"
+                         "<span class=mark>✗</span><span>Distance</span><span class=value>"
+                         "shin 33 px</span><span class=advice>Move closer</span></li>'")
+            found += json.loads(cdp.evaluate(_CONTRAST.replace("SELECTORS", selectors)))
+        cdp.evaluate("import('/static/result.js').then(m => { document.getElementById("
+                     "'step-test').hidden = true; document.getElementById('step-result')"
+                     f".hidden = false; m.showResult({{card: {json.dumps(card)}}}); }})")
+        time.sleep(0.3)
+        found += json.loads(cdp.evaluate(_CONTRAST.replace("SELECTORS", selectors)))
+    names = {f[0] for f in found}
+    assert {"headline", "detail", "pill mildly_limited", "pill typical", "current"} <= names
+    low = sorted({tuple(f) for f in found if f[2] < 4.5})
+    assert not low, f"below 4.5:1: {low}"
