@@ -280,6 +280,24 @@ class StandingBackend(ScriptedBackend):
         return Landmarks(standing_xy(*self.angles(timestamp_s))[None], np.ones((1, 33)), (w, h))
 
 
+@pytest.mark.reliability(case="two people in front of the web app's camera",
+                         outcome="nothing is scored or written; the page is told to ask the "
+                                 "others to step out (as measure refuses a crowded clip)")
+def test_two_people_in_view_are_refused_as_measure_refuses_them(tmp_path):
+    """Two comparable people all along: ``hiprom measure`` refuses the clip, so must the app.
+
+    The app checked a fresh tracker that had seen nobody, and scored the test.
+    """
+    session = AppSession(SessionSettings(auto=True, reps_per_side=1),
+                         backend_factory=lambda mode: ScriptedBackend(persons=2))
+    session.open()
+    run(session)
+    outcome = session.finish(tmp_path, stem="two")
+    assert outcome.result is None and not list(tmp_path.iterdir())
+    assert "several people" in outcome.error and "step out" in outcome.error
+    assert "--subject" not in outcome.error  # the page has no such option
+
+
 def test_bad_frames_are_refused_in_plain_words():
     with pytest.raises(InputError, match="not a decodable JPEG"):
         decode_jpeg(b"not an image")

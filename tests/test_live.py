@@ -208,6 +208,30 @@ def test_cli_without_a_camera_prints_one_line_and_exits_1(tmp_path):
     assert "Could not open camera 7" in run.output and "Traceback" not in run.output
 
 
+class TwoPeopleBackend(TimedBackend):
+    """The person and a second one of the same size beside them, all along."""
+
+    def __call__(self, image_rgb, *, timestamp_s: float) -> Landmarks:
+        one = super().__call__(image_rgb, timestamp_s=timestamp_s)
+        other = one.xy[0] + np.array([250.0, 0.0], np.float32)
+        return Landmarks(np.stack([one.xy[0], other]), np.ones((2, 33)), one.resolution_wh)
+
+
+@pytest.mark.reliability(case="two people in front of hiprom live",
+                         outcome="nothing is scored; one line asks the others to step out, "
+                                 "exit 1 (as measure refuses a crowded clip)")
+def test_two_people_in_view_are_refused_by_the_live_cli(tmp_path, monkeypatch):
+    import hiprom.live.session as live_session
+
+    monkeypatch.setattr(live_session, "run_live", lambda options: guided_session(
+        tmp_path, backend=TwoPeopleBackend)[0])
+    run = CliRunner().invoke(_cli(), ["live", "--headless", "--out", str(tmp_path / "o")])
+    assert run.exit_code == 1, run.output
+    text = " ".join(run.output.split())
+    assert "several people" in text and "step out" in text and "--subject" not in text
+    assert "Traceback" not in run.output and not (tmp_path / "out").exists()
+
+
 @pytest.mark.reliability(case="a person standing in front of hiprom live",
                          outcome="no leg scored; the result screen and the CLI say it is not "
                                  "the seated test and why, exit 1")

@@ -33,7 +33,7 @@ from hiprom.core.landmarks import EDGES
 from hiprom.core.selection import PersonTracker
 from hiprom.errors import InputError, MeasurementError
 from hiprom.live.guide import Guide, setup_advice
-from hiprom.live.states import GuideConfig, GuideState, Key, Phase
+from hiprom.live.states import ONE_PERSON, GuideConfig, GuideState, Key, Phase
 from hiprom.media.document import result_document
 from hiprom.media.frames import Frame
 from hiprom.pipeline.analysis import (
@@ -387,8 +387,8 @@ class AppSession:
         if not records:
             return Outcome(error="no camera frame reached the pose model; check the camera")
         try:
-            check_subject(Analysis(records=list(records)), options=MeasureOptions(),
-                          what="the camera session")
+            check_subject(Analysis(records=list(records), tracker=self.analysis.tracker),
+                          options=MeasureOptions(), what="the camera session", choose=ONE_PERSON)
         except MeasurementError as err:
             return Outcome(error=str(err))
         interrupted = not self.settings.auto and self.guide.phase is not Phase.RESULT
@@ -400,7 +400,8 @@ class AppSession:
             truncated=interrupted)
         model = {"name": "custom", "sha256": ""} if self.custom_model else model_info()
         m = build_session(records, self.guide, source, model=model,
-                          quality=("truncated",) if interrupted else ())
+                          quality=("truncated",) if interrupted else (),
+                          tracker=self.analysis.tracker)
         with AtomicFiles() as files:  # the session's files appear together or not at all
             written = write_outputs(m, out_dir, key_frame=False, stem=stem, files=files,
                                     blur_faces=not self.settings.show_faces)
