@@ -325,3 +325,27 @@ def test_the_main_controls_and_words_have_readable_contrast(clip, app_server, tm
     assert {"headline", "detail", "pill mildly_limited", "pill typical", "current"} <= names
     low = sorted({tuple(f) for f in found if f[2] < 4.5})
     assert not low, f"below 4.5:1: {low}"
+
+
+def test_a_camera_lost_mid_test_is_said_on_the_result(clip, app_server, tmp_path):
+    """The camera ends mid-test (unplugged): the test is saved as far as it went, and the
+    result says why it ended instead of only 'finished before all reps were done'."""
+    url, _ = app_server
+    with Chromium(clip, tmp_path / "profile", size=(1280, 800)) as cdp:
+        cdp.call("Page.navigate", url=url)
+        _wait(cdp, "document.querySelectorAll('#safety-list li').length >= 4")
+        cdp.evaluate("document.getElementById('safety-ack').click()")
+        cdp.evaluate("document.getElementById('safety-continue').click()")
+        _wait(cdp, "!document.getElementById('start').disabled")
+        cdp.evaluate("document.getElementById('start').click()")
+        _wait(cdp, "window.hiprom.phase === 'neutral'", timeout_s=30)
+        # What the browser does when the device goes: the track ends.
+        cdp.evaluate("document.getElementById('live').srcObject.getVideoTracks()[0]"
+                     ".dispatchEvent(new Event('ended'))")
+        _wait(cdp, "window.hiprom.done")
+        time.sleep(0.3)
+        cdp.screenshot(_shots(tmp_path, "camera-lost") / "result.png")
+        said = cdp.evaluate("(e => !e.hidden && e.textContent)"
+                            "(document.getElementById('result-camera'))")
+        assert cdp.problems() == []
+    assert said and "camera stopped" in said

@@ -141,7 +141,10 @@ async function onReady(message) {
     return;
   }
   const track = stream.getVideoTracks()[0];
-  track.onended = () => link.send({ type: "finish" }); // the source ended: save what was seen
+  track.onended = () => { // unplugged, or taken by another app: save what was seen, and say so
+    status.cameraLost = true;
+    link.send({ type: "finish" });
+  };
   $("live").srcObject = stream;
   await $("live").play();
   if (!AUTO) link.send({ type: "key", key: "next" }); // the safety screen was acknowledged
@@ -212,6 +215,7 @@ function onResult(message) {
   voice.say(message.error ? "The test could not be saved" : "Test complete. Here is your result.");
   setStep("result");
   showResult(message);
+  $("result-camera").hidden = !status.cameraLost || AUTO;
 }
 
 // --- start -------------------------------------------------------------------------------
