@@ -234,7 +234,8 @@ def test_without_a_camera_the_page_says_so_where_it_is_seen(clip, app_server, tm
 
 
 def test_a_refused_test_reads_as_refused_and_every_string_stays_text(clip, app_server, tmp_path):
-    """The result card of a picture that is not the seated test, with markup in every string.
+    """The result card of a picture that is not the seated test, with markup in every string;
+    then a card with one leg left resting ("Not tested", and the refusal gone).
 
     The card comes from the server (hiprom.app.cards.result_card); here it is handed to the
     page's own showResult, so the page's rendering is what is checked.
@@ -262,6 +263,15 @@ def test_a_refused_test_reads_as_refused_and_every_string_stays_text(clip, app_s
         reasons = cdp.evaluate("document.getElementById('result-legs').textContent")
         images = cdp.evaluate("document.querySelectorAll('#step-result img[src=x]').length")
         assert cdp.evaluate("window.pwned === undefined") is True
+        resting = {**card, "refused": None,
+                   "legs": {"left": leg, "right": {**leg, "tested": False, "quality": []}}}
+        cdp.evaluate(f"import('/static/result.js').then(m => m.showResult({{card: "
+                     f"{json.dumps(resting)}}}))")
+        time.sleep(0.3)
+        right = cdp.evaluate("document.querySelector('#result-legs [data-side=right]')"
+                             ".textContent")
+        hidden = cdp.evaluate("document.getElementById('result-refused').hidden")
+    assert "Not tested" in right and hidden is True
     assert refused and "not the seated test" in refused and mark in refused
     assert "No neutral" in reasons and "Not scored" in reasons
     assert images == 0

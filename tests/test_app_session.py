@@ -298,6 +298,25 @@ def test_two_people_in_view_are_refused_as_measure_refuses_them(tmp_path):
     assert "--subject" not in outcome.error  # the page has no such option
 
 
+def test_a_leg_left_resting_reads_not_tested_on_the_card(tmp_path):
+    """Only the left foot swung: the right leg gets no value, and no advice about holding it
+    (the card said 'Not measured' and 'the leg moved but never stayed still')."""
+    from hiprom.app.cards import result_card
+
+    left_only = ScriptedBackend(angles=lambda t: (one_rep_each(t)[0], 0.0))
+    session = AppSession(SessionSettings(auto=True, max_seconds=10.0),
+                         backend_factory=lambda mode: left_only)
+    session.open()
+    run(session)
+    outcome = session.finish(tmp_path, stem="left")
+    assert outcome.result is not None
+    card = result_card(outcome.result, session_id="s", person="Ada", written=outcome.written,
+                       in_history=False)
+    right = card["legs"]["right"]
+    assert right["ir_deg"] is None and right["tested"] is False and right["quality"] == []
+    assert card["legs"]["left"]["tested"] is True and card["legs"]["left"]["ir_deg"] is not None
+
+
 def test_bad_frames_are_refused_in_plain_words():
     with pytest.raises(InputError, match="not a decodable JPEG"):
         decode_jpeg(b"not an image")

@@ -53,8 +53,9 @@ def _leg(leg: Mapping[str, Any]) -> dict[str, Any]:
         "band": (verdict.get("band") or {}).get("label", "not measured"),
         "sentence": verdict.get("sentence", ""),
         "reps_used": used,
+        "tested": leg.get("tested") is not False,  # a resting leg: no value, no advice on it
         "quality": [{"flag": f, "text": FLAG_EXPLANATIONS.get(f, f)}
-                    for f in leg.get("quality") or ()],
+                    for f in leg.get("quality") or ()] if leg.get("tested") is not False else [],
     }
 
 

@@ -27,7 +27,8 @@ function legCard(side, leg, refused) {
     return el("div", { class: "card", "data-side": side }, el("h2", {}, title),
       el("div", { class: "big" }, "—"),
       el("p", {}, refused ? "Not scored: see above."
-        : "Not measured: keep both lower legs in view and hold each end position."),
+        : leg.tested === false ? "Not tested: this leg was not swung out in the test."
+          : "Not measured: keep both lower legs in view and hold each end position."),
       leg.quality.length ? el("ul", { class: "small" }, leg.quality.map((q) => el("li", {}, q.text))) : null);
   }
   const ci = leg.ci95_deg === null ? "" : ` ±${leg.ci95_deg.toFixed(1)}° (95% interval)`;
