@@ -270,10 +270,13 @@ def test_a_refused_test_reads_as_refused_and_every_string_stays_text(clip, app_s
         time.sleep(0.3)
         right = cdp.evaluate("document.querySelector('#result-legs [data-side=right]')"
                              ".textContent")
+        left = cdp.evaluate("document.querySelector('#result-legs [data-side=left]')"
+                            ".textContent")
         hidden = cdp.evaluate("document.getElementById('result-refused').hidden")
     assert "Not tested" in right and hidden is True
+    assert "No neutral" in left and "No neutral" not in right  # reasons of a measured leg
     assert refused and "not the seated test" in refused and mark in refused
-    assert "No neutral" in reasons and "Not scored" in reasons
+    assert "Not scored" in reasons and "No neutral" not in reasons  # the refusal says why
     assert images == 0
 
 

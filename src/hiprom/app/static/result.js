@@ -29,7 +29,8 @@ function legCard(side, leg, refused) {
       el("p", {}, refused ? "Not scored: see above."
         : leg.tested === false ? "Not tested: this leg was not swung out in the test."
           : "Not measured: keep both lower legs in view and hold each end position."),
-      leg.quality.length ? el("ul", { class: "small" }, leg.quality.map((q) => el("li", {}, q.text))) : null);
+      !refused && leg.quality.length // refused: the reason above is the one that matters
+        ? el("ul", { class: "small" }, leg.quality.map((q) => el("li", {}, q.text))) : null);
   }
   const ci = leg.ci95_deg === null ? "" : ` ±${leg.ci95_deg.toFixed(1)}° (95% interval)`;
   const reps = `${leg.reps_used} rep${leg.reps_used === 1 ? "" : "s"} used`;
