@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import struct
@@ -206,6 +207,24 @@ def test_finishing_with_nothing_measurable_says_why(client):
         _start(ws)
         ws.send_text(json.dumps({"type": "finish"}))
         assert "no camera frame" in ws.receive_json()["error"]
+
+
+@pytest.mark.parametrize("person", ["Ada/Ben", "<img src=x onerror=alert(1)>"])
+def test_any_printable_name_gets_its_history_and_stays_text(client, person):
+    """A name is free text: a slash (initials, "Ada/Ben") or markup must work and stay text."""
+    with client.websocket_connect(WS, headers=ORIGIN) as ws:
+        assert _start(ws, person=person)["person"] == person
+        for i in range(400):
+            ws.send_bytes(frame(i, 1000.0 + i * 1000 / 30))
+            if ws.receive_json()["state"]["complete"]:
+                card = ws.receive_json()["card"]
+                break
+    history = client.get(card["history_url"])
+    assert history.status_code == 200, history.text
+    assert history.json()["person"] == person and len(history.json()["tests"]) == 1
+    assert client.get(history.json()["plot_url"]).headers["content-type"] == "image/png"
+    report = client.get(card["report_url"]).text
+    assert "<img src=x" not in report and html.escape(person) in report
 
 
 def test_unknown_saved_tests_and_people_are_404(client):

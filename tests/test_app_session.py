@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import builders
-from hiprom.app.session import AppSession, SessionSettings, decode_jpeg
-from hiprom.core.landmarks import Landmarks
+from hiprom.app.session import STEADY_S, AppSession, SessionSettings, decode_jpeg
+from hiprom.core.landmarks import LandmarkName, Landmarks
 from hiprom.errors import InputError
 from hiprom.media.document import result_document
 
@@ -164,6 +164,19 @@ def test_interactive_session_starts_at_the_safety_step_and_uses_keys(tmp_path):
     assert "truncated" in saved["quality"]
 
 
+def test_the_page_is_never_told_to_press_a_key(tmp_path):
+    """The guide's words name the live window's keys; the page has buttons instead."""
+    later = ScriptedBackend(angles=lambda t: one_rep_each(t - 6.0))  # after setup and neutral
+    session = AppSession(SessionSettings(reps_per_side=1), backend_factory=lambda mode: later)
+    states = [session.state_dict(), session.press("next")]
+    states += [r["state"] for r in run(session, seconds=25.0, t0_ms=0.0)]
+    assert states[-1]["phase"] == "result" and states[0]["phase"] == "safety"
+    for state in states:
+        words = f"{state['headline']} {state['detail']}"
+        assert "SPACE" not in words and "Press" not in words and "key" not in words, words
+    assert states[0]["headline"] and states[0]["detail"]
+
+
 def test_setup_checks_name_what_to_fix():
     session = AppSession(SessionSettings(auto=True), backend_factory=lambda mode: ScriptedBackend())
     reply = session.process(jpeg(level=20), 0.0)
@@ -171,12 +184,50 @@ def test_setup_checks_name_what_to_fix():
     assert list(checks) == ["legs", "distance", "height", "angle", "level", "light"]
     assert checks["light"]["ok"] is False and "dark" in checks["light"]["advice"]
     assert checks["distance"]["value"] == 120 and checks["legs"]["ok"] is True
-    bright = session.process(jpeg(level=250), 40.0)
+    bright = session.process(jpeg(level=250), 1000.0 * STEADY_S + 40.0)  # dark advice held
     assert "bright" in {c["id"]: c for c in bright["setup"]}["light"]["advice"]
     crowd = AppSession(SessionSettings(auto=True),
                        backend_factory=lambda mode: ScriptedBackend(persons=2))
     legs = {c["id"]: c for c in crowd.process(jpeg(), 0.0)["setup"]}["legs"]
     assert legs["ok"] is False and "one person" in legs["advice"].lower()
+
+
+class FlickeringCrowd(ScriptedBackend):
+    """A second person at the edge of the picture, found in every other frame."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def __call__(self, image_rgb, *, timestamp_s: float) -> Landmarks:
+        self.calls += 1
+        self.persons = 1 + self.calls % 2
+        return super().__call__(image_rgb, timestamp_s=timestamp_s)
+
+
+def test_instructions_and_checks_do_not_flicker_when_the_picture_does():
+    """Advice that alternates frame by frame is shown for a second at least, not 30 times."""
+    session = AppSession(SessionSettings(auto=True), backend_factory=lambda mode: FlickeringCrowd())
+    replies = run(session, seconds=3.0)
+    assert {r["state"]["phase"] for r in replies} == {"setup"}
+    words = [(r["state"]["headline"], r["state"]["detail"]) for r in replies]
+    legs = [next((c["ok"], c["advice"]) for c in r["setup"] if c["id"] == "legs")
+            for r in replies]
+    assert "Only one person in view, please" in {w[0] for w in words}
+    for shown in (words, legs):
+        changes = [r["t_s"] for r, a, b in zip(replies[1:], shown, shown[1:], strict=False)
+                   if a != b]
+        assert len(changes) <= 3, changes  # at most one a second over 3 s
+        assert all(b - a >= STEADY_S - 0.04 for a, b in zip(changes, changes[1:], strict=False))
+
+
+def test_a_new_step_replaces_the_instruction_at_once():
+    session = AppSession(SessionSettings(auto=True, reps_per_side=1),
+                         backend_factory=lambda mode: ScriptedBackend())
+    replies = run(session)
+    for before, after in zip(replies, replies[1:], strict=False):
+        if after["state"]["phase"] != before["state"]["phase"]:
+            assert after["state"]["headline"] != before["state"]["headline"]
 
 
 def test_nobody_in_view_is_said_and_nothing_is_written(tmp_path):
@@ -189,6 +240,81 @@ def test_nobody_in_view_is_said_and_nothing_is_written(tmp_path):
     assert outcome.result is None and "no person found" in outcome.error
     assert not list(tmp_path.iterdir())
     assert "no camera frame" in AppSession(SessionSettings()).finish(tmp_path, stem="x").error
+
+
+def standing_xy(left_deg: float, right_deg: float) -> np.ndarray:
+    """The same person standing: hips a shank length higher, knees far below them."""
+    xy = seated_xy(left_deg, right_deg)
+    for hip in (LandmarkName.LEFT_HIP, LandmarkName.RIGHT_HIP):
+        xy[hip, 1] -= builders.MODEL_BODY.shank
+    return xy
+
+
+@pytest.mark.reliability(case="a person standing in front of the web app's camera",
+                         outcome="no leg scored; the result card says it is not the seated "
+                                 "test and why")
+def test_a_standing_person_is_not_scored_and_the_card_says_why(tmp_path):
+    """The seated-test check refuses it as in ``hiprom measure``; the card must say so."""
+    from hiprom.app.cards import result_card
+
+    session = AppSession(SessionSettings(auto=True, reps_per_side=1),
+                         backend_factory=lambda mode: StandingBackend())
+    session.open()
+    run(session)
+    outcome = session.finish(tmp_path, stem="standing")
+    assert outcome.result is not None and outcome.result["protocol"]["valid"] is False
+    card = result_card(outcome.result, session_id="s", person="Ada", written=outcome.written,
+                       in_history=False)
+    assert card["refused"] and "thighs" in card["refused"]
+    assert all(card["legs"][s]["ir_deg"] is None for s in ("left", "right"))
+    assert card["exercises"] == []
+
+
+class StandingBackend(ScriptedBackend):
+    """The scripted person, standing."""
+
+    def __call__(self, image_rgb, *, timestamp_s: float) -> Landmarks:
+        h, w = image_rgb.shape[:2]
+        if timestamp_s < 0:
+            return Landmarks.empty((w, h))
+        return Landmarks(standing_xy(*self.angles(timestamp_s))[None], np.ones((1, 33)), (w, h))
+
+
+@pytest.mark.reliability(case="two people in front of the web app's camera",
+                         outcome="nothing is scored or written; the page is told to ask the "
+                                 "others to step out (as measure refuses a crowded clip)")
+def test_two_people_in_view_are_refused_as_measure_refuses_them(tmp_path):
+    """Two comparable people all along: ``hiprom measure`` refuses the clip, so must the app.
+
+    The app checked a fresh tracker that had seen nobody, and scored the test.
+    """
+    session = AppSession(SessionSettings(auto=True, reps_per_side=1),
+                         backend_factory=lambda mode: ScriptedBackend(persons=2))
+    session.open()
+    run(session)
+    outcome = session.finish(tmp_path, stem="two")
+    assert outcome.result is None and not list(tmp_path.iterdir())
+    assert "several people" in outcome.error and "step out" in outcome.error
+    assert "--subject" not in outcome.error  # the page has no such option
+
+
+def test_a_leg_left_resting_reads_not_tested_on_the_card(tmp_path):
+    """Only the left foot swung: the right leg gets no value, and no advice about holding it
+    (the card said 'Not measured' and 'the leg moved but never stayed still')."""
+    from hiprom.app.cards import result_card
+
+    left_only = ScriptedBackend(angles=lambda t: (one_rep_each(t)[0], 0.0))
+    session = AppSession(SessionSettings(auto=True, max_seconds=10.0),
+                         backend_factory=lambda mode: left_only)
+    session.open()
+    run(session)
+    outcome = session.finish(tmp_path, stem="left")
+    assert outcome.result is not None
+    card = result_card(outcome.result, session_id="s", person="Ada", written=outcome.written,
+                       in_history=False)
+    right = card["legs"]["right"]
+    assert right["ir_deg"] is None and right["tested"] is False and right["quality"] == []
+    assert card["legs"]["left"]["tested"] is True and card["legs"]["left"]["ir_deg"] is not None
 
 
 def test_bad_frames_are_refused_in_plain_words():

@@ -18,7 +18,7 @@ import typer
 from typer.testing import CliRunner
 
 from builders import MODEL_BODY, landmarks, seated_xy
-from hiprom.core.landmarks import Landmarks
+from hiprom.core.landmarks import LandmarkName, Landmarks
 from hiprom.errors import CameraDisconnected, LiveError, SourceError
 from hiprom.live.session import LiveOptions, run_live
 from hiprom.live.states import Key, Phase
@@ -77,7 +77,19 @@ def synthetic_frames(n: int, stop_after: int | None = None):
     return gen
 
 
-def guided_session(tmp_path: Path, *, stop_after: int | None = None):
+class StandingBackend(TimedBackend):
+    """The same person standing: hips a shank length higher, knees far below them."""
+
+    def __call__(self, image_rgb, *, timestamp_s: float) -> Landmarks:
+        seated = super().__call__(image_rgb, timestamp_s=timestamp_s)
+        xy = seated.xy[0].copy()
+        for hip in (LandmarkName.LEFT_HIP, LandmarkName.RIGHT_HIP):
+            xy[hip, 1] -= MODEL_BODY.shank
+        return landmarks(xy)
+
+
+def guided_session(tmp_path: Path, *, stop_after: int | None = None,
+                   backend: type[TimedBackend] = TimedBackend):
     """A whole interactive session: SPACE on the safety screen, then the person follows."""
     started, shown = threading.Event(), []
 
@@ -90,7 +102,7 @@ def guided_session(tmp_path: Path, *, stop_after: int | None = None):
 
     result = run_live(
         LiveOptions(headless=True, out_dir=tmp_path / "out"),
-        backend_factory=lambda mode: TimedBackend(alternating, started),
+        backend_factory=lambda mode: backend(alternating, started),
         frames=synthetic_frames(int(60 * FPS), stop_after), on_frame=on_frame)
     return result, shown
 
@@ -194,6 +206,54 @@ def test_cli_without_a_camera_prints_one_line_and_exits_1(tmp_path):
                                       str(tmp_path / "o")])
     assert run.exit_code == 1
     assert "Could not open camera 7" in run.output and "Traceback" not in run.output
+
+
+class TwoPeopleBackend(TimedBackend):
+    """The person and a second one of the same size beside them, all along."""
+
+    def __call__(self, image_rgb, *, timestamp_s: float) -> Landmarks:
+        one = super().__call__(image_rgb, timestamp_s=timestamp_s)
+        other = one.xy[0] + np.array([250.0, 0.0], np.float32)
+        return Landmarks(np.stack([one.xy[0], other]), np.ones((2, 33)), one.resolution_wh)
+
+
+@pytest.mark.reliability(case="two people in front of hiprom live",
+                         outcome="nothing is scored; one line asks the others to step out, "
+                                 "exit 1 (as measure refuses a crowded clip)")
+def test_two_people_in_view_are_refused_by_the_live_cli(tmp_path, monkeypatch):
+    import hiprom.live.session as live_session
+
+    monkeypatch.setattr(live_session, "run_live", lambda options: guided_session(
+        tmp_path, backend=TwoPeopleBackend)[0])
+    run = CliRunner().invoke(_cli(), ["live", "--headless", "--out", str(tmp_path / "o")])
+    assert run.exit_code == 1, run.output
+    text = " ".join(run.output.split())
+    assert "several people" in text and "step out" in text and "--subject" not in text
+    assert "Traceback" not in run.output and not (tmp_path / "out").exists()
+
+
+@pytest.mark.reliability(case="a person standing in front of hiprom live",
+                         outcome="no leg scored; the result screen and the CLI say it is not "
+                                 "the seated test and why, exit 1")
+def test_a_standing_person_is_refused_on_screen_and_in_the_exit_code(tmp_path, monkeypatch):
+    """Not the seated test: no leg scored, the result screen and the CLI say why (as measure)."""
+    import hiprom.live.session as live_session
+    from hiprom.live.view import result_lines
+
+    results = []
+
+    def standing_run(options):
+        result, _ = guided_session(tmp_path, backend=StandingBackend)
+        results.append(result)
+        return result
+
+    monkeypatch.setattr(live_session, "run_live", standing_run)
+    run = CliRunner().invoke(_cli(), ["live", "--headless", "--out", str(tmp_path / "o")])
+    assert run.exit_code == 1, run.output
+    assert "not the seated test: the thighs" in " ".join(run.output.split())
+    document = result_document(results[0].measurement)
+    assert all(document["legs"][s]["internal_rotation_deg"] is None for s in ("left", "right"))
+    assert result_lines(document, None)[0].startswith("Not the seated test: the thighs")
 
 
 @pytest.mark.mediapipe

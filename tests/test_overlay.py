@@ -170,6 +170,17 @@ def test_draw_progress_fill_matches_fraction(fraction: float, filled: float) -> 
     assert cols.sum() / bar_w == pytest.approx(filled, abs=0.02)
 
 
+def test_draw_progress_label_reads_on_a_light_picture() -> None:
+    """The label ("Hold 1.8 / 2 s") is white: on a light wall it needs a dark backing."""
+    light = grey(level=220)
+    out = draw_progress(light, 0.5, label="Hold 1.8 / 2 s").astype(int)
+    bare = draw_progress(light, 0.5, label="").astype(int)
+    rows, cols = np.nonzero(np.abs(out - bare).sum(axis=2))
+    box = out[rows.min():rows.max() + 1, cols.min():cols.max() + 1].mean(axis=2)
+    assert np.median(box) < 110, f"label box median grey {np.median(box):.0f} of 255"
+    assert (box > 200).mean() > 0.05  # the white letters are still there
+
+
 def test_draw_fps_top_right() -> None:
     out = draw_fps(grey(level=220), 29.97)
     assert out[8:25, -45:-10].mean() < 150

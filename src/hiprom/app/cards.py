@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from hiprom.media.document import refusal
 from hiprom.plan.assessment import DISCLAIMER, safety_screen
 
 __all__ = ["config_payload", "history_payload", "history_png", "report_html", "result_card",
@@ -52,8 +53,9 @@ def _leg(leg: Mapping[str, Any]) -> dict[str, Any]:
         "band": (verdict.get("band") or {}).get("label", "not measured"),
         "sentence": verdict.get("sentence", ""),
         "reps_used": used,
+        "tested": leg.get("tested") is not False,  # a resting leg: no value, no advice on it
         "quality": [{"flag": f, "text": FLAG_EXPLANATIONS.get(f, f)}
-                    for f in leg.get("quality") or ()],
+                    for f in leg.get("quality") or ()] if leg.get("tested") is not False else [],
     }
 
 
@@ -81,6 +83,7 @@ def result_card(result: Mapping[str, Any], *, session_id: str, person: str,
     """The result card: values with intervals, verdicts, the routine and where it is saved."""
     plan = result.get("recommendations") or {}
     return {
+        "refused": refusal(result),
         "legs": {side: _leg(result["legs"][side]) for side in ("left", "right")},
         "asymmetry": (result.get("asymmetry") or {}).get("sentence", ""),
         "quality": [_test_flag(str(f)) for f in result.get("quality") or ()],

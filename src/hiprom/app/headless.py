@@ -178,13 +178,20 @@ class Cdp:
 
 
 class Chromium:
-    """Headless Chromium whose camera plays ``y4m``; use as a context manager."""
+    """Headless Chromium whose camera plays ``y4m``; use as a context manager.
 
-    def __init__(self, y4m: Path, profile: Path, *, size: tuple[int, int] = (1280, 900)) -> None:
+    ``y4m=None``: the machine's own cameras (none on a server: "no camera");
+    ``allow_camera=False``: the person refuses the camera when the page asks.
+    """
+
+    def __init__(self, y4m: Path | None, profile: Path, *, size: tuple[int, int] = (1280, 900),
+                 allow_camera: bool = True) -> None:
+        camera = [] if y4m is None else ["--use-fake-device-for-media-stream",
+                                         f"--use-file-for-fake-video-capture={y4m}"]
+        answer = "--use-fake-ui-for-media-stream" if allow_camera else "--deny-permission-prompts"
         self.args = [
             str(CHROMIUM), "--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-            "--disable-gpu", "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={y4m}",
+            "--disable-gpu", *camera, answer,
             "--disable-background-networking", "--disable-component-update", "--no-first-run",
             f"--user-data-dir={profile}", "--remote-debugging-port=0",
             f"--window-size={size[0]},{size[1]}", "about:blank"]

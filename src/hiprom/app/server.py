@@ -186,8 +186,10 @@ def create_app(config: AppConfig) -> Starlette:
         Route("/api/sessions/{sid}/result", session_result),
         Route("/api/sessions/{sid}/report.html", session_report),
         Route("/api/sessions/{sid}/report.pdf", session_report_pdf),
-        Route("/api/history/{person}", history),
-        Route("/api/history/{person}/plot.png", history_plot),
+        # A name may hold a slash ("Ada/Ben"): it is sent %2F-quoted, but routes match the
+        # decoded path, so the name is the rest of the path (the plot's route comes first).
+        Route("/api/history/{person:path}/plot.png", history_plot),
+        Route("/api/history/{person:path}", history),
         Route("/diagrams/{exercise_id}.svg", diagram),
         WebSocketRoute("/ws", session_socket),
         Mount("/static", app=StaticFiles(packages=[("hiprom.app", "static")]), name="static"),

@@ -17,6 +17,7 @@ Not thread-safe: the server calls one session from one worker thread at a time.
 from __future__ import annotations
 
 import contextlib
+import math
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from hiprom.core.landmarks import EDGES
 from hiprom.core.selection import PersonTracker
 from hiprom.errors import InputError, MeasurementError
 from hiprom.live.guide import Guide, setup_advice
-from hiprom.live.states import GuideConfig, GuideState, Key, Phase
+from hiprom.live.states import ONE_PERSON, GuideConfig, GuideState, Key, Phase
 from hiprom.media.document import result_document
 from hiprom.media.frames import Frame
 from hiprom.pipeline.analysis import (
@@ -47,7 +48,7 @@ from hiprom.vocabulary import SIDES
 if TYPE_CHECKING:
     from hiprom.media.sinks import AtomicFiles
 
-__all__ = ["AppSession", "Outcome", "SessionSettings", "decode_jpeg", "skeleton_edges"]
+__all__ = ["AppSession", "Outcome", "SessionSettings", "Steady", "decode_jpeg", "skeleton_edges"]
 
 BackendMaker = Callable[[RunningMode], PoseBackend]
 _SIDES = SIDES
@@ -60,6 +61,45 @@ MAX_SIDE_PX = 1920
 #: the live path every such frame is a late overlay, so the app searches every 3 s. The
 #: subject's landmarks do not depend on it (docs/PERFORMANCE.md, "hiprom app").
 CROWD_CHECK_S = 3.0
+
+
+#: Seconds of video an instruction or a camera-check item stays on the page before a newer
+#: one replaces it (a new phase replaces it at once). The guide re-reads every frame, and
+#: near a threshold its advice alternates from one frame to the next (the camera check's
+#: second line changed up to ten times a second); the page showed each change.
+STEADY_S = 1.0
+
+
+class Steady:
+    """Shows a value for at least ``hold_s`` seconds; a newer value waits, the newest wins.
+
+    Examples:
+        >>> words = Steady(1.0)
+        >>> [words.update(w, t) for w, t in (("a", 0.0), ("b", 0.1), ("a", 0.5), ("b", 1.2))]
+        ['a', 'a', 'a', 'b']
+        >>> words.update("c", 1.3, now=True)
+        'c'
+
+    """
+
+    def __init__(self, hold_s: float) -> None:
+        self.hold_s = hold_s
+        self.value: Any = None
+        self._since = -math.inf
+
+    def update(self, value: Any, t: float, *, now: bool = False) -> Any:
+        """The value to show at time ``t`` (seconds) when ``value`` is the newest one."""
+        if value != self.value and (now or t - self._since >= self.hold_s):
+            self.value, self._since = value, t
+        return self.value
+
+
+#: The guide's words for the live window name its keys (SPACE, Q); the page's own steps and
+#: buttons take their place there.
+_PAGE_WORDS = {
+    Phase.SAFETY: ("Before you start", "Read the safety screen and tick the box to go on"),
+    Phase.RESULT: ("Test complete", "Saving your result…"),
+}
 
 
 @dataclass(frozen=True)
@@ -164,6 +204,9 @@ class AppSession:
         self._t0_ms: float | None = None
         self._last_t = -1.0
         self._state = GuideState(self.guide.phase, "")
+        self._words = Steady(STEADY_S)
+        self._shown_phase: Phase | None = None
+        self._checks: dict[str, Steady] = {}
         self._spool = tempfile.TemporaryFile() if settings.keep_video else None
         self._spooled: list[tuple[int, int]] = []
 
@@ -250,13 +293,17 @@ class AppSession:
     # --- what the page draws --------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """The guide's state in JSON form."""
+        """The guide's state in JSON form, worded for the page (which has buttons, not keys)."""
         s = self._state
-        return {"phase": s.phase.value, "headline": s.headline, "detail": s.detail,
+        words = (*_PAGE_WORDS.get(s.phase, (s.headline, s.detail)), s.alert)
+        headline, detail, alert = self._words.update(words, self._last_t,
+                                                     now=s.phase is not self._shown_phase)
+        self._shown_phase = s.phase
+        return {"phase": s.phase.value, "headline": headline, "detail": detail,
                 "progress": _num(s.progress or 0.0, 3) if s.progress is not None else None,
                 "progress_label": s.progress_label, "side": s.side,
                 "rotation_deg": _num(s.rotation_deg), "counts": dict(s.counts),
-                "reps_per_side": self.guide.config.reps_per_side, "alert": s.alert,
+                "reps_per_side": self.guide.config.reps_per_side, "alert": alert,
                 "reps": [r.to_dict() for r in s.reps], "complete": self.complete}
 
     def reply(self, record: FrameRecord, image: np.ndarray) -> dict[str, Any]:
@@ -312,7 +359,12 @@ class AppSession:
             light["advice"] = "Too dark: switch on a light in front of you, or face a window"
         elif brightness > BRIGHT_LEVEL:
             light["advice"] = "Too bright: turn away from the window or lamp behind you"
-        return [*checks.values(), light]
+        items: list[dict[str, Any]] = [*checks.values(), light]
+        for item in items:  # each item's verdict and advice held as the instructions are
+            steady = self._checks.setdefault(str(item["id"]), Steady(STEADY_S))
+            item["ok"], item["advice"] = steady.update((item["ok"], item["advice"]),
+                                                       record.timestamp_s)
+        return items
 
     # --- the result -----------------------------------------------------------------------------
 
@@ -335,8 +387,8 @@ class AppSession:
         if not records:
             return Outcome(error="no camera frame reached the pose model; check the camera")
         try:
-            check_subject(Analysis(records=list(records)), options=MeasureOptions(),
-                          what="the camera session")
+            check_subject(Analysis(records=list(records), tracker=self.analysis.tracker),
+                          options=MeasureOptions(), what="the camera session", choose=ONE_PERSON)
         except MeasurementError as err:
             return Outcome(error=str(err))
         interrupted = not self.settings.auto and self.guide.phase is not Phase.RESULT
@@ -348,7 +400,8 @@ class AppSession:
             truncated=interrupted)
         model = {"name": "custom", "sha256": ""} if self.custom_model else model_info()
         m = build_session(records, self.guide, source, model=model,
-                          quality=("truncated",) if interrupted else ())
+                          quality=("truncated",) if interrupted else (),
+                          tracker=self.analysis.tracker)
         with AtomicFiles() as files:  # the session's files appear together or not at all
             written = write_outputs(m, out_dir, key_frame=False, stem=stem, files=files,
                                     blur_faces=not self.settings.show_faces)

@@ -62,7 +62,7 @@ def live(
     from hiprom.cli.app import no_display_reason
     from hiprom.cli.main import fail, out_console
     from hiprom.live.session import LiveOptions, run_live, save_history
-    from hiprom.media.document import result_document
+    from hiprom.media.document import refusal, result_document
 
     if not headless and (reason := no_display_reason()):
         raise fail(reason)
@@ -85,14 +85,17 @@ def live(
         raise fail(message) from None
     if m is None:
         raise fail("nothing was measured: no frame reached the pose model")
+    document = result_document(m)
     if not quiet:
-        _print_summary(result_document(m), result.written)
+        _print_summary(document, result.written)
         out_console.print(f"{result.frames_analysed} frames analysed, "
                           f"{result.fps:.1f} frames/s shown")
         if history and not person:
             out_console.print(NOT_SAVED, soft_wrap=True)
     if result.error is not None:
         raise fail(f"{result.error} (the reps measured so far are saved)")
+    if (reason := refusal(document)) is not None:  # saved for the record, as measure does
+        raise fail(f"not the seated test: {reason}")
 
 
 def register(app: typer.Typer) -> None:

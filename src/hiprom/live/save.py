@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from hiprom._hashing import sha256_file
+from hiprom.core.selection import PersonTracker
 from hiprom.live.guide import Guide
+from hiprom.live.states import ONE_PERSON
 from hiprom.live.worker import LiveOptions, Worker
 from hiprom.media.document import result_document
 from hiprom.media.outputs import annotate_frame, write_outputs
 from hiprom.media.sinks import AtomicFiles, CsvSink, write_image
-from hiprom.pipeline.analysis import Analysis, FrameRecord, MeasureOptions
+from hiprom.pipeline.analysis import Analysis, FrameRecord, MeasureOptions, check_subject
 from hiprom.pipeline.measure import measurement_from_analysis
 from hiprom.pipeline.summarise import Excluded
 from hiprom.results.measurement import CSV_COLUMNS, Measurement, SourceInfo
@@ -30,7 +32,8 @@ log = logging.getLogger(__name__)
 
 def build_session(records: list[FrameRecord], guide: Guide, source: SourceInfo, *,
                   model: dict[str, str], quality: tuple[str, ...] = (),
-                  options: MeasureOptions = MeasureOptions()) -> Measurement:
+                  options: MeasureOptions = MeasureOptions(),
+                  tracker: PersonTracker | None = None) -> Measurement:
     """Summarise a session with the pipeline of ``hiprom measure``, once.
 
     The per-frame arrays cover every recorded frame. The legs are summarised over the test
@@ -41,9 +44,10 @@ def build_session(records: list[FrameRecord], guide: Guide, source: SourceInfo, 
     start = guide.test_start_s
     exclude: list[Excluded] = [] if not start else [(None, float("-inf"), start - 1e-9)]
     exclude += guide.discarded_windows()
+    crowded = ("crowded",) if tracker is not None and tracker.frames_crowded else ()
     m = measurement_from_analysis(
         Analysis(records=list(records), resolution_wh=source.resolution_wh), source,
-        model=model, quality=quality, options=options, exclude=exclude)
+        model=model, quality=(*quality, *crowded), options=options, exclude=exclude)
     return replace(m, extra={"live": {"reps": [r.to_dict() for r in guide.reps],
                         "test_start_s": start, "auto": guide.config.auto,
                         "setup": {"advice": guide.setup_advice,
@@ -89,6 +93,8 @@ def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Pa
     records = worker.analysis.records[:n]
     if not records:
         return None, []
+    check_subject(Analysis(records=list(records), tracker=worker.analysis.tracker),
+                  options=options.measure, what="the live test", choose=ONE_PERSON)
     file = options.source
     source = SourceInfo(
         path=str(file) if file else f"camera:{options.camera}", kind="live",
@@ -96,7 +102,8 @@ def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Pa
         duration_s=float(records[-1].timestamp_s), resolution_wh=worker.analysis.resolution_wh,
         mirrored=False, sha256=sha256_file(file) if file else None, truncated=interrupted)
     m = build_session(records, guide, source, model=_model(custom_model, options.measure),
-                      quality=("truncated",) if interrupted else (), options=options.measure)
+                      quality=("truncated",) if interrupted else (), options=options.measure,
+                      tracker=worker.analysis.tracker)
     stem = file.stem if file else "live"
     blur = not options.show_faces
     with AtomicFiles() as files:  # the session's files appear together or not at all

@@ -12,7 +12,11 @@ import numpy as np
 
 from hiprom.vocabulary import Side
 
-__all__ = ["REDO_CUES", "GuideConfig", "GuideRep", "GuideState", "Key", "Phase", "median"]
+__all__ = ["ONE_PERSON", "REDO_CUES", "GuideConfig", "GuideRep", "GuideState", "Key", "Phase",
+           "median"]
+
+#: How the guided test (window or app) asks for one person in view: it has no ``--subject``.
+ONE_PERSON = "ask the others to step out of the picture"
 
 #: Rep flags that make a rep untrustworthy, with the cue to fix it.
 REDO_CUES: dict[str, str] = {

@@ -18,6 +18,7 @@ from hiprom.core.geometry import LegMeasurement, pelvis_down
 from hiprom.live.states import GuideState, Phase
 from hiprom.live.worker import Snapshot
 from hiprom.media import overlay
+from hiprom.media.document import refusal
 from hiprom.pipeline.analysis import FrameRecord
 from hiprom.plan.assessment import safety_screen
 from hiprom.vocabulary import SIDES, Side
@@ -63,7 +64,8 @@ def safety_lines() -> list[str]:
 
 def result_lines(result: dict, saved_to: Path | None) -> list[str]:
     """Return the result screen: IR per leg, verdict, asymmetry, routine with doses, red flags."""
-    lines = []
+    reason = refusal(result)
+    lines = [f"Not the seated test: {reason}", ""] if reason else []
     for side in SIDES:
         leg = result["legs"][side]
         ir, verdict = leg["internal_rotation_deg"], leg["verdict"]

@@ -9,6 +9,7 @@ it. Pure: no file I/O here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from hiprom._version import __version__
@@ -18,7 +19,7 @@ from hiprom.results.files import SCHEMA
 from hiprom.results.measurement import CONVENTION, Measurement, json_number, rep_dict
 from hiprom.vocabulary import SIDES
 
-__all__ = ["interpret_measurement", "result_document"]
+__all__ = ["interpret_measurement", "refusal", "result_document"]
 
 
 def interpret_measurement(m: Measurement) -> Interpretation:
@@ -74,3 +75,16 @@ def result_document(m: Measurement, said: Interpretation | None = None) -> dict[
         "disclaimer": DISCLAIMER,
         **m.extra,
     }
+
+
+def refusal(result: Mapping[str, Any]) -> str | None:
+    """Why the result is not the seated test (no leg scored), or None when it is.
+
+    The seated-test check (docs/RESULTS.md ``protocol``) refuses a standing person, a side
+    view or floor sitting; ``hiprom measure`` then says so and fails, and so says every
+    screen that shows the result (the app's card, the live window).
+    """
+    protocol = result.get("protocol") or {}
+    if protocol.get("valid", True):
+        return None
+    return str(protocol.get("reason") or "the picture does not look like the seated test")

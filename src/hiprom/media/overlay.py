@@ -214,9 +214,14 @@ def draw_progress(image_bgr: ImageBGR, fraction: float, *, label: str = "") -> I
     cv2.rectangle(out, (x0, y0), (x0 + bar_w - 1, y0 + bar_h - 1), _WHITE, _thick(s, 1.5))
     if label:
         font_scale, thick = 0.62 * s, _thick(s, 1.6)
-        tw, _, _ = _text_size(label, font_scale, thick)
+        tw, th, base = _text_size(label, font_scale, thick)
         tx = int(np.clip((w - tw) // 2, 0, max(0, w - tw)))
-        _put_text(out, label, (tx, max(0, y0 - int(round(10 * s)))), font_scale, _WHITE, thick)
+        ty = max(th, y0 - int(round(10 * s)))
+        # A dark backing, as the angle labels have: white letters on a light wall were faint.
+        pad = int(round(6 * s))
+        _blend_rect(out, (tx - pad, ty - th - pad), (tx + tw + pad, ty + base + pad),
+                    _PANEL_BG, 0.65)
+        _put_text(out, label, (tx, ty), font_scale, _WHITE, thick)
     return out
 
 

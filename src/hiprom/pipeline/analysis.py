@@ -271,8 +271,13 @@ def analyse(
     return analysis
 
 
-def check_subject(analysis: Analysis, *, options: MeasureOptions, what: str) -> None:
-    """Raise a clear :class:`MeasurementError` when the input cannot be measured."""
+def check_subject(analysis: Analysis, *, options: MeasureOptions, what: str,
+                  choose: str = "pass --subject largest or --subject center to choose") -> None:
+    """Raise a clear :class:`MeasurementError` when the input cannot be measured.
+
+    ``choose`` says how to pick one of several people (the commands without ``--subject``,
+    the app and ``hiprom live``, pass their own words).
+    """
     if not analysis.records:
         raise MeasurementError(f"{what}: no frame could be decoded; check the file plays")
     if analysis.frames_with_person == 0:
@@ -282,8 +287,8 @@ def check_subject(analysis: Analysis, *, options: MeasureOptions, what: str) -> 
     crowded = analysis.tracker.crowded_fraction
     if options.subject is PersonPolicy.AUTO and crowded > options.max_crowded_fraction:
         raise MeasurementError(
-            f"{what}: several people with visible legs ({crowded:.0%} of frames); film one person, "
-            "or pass --subject largest or --subject center to choose"
+            f"{what}: several people with visible legs ({crowded:.0%} of frames); "
+            f"film one person, or {choose}"
         )
     measurable = sum(_plausible(r) for r in analysis.records)
     needed = max(1, int(options.min_measurable_fraction * len(analysis.records)))

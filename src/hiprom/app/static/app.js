@@ -45,7 +45,8 @@ function fail(message) {
   $("headline").textContent = "Something went wrong";
   $("detail").textContent = message;
   $("banner").className = "banner alert";
-  $("camera-status").textContent = message;
+  $("camera-error").textContent = message; // the camera step: at the top, not below the fold
+  $("camera-error").hidden = status.step !== "camera";
 }
 
 // --- safety ------------------------------------------------------------------------------
@@ -97,7 +98,6 @@ async function toCamera() {
     await useCamera();
     await fillCameras();
     $("start").disabled = false;
-    $("camera-status").textContent = "";
   } catch (err) {
     fail(`No camera: ${err.message}. Allow the camera for this page, close other apps using it, then reload.`);
   }
@@ -141,7 +141,10 @@ async function onReady(message) {
     return;
   }
   const track = stream.getVideoTracks()[0];
-  track.onended = () => link.send({ type: "finish" }); // the source ended: save what was seen
+  track.onended = () => { // unplugged, or taken by another app: save what was seen, and say so
+    status.cameraLost = true;
+    link.send({ type: "finish" });
+  };
   $("live").srcObject = stream;
   await $("live").play();
   if (!AUTO) link.send({ type: "key", key: "next" }); // the safety screen was acknowledged
@@ -168,7 +171,7 @@ function showState(state) {
   $("headline").textContent = state.headline;
   $("detail").textContent = state.detail;
   $("banner").className = `banner${state.alert ? " alert" : ""}${state.complete ? " done" : ""}`;
-  $("progress").hidden = state.progress === null;
+  $("progress").classList.toggle("idle", state.progress === null); // keeps its place
   if (state.progress !== null) {
     $("progress-bar").style.width = `${Math.round(100 * Math.min(1, state.progress))}%`;
     $("progress-label").textContent = state.progress_label;
@@ -212,6 +215,7 @@ function onResult(message) {
   voice.say(message.error ? "The test could not be saved" : "Test complete. Here is your result.");
   setStep("result");
   showResult(message);
+  $("result-camera").hidden = !status.cameraLost || AUTO;
 }
 
 // --- start -------------------------------------------------------------------------------

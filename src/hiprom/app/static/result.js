@@ -21,11 +21,16 @@ function deg(value, digits = 1) {
   return value === null || value === undefined ? "—" : `${value.toFixed(digits)}°`;
 }
 
-function legCard(side, leg) {
+function legCard(side, leg, refused) {
   const title = `${side === "left" ? "Left" : "Right"} hip`;
   if (leg.ir_deg === null) {
-    return el("div", { class: "card" }, el("h2", {}, title), el("div", { class: "big" }, "—"),
-      el("p", {}, "Not measured: keep both lower legs in view and hold each end position."));
+    return el("div", { class: "card", "data-side": side }, el("h2", {}, title),
+      el("div", { class: "big" }, "—"),
+      el("p", {}, refused ? "Not scored: see above."
+        : leg.tested === false ? "Not tested: this leg was not swung out in the test."
+          : "Not measured: keep both lower legs in view and hold each end position."),
+      !refused && leg.quality.length // refused: the reason above is the one that matters
+        ? el("ul", { class: "small" }, leg.quality.map((q) => el("li", {}, q.text))) : null);
   }
   const ci = leg.ci95_deg === null ? "" : ` ±${leg.ci95_deg.toFixed(1)}° (95% interval)`;
   const reps = `${leg.reps_used} rep${leg.reps_used === 1 ? "" : "s"} used`;
@@ -60,7 +65,10 @@ export function showResult(message) {
     return;
   }
   const card = message.card;
-  $("result-legs").replaceChildren(legCard("left", card.legs.left), legCard("right", card.legs.right));
+  $("result-refused").hidden = !card.refused;
+  $("result-refused").textContent = card.refused ? `Not scored, this is not the seated test: ${card.refused}.` : "";
+  $("result-legs").replaceChildren(legCard("left", card.legs.left, card.refused),
+    legCard("right", card.legs.right, card.refused));
   $("result-asym").textContent = card.asymmetry;
   $("result-flags").replaceChildren(...card.red_flags.map((f) =>
     el("div", { class: "flag" }, el("strong", {}, f.why), " ", f.rule)));
