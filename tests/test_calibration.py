@@ -21,9 +21,10 @@ from hiprom.core.calibration import (
     STILL_SYSTEMATIC_SD_BY_MODEL,
     terms_for,
 )
+from hiprom.core.landmarks import LandmarkName as L
 from hiprom.core.landmarks import Landmarks
 from hiprom.pipeline import analysis
-from hiprom.pipeline.analysis import MeasureOptions
+from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
 from hiprom.pipeline.measure import measure_path
 from hiprom.pipeline.summarise import summarise_records
 
@@ -104,37 +105,35 @@ def test_a_photo_s_interval_carries_its_network_s_systematic_term(tmp_path: Path
     assert ci["lite"] > ci["full"] > ci["heavy"]
 
 
-def test_a_leg_without_a_neutral_widens_by_its_network_s_term() -> None:
-    # No still period near vertical: 20° still, 38° hold, 20° still.
-    records = [frame_record(i, seated_xy(a, 0.0, BODY), fps=30.0)
-               for i, a in enumerate(held_angles([(1.5, 20.0), (2.0, 38.0), (1.5, 20.0)],
-                                                 fps=30.0))]
-    for model in PoseModel:
-        options = MeasureOptions(correct_view=False, model=model)
-        left = summarise_records(records, resolution_wh=(640, 480), options=options).legs["left"]
-        assert "no_neutral" in left.quality
-        ci = left.internal_rotation_ci95_deg
-        assert ci is not None
-        terms = terms_for(model)
-        assert ci >= 1.96 * float(np.hypot(terms.clip_sd_deg, terms.no_neutral_sd_deg))
+def _without_neutral() -> list[FrameRecord]:
+    """No still period near vertical: 20° still, 38° hold, 20° still."""
+    return [frame_record(i, seated_xy(a, 0.0, BODY), fps=30.0)
+            for i, a in enumerate(held_angles([(1.5, 20.0), (2.0, 38.0), (1.5, 20.0)], fps=30.0))]
 
 
-def test_a_rejected_pivot_widens_by_its_network_s_term() -> None:
-    # The knee landmark sits 100 px higher during the still start than afterwards (trousers
-    # in the seat's colour): the pivot reading is rejected and the leg's own reading kept.
-    from hiprom.core.landmarks import LandmarkName as L
-
+def _knee_elsewhere_at_neutral() -> list[FrameRecord]:
+    """The knee landmark 100 px higher during the still start than afterwards (trousers in
+    the seat's colour): the pivot reading is rejected and the leg's own reading kept."""
     records = []
     for i, a in enumerate(held_angles([(1.5, 0.0), (2.0, 38.0), (1.5, 0.0)], fps=30.0)):
         xy = seated_xy(a, 0.0, BODY)
         if i / 30.0 < 1.5:
             xy[L.LEFT_KNEE, 1] -= 100.0
         records.append(frame_record(i, xy, fps=30.0))
+    return records
+
+
+@pytest.mark.parametrize(("make", "flag", "term"), [
+    (_without_neutral, "no_neutral", "no_neutral_sd_deg"),
+    (_knee_elsewhere_at_neutral, "pivot_rejected", "pivot_fallback_sd_deg"),
+])
+def test_a_leg_s_extra_term_is_its_network_s(make, flag: str, term: str) -> None:
+    records = make()
     for model in PoseModel:
         options = MeasureOptions(correct_view=False, model=model)
         left = summarise_records(records, resolution_wh=(640, 480), options=options).legs["left"]
-        assert "pivot_rejected" in left.quality
+        assert flag in left.quality
         ci = left.internal_rotation_ci95_deg
         assert ci is not None
         terms = terms_for(model)
-        assert ci >= 1.96 * float(np.hypot(terms.clip_sd_deg, terms.pivot_fallback_sd_deg))
+        assert ci >= 1.96 * float(np.hypot(terms.clip_sd_deg, getattr(terms, term)))
