@@ -21,7 +21,7 @@ from stat import S_ISREG
 from hiprom._hashing import sha256_file
 from hiprom.batch.remote import expand_url, fingerprint_url, is_url
 from hiprom.batch.store import InputRecord
-from hiprom.errors import HipromError, InputError
+from hiprom.errors import HipromError, InputError, printable
 
 __all__ = [
     "MANIFEST_FIELDS",
@@ -173,7 +173,14 @@ def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = No
 
 def _fingerprint(item: BatchInput) -> tuple[InputRecord, int, str | None]:
     """Hash and probe one input: its record, declared frames, and why it is unreadable."""
+    from hiprom.media.sources import name_problem
+
     meta = {k: getattr(item, k) for k in MANIFEST_FIELDS}
+    problem = None if item.url is not None else name_problem(item.location)
+    if problem is not None:   # recorded under a name the store, CSV and terminal can hold
+        location = printable(item.location)
+        name = hashlib.sha256(os.fsencode(item.location)).hexdigest()[:16]
+        return InputRecord(location, f"unreadable:{name}", **meta), 0, f"cannot read {problem}"
     try:
         if item.url is not None:
             sha, size, mtime_ns = fingerprint_url(item.url)

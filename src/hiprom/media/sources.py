@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.errors import SourceError
+from hiprom.errors import SourceError, printable
 from hiprom.media.camera import DEFAULT_CAMERA_FPS, iter_webcam
 from hiprom.media.frames import Frame
 
@@ -135,8 +135,27 @@ def open_source(path: str | Path) -> Iterator[Frame]:
     return iter_video(p)
 
 
+def name_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be opened by name, or None when its name is fine.
+
+    A name holding bytes that are not UTF-8 (Latin-1 names from an old share) reaches
+    Python as lone surrogates, and OpenCV's path argument crashes the process (SIGSEGV) on
+    them; such a file is refused before OpenCV sees it.
+    """
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return (f"{printable(path)}: the file name is not valid UTF-8 text, which the video "
+                "and image readers cannot open; rename the file (letters, digits, '-' and '_' "
+                "are always safe)")
+    return None
+
+
 def _check_file(path: Path, kind: str) -> None:
-    """Raise :class:`SourceError` unless ``path`` is a non-empty regular file."""
+    """Raise :class:`SourceError` unless ``path`` is a non-empty regular file with a usable name."""
+    problem = name_problem(path)
+    if problem is not None:
+        raise SourceError(f"{kind} {problem}")
     if not path.exists():
         raise SourceError(f"{kind} {path} does not exist; check the path and spelling.")
     if path.is_dir():

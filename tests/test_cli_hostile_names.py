@@ -1,0 +1,107 @@
+"""File names a clinic's folders really hold: bytes that are not UTF-8 (an old Windows share,
+Latin-1), and control characters or ANSI escape sequences (a name made by a script).
+
+Neither may crash hiprom, and neither may reach the terminal raw: an escape sequence in a file
+name would recolour, clear or retitle the user's terminal. Names are shown with the bytes
+escaped (``\\x1b``, ``\\xe9``).
+
+The non-UTF-8 cases run hiprom in a child process: before the fix OpenCV crashed the whole
+process (SIGSEGV) on such a name, which would take pytest down with it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from hiprom.errors import printable
+
+
+def _png(path: Path) -> Path:
+    ok, buf = cv2.imencode(".png", np.full((48, 64, 3), 90, np.uint8))
+    assert ok
+    Path(path).write_bytes(buf.tobytes())
+    return path
+
+
+def _run(args: list[str | bytes], cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """``hiprom ARGS`` in a child process (arguments may be bytes: non-UTF-8 names)."""
+    env = {**os.environ, "HIPROM_HOME": str(cwd / "home")}
+    env.pop("HIPROM_PERSON", None)
+    return subprocess.run([sys.executable, "-m", "hiprom.cli.main", *args], cwd=cwd, env=env,
+                          capture_output=True, timeout=300, check=False)
+
+
+def test_printable_escapes_control_characters_and_undecodable_bytes():
+    assert printable("plain name é.mp4") == "plain name é.mp4"
+    assert printable("a\x1b[31mb\n\t\x07\x7f\x9b") == "a\\x1b[31mb\\x0a\\x09\\x07\\x7f\\x9b"
+    assert printable(os.fsdecode(b"caf\xe9.png")) == "caf\\xe9.png"
+    assert printable("evil\u202egnp.exe") == "evil\\u202egnp.exe"   # right-to-left override
+    assert printable(Path("dir") / "a\nb") == "dir/a\\x0ab"
+
+
+@pytest.mark.reliability(case="`hiprom measure` on a photo and a video whose names are not "
+                              "UTF-8 (Latin-1 bytes)",
+                         outcome="one line each: rename the file; exit 1 (was: the process "
+                                 "crashed with SIGSEGV in OpenCV)")
+def test_measure_refuses_a_name_that_is_not_utf8_in_one_line(tmp_path):
+    photo = _png(tmp_path / os.fsdecode(b"caf\xe9.png"))
+    video = tmp_path / os.fsdecode(b"clip\xff.mp4")
+    video.write_bytes(b"not a video\n")
+    done = _run([b"measure", os.fsencode(photo), os.fsencode(video), b"-o", b"out"], tmp_path)
+    err = done.stderr.decode("utf-8")
+    assert done.returncode == 1, (done.returncode, err)
+    assert "Traceback" not in err and "internal error" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 2, err
+    assert "caf\\xe9.png" in lines[0] and "UTF-8" in lines[0] and "rename" in lines[0]
+    assert "clip\\xff.mp4" in lines[1] and "UTF-8" in lines[1]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.reliability(case="a batch folder holding files whose names are not UTF-8",
+                         outcome="each is recorded as failed (rename it); the others score; "
+                                 "exit 1 (was: the batch crashed with SIGSEGV)")
+def test_batch_records_names_that_are_not_utf8_and_goes_on(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / os.fsdecode(b"caf\xe9.mp4")).write_bytes(b"not a video\n")
+    _png(src / os.fsdecode(b"ph\xf6to.png"))
+    (src / "empty.mp4").write_bytes(b"")
+    done = _run([b"batch", os.fsencode(src), b"-o", b"out", b"--workers", b"1"], tmp_path)
+    err = done.stderr.decode("utf-8")
+    assert done.returncode == 1, (done.returncode, err)
+    assert "Traceback" not in err and "\x1b" not in err
+    with (tmp_path / "out" / "results.csv").open(newline="", encoding="utf-8") as fh:
+        rows = {(Path(r["path"]).name, r["leg"]): r for r in csv.DictReader(fh)}
+    for name in ("caf\\xe9.mp4", "ph\\xf6to.png"):
+        assert rows[(name, "left")]["status"] == "failed"
+        assert "UTF-8" in rows[(name, "left")]["error"], rows[(name, "left")]
+    assert "empty (0 bytes)" in rows[("empty.mp4", "left")]["error"]
+    assert "caf\\xe9.mp4" in err
+
+
+def test_video_writer_refuses_an_output_folder_that_is_not_utf8(tmp_path):
+    # measure --annotate -o <non-UTF-8 folder> crashed the process once the clip was measured.
+    script = ("import os, sys\n"
+              "from hiprom.errors import SinkError\n"
+              "from hiprom.media.sinks import VideoSink\n"
+              "target = os.path.join(os.fsdecode(sys.argv[1]), 'clip.annotated.webm')\n"
+              "try:\n"
+              "    VideoSink(target, fps=10.0, resolution_wh=(32, 32))\n"
+              "except SinkError as err:\n"
+              "    print('refused:', err.__class__.__name__)\n")
+    folder = os.fsencode(tmp_path) + b"/out\xe9"
+    os.mkdir(folder)
+    done = subprocess.run([sys.executable, "-c", script, folder], capture_output=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, (done.returncode, done.stderr.decode(errors="replace"))
+    assert done.stdout.decode() == "refused: SinkError\n"
+    assert os.listdir(folder) == []
