@@ -20,8 +20,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+import hiprom.pipeline.measure
+from builders import NEAR_BODY, landmarks, seated_xy
+from hiprom.backends import FakeBackend
+from hiprom.cli.main import app
 from hiprom.errors import printable
+
+runner = CliRunner()
+#: An escape sequence that clears the screen, one that turns text red, and an OSC title.
+HOSTILE = "x\x1b[2J\x1b[31mred\x1b]0;owned\x07\r"
 
 
 def _png(path: Path) -> Path:
@@ -105,3 +114,58 @@ def test_video_writer_refuses_an_output_folder_that_is_not_utf8(tmp_path):
     assert done.returncode == 0, (done.returncode, done.stderr.decode(errors="replace"))
     assert done.stdout.decode() == "refused: SinkError\n"
     assert os.listdir(folder) == []
+
+
+@pytest.fixture
+def fake_measure(monkeypatch):
+    """``hiprom measure`` with a fake pose model that finds a seated person (no MediaPipe)."""
+    real = hiprom.pipeline.measure.measure_path
+
+    def measure_path(p, *, options=None, progress=None):
+        return real(p, options=options, backend_factory=lambda mode: FakeBackend(
+            [landmarks(seated_xy(30.0, 20.0, NEAR_BODY))]))
+
+    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", measure_path)
+
+
+@pytest.mark.reliability(case="ANSI escapes, a bell and a carriage return in file names given "
+                              "to measure and report",
+                         outcome="shown escaped (\\x1b...) in every line printed; nothing raw "
+                                 "reaches the terminal")
+def test_measure_and_report_never_print_escape_sequences_raw(tmp_path, fake_measure,
+                                                             monkeypatch):
+    monkeypatch.setenv("HIPROM_HOME", str(tmp_path / "home"))
+    good = _png(tmp_path / f"{HOSTILE}.png")
+    bad = tmp_path / f"{HOSTILE}.mp4"
+    bad.write_text("not a video\n")
+    out = tmp_path / f"out{HOSTILE}"
+    result = runner.invoke(app, ["measure", str(good), str(bad), "-o", str(out),
+                                 "--no-history"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    for raw in ("\x1b", "\x07", "\r"):
+        assert raw not in result.output, repr(result.output)
+    assert printable(HOSTILE) in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and printable(str(bad)) in errors[0]
+    written = next(out.glob("*.json"))
+    report = runner.invoke(app, ["report", str(written)])
+    assert report.exit_code == 0, report.output
+    assert "\x1b" not in report.output and "\r" not in report.output
+    assert printable(str(written.with_suffix(".html"))) in report.output
+
+
+@pytest.mark.reliability(case="ANSI escapes in the names of files that fail in a batch",
+                         outcome="the failure list shows them escaped")
+def test_batch_failure_list_never_prints_escape_sequences_raw(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / f"{HOSTILE}.mp4").write_text("not a video\n")
+    (src / "empty.mp4").write_bytes(b"")
+    result = runner.invoke(app, ["batch", str(src), "-o", str(tmp_path / "out"),
+                                 "--workers", "1"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    for raw in ("\x1b", "\x07", "\r"):
+        assert raw not in result.output, repr(result.output)
+    assert printable(HOSTILE) in result.output

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from hiprom.errors import HipromError
+from hiprom.errors import HipromError, printable
 
 __all__ = ["no_display_reason", "register"]
 
@@ -57,7 +57,8 @@ def app_command(
         err_console.print(f"port {port} is taken; using {sock.getsockname()[1]}")
     out_console.print(f"hiprom app: {url}", soft_wrap=True)
     if not quiet:
-        out_console.print(f"results go to {out.resolve()}; Ctrl+C stops the app", soft_wrap=True)
+        out_console.print(f"results go to {printable(out.resolve())}; Ctrl+C stops the app",
+                          soft_wrap=True)
     with sock:
         serve(sock, out_dir=out, person=person, open_browser=browser, quiet=quiet,
               show_faces=show_faces)

@@ -14,7 +14,7 @@ import typer
 
 from hiprom.backends.base import PoseModel
 from hiprom.cli.common import NOT_SAVED, PersonOption, ShowFacesOption
-from hiprom.errors import HipromError, describe_os_error
+from hiprom.errors import HipromError, describe_os_error, printable
 from hiprom.pipeline.analysis import MeasureOptions
 
 __all__ = ["register"]
@@ -27,7 +27,8 @@ def _print_summary(result: object, written: list[Path]) -> None:
 
     _summary_table(result)  # type: ignore[arg-type]
     if written:
-        out_console.print("wrote " + ", ".join(str(p) for p in written))
+        out_console.print("wrote " + ", ".join(printable(p) for p in written),
+                          soft_wrap=True)
 
 
 def live(

@@ -35,7 +35,7 @@ from hiprom.cli.common import (
     sampling_options,
 )
 from hiprom.core.selection import PersonPolicy
-from hiprom.errors import HipromError, InputError, describe_os_error
+from hiprom.errors import HipromError, InputError, describe_os_error, printable
 from hiprom.media.exports import ExportFormat
 from hiprom.pipeline.analysis import TestedSide
 from hiprom.vocabulary import SIDES
@@ -75,8 +75,13 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one red line to stderr and return the Exit to raise."""
-    err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+    """Print one red line to stderr and return the Exit to raise.
+
+    The message is shown through :func:`~hiprom.errors.printable`: a file or person name in
+    it cannot put an escape sequence or a line break on the user's terminal.
+    """
+    err_console.print(Text.assemble(("error: ", "bold red"), printable(message)),
+                      soft_wrap=True)
     return typer.Exit(code=code)
 
 
@@ -135,7 +140,7 @@ def _verdict_word(leg: dict) -> str:
 def _summary_table(result: dict) -> None:
     from rich.table import Table
 
-    table = Table(title=Path(result["source"]["path"]).name, title_justify="left")
+    table = Table(title=printable(Path(result["source"]["path"]).name), title_justify="left")
     for col in ("leg", "IR (held)", "±95%", "ER (held)", "verdict", "quality"):
         table.add_column(col)
     for side in SIDES:
@@ -148,12 +153,12 @@ def _summary_table(result: dict) -> None:
             "–" if ci is None else f"{ci:.1f}°",
             "–" if er is None else f"{er:.1f}°",
             _verdict_word(leg),
-            ", ".join(leg["quality"]) or "ok",
+            printable(", ".join(leg["quality"]) or "ok"),
         )
     out_console.print(table)
     asym = result["asymmetry"]
     if asym.get("difference_deg") is not None:
-        out_console.print(asym["sentence"])
+        out_console.print(printable(asym["sentence"]), soft_wrap=True)
 
 
 @app.command()
@@ -237,13 +242,14 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
     failed = 0
     for path in paths:
         try:
-            with _frame_progress(Path(path).name, enabled=not quiet) as progress:
+            with _frame_progress(printable(Path(path).name), enabled=not quiet) as progress:
                 m = measure_path(path, options=options, progress=progress)
             with AtomicFiles() as files:  # JSON, CSV, images, exports: all or none
                 written = write_outputs(m, out, annotate=annotate, files=files,
                                         blur_faces=not show_faces)
                 if exports and m.source.kind == "still":
-                    err_console.print(f"{path}: a photo has no per-frame series to export",
+                    err_console.print(f"{printable(path)}: a photo has no per-frame series "
+                                      "to export",
                                       soft_wrap=True)
                 elif exports:
                     written += write_exports(m, out, exports, files=files)
@@ -258,7 +264,8 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
                 continue
         except HipromError as err:
             failed += 1
-            fail(str(err) if str(path) in str(err) else f"{path}: {err}")
+            named = printable(path) in printable(err)   # messages may name it escaped
+            fail(str(err) if named else f"{path}: {err}")
             continue
         except Exception as err:  # noqa: BLE001 - one bad file must not stop the others
             failed += 1
@@ -269,7 +276,8 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
             continue
         if not quiet:
             _summary_table(result)
-            out_console.print("wrote " + ", ".join(str(p) for p in written))
+            out_console.print("wrote " + ", ".join(printable(p) for p in written),
+                              soft_wrap=True)
     return failed
 
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hiprom.cli.common import PERSON_ENV
-from hiprom.errors import HipromError, InputError, describe_os_error
+from hiprom.errors import HipromError, InputError, describe_os_error, printable
 from hiprom.media.sinks import write_bytes_atomic
 from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput
 from hiprom.report.document import ReportFormat
@@ -125,7 +125,7 @@ def _fmt(value: float | None, ci: float | None = None) -> str:
 
 def _history_table(entries: tuple[Any, ...], person: str) -> Table:
     """Return the trend table; a test that does not count for trends is marked."""
-    table = Table(title=f"Seated hip IR history of {person} (degrees; ± = 95% interval; "
+    table = Table(title=f"Seated hip IR history of {printable(person)} (degrees; ± = 95% interval; "
                         "* = not in trends)", title_justify="left")
     for name in ("id", "test (UTC)", "kind", "left IR", "right IR", "left ER", "right ER"):
         table.add_column(name, justify="right" if "IR" in name or "ER" in name else "left",
@@ -140,8 +140,8 @@ def _history_table(entries: tuple[Any, ...], person: str) -> Table:
                       *(_fmt(e.ir_deg[s], e.ci95_deg[s]) + ("" if e.counts(s) else " *")
                         for s in Side),
                       *(_fmt(e.er_deg[s]) for s in Side),
-                      Path(e.source_path).name if e.source_path else "—",
-                      ", ".join(flags) or "—")
+                      printable(Path(e.source_path).name) if e.source_path else "—",
+                      printable(", ".join(flags)) or "—")
     return table
 
 
@@ -187,7 +187,7 @@ def _history(
     )
 
     if where:
-        typer.echo(str(default_db_path()))
+        typer.echo(printable(default_db_path()))
         return
     name = person or DEFAULT_PERSON
     if delete is not None:
@@ -215,7 +215,7 @@ def _history(
     console.print(*(found or ["Only one test per leg so far; re-test in 2–4 weeks."]), sep="\n",
                   soft_wrap=True)
     if plot is not None:
-        console.print(f"Plot written to {plot}", soft_wrap=True)
+        console.print(f"Plot written to {printable(plot)}", soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------- report
@@ -256,7 +256,7 @@ def _report(
     write_report(result, target, format=kind, person=person, clinician=clinician,
                  clinic=clinic)
     if not quiet:
-        typer.echo(f"Report written to {target}")
+        typer.echo(f"Report written to {printable(target)}")
 
 
 def register(app: typer.Typer) -> None:
