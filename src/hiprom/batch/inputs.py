@@ -115,7 +115,15 @@ def _is_media_name(path: Path) -> bool:
     return (suffix in VIDEO_SUFFIXES or suffix in IMAGE_SUFFIXES) and path.is_file()
 
 
-def _expand(source: str) -> list[BatchInput]:
+def _outside(path: Path, exclude: Path | None) -> bool:
+    """Whether ``path`` lies outside the folder ``exclude`` (symlinks resolved)."""
+    if exclude is None:
+        return True
+    real = Path(os.path.realpath(path))
+    return real != exclude and exclude not in real.parents
+
+
+def _expand(source: str, exclude: Path | None = None) -> list[BatchInput]:
     if is_url(source):
         from hiprom.media.sources import IMAGE_SUFFIXES
 
@@ -123,14 +131,15 @@ def _expand(source: str) -> list[BatchInput]:
         return [BatchInput(Path(name), url=url) for url, name in found]
     path = Path(source).expanduser()
     if path.is_dir():
-        return [BatchInput(p) for p in sorted(path.rglob("*")) if _is_media_name(p)]
+        return [BatchInput(p) for p in sorted(path.rglob("*"))
+                if _is_media_name(p) and _outside(p, exclude)]
     if path.is_file() and path.suffix.lower() == ".csv":
         return read_manifest(path)
     if path.is_file() or not glob.has_magic(source):
         # An explicit file is taken whatever its ending; a missing one fails when scored.
         return [BatchInput(path)]
     return [BatchInput(Path(p)) for p in sorted(glob.glob(source, recursive=True))
-            if _is_media_name(Path(p))]
+            if _is_media_name(Path(p)) and _outside(Path(p), exclude)]
 
 
 def _with_id(item: BatchInput, pattern: re.Pattern[str] | None) -> BatchInput:
@@ -140,24 +149,27 @@ def _with_id(item: BatchInput, pattern: re.Pattern[str] | None) -> BatchInput:
     return replace(item, patient_id=match.group("id")) if match and match.group("id") else item
 
 
-def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = None
-                   ) -> list[BatchInput]:
+def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = None,
+                   exclude: str | Path | None = None) -> list[BatchInput]:
     """Expand folders (recursively), globs, files and manifests into unique inputs.
 
     Folders and globs keep files with a video ending (:data:`VIDEO_SUFFIXES`) or a photo
     ending (:data:`hiprom.media.sources.IMAGE_SUFFIXES`); files
     named explicitly or in a manifest are kept whatever their ending. The first mention
     of a file wins. ``id_pattern`` fills ``patient_id`` when a manifest did not, searched
-    in the file name first, then in the whole path.
+    in the file name first, then in the whole path. Folders and globs skip what lies in
+    ``exclude`` (the batch's own output folder, when it is inside a scanned folder: its key
+    frames and annotated videos are not footage); files named explicitly are still taken.
 
     Raises:
         InputError: a bad ``id_pattern`` or manifest.
 
     """
     pattern = _check_id_pattern(id_pattern)
+    skip = None if exclude is None else Path(os.path.realpath(exclude))
     seen: dict[Path | str, BatchInput] = {}
     for source in sources:
-        for item in _expand(str(source)):
+        for item in _expand(str(source), skip):
             if item.url is not None:
                 if item.url not in seen:
                     seen[item.url] = _with_id(item, pattern)
