@@ -169,3 +169,40 @@ def test_batch_failure_list_never_prints_escape_sequences_raw(tmp_path):
     for raw in ("\x1b", "\x07", "\r"):
         assert raw not in result.output, repr(result.output)
     assert printable(HOSTILE) in result.output
+
+
+@pytest.mark.reliability(case="`hiprom measure` on a text file named .mp4 and an MP4 cut short "
+                              "(stderr as the user sees it)",
+                         outcome="exactly one line per file on stderr: FFmpeg's and OpenCV's "
+                                 "own complaints (moov atom not found, cap.cpp WARN) are kept "
+                                 "off the terminal")
+def test_a_video_that_cannot_open_prints_only_our_one_line(tmp_path, synth_media):
+    (tmp_path / "text.mp4").write_text("not a video at all\n")
+    whole = synth_media.video("whole.mp4", n_frames=10).read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(whole[: len(whole) // 2])   # no index: cannot open
+    done = _run([b"measure", b"text.mp4", b"cut.mp4", b"-o", b"out", b"-q"], tmp_path)
+    err = done.stderr.decode("utf-8")
+    assert done.returncode == 1, err
+    lines = err.splitlines()
+    assert len(lines) == 3, err     # one per file, and "2 of 2 inputs failed"
+    assert lines[0].startswith("error: Could not open text.mp4 as a video"), err
+    assert lines[1].startswith("error: Could not open cut.mp4 as a video"), err
+    assert lines[2] == "2 of 2 inputs failed"
+
+
+@pytest.mark.reliability(case="`hiprom measure` on a clip whose middle bytes are zeroed "
+                              "(stderr as the user sees it)",
+                         outcome="hiprom's own lines only: FFmpeg's per-frame decoder errors "
+                                 "(thousands of lines before) are kept off the terminal")
+def test_a_damaged_clip_does_not_flood_the_terminal_with_decoder_errors(tmp_path, synth_media):
+    data = bytearray(synth_media.video("whole.mp4", n_frames=60, resolution_wh=(160, 120))
+                     .read_bytes())
+    start = len(data) * 2 // 5
+    data[start:start + len(data) // 5] = bytes(len(data) // 5)
+    (tmp_path / "damaged.mp4").write_bytes(bytes(data))
+    done = _run([b"measure", b"damaged.mp4", b"-o", b"out", b"-q"], tmp_path)
+    err = done.stderr.decode("utf-8")
+    assert done.returncode == 1, err
+    assert "@ 0x" not in err, err[:2000]          # FFmpeg's "[mpeg4 @ 0x...] ..." lines
+    assert len(err.splitlines()) <= 6, err[:2000]
+    assert err.splitlines()[-1].startswith("error: damaged.mp4:"), err

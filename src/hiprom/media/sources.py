@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from hiprom._native import native_stderr_silenced, quiet_ffmpeg_log
 from hiprom.errors import SourceError, printable
 from hiprom.media.camera import DEFAULT_CAMERA_FPS, iter_webcam
 from hiprom.media.frames import Frame
@@ -173,7 +174,11 @@ def _fourcc_text(code: float) -> str:
 def _open_video(path: Path) -> cv2.VideoCapture:
     """Open ``path`` with the FFmpeg backend, rotation applied, or raise SourceError."""
     _check_file(path, "Video")
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    # FFmpeg ("moov atom not found") and OpenCV ("[ WARN ] ... cap.cpp") complain on fd 2
+    # about a file they cannot open; the SourceError below says it in one line instead.
+    quiet_ffmpeg_log()   # before OpenCV first loads FFmpeg: its per-frame decoder errors
+    with native_stderr_silenced():
+        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
         raise SourceError(
