@@ -206,3 +206,18 @@ def test_a_damaged_clip_does_not_flood_the_terminal_with_decoder_errors(tmp_path
     assert "@ 0x" not in err, err[:2000]          # FFmpeg's "[mpeg4 @ 0x...] ..." lines
     assert len(err.splitlines()) <= 6, err[:2000]
     assert err.splitlines()[-1].startswith("error: damaged.mp4:"), err
+
+
+def test_warnings_about_a_file_show_its_name_escaped(tmp_path, synth_media):
+    # hiprom's own warnings (here: a damaged section was skipped) name the file too.
+    data = bytearray(synth_media.video("whole.mp4", n_frames=60, resolution_wh=(160, 120))
+                     .read_bytes())
+    start = len(data) * 2 // 5
+    data[start:start + len(data) // 5] = bytes(len(data) // 5)
+    name = "d\x1b[31m.mp4"
+    (tmp_path / name).write_bytes(bytes(data))
+    done = _run([b"measure", name.encode(), b"-o", b"out", b"-q"], tmp_path)
+    err = done.stderr.decode("utf-8")
+    assert done.returncode == 1, err
+    assert "damaged section" in err, err
+    assert "\x1b" not in err, repr(err)

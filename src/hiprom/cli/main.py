@@ -67,11 +67,19 @@ def _setup_logging(verbose: bool) -> None:
     os.environ.setdefault("GLOG_minloglevel", "0" if verbose else "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "INFO" if verbose else "ERROR")
+    handler = RichHandler(console=err_console, show_path=False, show_time=False)
+    handler.addFilter(_printable_record)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
+        handlers=[handler],
     )
+
+
+def _printable_record(record: logging.LogRecord) -> bool:
+    """Show a log message through :func:`~hiprom.errors.printable` (it may name a file)."""
+    record.msg, record.args = printable(record.getMessage()), None
+    return True
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
