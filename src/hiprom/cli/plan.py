@@ -190,6 +190,8 @@ def _history(
         typer.echo(printable(default_db_path()))
         return
     name = person or DEFAULT_PERSON
+    if plot is not None:   # before anything is changed
+        _check_target(plot, (".png",), "plot")
     if delete is not None:
         delete_result(name, delete)
     if exclude is not None:
@@ -216,6 +218,27 @@ def _history(
                   soft_wrap=True)
     if plot is not None:
         console.print(f"Plot written to {printable(plot)}", soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------- outputs
+def _check_target(target: Path, suffixes: tuple[str, ...], what: str,
+                  source: Path | None = None) -> None:
+    """Refuse to write over the file read (``source``) or over an existing file of another kind.
+
+    A report or plot may replace an earlier one (a file with one of ``suffixes``), never a
+    result JSON, its CSV or key frame, or anything else the user typed by mistake.
+
+    Raises:
+        InputError: ``target`` is ``source`` or an existing file with another suffix.
+
+    """
+    same = source is not None and target.exists() and source.exists() and (
+        target.samefile(source))
+    if same or (target.is_file() and target.suffix.lower() not in suffixes):
+        kinds = " or ".join(filter(None, (", ".join(suffixes[:-1]), suffixes[-1])))
+        raise InputError(f"{target} already exists and is not a {what}; writing the {what} "
+                         f"there would overwrite it. Name the {what} {kinds} (e.g. "
+                         f"{target.with_suffix(suffixes[0]).name}).")
 
 
 # ---------------------------------------------------------------------------- report
@@ -253,6 +276,7 @@ def _report(
             ReportFormat.HTML)
     target = out or (result.with_suffix(f".{kind.value}") if result is not None
                      else Path(f"hiprom-report-{_slug(str(person))}.{kind.value}"))
+    _check_target(target, (".html", ".htm", ".pdf"), "report", source=result)
     write_report(result, target, format=kind, person=person, clinician=clinician,
                  clinic=clinic)
     if not quiet:
