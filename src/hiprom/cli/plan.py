@@ -58,6 +58,9 @@ def _leg(ir: float | None, er: float | None, ci: float | None, side: str) -> Leg
         if er is not None or ci is not None:
             raise InputError(f"--{side}-er/--{side}-ci need --{side} (the IR angle); add it.")
         return None
+    if er is not None and er < 0:
+        raise InputError(f"--{side}-er is the external rotation as a positive number of degrees "
+                         f"(40 for 40° of ER), got {er:g}; drop the minus sign.")
     return LegInput(ir, er, DEFAULT_CI95_DEG if ci is None else ci)
 
 
