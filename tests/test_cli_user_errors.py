@@ -251,3 +251,35 @@ def test_only_the_users_errnos_are_described():
     assert describe_os_error(OSError(errno.EIO, "Input/output error"), "out") is None
     assert describe_os_error(OSError(errno.ENOENT, "No such file", "a/b")) == (
         "a/b does not exist; check the path")
+
+
+@pytest.mark.reliability(case="`hiprom measure good.png locked.png` where the user may not "
+                              "read locked.png (chmod 000, another user's file)",
+                         outcome="exit 1, one line: permission denied, ask for read access; "
+                                 "good.png is still measured (was: usage error, exit 2, "
+                                 "nothing measured)")
+@pytest.mark.parametrize("kind", ["photo", "video"])
+def test_measure_input_without_read_permission(tmp_path, photo, monkeypatch, kind):
+    # Tests run as root, who may read anything, so os.access and open() answer as they do
+    # for a clinic user without read permission.
+    import os
+
+    target = tmp_path / ("locked.png" if kind == "photo" else "locked.mp4")
+    target.write_bytes(photo.read_bytes() if kind == "photo"
+                       else b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
+        False if Path(p) == target and mode & os.R_OK else real_access(p, mode, **kw)))
+    real_open = Path.open
+
+    def refuse(self, *args, **kwargs):
+        if self == target:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refuse)
+    line = _one_error_line(runner.invoke(app, ["measure", str(photo), str(target), "--out",
+                                               str(tmp_path / "o"), "--no-history"]))
+    assert "permission denied" in line and "read access" in line, line
+    assert "write" not in line and "not a video" not in line, line
+    assert _final_names(tmp_path / "o") == ["photo.csv", "photo.json", "photo.keyframe.png"]

@@ -173,7 +173,10 @@ def _summary_table(result: dict) -> None:
 def measure(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Video files or photos of the seated test.", show_default=False),
+        # readable=False: an unreadable file fails alone (media.sources), the others are
+        # still measured; click's check would refuse the whole command with a usage error.
+        typer.Argument(help="Video files or photos of the seated test.", show_default=False,
+                       readable=False),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the result files.")] = Path(
         "hiprom-results"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,6 +164,9 @@ def _check_file(path: Path, kind: str) -> None:
         raise SourceError(f"{kind} {path} is a folder; pass a file inside it.")
     if path.stat().st_size == 0:
         raise SourceError(f"{kind} {path} is empty (0 bytes); copy or record it again.")
+    if not os.access(path, os.R_OK):   # else OpenCV says only that it cannot open it
+        raise SourceError(f"{kind} {path} cannot be read: permission denied; ask for read "
+                          "access to it (chmod +r) or copy it somewhere you may read.")
 
 
 def _fourcc_text(code: float) -> str:
