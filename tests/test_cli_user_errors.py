@@ -283,3 +283,30 @@ def test_measure_input_without_read_permission(tmp_path, photo, monkeypatch, kin
     assert "permission denied" in line and "read access" in line, line
     assert "write" not in line and "not a video" not in line, line
     assert _final_names(tmp_path / "o") == ["photo.csv", "photo.json", "photo.keyframe.png"]
+
+
+@pytest.mark.reliability(case="`hiprom measure a/clip.png b/clip.png b/CLIP.jpg` (inputs whose "
+                              "names differ only by folder, case or ending)",
+                         outcome="each gets its own files (clip, clip-2, CLIP-3); none "
+                                 "overwrites another's (was: the last one's files replaced "
+                                 "the others')")
+def test_measure_inputs_with_the_same_stem_keep_their_own_files(tmp_path, photo):
+    inputs = [tmp_path / "a" / "clip.png", tmp_path / "b" / "clip.png",
+              tmp_path / "b" / "CLIP.jpg"]
+    for path in inputs:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(photo.read_bytes())
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["measure", *map(str, inputs), "--out", str(out),
+                                 "--no-history", "-q"])
+    assert result.exit_code == 0, result.output
+    stems = ["clip", "clip-2", "CLIP-3"]
+    assert _final_names(out) == sorted(f"{s}{x}" for s in stems for x in FINAL_SUFFIXES)
+    for stem, path in zip(stems, inputs, strict=True):
+        source = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))["source"]
+        assert Path(source["path"]) == path
+    # The same file named twice is measured once.
+    again = runner.invoke(app, ["measure", str(inputs[0]), str(inputs[0]), "--out",
+                                str(tmp_path / "o2"), "--no-history", "-q"])
+    assert again.exit_code == 0, again.output
+    assert _final_names(tmp_path / "o2") == sorted(f"clip{x}" for x in FINAL_SUFFIXES)

@@ -214,6 +214,7 @@ def measure(
     face blurred unless --show-faces.
     """
     exports = tuple(export or ())
+    paths = _distinct(paths)
     if exports and stride > 1:
         raise fail("--export needs every frame analysed; drop --stride")
     if fast:
@@ -240,6 +241,39 @@ def measure(
         raise typer.Exit(code=1)
 
 
+def _distinct(paths: list[Path]) -> list[Path]:
+    """``paths`` without a second mention of the same file (measured once)."""
+    seen: set[str] = set()
+    unique = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            unique.append(path)
+    return unique
+
+
+def _output_stems(paths: list[Path]) -> list[tuple[Path, str]]:
+    """Each input once, with the stem of its result files, unique within this run.
+
+    Inputs whose names differ only by folder, ending or case (``a/clip.mp4``, ``b/clip.mp4``,
+    ``CLIP.mov``) would write the same files, the last one's replacing the others' (and
+    on a case-insensitive disk ``CLIP.json`` is ``clip.json``); the second gets
+    ``clip-2``, the third ``clip-3``.
+    """
+    taken: set[str] = set()
+    unique: list[tuple[Path, str]] = []
+    for path in paths:
+        stem = base = Path(path).stem
+        n = 1
+        while stem.casefold() in taken:
+            n += 1
+            stem = f"{base}-{n}"
+        taken.add(stem.casefold())
+        unique.append((path, stem))
+    return unique
+
+
 def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annotate: bool,
                  exports: tuple[ExportFormat, ...], person: str | None, history: bool,
                  quiet: bool, show_faces: bool = False) -> int:
@@ -251,19 +285,19 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
     from hiprom.pipeline.measure import measure_path
 
     failed = 0
-    for path in paths:
+    for path, stem in _output_stems(paths):
         try:
             with _frame_progress(printable(Path(path).name), enabled=not quiet) as progress:
                 m = measure_path(path, options=options, progress=progress)
             with AtomicFiles() as files:  # JSON, CSV, images, exports: all or none
-                written = write_outputs(m, out, annotate=annotate, files=files,
+                written = write_outputs(m, out, annotate=annotate, files=files, stem=stem,
                                         blur_faces=not show_faces)
                 if exports and m.source.kind == "still":
                     err_console.print(f"{printable(path)}: a photo has no per-frame series "
                                       "to export",
                                       soft_wrap=True)
                 elif exports:
-                    written += write_exports(m, out, exports, files=files)
+                    written += write_exports(m, out, exports, files=files, stem=stem)
             result = result_document(m)
             if history and person:
                 from hiprom.report.history import save_result
