@@ -161,6 +161,25 @@ def test_manifest_without_path_column_is_refused(tmp_path):
         collect_inputs([manifest])
 
 
+@pytest.mark.reliability(case="a manifest saved by a spreadsheet as Windows-1252 (not UTF-8), "
+                              "or holding a NUL byte",
+                         outcome="exit 1, one line: save it as CSV UTF-8 / it is not a CSV "
+                                 "text file (was: a UnicodeDecodeError traceback)")
+@pytest.mark.parametrize(("data", "message"), [
+    ("path,notes\nclip.mp4,café\n".encode("cp1252"), "CSV UTF-8"),
+    (b"path,notes\nclip\x00.mp4,ab\n", "not a CSV text file"),
+])
+def test_a_manifest_that_is_not_utf8_text_is_a_one_line_error(tmp_path, data, message):
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes(data)
+    with pytest.raises(InputError, match=message):
+        collect_inputs([manifest])
+    result = CliRunner().invoke(cli_app(), ["batch", str(manifest), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and result.output.startswith("error: manifest ")
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
 def test_longest_inputs_are_scheduled_first(tmp_path):
     from hiprom.batch.run import _plan
     from hiprom.batch.store import InputRecord

@@ -85,15 +85,31 @@ def read_manifest(path: Path) -> list[BatchInput]:
     Optional columns: ``patient_id``, ``session_date``, ``side_tested``, ``notes``.
 
     Raises:
-        InputError: no ``path`` column, or a row without a path.
+        InputError: no ``path`` column, a row without a path, or a file that is not UTF-8
+            CSV text.
 
     """
+    try:
+        return _read_manifest(path)
+    except UnicodeDecodeError as err:   # Excel's "CSV" is Windows-1252 on Windows
+        raise InputError(f"manifest {path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} "
+                         f"at offset {err.start}); save it from the spreadsheet as 'CSV UTF-8' "
+                         "and try again") from None
+    except csv.Error as err:
+        raise InputError(f"manifest {path} is not a CSV text file ({err}); export it again "
+                         "as 'CSV UTF-8'") from None
+
+
+def _read_manifest(path: Path) -> list[BatchInput]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or "path" not in reader.fieldnames:
             raise InputError(f"manifest {path} needs a 'path' column, got {reader.fieldnames}")
         inputs = []
         for line, row in enumerate(reader, start=2):
+            if any("\x00" in str(v) for v in row.values()):   # no path or note holds a NUL
+                raise InputError(f"manifest {path} line {line} holds a NUL byte, so it is not a "
+                                 "CSV text file; export it again as 'CSV UTF-8'")
             value = _cell(row, "path")
             if value is None:
                 raise InputError(f"manifest {path} line {line}: empty path; fill it or drop it")
