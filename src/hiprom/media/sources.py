@@ -58,6 +58,10 @@ _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"MM\x
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1")
 #: A file whose decoded frames fall short of the header's count by more than this is truncated.
 _TRUNCATION_TOLERANCE = 0.05
+#: Longest side a photo is analysed at (8K). The pose model sees 256 px and the face
+#: detector 360-px tiles, so more pixels add nothing but memory and time: a 1.2 MB PNG of
+#: 20000 x 20000 px took 6 GB and 40 s, a 30000-px one would exhaust a clinic laptop.
+MAX_PHOTO_SIDE_PX = 8192
 #: Failed reads in a row after which the rest of a file counts as lost. A damaged section
 #: costs about one failed read per lost frame (FFmpeg drops the packets it cannot decode);
 #: at the real end of a file reads fail at once, so trying on is cheap.
@@ -471,7 +475,7 @@ def _read_heif(path: Path) -> npt.NDArray[np.uint8]:
                           f"({image.shape} {image.dtype}); export it as JPEG and try again.")
     # libheif gives RGB(A); the rest of hiprom works in OpenCV's BGR.
     code = cv2.COLOR_RGBA2BGR if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
-    return cast(npt.NDArray[np.uint8], cv2.cvtColor(image, code))
+    return _limit_size(path, cast(npt.NDArray[np.uint8], cv2.cvtColor(image, code)))
 
 
 def _read_image(path: Path) -> npt.NDArray[np.uint8]:
@@ -489,7 +493,19 @@ def _read_image(path: Path) -> npt.NDArray[np.uint8]:
             f"Could not read {path} as an image; use a JPEG or PNG photo "
             f"({', '.join(sorted(IMAGE_SUFFIXES))})."
         )
-    return cast(npt.NDArray[np.uint8], image_bgr)  # IMREAD_COLOR: 8-bit BGR
+    return _limit_size(path, cast(npt.NDArray[np.uint8], image_bgr))  # 8-bit BGR
+
+
+def _limit_size(path: Path, image_bgr: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """``image_bgr`` scaled down to :data:`MAX_PHOTO_SIDE_PX` on its longest side, if larger."""
+    h, w = image_bgr.shape[:2]
+    if max(h, w) <= MAX_PHOTO_SIDE_PX:
+        return image_bgr
+    scale = MAX_PHOTO_SIDE_PX / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    logger.warning("%s is %dx%d px; analysed at %dx%d (photos are read at most %d px on "
+                   "their longest side).", printable(path), w, h, *size, MAX_PHOTO_SIDE_PX)
+    return cast(npt.NDArray[np.uint8], cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA))
 
 
 def iter_images(paths: Iterable[str | Path]) -> Iterator[Frame]:
