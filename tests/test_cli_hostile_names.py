@@ -221,3 +221,23 @@ def test_warnings_about_a_file_show_its_name_escaped(tmp_path, synth_media):
     assert done.returncode == 1, err
     assert "damaged section" in err, err
     assert "\x1b" not in err, repr(err)
+
+
+@pytest.mark.reliability(case="`--out` naming a folder whose name is not UTF-8 (measure "
+                              "--person, batch)",
+                         outcome="exit 1, one line before anything is measured: pick an "
+                                 "output folder with a UTF-8 name (was: an internal error, "
+                                 "and a traceback from batch)")
+@pytest.mark.parametrize("command", [[b"measure", b"--person", b"ada"],
+                                     [b"batch", b"--workers", b"1"]])
+def test_an_output_folder_whose_name_is_not_utf8_is_refused_up_front(tmp_path, command):
+    (tmp_path / "in").mkdir()
+    photo = _png(tmp_path / "in" / "p.png")
+    done = _run([command[0], os.fsencode(photo), b"-o", b"out\xe9", *command[1:]], tmp_path)
+    err = done.stderr.decode("utf-8")
+    assert done.returncode == 1, (done.returncode, err)
+    assert "Traceback" not in err and "internal error" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "out\\xe9" in lines[0], err
+    assert "UTF-8" in lines[0]
+    assert not os.path.exists(tmp_path / os.fsdecode(b"out\xe9"))

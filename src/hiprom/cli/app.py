@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from hiprom.cli.common import check_out_dir
 from hiprom.errors import HipromError, printable
 
 __all__ = ["no_display_reason", "register"]
@@ -49,6 +50,7 @@ def app_command(
     from hiprom.cli.main import err_console, fail, out_console
 
     try:
+        check_out_dir(out)
         sock, moved = bind(port)
     except HipromError as err:
         raise fail(str(err)) from None

@@ -37,6 +37,7 @@ from hiprom.cli.common import (
     ModelOption,
     ShowFacesOption,
     SideOption,
+    check_out_dir,
     sampling_options,
 )
 from hiprom.core.selection import PersonPolicy
@@ -193,6 +194,7 @@ def batch(
         err_console.print(Text.assemble(("note: ", "yellow"), BLUR_FACES_DEFAULT),
                           soft_wrap=True)
     try:
+        check_out_dir(out)
         options = sampling_options(every_frame=every_frame or annotate, stride=stride,
                                    mirrored=mirrored, subject=subject, side=side, model=model)
     except HipromError as err:

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from hiprom.backends.base import PoseModel
-from hiprom.cli.common import NOT_SAVED, PersonOption, ShowFacesOption
+from hiprom.cli.common import NOT_SAVED, PersonOption, ShowFacesOption, check_out_dir
 from hiprom.errors import HipromError, describe_os_error, printable
 from hiprom.pipeline.analysis import MeasureOptions
 
@@ -66,6 +66,10 @@ def live(
 
     if not headless and (reason := no_display_reason()):
         raise fail(reason)
+    try:
+        check_out_dir(out)
+    except HipromError as err:
+        raise fail(str(err)) from None
     options = LiveOptions(camera=camera, source=source, headless=headless, out_dir=out,
                           realtime=realtime, linger_s=linger,
                           measure=MeasureOptions(model=model), show_faces=show_faces)

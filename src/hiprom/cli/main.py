@@ -32,6 +32,7 @@ from hiprom.cli.common import (
     PersonOption,
     ShowFacesOption,
     SideOption,
+    check_out_dir,
     sampling_options,
 )
 from hiprom.core.selection import PersonPolicy
@@ -220,6 +221,7 @@ def measure(
     if fast:
         err_console.print(Text.assemble(("note: ", "yellow"), FAST_RETIRED), soft_wrap=True)
     try:
+        check_out_dir(out)
         options = sampling_options(every_frame=every_frame or annotate or bool(exports),
                                    stride=stride, mirrored=mirrored, subject=subject,
                                    side=side, model=model)

@@ -151,9 +151,9 @@ def name_problem(path: str | Path) -> str | None:
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:
-        return (f"{printable(path)}: the file name is not valid UTF-8 text, which the video "
-                "and image readers cannot open; rename the file (letters, digits, '-' and '_' "
-                "are always safe)")
+        return (f"{printable(path)}: the file's name (or its folder's) is not valid UTF-8 "
+                "text, which the video and image readers cannot open; rename it (letters, "
+                "digits, '-' and '_' are always safe)")
     return None
 
 
