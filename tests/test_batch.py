@@ -727,3 +727,20 @@ def test_temporary_files_left_by_a_killed_run_are_removed_by_the_rerun(tmp_path,
     assert report.n_scored == 1
     assert not any(p.exists() for p in stale)
     assert (folder / ".keep-me").exists()
+
+
+@pytest.mark.reliability(case="`hiprom batch \"$FOLDER\"` with FOLDER unset (an empty argument)",
+                         outcome="exit 1, one line: an empty input path; nothing is scanned "
+                                 "(was: the whole working folder was scanned recursively)")
+def test_an_empty_input_path_is_refused_not_taken_for_the_working_folder(tmp_path,
+                                                                         monkeypatch):
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "someone_else.mp4").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    for sources in ([""], ["  "], [str(tmp_path / "private"), ""]):
+        with pytest.raises(InputError, match="empty input path"):
+            collect_inputs(sources)
+    result = CliRunner().invoke(cli_app(), ["batch", "", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: ") and "empty input path" in result.output
+    assert not (tmp_path / "out").exists()

@@ -178,9 +178,14 @@ def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = No
     frames and annotated videos are not footage); files named explicitly are still taken.
 
     Raises:
-        InputError: a bad ``id_pattern`` or manifest.
+        InputError: a bad ``id_pattern`` or manifest, or an empty source.
 
     """
+    sources = list(sources)
+    if any(not str(source).strip() for source in sources):
+        # Path("") is ".": an unset shell variable would scan the whole working folder.
+        raise InputError("an empty input path was given (an unset variable?); pass the "
+                         "folders, files, globs or manifests to score")
     pattern = _check_id_pattern(id_pattern)
     skip = None if exclude is None else Path(os.path.realpath(exclude))
     seen: dict[Path | str, BatchInput] = {}
