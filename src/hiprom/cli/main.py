@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -98,6 +100,31 @@ def interrupted() -> typer.Exit:
     """Print the one interrupt line to stderr and return the Exit (code 130) to raise."""
     err_console.print(INTERRUPTED, soft_wrap=True, markup=False, highlight=False)
     return typer.Exit(code=130)
+
+
+@contextlib.contextmanager
+def _stop_signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the block like Ctrl-C (a KeyboardInterrupt).
+
+    ``timeout``, a job scheduler or a closed terminal stop a run with these; by default they
+    kill the process at once, leaving the temporary files of the set being written. As an
+    interrupt, the set is removed and the one interrupt line printed (exit 130).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    stops = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
+             if s is not None]
+    saved = {s: signal.signal(s, interrupt) for s in stops}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 @contextlib.contextmanager
@@ -228,9 +255,10 @@ def measure(
     except InputError as err:
         raise fail(str(err)) from None
     try:
-        failed = _measure_all(paths, out, options, annotate=annotate, exports=exports,
-                              person=person, history=history, quiet=quiet,
-                              show_faces=show_faces)
+        with _stop_signals_as_interrupt():
+            failed = _measure_all(paths, out, options, annotate=annotate, exports=exports,
+                                  person=person, history=history, quiet=quiet,
+                                  show_faces=show_faces)
     except KeyboardInterrupt:
         # Every file is written under a temporary name and renamed when complete, so an
         # interrupt leaves nothing partial under a final name (hiprom.media.sinks.AtomicFiles).
