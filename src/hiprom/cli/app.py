@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from hiprom.cli.common import check_out_dir
-from hiprom.errors import HipromError, printable
+from hiprom.errors import HipromError, describe_os_error, printable
 
 __all__ = ["no_display_reason", "register"]
 
@@ -51,9 +51,15 @@ def app_command(
 
     try:
         check_out_dir(out)
+        # Made now: a folder that cannot be (a file in its way, no permission) would
+        # otherwise be found only when saving the test the user has just done.
+        out.mkdir(parents=True, exist_ok=True)
         sock, moved = bind(port)
     except HipromError as err:
         raise fail(str(err)) from None
+    except OSError as err:
+        raise fail(describe_os_error(err, out) or f"cannot create {out} ({err}); pick another "
+                   "--out folder") from None
     url = url_of(sock)
     if moved and not quiet:
         err_console.print(f"port {port} is taken; using {sock.getsockname()[1]}")
