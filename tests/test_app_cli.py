@@ -138,3 +138,23 @@ def test_no_browser_opens_nothing_and_a_taken_port_falls_back(tmp_path):
             stop_server(proc)
     finally:
         taken.close()
+
+
+@pytest.mark.reliability(case="`hiprom app -o X` where X is a file, or lies below a file",
+                         outcome="exit 1 at start, one line, no server (was: the app started, "
+                                 "and the self-test the user then did could not be saved)")
+@pytest.mark.parametrize("below", [False, True])
+def test_app_refuses_an_out_folder_it_cannot_create_before_serving(tmp_path, monkeypatch,
+                                                                   below):
+    from hiprom.cli.main import app
+
+    served = []
+    monkeypatch.setattr(runner, "serve", lambda *a, **k: served.append(a))
+    (tmp_path / "notes.txt").write_text("a file")
+    out = tmp_path / "notes.txt" / "results" if below else tmp_path / "notes.txt"
+    run = CliRunner().invoke(app, ["app", "-o", str(out), "--no-browser", "--port", "0"])
+    assert run.exit_code == 1, run.output
+    errors = [line for line in run.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "notes.txt" in errors[0] and "folder" in errors[0], run.output
+    assert "Traceback" not in run.output and served == []
+    assert (tmp_path / "notes.txt").read_text() == "a file"

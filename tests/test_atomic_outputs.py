@@ -189,3 +189,29 @@ def test_sigint_during_measure_annotate_keeps_nothing_partial_and_a_rerun_finish
     assert rerun.returncode == 0, rerun.stderr
     assert _names(out) == sorted(f"seated_ir_left_right.{s}" for s in
                                  ("annotated.webm", "csv", "json", "keyframe.png"))
+
+
+@pytest.mark.slow
+@pytest.mark.mediapipe
+@pytest.mark.reliability(case="SIGTERM to `hiprom measure --annotate` mid-way (`timeout`, a "
+                              "job scheduler, a closed terminal's SIGHUP)",
+                         outcome="handled like Ctrl-C: exit 130, one line, and no file left, "
+                                 "temporary ones included (was: killed, leaving .part files)")
+def test_sigterm_during_measure_annotate_leaves_no_temporary_file(tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "hiprom.cli.main", "measure", str(SAMPLE), "--annotate",
+           "-o", str(out), "--no-history", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        started = _wait_for(lambda: any(p.name.endswith(".part.webm") and p.stat().st_size
+                                        for p in out.glob(".*")), 120, proc)
+        assert started, f"the annotated video never started: {proc.communicate()}"
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert stderr.strip() == ("interrupted; nothing partial was kept — run the same command "
+                              "again to finish")
+    assert _names(out) == [], "neither a final nor a temporary file may be left"

@@ -161,6 +161,25 @@ def test_manifest_without_path_column_is_refused(tmp_path):
         collect_inputs([manifest])
 
 
+@pytest.mark.reliability(case="a manifest saved by a spreadsheet as Windows-1252 (not UTF-8), "
+                              "or holding a NUL byte",
+                         outcome="exit 1, one line: save it as CSV UTF-8 / it is not a CSV "
+                                 "text file (was: a UnicodeDecodeError traceback)")
+@pytest.mark.parametrize(("data", "message"), [
+    ("path,notes\nclip.mp4,café\n".encode("cp1252"), "CSV UTF-8"),
+    (b"path,notes\nclip\x00.mp4,ab\n", "not a CSV text file"),
+])
+def test_a_manifest_that_is_not_utf8_text_is_a_one_line_error(tmp_path, data, message):
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes(data)
+    with pytest.raises(InputError, match=message):
+        collect_inputs([manifest])
+    result = CliRunner().invoke(cli_app(), ["batch", str(manifest), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and result.output.startswith("error: manifest ")
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
 def test_longest_inputs_are_scheduled_first(tmp_path):
     from hiprom.batch.run import _plan
     from hiprom.batch.store import InputRecord
@@ -708,3 +727,20 @@ def test_temporary_files_left_by_a_killed_run_are_removed_by_the_rerun(tmp_path,
     assert report.n_scored == 1
     assert not any(p.exists() for p in stale)
     assert (folder / ".keep-me").exists()
+
+
+@pytest.mark.reliability(case="`hiprom batch \"$FOLDER\"` with FOLDER unset (an empty argument)",
+                         outcome="exit 1, one line: an empty input path; nothing is scanned "
+                                 "(was: the whole working folder was scanned recursively)")
+def test_an_empty_input_path_is_refused_not_taken_for_the_working_folder(tmp_path,
+                                                                         monkeypatch):
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "someone_else.mp4").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    for sources in ([""], ["  "], [str(tmp_path / "private"), ""]):
+        with pytest.raises(InputError, match="empty input path"):
+            collect_inputs(sources)
+    result = CliRunner().invoke(cli_app(), ["batch", "", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: ") and "empty input path" in result.output
+    assert not (tmp_path / "out").exists()

@@ -101,6 +101,10 @@ def test_routines_one_leg_only() -> None:
     (["routines", "--left", "28", "--compensation", "wobble"], "Unknown compensation"),
     (["routines", "--left", "120"], "within ±90°"),                             # implausible
     (["routines", str(DATA / "seated_clip.json"), "--left", "30"], "not both"),
+    # ER is a positive magnitude; "-40" (ER written as a negative rotation, as the README's
+    # sign convention has it) used to give a total arc of -10° without a word.
+    (["routines", "--left", "30", "--left-er", "-40"], "drop the minus sign"),
+    (["routines", "--right", "30", "--right-er", "-0.5"], "--right-er"),
 ])
 def test_routines_errors(args: list[str], message: str) -> None:
     assert failed_with(run(*args), message)

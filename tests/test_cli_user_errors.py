@@ -251,3 +251,62 @@ def test_only_the_users_errnos_are_described():
     assert describe_os_error(OSError(errno.EIO, "Input/output error"), "out") is None
     assert describe_os_error(OSError(errno.ENOENT, "No such file", "a/b")) == (
         "a/b does not exist; check the path")
+
+
+@pytest.mark.reliability(case="`hiprom measure good.png locked.png` where the user may not "
+                              "read locked.png (chmod 000, another user's file)",
+                         outcome="exit 1, one line: permission denied, ask for read access; "
+                                 "good.png is still measured (was: usage error, exit 2, "
+                                 "nothing measured)")
+@pytest.mark.parametrize("kind", ["photo", "video"])
+def test_measure_input_without_read_permission(tmp_path, photo, monkeypatch, kind):
+    # Tests run as root, who may read anything, so os.access and open() answer as they do
+    # for a clinic user without read permission.
+    import os
+
+    target = tmp_path / ("locked.png" if kind == "photo" else "locked.mp4")
+    target.write_bytes(photo.read_bytes() if kind == "photo"
+                       else b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
+        False if Path(p) == target and mode & os.R_OK else real_access(p, mode, **kw)))
+    real_open = Path.open
+
+    def refuse(self, *args, **kwargs):
+        if self == target:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refuse)
+    line = _one_error_line(runner.invoke(app, ["measure", str(photo), str(target), "--out",
+                                               str(tmp_path / "o"), "--no-history"]))
+    assert "permission denied" in line and "read access" in line, line
+    assert "write" not in line and "not a video" not in line, line
+    assert _final_names(tmp_path / "o") == ["photo.csv", "photo.json", "photo.keyframe.png"]
+
+
+@pytest.mark.reliability(case="`hiprom measure a/clip.png b/clip.png b/CLIP.jpg` (inputs whose "
+                              "names differ only by folder, case or ending)",
+                         outcome="each gets its own files (clip, clip-2, CLIP-3); none "
+                                 "overwrites another's (was: the last one's files replaced "
+                                 "the others')")
+def test_measure_inputs_with_the_same_stem_keep_their_own_files(tmp_path, photo):
+    inputs = [tmp_path / "a" / "clip.png", tmp_path / "b" / "clip.png",
+              tmp_path / "b" / "CLIP.jpg"]
+    for path in inputs:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(photo.read_bytes())
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["measure", *map(str, inputs), "--out", str(out),
+                                 "--no-history", "-q"])
+    assert result.exit_code == 0, result.output
+    stems = ["clip", "clip-2", "CLIP-3"]
+    assert _final_names(out) == sorted(f"{s}{x}" for s in stems for x in FINAL_SUFFIXES)
+    for stem, path in zip(stems, inputs, strict=True):
+        source = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))["source"]
+        assert Path(source["path"]) == path
+    # The same file named twice is measured once.
+    again = runner.invoke(app, ["measure", str(inputs[0]), str(inputs[0]), "--out",
+                                str(tmp_path / "o2"), "--no-history", "-q"])
+    assert again.exit_code == 0, again.output
+    assert _final_names(tmp_path / "o2") == sorted(f"clip{x}" for x in FINAL_SUFFIXES)

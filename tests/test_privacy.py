@@ -325,3 +325,22 @@ def test_the_app_page_cannot_turn_blurring_off():
 
     assert start_settings({"keep_video": True, "show_faces": True}).show_faces is False
     assert start_settings({"keep_video": True}, show_faces=True).show_faces is True
+
+
+def test_write_outputs_on_its_own_keeps_blur_faces_false(tmp_path):
+    # write_outputs without a caller's file set called itself again and dropped blur_faces,
+    # so hiprom.write_outputs(m, out, blur_faces=False) blurred anyway and said so.
+    import json
+
+    from builders import NEAR_BODY
+    from hiprom.media.outputs import write_outputs
+    from hiprom.pipeline.measure import measure_path
+
+    photo = tmp_path / "p.png"
+    cv2.imwrite(str(photo), np.full((120, 160, 3), 90, np.uint8))
+    m = measure_path(photo, backend_factory=lambda mode: FakeBackend(
+        [landmarks(seated_xy(30.0, 20.0, NEAR_BODY))]))
+    for blur in (False, True):
+        out = tmp_path / f"out-{blur}"
+        write_outputs(m, out, blur_faces=blur)
+        assert json.loads((out / "p.json").read_text())["faces_blurred"] is blur

@@ -102,3 +102,30 @@ def test_folders_fifos_and_devices_are_refused(tmp_path):
                                    workers=1), score_fn=score_ok)
     assert [r.split(":")[0] for _, r in report.failures] == ["SourceError", "SourceError"]
     assert all("not a regular file" in r for _, r in report.failures)
+
+
+@pytest.mark.reliability(case="`hiprom batch footage/ --out footage/scores` (the output folder "
+                              "inside the scanned folder), run twice",
+                         outcome="the batch's own key frames and videos are not taken as "
+                                 "inputs; the rerun has nothing new to score")
+def test_out_inside_the_scanned_folder_is_not_scanned(tmp_path):
+    src = tmp_path / "footage"
+    src.mkdir()
+    (src / "clip.mp4").write_bytes(b"clip")
+    out = src / "scores"
+    # What an earlier run left there: per-video files, among them images and a video.
+    done = out / "videos" / "clip-0123456789ab"
+    done.mkdir(parents=True)
+    (done / "clip.keyframe.png").write_bytes(b"png")
+    (done / "clip.annotated.webm").write_bytes(b"webm")
+    first = run_batch(BatchConfig(sources=(str(src),), out_dir=out, workers=1),
+                      score_fn=score_ok)
+    assert (first.n_inputs, first.n_scored, first.failures) == (1, 1, [])
+    again = run_batch(BatchConfig(sources=(str(src),), out_dir=out, workers=1),
+                      score_fn=score_ok)
+    assert (again.n_inputs, again.n_scored, again.n_skipped, again.exit_code) == (1, 0, 1, 0)
+    assert [p.path.name for p in collect_inputs([src], exclude=out)] == ["clip.mp4"]
+    # A glob reaching into it, and the same folder named through a symlink, skip it too.
+    (tmp_path / "link").symlink_to(src, target_is_directory=True)
+    found = collect_inputs([str(src / "**" / "*.*"), tmp_path / "link"], exclude=out)
+    assert [p.path.name for p in found] == ["clip.mp4"]

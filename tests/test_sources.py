@@ -406,3 +406,27 @@ def test_read_frame_of_a_timestamp_the_file_does_not_have_is_none(synth_media) -
 
     path = synth_media.video(n_frames=40, fps=10.0)
     assert read_frame(path, index=30, timestamp_s=3.05) is None
+
+
+@pytest.mark.reliability(case="a photo far larger than any camera's (20000 x 20000 px in a "
+                              "1.2 MB PNG)",
+                         outcome="analysed at 8192 px on its longest side, with a warning "
+                                 "(was: 6 GB of memory and 40 s; larger ones exhaust RAM)")
+def test_oversized_photos_are_scaled_down_to_the_limit(tmp_path, caplog):
+    from hiprom.media.sources import MAX_PHOTO_SIDE_PX, iter_images
+
+    wide = tmp_path / "wide.png"
+    image = np.zeros((300, 9000, 3), np.uint8)
+    image[:, 4500:] = 200          # the right half bright: the content is kept, not cropped
+    cv2.imwrite(str(wide), image)
+    with caplog.at_level("WARNING"):
+        (frame,) = list(iter_images([wide]))
+    h, w = frame.image_bgr.shape[:2]
+    assert w == MAX_PHOTO_SIDE_PX == 8192 and h == round(300 * 8192 / 9000)
+    assert frame.image_bgr[:, : w // 2 - 2].max() == 0
+    assert frame.image_bgr[:, w // 2 + 2:].min() == 200
+    assert "9000x300 px; analysed at 8192x273" in caplog.text
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), image[:, :4000])
+    (frame,) = list(iter_images([small]))
+    assert frame.image_bgr.shape == (300, 4000, 3)      # within the limit: untouched

@@ -123,3 +123,21 @@ def test_the_video_table_links_each_videos_files(tmp_path):
                         ("key frame", "clip.keyframe.png")):
         assert f'<a href="videos/clip-1/{name}">{label}</a>' in page
     assert "annotated.webm" not in page        # only files that exist are linked
+
+
+def test_links_to_files_with_url_characters_in_their_names_open_those_files(tmp_path):
+    # "Patient #12 50%?.mp4": unencoded, '#' starts a fragment and '?' a query, so the
+    # browser looked for "videos/Patient " and the link opened nothing.
+    from urllib.parse import unquote, urlsplit
+
+    name = "Patient #12 50%?"
+    item = replace(stored(f"/c/{name}.mp4", 41.0, 38.0),
+                   output_dir=str(tmp_path / "videos" / f"{name}-1"))
+    folder = tmp_path / "videos" / f"{name}-1"
+    folder.mkdir(parents=True)
+    (folder / f"{name}.json").write_text("x")
+    page = write_summary_html([item], tmp_path).read_text()
+    (href,) = re.findall(r'<a href="([^"]*)">JSON</a>', page)
+    parts = urlsplit(href)
+    assert not parts.query and not parts.fragment, href
+    assert (tmp_path / unquote(parts.path)).is_file(), href

@@ -2,6 +2,7 @@
 
 * :func:`native_stderr_silenced`: their chatter (LiteRT, FFmpeg via OpenCV) off the user's
   terminal.
+* :func:`quiet_ffmpeg_log`: FFmpeg's decoder errors off it too (one per damaged frame).
 * :func:`block_mediapipe_usage_logging`: MediaPipe's usage logging off the network.
 """
 
@@ -14,7 +15,22 @@ import sys
 import threading
 from collections.abc import Iterator
 
-__all__ = ["UsageLoggingBlock", "block_mediapipe_usage_logging", "native_stderr_silenced"]
+__all__ = ["UsageLoggingBlock", "block_mediapipe_usage_logging", "native_stderr_silenced",
+           "quiet_ffmpeg_log"]
+
+
+def quiet_ffmpeg_log() -> None:
+    """Keep FFmpeg's own log (through OpenCV) off stderr for this process and its children.
+
+    FFmpeg logs every damaged frame of a clip at its "error" level ("[mpeg4 @ 0x...] marker
+    does not match f_code"), thousands of lines for one damaged section, which OpenCV lets
+    through; hiprom reports damage itself (the ``decode_gap`` and ``truncated`` flags and one
+    warning). OpenCV reads ``OPENCV_FFMPEG_LOGLEVEL`` once, when it first uses FFmpeg, so
+    call this before opening any video. A level the user set is kept, and
+    ``HIPROM_NATIVE_LOGS=1`` keeps FFmpeg's default.
+    """
+    if os.environ.get("HIPROM_NATIVE_LOGS") != "1":
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # AV_LOG_QUIET
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ __all__ = [
     "MeasurementError",
     "SourceError",
     "describe_os_error",
+    "printable",
 ]
 
 
@@ -99,3 +100,43 @@ def describe_os_error(err: OSError, path: str | os.PathLike[str] | None = None) 
         return None
     where = err.filename if err.filename is not None else path
     return template.format(path=os.fsdecode(where) if where is not None else "the output")
+
+
+#: Invisible characters that reorder what the terminal shows (Trojan Source); shown escaped.
+_BIDI_CONTROLS = frozenset({0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                            *range(0x2066, 0x206A)})
+
+
+def printable(text: object) -> str:
+    r"""``text`` (a str, path or bytes) safe to print on a terminal as part of one line.
+
+    User text (file names, person names) can hold control characters: an ANSI escape
+    sequence would recolour, clear or retitle the terminal, a newline or carriage return
+    would forge or hide a line. Each C0/C1 control character, DEL and bidirectional control
+    is shown as its escape (``\x1b``, ``\u202e``); a byte of a file name that is not
+    UTF-8 (decoded by Python as a lone surrogate) as ``\xNN``. Anything else is unchanged.
+
+    Examples:
+        >>> printable("clip\x1b[31m.mp4")
+        'clip\\x1b[31m.mp4'
+        >>> printable(os.fsdecode(b"caf\xe9.mp4"))
+        'caf\\xe9.mp4'
+
+    """
+    if isinstance(text, bytes | os.PathLike):
+        text = os.fsdecode(text)
+    value = str(text)
+    if value.isprintable() and value.isascii():
+        return value
+    out = []
+    for ch in value:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:       # an undecodable byte (surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x20 or 0x7F <= code <= 0x9F:
+            out.append(f"\\x{code:02x}")
+        elif code in _BIDI_CONTROLS or 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)

@@ -21,7 +21,7 @@ from stat import S_ISREG
 from hiprom._hashing import sha256_file
 from hiprom.batch.remote import expand_url, fingerprint_url, is_url
 from hiprom.batch.store import InputRecord
-from hiprom.errors import HipromError, InputError
+from hiprom.errors import HipromError, InputError, printable
 
 __all__ = [
     "MANIFEST_FIELDS",
@@ -85,15 +85,31 @@ def read_manifest(path: Path) -> list[BatchInput]:
     Optional columns: ``patient_id``, ``session_date``, ``side_tested``, ``notes``.
 
     Raises:
-        InputError: no ``path`` column, or a row without a path.
+        InputError: no ``path`` column, a row without a path, or a file that is not UTF-8
+            CSV text.
 
     """
+    try:
+        return _read_manifest(path)
+    except UnicodeDecodeError as err:   # Excel's "CSV" is Windows-1252 on Windows
+        raise InputError(f"manifest {path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} "
+                         f"at offset {err.start}); save it from the spreadsheet as 'CSV UTF-8' "
+                         "and try again") from None
+    except csv.Error as err:
+        raise InputError(f"manifest {path} is not a CSV text file ({err}); export it again "
+                         "as 'CSV UTF-8'") from None
+
+
+def _read_manifest(path: Path) -> list[BatchInput]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or "path" not in reader.fieldnames:
             raise InputError(f"manifest {path} needs a 'path' column, got {reader.fieldnames}")
         inputs = []
         for line, row in enumerate(reader, start=2):
+            if any("\x00" in str(v) for v in row.values()):   # no path or note holds a NUL
+                raise InputError(f"manifest {path} line {line} holds a NUL byte, so it is not a "
+                                 "CSV text file; export it again as 'CSV UTF-8'")
             value = _cell(row, "path")
             if value is None:
                 raise InputError(f"manifest {path} line {line}: empty path; fill it or drop it")
@@ -115,7 +131,15 @@ def _is_media_name(path: Path) -> bool:
     return (suffix in VIDEO_SUFFIXES or suffix in IMAGE_SUFFIXES) and path.is_file()
 
 
-def _expand(source: str) -> list[BatchInput]:
+def _outside(path: Path, exclude: Path | None) -> bool:
+    """Whether ``path`` lies outside the folder ``exclude`` (symlinks resolved)."""
+    if exclude is None:
+        return True
+    real = Path(os.path.realpath(path))
+    return real != exclude and exclude not in real.parents
+
+
+def _expand(source: str, exclude: Path | None = None) -> list[BatchInput]:
     if is_url(source):
         from hiprom.media.sources import IMAGE_SUFFIXES
 
@@ -123,14 +147,15 @@ def _expand(source: str) -> list[BatchInput]:
         return [BatchInput(Path(name), url=url) for url, name in found]
     path = Path(source).expanduser()
     if path.is_dir():
-        return [BatchInput(p) for p in sorted(path.rglob("*")) if _is_media_name(p)]
+        return [BatchInput(p) for p in sorted(path.rglob("*"))
+                if _is_media_name(p) and _outside(p, exclude)]
     if path.is_file() and path.suffix.lower() == ".csv":
         return read_manifest(path)
     if path.is_file() or not glob.has_magic(source):
         # An explicit file is taken whatever its ending; a missing one fails when scored.
         return [BatchInput(path)]
     return [BatchInput(Path(p)) for p in sorted(glob.glob(source, recursive=True))
-            if _is_media_name(Path(p))]
+            if _is_media_name(Path(p)) and _outside(Path(p), exclude)]
 
 
 def _with_id(item: BatchInput, pattern: re.Pattern[str] | None) -> BatchInput:
@@ -140,24 +165,32 @@ def _with_id(item: BatchInput, pattern: re.Pattern[str] | None) -> BatchInput:
     return replace(item, patient_id=match.group("id")) if match and match.group("id") else item
 
 
-def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = None
-                   ) -> list[BatchInput]:
+def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = None,
+                   exclude: str | Path | None = None) -> list[BatchInput]:
     """Expand folders (recursively), globs, files and manifests into unique inputs.
 
     Folders and globs keep files with a video ending (:data:`VIDEO_SUFFIXES`) or a photo
     ending (:data:`hiprom.media.sources.IMAGE_SUFFIXES`); files
     named explicitly or in a manifest are kept whatever their ending. The first mention
     of a file wins. ``id_pattern`` fills ``patient_id`` when a manifest did not, searched
-    in the file name first, then in the whole path.
+    in the file name first, then in the whole path. Folders and globs skip what lies in
+    ``exclude`` (the batch's own output folder, when it is inside a scanned folder: its key
+    frames and annotated videos are not footage); files named explicitly are still taken.
 
     Raises:
-        InputError: a bad ``id_pattern`` or manifest.
+        InputError: a bad ``id_pattern`` or manifest, or an empty source.
 
     """
+    sources = list(sources)
+    if any(not str(source).strip() for source in sources):
+        # Path("") is ".": an unset shell variable would scan the whole working folder.
+        raise InputError("an empty input path was given (an unset variable?); pass the "
+                         "folders, files, globs or manifests to score")
     pattern = _check_id_pattern(id_pattern)
+    skip = None if exclude is None else Path(os.path.realpath(exclude))
     seen: dict[Path | str, BatchInput] = {}
     for source in sources:
-        for item in _expand(str(source)):
+        for item in _expand(str(source), skip):
             if item.url is not None:
                 if item.url not in seen:
                     seen[item.url] = _with_id(item, pattern)
@@ -173,7 +206,14 @@ def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = No
 
 def _fingerprint(item: BatchInput) -> tuple[InputRecord, int, str | None]:
     """Hash and probe one input: its record, declared frames, and why it is unreadable."""
+    from hiprom.media.sources import name_problem
+
     meta = {k: getattr(item, k) for k in MANIFEST_FIELDS}
+    problem = None if item.url is not None else name_problem(item.location)
+    if problem is not None:   # recorded under a name the store, CSV and terminal can hold
+        location = printable(item.location)
+        name = hashlib.sha256(os.fsencode(item.location)).hexdigest()[:16]
+        return InputRecord(location, f"unreadable:{name}", **meta), 0, f"cannot read {problem}"
     try:
         if item.url is not None:
             sha, size, mtime_ns = fingerprint_url(item.url)

@@ -385,7 +385,8 @@ def run_batch(
     # Absolute, like the input paths: the store and results.csv name folders that any
     # working directory can open.
     config = replace(config, out_dir=Path(os.path.abspath(config.out_dir)))
-    inputs = collect_inputs(config.sources, id_pattern=config.id_pattern)
+    inputs = collect_inputs(config.sources, id_pattern=config.id_pattern,
+                            exclude=config.out_dir)
     if not inputs:
         raise InputError(f"no video found in {', '.join(config.sources)}; pass folders, "
                          "globs or a manifest CSV with a 'path' column")

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from hiprom.batch.store import LEG_COLUMNS, StoredResult, iter_leg_rows
 from hiprom.media.sinks import AtomicFiles, CsvSink, atomic_path
@@ -392,8 +393,9 @@ def _links(results: Sequence[StoredResult], out_dir: Path) -> dict[str, list[tup
         folder = folder if folder.is_absolute() else out_dir / folder
         stem = Path(item.input.path).stem
         found = [(label, folder / f"{stem}{suffix}") for label, suffix in _LINKED]
+        # Percent-encoded: a '#', '?' or '%' in a file name would otherwise cut the link.
         links[item.input.path] = [
-            (label, Path(os.path.relpath(path, out_dir)).as_posix())
+            (label, quote(Path(os.path.relpath(path, out_dir)).as_posix()))
             for label, path in found if path.is_file()]
     return links
 

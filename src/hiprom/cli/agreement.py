@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 from rich.table import Table
 
-from hiprom.errors import HipromError, describe_os_error
+from hiprom.errors import HipromError, describe_os_error, printable
 
 if TYPE_CHECKING:
     from hiprom.agreement import AgreementReport
@@ -29,6 +29,11 @@ __all__ = ["register"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _LIST_ROWS = 20
+
+
+def escape(text: object) -> str:
+    """User text (paths, raters, notes) for this markup console: no markup, no control codes."""
+    return _markup_escape(printable(text))
 
 
 class ByColumn(str, Enum):

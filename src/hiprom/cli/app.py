@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from hiprom.errors import HipromError
+from hiprom.cli.common import check_out_dir
+from hiprom.errors import HipromError, describe_os_error, printable
 
 __all__ = ["no_display_reason", "register"]
 
@@ -49,15 +50,23 @@ def app_command(
     from hiprom.cli.main import err_console, fail, out_console
 
     try:
+        check_out_dir(out)
+        # Made now: a folder that cannot be (a file in its way, no permission) would
+        # otherwise be found only when saving the test the user has just done.
+        out.mkdir(parents=True, exist_ok=True)
         sock, moved = bind(port)
     except HipromError as err:
         raise fail(str(err)) from None
+    except OSError as err:
+        raise fail(describe_os_error(err, out) or f"cannot create {out} ({err}); pick another "
+                   "--out folder") from None
     url = url_of(sock)
     if moved and not quiet:
         err_console.print(f"port {port} is taken; using {sock.getsockname()[1]}")
     out_console.print(f"hiprom app: {url}", soft_wrap=True)
     if not quiet:
-        out_console.print(f"results go to {out.resolve()}; Ctrl+C stops the app", soft_wrap=True)
+        out_console.print(f"results go to {printable(out.resolve())}; Ctrl+C stops the app",
+                          soft_wrap=True)
     with sock:
         serve(sock, out_dir=out, person=person, open_browser=browser, quiet=quiet,
               show_faces=show_faces)

@@ -37,10 +37,11 @@ from hiprom.cli.common import (
     ModelOption,
     ShowFacesOption,
     SideOption,
+    check_out_dir,
     sampling_options,
 )
 from hiprom.core.selection import PersonPolicy
-from hiprom.errors import HipromError, describe_os_error
+from hiprom.errors import HipromError, describe_os_error, printable
 from hiprom.pipeline.analysis import TestedSide
 
 __all__ = ["BatchProgress", "batch", "register"]
@@ -114,11 +115,12 @@ def _print_report(report: BatchReport, out: Console, err: Console, *, quiet: boo
         out.print(f"{report.n_inputs} inputs: {report.n_scored} scored now, "
                   f"{report.n_skipped} already in the store, {n_failed} failed")
         for path in report.exports:
-            out.print(f"wrote {path}")
+            out.print(f"wrote {printable(path)}", soft_wrap=True)
     if n_failed:
         err.print(Text(f"{n_failed} input(s) failed:", style="bold red"))
         for failed, reason in report.failures:
-            err.print(f"  {failed}: {reason}", soft_wrap=True, markup=False, highlight=False)
+            err.print(f"  {printable(failed)}: {printable(reason)}", soft_wrap=True,
+                      markup=False, highlight=False)
 
 
 #: SQLite reports these file-system conditions of the store in words, not errno.
@@ -192,10 +194,12 @@ def batch(
         err_console.print(Text.assemble(("note: ", "yellow"), BLUR_FACES_DEFAULT),
                           soft_wrap=True)
     try:
+        check_out_dir(out)
         options = sampling_options(every_frame=every_frame or annotate, stride=stride,
                                    mirrored=mirrored, subject=subject, side=side, model=model)
     except HipromError as err:
-        err_console.print(Text.assemble(("error: ", "bold red"), str(err)), soft_wrap=True)
+        err_console.print(Text.assemble(("error: ", "bold red"), printable(err)),
+                          soft_wrap=True)
         raise typer.Exit(code=1) from None
     config = BatchConfig(
         sources=tuple(sources), out_dir=out, workers=workers, scheduler=scheduler,
@@ -207,13 +211,15 @@ def batch(
         with BatchProgress(err_console, disable=quiet) as progress:
             report = run_batch(config, on_planned=progress.planned, on_outcome=progress.advance)
     except HipromError as err:
-        err_console.print(Text.assemble(("error: ", "bold red"), str(err)), soft_wrap=True)
+        err_console.print(Text.assemble(("error: ", "bold red"), printable(err)),
+                          soft_wrap=True)
         raise typer.Exit(code=1) from None
     except (OSError, sqlite3.OperationalError) as err:
         message = _file_system_message(err, out)
         if message is None:
             raise
-        err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+        err_console.print(Text.assemble(("error: ", "bold red"), printable(message)),
+                          soft_wrap=True)
         raise typer.Exit(code=1) from None
     except KeyboardInterrupt:
         # Committed inputs stay in the store; the workers were stopped and every per-video

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from hiprom.backends.base import PoseModel
-from hiprom.errors import InputError
+from hiprom.errors import InputError, printable
 from hiprom.pipeline.analysis import MeasureOptions, TestedSide
 
 __all__ = ["BLUR_FACES_DEFAULT", "FAST_RETIRED", "INTERRUPTED", "NOT_SAVED", "PERSON_ENV",
-           "ModelOption", "PersonOption", "ShowFacesOption", "SideOption", "sampling_options"]
+           "ModelOption", "PersonOption", "ShowFacesOption", "SideOption", "check_out_dir",
+           "sampling_options"]
 
 #: The environment variable that names the person when ``--person`` is not given.
 PERSON_ENV = "HIPROM_PERSON"
@@ -29,6 +31,26 @@ INTERRUPTED = "interrupted; nothing partial was kept — run the same command ag
 FAST_RETIRED = ("--fast is retired: clips are sampled adaptively by default (sparsely where "
                 "nothing moves, every frame where the legs move), which is faster at the same "
                 "held angles; the flag has no effect. --every-frame analyses every frame.")
+
+
+def check_out_dir(out: Path | None) -> None:
+    """Refuse an output folder whose path is not UTF-8 text, before anything is measured.
+
+    Its path is written into the results (JSON, the batch store, results.csv, the history),
+    none of which can hold the undecodable bytes, and OpenCV's video writer crashes on it.
+
+    Raises:
+        InputError: the path holds bytes that are not UTF-8.
+
+    """
+    if out is None:
+        return
+    try:
+        str(out.absolute()).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"--out {printable(out.absolute())}: the folder's path is not valid "
+                         "UTF-8 text, which the result files cannot record; pick an output "
+                         "folder with a UTF-8 name") from None
 
 
 def sampling_options(*, every_frame: bool, stride: int, **fields: Any) -> MeasureOptions:

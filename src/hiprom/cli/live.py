@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 
 from hiprom.backends.base import PoseModel
-from hiprom.cli.common import NOT_SAVED, PersonOption, ShowFacesOption
-from hiprom.errors import HipromError, describe_os_error
+from hiprom.cli.common import NOT_SAVED, PersonOption, ShowFacesOption, check_out_dir
+from hiprom.errors import HipromError, describe_os_error, printable
 from hiprom.pipeline.analysis import MeasureOptions
 
 __all__ = ["register"]
@@ -27,7 +27,8 @@ def _print_summary(result: object, written: list[Path]) -> None:
 
     _summary_table(result)  # type: ignore[arg-type]
     if written:
-        out_console.print("wrote " + ", ".join(str(p) for p in written))
+        out_console.print("wrote " + ", ".join(printable(p) for p in written),
+                          soft_wrap=True)
 
 
 def live(
@@ -66,6 +67,10 @@ def live(
 
     if not headless and (reason := no_display_reason()):
         raise fail(reason)
+    try:
+        check_out_dir(out)
+    except HipromError as err:
+        raise fail(str(err)) from None
     options = LiveOptions(camera=camera, source=source, headless=headless, out_dir=out,
                           realtime=realtime, linger_s=linger,
                           measure=MeasureOptions(model=model), show_faces=show_faces)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -32,10 +34,11 @@ from hiprom.cli.common import (
     PersonOption,
     ShowFacesOption,
     SideOption,
+    check_out_dir,
     sampling_options,
 )
 from hiprom.core.selection import PersonPolicy
-from hiprom.errors import HipromError, InputError, describe_os_error
+from hiprom.errors import HipromError, InputError, describe_os_error, printable
 from hiprom.media.exports import ExportFormat
 from hiprom.pipeline.analysis import TestedSide
 from hiprom.vocabulary import SIDES
@@ -67,16 +70,29 @@ def _setup_logging(verbose: bool) -> None:
     os.environ.setdefault("GLOG_minloglevel", "0" if verbose else "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "INFO" if verbose else "ERROR")
+    handler = RichHandler(console=err_console, show_path=False, show_time=False)
+    handler.addFilter(_printable_record)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
+        handlers=[handler],
     )
 
 
+def _printable_record(record: logging.LogRecord) -> bool:
+    """Show a log message through :func:`~hiprom.errors.printable` (it may name a file)."""
+    record.msg, record.args = printable(record.getMessage()), None
+    return True
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one red line to stderr and return the Exit to raise."""
-    err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+    """Print one red line to stderr and return the Exit to raise.
+
+    The message is shown through :func:`~hiprom.errors.printable`: a file or person name in
+    it cannot put an escape sequence or a line break on the user's terminal.
+    """
+    err_console.print(Text.assemble(("error: ", "bold red"), printable(message)),
+                      soft_wrap=True)
     return typer.Exit(code=code)
 
 
@@ -84,6 +100,31 @@ def interrupted() -> typer.Exit:
     """Print the one interrupt line to stderr and return the Exit (code 130) to raise."""
     err_console.print(INTERRUPTED, soft_wrap=True, markup=False, highlight=False)
     return typer.Exit(code=130)
+
+
+@contextlib.contextmanager
+def _stop_signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the block like Ctrl-C (a KeyboardInterrupt).
+
+    ``timeout``, a job scheduler or a closed terminal stop a run with these; by default they
+    kill the process at once, leaving the temporary files of the set being written. As an
+    interrupt, the set is removed and the one interrupt line printed (exit 130).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    stops = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
+             if s is not None]
+    saved = {s: signal.signal(s, interrupt) for s in stops}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 @contextlib.contextmanager
@@ -135,7 +176,7 @@ def _verdict_word(leg: dict) -> str:
 def _summary_table(result: dict) -> None:
     from rich.table import Table
 
-    table = Table(title=Path(result["source"]["path"]).name, title_justify="left")
+    table = Table(title=printable(Path(result["source"]["path"]).name), title_justify="left")
     for col in ("leg", "IR (held)", "±95%", "ER (held)", "verdict", "quality"):
         table.add_column(col)
     for side in SIDES:
@@ -148,19 +189,22 @@ def _summary_table(result: dict) -> None:
             "–" if ci is None else f"{ci:.1f}°",
             "–" if er is None else f"{er:.1f}°",
             _verdict_word(leg),
-            ", ".join(leg["quality"]) or "ok",
+            printable(", ".join(leg["quality"]) or "ok"),
         )
     out_console.print(table)
     asym = result["asymmetry"]
     if asym.get("difference_deg") is not None:
-        out_console.print(asym["sentence"])
+        out_console.print(printable(asym["sentence"]), soft_wrap=True)
 
 
 @app.command()
 def measure(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Video files or photos of the seated test.", show_default=False),
+        # readable=False: an unreadable file fails alone (media.sources), the others are
+        # still measured; click's check would refuse the whole command with a usage error.
+        typer.Argument(help="Video files or photos of the seated test.", show_default=False,
+                       readable=False),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the result files.")] = Path(
         "hiprom-results"
@@ -198,20 +242,23 @@ def measure(
     face blurred unless --show-faces.
     """
     exports = tuple(export or ())
+    paths = _distinct(paths)
     if exports and stride > 1:
         raise fail("--export needs every frame analysed; drop --stride")
     if fast:
         err_console.print(Text.assemble(("note: ", "yellow"), FAST_RETIRED), soft_wrap=True)
     try:
+        check_out_dir(out)
         options = sampling_options(every_frame=every_frame or annotate or bool(exports),
                                    stride=stride, mirrored=mirrored, subject=subject,
                                    side=side, model=model)
     except InputError as err:
         raise fail(str(err)) from None
     try:
-        failed = _measure_all(paths, out, options, annotate=annotate, exports=exports,
-                              person=person, history=history, quiet=quiet,
-                              show_faces=show_faces)
+        with _stop_signals_as_interrupt():
+            failed = _measure_all(paths, out, options, annotate=annotate, exports=exports,
+                                  person=person, history=history, quiet=quiet,
+                                  show_faces=show_faces)
     except KeyboardInterrupt:
         # Every file is written under a temporary name and renamed when complete, so an
         # interrupt leaves nothing partial under a final name (hiprom.media.sinks.AtomicFiles).
@@ -222,6 +269,39 @@ def measure(
         if len(paths) > 1:
             err_console.print(f"{failed} of {len(paths)} inputs failed")
         raise typer.Exit(code=1)
+
+
+def _distinct(paths: list[Path]) -> list[Path]:
+    """``paths`` without a second mention of the same file (measured once)."""
+    seen: set[str] = set()
+    unique = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            unique.append(path)
+    return unique
+
+
+def _output_stems(paths: list[Path]) -> list[tuple[Path, str]]:
+    """Each input once, with the stem of its result files, unique within this run.
+
+    Inputs whose names differ only by folder, ending or case (``a/clip.mp4``, ``b/clip.mp4``,
+    ``CLIP.mov``) would write the same files, the last one's replacing the others' (and
+    on a case-insensitive disk ``CLIP.json`` is ``clip.json``); the second gets
+    ``clip-2``, the third ``clip-3``.
+    """
+    taken: set[str] = set()
+    unique: list[tuple[Path, str]] = []
+    for path in paths:
+        stem = base = Path(path).stem
+        n = 1
+        while stem.casefold() in taken:
+            n += 1
+            stem = f"{base}-{n}"
+        taken.add(stem.casefold())
+        unique.append((path, stem))
+    return unique
 
 
 def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annotate: bool,
@@ -235,18 +315,19 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
     from hiprom.pipeline.measure import measure_path
 
     failed = 0
-    for path in paths:
+    for path, stem in _output_stems(paths):
         try:
-            with _frame_progress(Path(path).name, enabled=not quiet) as progress:
+            with _frame_progress(printable(Path(path).name), enabled=not quiet) as progress:
                 m = measure_path(path, options=options, progress=progress)
             with AtomicFiles() as files:  # JSON, CSV, images, exports: all or none
-                written = write_outputs(m, out, annotate=annotate, files=files,
+                written = write_outputs(m, out, annotate=annotate, files=files, stem=stem,
                                         blur_faces=not show_faces)
                 if exports and m.source.kind == "still":
-                    err_console.print(f"{path}: a photo has no per-frame series to export",
+                    err_console.print(f"{printable(path)}: a photo has no per-frame series "
+                                      "to export",
                                       soft_wrap=True)
                 elif exports:
-                    written += write_exports(m, out, exports, files=files)
+                    written += write_exports(m, out, exports, files=files, stem=stem)
             result = result_document(m)
             if history and person:
                 from hiprom.report.history import save_result
@@ -258,7 +339,8 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
                 continue
         except HipromError as err:
             failed += 1
-            fail(str(err) if str(path) in str(err) else f"{path}: {err}")
+            named = printable(path) in printable(err)   # messages may name it escaped
+            fail(str(err) if named else f"{path}: {err}")
             continue
         except Exception as err:  # noqa: BLE001 - one bad file must not stop the others
             failed += 1
@@ -269,7 +351,8 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
             continue
         if not quiet:
             _summary_table(result)
-            out_console.print("wrote " + ", ".join(str(p) for p in written))
+            out_console.print("wrote " + ", ".join(printable(p) for p in written),
+                              soft_wrap=True)
     return failed
 
 

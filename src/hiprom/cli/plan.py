@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hiprom.cli.common import PERSON_ENV
-from hiprom.errors import HipromError, InputError, describe_os_error
+from hiprom.errors import HipromError, InputError, describe_os_error, printable
 from hiprom.media.sinks import write_bytes_atomic
 from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput
 from hiprom.report.document import ReportFormat
@@ -58,6 +58,9 @@ def _leg(ir: float | None, er: float | None, ci: float | None, side: str) -> Leg
         if er is not None or ci is not None:
             raise InputError(f"--{side}-er/--{side}-ci need --{side} (the IR angle); add it.")
         return None
+    if er is not None and er < 0:
+        raise InputError(f"--{side}-er is the external rotation as a positive number of degrees "
+                         f"(40 for 40° of ER), got {er:g}; drop the minus sign.")
     return LegInput(ir, er, DEFAULT_CI95_DEG if ci is None else ci)
 
 
@@ -125,7 +128,7 @@ def _fmt(value: float | None, ci: float | None = None) -> str:
 
 def _history_table(entries: tuple[Any, ...], person: str) -> Table:
     """Return the trend table; a test that does not count for trends is marked."""
-    table = Table(title=f"Seated hip IR history of {person} (degrees; ± = 95% interval; "
+    table = Table(title=f"Seated hip IR history of {printable(person)} (degrees; ± = 95% interval; "
                         "* = not in trends)", title_justify="left")
     for name in ("id", "test (UTC)", "kind", "left IR", "right IR", "left ER", "right ER"):
         table.add_column(name, justify="right" if "IR" in name or "ER" in name else "left",
@@ -140,8 +143,8 @@ def _history_table(entries: tuple[Any, ...], person: str) -> Table:
                       *(_fmt(e.ir_deg[s], e.ci95_deg[s]) + ("" if e.counts(s) else " *")
                         for s in Side),
                       *(_fmt(e.er_deg[s]) for s in Side),
-                      Path(e.source_path).name if e.source_path else "—",
-                      ", ".join(flags) or "—")
+                      printable(Path(e.source_path).name) if e.source_path else "—",
+                      printable(", ".join(flags)) or "—")
     return table
 
 
@@ -187,9 +190,11 @@ def _history(
     )
 
     if where:
-        typer.echo(str(default_db_path()))
+        typer.echo(printable(default_db_path()))
         return
     name = person or DEFAULT_PERSON
+    if plot is not None:   # before anything is changed
+        _check_target(plot, (".png",), "plot")
     if delete is not None:
         delete_result(name, delete)
     if exclude is not None:
@@ -215,7 +220,28 @@ def _history(
     console.print(*(found or ["Only one test per leg so far; re-test in 2–4 weeks."]), sep="\n",
                   soft_wrap=True)
     if plot is not None:
-        console.print(f"Plot written to {plot}", soft_wrap=True)
+        console.print(f"Plot written to {printable(plot)}", soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------- outputs
+def _check_target(target: Path, suffixes: tuple[str, ...], what: str,
+                  source: Path | None = None) -> None:
+    """Refuse to write over the file read (``source``) or over an existing file of another kind.
+
+    A report or plot may replace an earlier one (a file with one of ``suffixes``), never a
+    result JSON, its CSV or key frame, or anything else the user typed by mistake.
+
+    Raises:
+        InputError: ``target`` is ``source`` or an existing file with another suffix.
+
+    """
+    same = source is not None and target.exists() and source.exists() and (
+        target.samefile(source))
+    if same or (target.is_file() and target.suffix.lower() not in suffixes):
+        kinds = " or ".join(filter(None, (", ".join(suffixes[:-1]), suffixes[-1])))
+        raise InputError(f"{target} already exists and is not a {what}; writing the {what} "
+                         f"there would overwrite it. Name the {what} {kinds} (e.g. "
+                         f"{target.with_suffix(suffixes[0]).name}).")
 
 
 # ---------------------------------------------------------------------------- report
@@ -253,10 +279,11 @@ def _report(
             ReportFormat.HTML)
     target = out or (result.with_suffix(f".{kind.value}") if result is not None
                      else Path(f"hiprom-report-{_slug(str(person))}.{kind.value}"))
+    _check_target(target, (".html", ".htm", ".pdf"), "report", source=result)
     write_report(result, target, format=kind, person=person, clinician=clinician,
                  clinic=clinic)
     if not quiet:
-        typer.echo(f"Report written to {target}")
+        typer.echo(f"Report written to {printable(target)}")
 
 
 def register(app: typer.Typer) -> None:

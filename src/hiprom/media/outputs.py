@@ -243,7 +243,8 @@ def write_outputs(
     if files is None:
         with AtomicFiles() as own:
             return write_outputs(m, out_dir, annotate=annotate, key_frame=key_frame,
-                                 frame_hook=frame_hook, stem=stem, files=own)
+                                 frame_hook=frame_hook, stem=stem, files=own,
+                                 blur_faces=blur_faces)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = stem or Path(m.source.path).stem

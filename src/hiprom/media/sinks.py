@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom._native import native_stderr_silenced
-from hiprom.errors import InputError, SinkError
+from hiprom.errors import InputError, SinkError, printable
 
 __all__ = [
     "AtomicFiles",
@@ -499,6 +499,12 @@ class VideoSink(_AtomicSink):
             raise InputError(f"VideoSink resolution_wh must be positive, got {resolution_wh}")
         self.resolution_wh = (w, h)
         self.frames_written = 0
+        try:   # OpenCV crashes the process (SIGSEGV) on a path that is not UTF-8
+            str(self.path.absolute()).encode("utf-8")
+        except UnicodeEncodeError:
+            raise SinkError(f"Cannot write the video {printable(self.path)}: its folder or "
+                            "name is not valid UTF-8 text; pick an output folder with a "
+                            "UTF-8 name") from None
         self._open_part(group)
         fourcc = cv2.VideoWriter.fourcc(*VIDEO_CODECS[self.codec])
         # FFmpeg notes on stderr that it re-tags VP8/VP9 for WebM; harmless, so kept quiet.

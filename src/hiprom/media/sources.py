@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.errors import SourceError
+from hiprom._native import native_stderr_silenced, quiet_ffmpeg_log
+from hiprom.errors import SourceError, printable
 from hiprom.media.camera import DEFAULT_CAMERA_FPS, iter_webcam
 from hiprom.media.frames import Frame
 
@@ -56,6 +58,10 @@ _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"MM\x
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1")
 #: A file whose decoded frames fall short of the header's count by more than this is truncated.
 _TRUNCATION_TOLERANCE = 0.05
+#: Longest side a photo is analysed at (8K). The pose model sees 256 px and the face
+#: detector 360-px tiles, so more pixels add nothing but memory and time: a 1.2 MB PNG of
+#: 20000 x 20000 px took 6 GB and 40 s, a 30000-px one would exhaust a clinic laptop.
+MAX_PHOTO_SIDE_PX = 8192
 #: Failed reads in a row after which the rest of a file counts as lost. A damaged section
 #: costs about one failed read per lost frame (FFmpeg drops the packets it cannot decode);
 #: at the real end of a file reads fail at once, so trying on is cheap.
@@ -135,14 +141,36 @@ def open_source(path: str | Path) -> Iterator[Frame]:
     return iter_video(p)
 
 
+def name_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be opened by name, or None when its name is fine.
+
+    A name holding bytes that are not UTF-8 (Latin-1 names from an old share) reaches
+    Python as lone surrogates, and OpenCV's path argument crashes the process (SIGSEGV) on
+    them; such a file is refused before OpenCV sees it.
+    """
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return (f"{printable(path)}: the file's name (or its folder's) is not valid UTF-8 "
+                "text, which the video and image readers cannot open; rename it (letters, "
+                "digits, '-' and '_' are always safe)")
+    return None
+
+
 def _check_file(path: Path, kind: str) -> None:
-    """Raise :class:`SourceError` unless ``path`` is a non-empty regular file."""
+    """Raise :class:`SourceError` unless ``path`` is a non-empty regular file with a usable name."""
+    problem = name_problem(path)
+    if problem is not None:
+        raise SourceError(f"{kind} {problem}")
     if not path.exists():
         raise SourceError(f"{kind} {path} does not exist; check the path and spelling.")
     if path.is_dir():
         raise SourceError(f"{kind} {path} is a folder; pass a file inside it.")
     if path.stat().st_size == 0:
         raise SourceError(f"{kind} {path} is empty (0 bytes); copy or record it again.")
+    if not os.access(path, os.R_OK):   # else OpenCV says only that it cannot open it
+        raise SourceError(f"{kind} {path} cannot be read: permission denied; ask for read "
+                          "access to it (chmod +r) or copy it somewhere you may read.")
 
 
 def _fourcc_text(code: float) -> str:
@@ -154,7 +182,11 @@ def _fourcc_text(code: float) -> str:
 def _open_video(path: Path) -> cv2.VideoCapture:
     """Open ``path`` with the FFmpeg backend, rotation applied, or raise SourceError."""
     _check_file(path, "Video")
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    # FFmpeg ("moov atom not found") and OpenCV ("[ WARN ] ... cap.cpp") complain on fd 2
+    # about a file they cannot open; the SourceError below says it in one line instead.
+    quiet_ffmpeg_log()   # before OpenCV first loads FFmpeg: its per-frame decoder errors
+    with native_stderr_silenced():
+        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
         raise SourceError(
@@ -443,7 +475,7 @@ def _read_heif(path: Path) -> npt.NDArray[np.uint8]:
                           f"({image.shape} {image.dtype}); export it as JPEG and try again.")
     # libheif gives RGB(A); the rest of hiprom works in OpenCV's BGR.
     code = cv2.COLOR_RGBA2BGR if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
-    return cast(npt.NDArray[np.uint8], cv2.cvtColor(image, code))
+    return _limit_size(path, cast(npt.NDArray[np.uint8], cv2.cvtColor(image, code)))
 
 
 def _read_image(path: Path) -> npt.NDArray[np.uint8]:
@@ -461,7 +493,19 @@ def _read_image(path: Path) -> npt.NDArray[np.uint8]:
             f"Could not read {path} as an image; use a JPEG or PNG photo "
             f"({', '.join(sorted(IMAGE_SUFFIXES))})."
         )
-    return cast(npt.NDArray[np.uint8], image_bgr)  # IMREAD_COLOR: 8-bit BGR
+    return _limit_size(path, cast(npt.NDArray[np.uint8], image_bgr))  # 8-bit BGR
+
+
+def _limit_size(path: Path, image_bgr: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """``image_bgr`` scaled down to :data:`MAX_PHOTO_SIDE_PX` on its longest side, if larger."""
+    h, w = image_bgr.shape[:2]
+    if max(h, w) <= MAX_PHOTO_SIDE_PX:
+        return image_bgr
+    scale = MAX_PHOTO_SIDE_PX / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    logger.warning("%s is %dx%d px; analysed at %dx%d (photos are read at most %d px on "
+                   "their longest side).", printable(path), w, h, *size, MAX_PHOTO_SIDE_PX)
+    return cast(npt.NDArray[np.uint8], cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA))
 
 
 def iter_images(paths: Iterable[str | Path]) -> Iterator[Frame]:

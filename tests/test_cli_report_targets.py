@@ -1,0 +1,79 @@
+"""``hiprom report --out`` and ``hiprom history --plot`` must not overwrite what they read.
+
+A clinic user who types the result's name after ``-o`` (or tab-completes the wrong file)
+lost the measurement: the report was written over the JSON it was made from.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import hiprom.pipeline.measure
+from builders import NEAR_BODY, landmarks, seated_xy
+from hiprom.backends import FakeBackend
+from hiprom.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def result_json(tmp_path, monkeypatch):
+    """A result written by ``hiprom measure`` (fake pose model) and saved for ``ada``."""
+    monkeypatch.setenv("HIPROM_HOME", str(tmp_path / "home"))
+    real = hiprom.pipeline.measure.measure_path
+
+    def measure_path(p, *, options=None, progress=None):
+        return real(p, options=options, backend_factory=lambda mode: FakeBackend(
+            [landmarks(seated_xy(30.0, 20.0, NEAR_BODY))]))
+
+    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", measure_path)
+    photo = tmp_path / "ada.png"
+    cv2.imwrite(str(photo), np.full((480, 640, 3), 90, np.uint8))
+    out = tmp_path / "out"
+    done = runner.invoke(app, ["measure", str(photo), "-o", str(out), "--person", "ada", "-q"])
+    assert done.exit_code == 0, done.output
+    return out / "ada.json"
+
+
+def _one_error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output
+    return errors[0]
+
+
+@pytest.mark.reliability(case="`hiprom report ada.json -o ada.json` (or -o the result's CSV or "
+                              "key frame)",
+                         outcome="exit 1, one line: that would overwrite it, name the report "
+                                 ".html or .pdf; the file is unchanged (was: the result was "
+                                 "replaced by the HTML report)")
+@pytest.mark.parametrize("target", ["ada.json", "ada.csv", "ada.keyframe.png"])
+def test_report_refuses_to_overwrite_its_input_or_other_data(result_json, target):
+    before = {p.name: p.read_bytes() for p in result_json.parent.iterdir()}
+    line = _one_error_line(runner.invoke(app, ["report", str(result_json), "-o",
+                                               str(result_json.parent / target)]))
+    assert "overwrite" in line and ".html" in line
+    assert {p.name: p.read_bytes() for p in result_json.parent.iterdir()} == before
+
+
+def test_report_may_replace_an_earlier_report(result_json):
+    target = result_json.with_suffix(".html")
+    target.write_text("an older report")
+    done = runner.invoke(app, ["report", str(result_json), "-o", str(target)])
+    assert done.exit_code == 0, done.output
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.reliability(case="`hiprom history --plot` naming an existing file that is not a "
+                              "PNG (e.g. the result JSON)",
+                         outcome="exit 1, one line; the file is unchanged")
+def test_history_plot_refuses_to_overwrite_other_data(result_json):
+    before = result_json.read_bytes()
+    line = _one_error_line(runner.invoke(app, ["history", "--person", "ada", "--plot",
+                                               str(result_json)]))
+    assert "overwrite" in line and ".png" in line
+    assert result_json.read_bytes() == before
