@@ -199,3 +199,26 @@ def test_the_setup_step_says_when_the_picture_is_dark_or_backlit():
     assert light_tips(None) == [] and light_tips((120.0, 110.0)) == []
     assert light_tips((30.0, 25.0)) == ["Add light in front of you: the picture is too dark"]
     assert "window" in light_tips((180.0, 50.0))[0]
+
+
+def _standing(i: int) -> FrameRecord:
+    """The default person standing: hips a shank length higher, knees far below them."""
+    from hiprom.core.landmarks import LandmarkName as L
+
+    xy = seated_xy(0.0, 0.0)
+    xy[[L.LEFT_HIP, L.RIGHT_HIP], 1] -= 120.0
+    return frame_record(i, xy, fps=FPS)
+
+
+def test_setup_says_when_the_person_is_not_seated_for_the_test():
+    guide = Guide()
+    guide.press(Key.NEXT)
+    states = [guide.update(_standing(i)) for i in range(int(3 * FPS))]
+    assert all(s.phase is Phase.SETUP for s in states)   # the test never starts
+    last = states[-1]
+    assert last.alert and last.headline.startswith("Sit on the table edge")
+    assert last.detail.startswith("The thighs are not level")   # why, from the check
+    assert "Move" not in last.headline + last.detail   # no camera advice for a sitter
+    # Sitting down, the setup goes on to the neutral as usual.
+    states = drive(guide, lambda t: (0.0, 0.0, 0.0), 3.0, start=int(3 * FPS))
+    assert states[-1].phase is not Phase.SETUP

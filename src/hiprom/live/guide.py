@@ -33,7 +33,7 @@ from dataclasses import replace
 import numpy as np
 
 from hiprom.core.geometry import LegMeasurement
-from hiprom.core.posture import light_problem
+from hiprom.core.posture import LIMITS_BY_MODEL, check_seated_test, light_problem
 from hiprom.live.reps import RepsPhase
 from hiprom.live.states import (
     GuideConfig,
@@ -47,7 +47,7 @@ from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
 from hiprom.pipeline.progress import IncrementalSummary, LegPhase, ProtocolState
 from hiprom.vocabulary import MIN_VISIBILITY, SIDES, Side
 
-__all__ = ["Guide", "light_tips", "setup_advice"]
+__all__ = ["Guide", "light_tips", "posture_advice", "setup_advice"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,24 @@ def light_tips(light: tuple[float, float] | None) -> list[str]:
     if problem[0] == "dark":
         return ["Add light in front of you: the picture is too dark"]
     return ["Turn so the window or lamp lights you from the camera's side"]
+
+
+#: Seconds of setup frames the seated-test check reads (the pipeline's own check, which
+#: would refuse the whole session at the end: saying so before the test starts is kinder).
+POSTURE_WINDOW_S = 1.0
+#: Frames the window must hold before the check speaks.
+POSTURE_MIN_FRAMES = 8
+
+
+def posture_advice(frames: Sequence[LegMeasurement | None], model: str = "full") -> list[str]:
+    """What to do when these setup frames are not the seated test, then why; or []."""
+    if len(frames) < POSTURE_MIN_FRAMES:
+        return []
+    check = check_seated_test(frames, limits=LIMITS_BY_MODEL[str(getattr(model, "value", model))])
+    if check.valid or check.reason is None:
+        return []
+    what = check.reason.partition("; ")[0]
+    return ["Sit on the table edge facing the camera, feet hanging", what[:1].upper() + what[1:]]
 
 
 def setup_advice(legs: LegMeasurement | None, n_persons: int, resolution_wh: tuple[int, int],
@@ -138,6 +156,7 @@ class Guide(RepsPhase):
         self._n_scored = 0
         self._excursion: dict[str, bool] = {}
         self._view: deque[tuple[float, float, float, float]] = deque()
+        self._posture: deque[tuple[float, LegMeasurement | None]] = deque()
         self._ok_since: float | None = None
         self._note = ""
         self._redos = 0
@@ -233,6 +252,14 @@ class Guide(RepsPhase):
         view = self._smoothed_view(record)
         advice = setup_advice(record.legs, record.n_persons, self.resolution_wh,
                               config=self.config, view_deg=view)
+        self._posture.append((t, record.legs))
+        while self._posture and self._posture[0][0] < t - POSTURE_WINDOW_S:
+            self._posture.popleft()
+        if record.legs is not None and not (advice and "in view" in advice[0]):
+            # Not the seated test (standing, legs stretched out, seen from the side): that
+            # comes before any camera advice, which assumes the person sits for the test.
+            wrong = posture_advice([legs for _, legs in self._posture], self.options.model)
+            advice = wrong or advice
         visible = record.legs is not None and not (advice and "in view" in advice[0])
         ok = visible if self.config.auto else not advice
         # Light is advice, not a gate: a dim room can still be measured.
