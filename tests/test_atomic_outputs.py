@@ -162,6 +162,26 @@ def _wait_for(predicate, timeout_s: float, proc: subprocess.Popen) -> bool:
     return False
 
 
+def _signal_measure_annotate(out: Path, sig: int, cmd: list[str], **popen) -> None:
+    """Start ``cmd`` (measure --annotate), send ``sig`` once the video is being written, and
+    check it ends like Ctrl-C: exit 130, the one line, nothing left in ``out``."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **popen)
+    try:
+        started = _wait_for(lambda: any(p.name.endswith(".part.webm") and p.stat().st_size
+                                        for p in out.glob(".*")), 120, proc)
+        assert started, f"the annotated video never started: {proc.communicate()}"
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert stderr.strip() == ("interrupted; nothing partial was kept — run the same command "
+                              "again to finish")
+    assert _names(out) == [], "neither a final nor a temporary file may be left"
+
+
 @pytest.mark.slow
 @pytest.mark.mediapipe
 @pytest.mark.reliability(case="SIGINT to `hiprom measure --annotate` mid-way, then a rerun",
@@ -170,21 +190,7 @@ def test_sigint_during_measure_annotate_keeps_nothing_partial_and_a_rerun_finish
     out = tmp_path / "out"
     cmd = [str(Path(sys.executable).parent / "hiprom"), "measure", str(SAMPLE), "--annotate",
            "-o", str(out), "--no-history", "-q"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint)
-    try:
-        started = _wait_for(lambda: any(p.name.endswith(".part.webm") and p.stat().st_size
-                                        for p in out.glob(".*")), 120, proc)
-        assert started, f"the annotated video never started: {proc.communicate()}"
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, stderr
-    assert stderr.strip() == ("interrupted; nothing partial was kept — run the same command "
-                              "again to finish")
-    assert _names(out) == [], "neither a final nor a temporary file may be left"
+    _signal_measure_annotate(out, signal.SIGINT, cmd, preexec_fn=default_sigint)
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert _names(out) == sorted(f"seated_ir_left_right.{s}" for s in
@@ -201,17 +207,4 @@ def test_sigterm_during_measure_annotate_leaves_no_temporary_file(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "hiprom.cli.main", "measure", str(SAMPLE), "--annotate",
            "-o", str(out), "--no-history", "-q"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        started = _wait_for(lambda: any(p.name.endswith(".part.webm") and p.stat().st_size
-                                        for p in out.glob(".*")), 120, proc)
-        assert started, f"the annotated video never started: {proc.communicate()}"
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, (proc.returncode, stderr)
-    assert stderr.strip() == ("interrupted; nothing partial was kept — run the same command "
-                              "again to finish")
-    assert _names(out) == [], "neither a final nor a temporary file may be left"
+    _signal_measure_annotate(out, signal.SIGTERM, cmd)
