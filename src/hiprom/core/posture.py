@@ -40,7 +40,8 @@ from hiprom.vocabulary import MIN_VISIBILITY, SIDES
 
 __all__ = [
     "LIMITS", "LIMITS_BY_MODEL", "PostureCheck", "PostureLimits", "camera_advice",
-    "check_seated_test", "light_advice", "light_problem", "posture_features",
+    "check_seated_test", "light_advice", "light_problem", "limits_for", "posture_features",
+    "posture_verdict",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -148,16 +149,33 @@ def check_seated_test(frames: Sequence[LegMeasurement | None], *,
 
     ``light`` is per frame ``(picture, subject)`` mean grey level (0–255), for the advice.
     """
-    rows = np.array([posture_features(f, min_visibility) for f in frames], np.float64)
-    rows = rows.reshape(-1, len(FEATURES))
-    usable = np.all(np.isfinite(rows), axis=1)
-    fraction = float(usable.mean()) if len(rows) else 0.0
-    medians = (np.median(rows[usable], axis=0) if usable.any()
-               else np.full(len(FEATURES), np.nan))
-    features = dict(zip(FEATURES, (float(v) for v in medians), strict=True))
-    reason = _reason(features, fraction, limits)
+    rows = [posture_features(f, min_visibility) for f in frames]
+    reason, features, fraction = posture_verdict(rows, limits)
     advice = camera_advice(frames, resolution_wh, usable_fraction=fraction, light=light)
     return PostureCheck(reason is None, reason, features, fraction, advice)
+
+
+def posture_verdict(rows: Sequence[FloatArray], limits: PostureLimits = LIMITS
+                    ) -> tuple[str | None, dict[str, float], float]:
+    """The check of :func:`check_seated_test` on frames' :func:`posture_features` rows.
+
+    Returns:
+        ``(reason, features, usable_fraction)``: why this is not the seated test (None when
+        it is), the medians of :data:`FEATURES` over the usable frames, and their share.
+
+    """
+    table = np.array(rows, np.float64).reshape(-1, len(FEATURES))
+    usable = np.all(np.isfinite(table), axis=1)
+    fraction = float(usable.mean()) if len(table) else 0.0
+    medians = (np.median(table[usable], axis=0) if usable.any()
+               else np.full(len(FEATURES), np.nan))
+    features = dict(zip(FEATURES, (float(v) for v in medians), strict=True))
+    return _reason(features, fraction, limits), features, fraction
+
+
+def limits_for(model: str = "full") -> PostureLimits:
+    """A pose network's limits (``"full"``, ``"heavy"``, ``"lite"``, or the enum)."""
+    return LIMITS_BY_MODEL[str(getattr(model, "value", model))]
 
 
 #: Camera pitch or yaw beyond which the result suggests moving the camera (clinical notes

@@ -33,7 +33,7 @@ from dataclasses import replace
 import numpy as np
 
 from hiprom.core.geometry import LegMeasurement
-from hiprom.core.posture import LIMITS_BY_MODEL, check_seated_test, light_problem
+from hiprom.core.posture import light_problem, limits_for, posture_features, posture_verdict
 from hiprom.live.reps import RepsPhase
 from hiprom.live.states import (
     GuideConfig,
@@ -69,14 +69,17 @@ POSTURE_WINDOW_S = 1.0
 POSTURE_MIN_FRAMES = 8
 
 
-def posture_advice(frames: Sequence[LegMeasurement | None], model: str = "full") -> list[str]:
-    """What to do when these setup frames are not the seated test, then why; or []."""
-    if len(frames) < POSTURE_MIN_FRAMES:
+def posture_advice(rows: Sequence[np.ndarray], model: str = "full") -> list[str]:
+    """What to do when these setup frames are not the seated test, then why; or [].
+
+    ``rows`` are the frames' :func:`~hiprom.core.posture.posture_features`.
+    """
+    if len(rows) < POSTURE_MIN_FRAMES:
         return []
-    check = check_seated_test(frames, limits=LIMITS_BY_MODEL[str(getattr(model, "value", model))])
-    if check.valid or check.reason is None:
+    reason = posture_verdict(rows, limits_for(model))[0]
+    if reason is None:
         return []
-    what = check.reason.partition("; ")[0]
+    what = reason.partition("; ")[0]
     return ["Sit on the table edge facing the camera, feet hanging", what[:1].upper() + what[1:]]
 
 
@@ -156,7 +159,7 @@ class Guide(RepsPhase):
         self._n_scored = 0
         self._excursion: dict[str, bool] = {}
         self._view: deque[tuple[float, float, float, float]] = deque()
-        self._posture: deque[tuple[float, LegMeasurement | None]] = deque()
+        self._posture: deque[tuple[float, np.ndarray]] = deque()   # (t, posture features)
         self._ok_since: float | None = None
         self._note = ""
         self._redos = 0
@@ -252,13 +255,13 @@ class Guide(RepsPhase):
         view = self._smoothed_view(record)
         advice = setup_advice(record.legs, record.n_persons, self.resolution_wh,
                               config=self.config, view_deg=view)
-        self._posture.append((t, record.legs))
+        self._posture.append((t, posture_features(record.legs)))
         while self._posture and self._posture[0][0] < t - POSTURE_WINDOW_S:
             self._posture.popleft()
         if record.legs is not None and not (advice and "in view" in advice[0]):
             # Not the seated test (standing, legs stretched out, seen from the side): that
             # comes before any camera advice, which assumes the person sits for the test.
-            wrong = posture_advice([legs for _, legs in self._posture], self.options.model)
+            wrong = posture_advice([row for _, row in self._posture], self.options.model)
             advice = wrong or advice
         visible = record.legs is not None and not (advice and "in view" in advice[0])
         ok = visible if self.config.auto else not advice

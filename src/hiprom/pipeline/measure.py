@@ -17,7 +17,7 @@ from hiprom.backends.base import PoseBackend, PoseModel, RunningMode
 from hiprom.core.calibration import terms_for
 from hiprom.core.geometry import LegMeasurement
 from hiprom.core.landmarks import Landmarks
-from hiprom.core.posture import LIMITS_BY_MODEL, check_seated_test
+from hiprom.core.posture import check_seated_test, limits_for
 from hiprom.core.protocol import (
     summarise_still,
 )
@@ -121,7 +121,7 @@ def measurement_from_analysis(
     tested: dict[str, bool] = {
         side: _tested_in_clip(side, legs[side].reps, rotation[side], options) for side in SIDES}
     protocol = (check_seated_test([r.legs for r in analysis.records],
-                                  limits=LIMITS_BY_MODEL[PoseModel(options.model).value],
+                                  limits=limits_for(options.model),
                                   min_visibility=options.min_visibility,
                                   resolution_wh=analysis.resolution_wh,
                                   light=[r.light for r in analysis.records
