@@ -242,7 +242,6 @@ def measure(
     face blurred unless --show-faces.
     """
     exports = tuple(export or ())
-    paths = _distinct(paths)
     if exports and stride > 1:
         raise fail("--export needs every frame analysed; drop --stride")
     if fast:
@@ -271,29 +270,23 @@ def measure(
         raise typer.Exit(code=1)
 
 
-def _distinct(paths: list[Path]) -> list[Path]:
-    """``paths`` without a second mention of the same file (measured once)."""
-    seen: set[str] = set()
-    unique = []
-    for path in paths:
-        real = os.path.realpath(path)
-        if real not in seen:
-            seen.add(real)
-            unique.append(path)
-    return unique
-
-
 def _output_stems(paths: list[Path]) -> list[tuple[Path, str]]:
     """Each input once, with the stem of its result files, unique within this run.
 
-    Inputs whose names differ only by folder, ending or case (``a/clip.mp4``, ``b/clip.mp4``,
-    ``CLIP.mov``) would write the same files, the last one's replacing the others' (and
-    on a case-insensitive disk ``CLIP.json`` is ``clip.json``); the second gets
-    ``clip-2``, the third ``clip-3``.
+    A second mention of the same file is dropped (it is measured once). Inputs whose
+    names differ only by folder, ending or case (``a/clip.mp4``, ``b/clip.mp4``,
+    ``CLIP.mov``) would write the same files, the last one's replacing the others' (and on a
+    case-insensitive disk ``CLIP.json`` is ``clip.json``); the second gets ``clip-2``, the
+    third ``clip-3``.
     """
+    seen: set[str] = set()
     taken: set[str] = set()
     unique: list[tuple[Path, str]] = []
     for path in paths:
+        real = os.path.realpath(path)
+        if real in seen:
+            continue
+        seen.add(real)
         stem = base = Path(path).stem
         n = 1
         while stem.casefold() in taken:
