@@ -15,6 +15,7 @@ __all__ = [
     "MeasurementError",
     "SourceError",
     "describe_os_error",
+    "is_utf8_path",
     "printable",
 ]
 
@@ -100,6 +101,20 @@ def describe_os_error(err: OSError, path: str | os.PathLike[str] | None = None) 
         return None
     where = err.filename if err.filename is not None else path
     return template.format(path=os.fsdecode(where) if where is not None else "the output")
+
+
+def is_utf8_path(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is UTF-8 text.
+
+    A name with other bytes (Latin-1 names from an old share) reaches Python as lone
+    surrogates, which OpenCV's path arguments crash on (SIGSEGV) and the result files cannot
+    record.
+    """
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 #: Invisible characters that reorder what the terminal shows (Trojan Source); shown escaped.

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from hiprom.backends.base import PoseModel
-from hiprom.errors import InputError, printable
+from hiprom.errors import InputError, is_utf8_path, printable
 from hiprom.pipeline.analysis import MeasureOptions, TestedSide
 
 __all__ = ["BLUR_FACES_DEFAULT", "FAST_RETIRED", "INTERRUPTED", "NOT_SAVED", "PERSON_ENV",
@@ -43,14 +43,10 @@ def check_out_dir(out: Path | None) -> None:
         InputError: the path holds bytes that are not UTF-8.
 
     """
-    if out is None:
-        return
-    try:
-        str(out.absolute()).encode("utf-8")
-    except UnicodeEncodeError:
+    if out is not None and not is_utf8_path(out.absolute()):
         raise InputError(f"--out {printable(out.absolute())}: the folder's path is not valid "
                          "UTF-8 text, which the result files cannot record; pick an output "
-                         "folder with a UTF-8 name") from None
+                         "folder with a UTF-8 name")
 
 
 def sampling_options(*, every_frame: bool, stride: int, **fields: Any) -> MeasureOptions:

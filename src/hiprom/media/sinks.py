@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom._native import native_stderr_silenced
-from hiprom.errors import InputError, SinkError, printable
+from hiprom.errors import InputError, SinkError, is_utf8_path, printable
 
 __all__ = [
     "AtomicFiles",
@@ -499,12 +499,10 @@ class VideoSink(_AtomicSink):
             raise InputError(f"VideoSink resolution_wh must be positive, got {resolution_wh}")
         self.resolution_wh = (w, h)
         self.frames_written = 0
-        try:   # OpenCV crashes the process (SIGSEGV) on a path that is not UTF-8
-            str(self.path.absolute()).encode("utf-8")
-        except UnicodeEncodeError:
+        if not is_utf8_path(self.path.absolute()):   # OpenCV would crash the process
             raise SinkError(f"Cannot write the video {printable(self.path)}: its folder or "
                             "name is not valid UTF-8 text; pick an output folder with a "
-                            "UTF-8 name") from None
+                            "UTF-8 name")
         self._open_part(group)
         fourcc = cv2.VideoWriter.fourcc(*VIDEO_CODECS[self.codec])
         # FFmpeg notes on stderr that it re-tags VP8/VP9 for WebM; harmless, so kept quiet.

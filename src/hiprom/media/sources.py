@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom._native import native_stderr_silenced, quiet_ffmpeg_log
-from hiprom.errors import SourceError, printable
+from hiprom.errors import SourceError, is_utf8_path, printable
 from hiprom.media.camera import DEFAULT_CAMERA_FPS, iter_webcam
 from hiprom.media.frames import Frame
 
@@ -148,13 +148,11 @@ def name_problem(path: str | Path) -> str | None:
     Python as lone surrogates, and OpenCV's path argument crashes the process (SIGSEGV) on
     them; such a file is refused before OpenCV sees it.
     """
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:
-        return (f"{printable(path)}: the file's name (or its folder's) is not valid UTF-8 "
-                "text, which the video and image readers cannot open; rename it (letters, "
-                "digits, '-' and '_' are always safe)")
-    return None
+    if is_utf8_path(path):
+        return None
+    return (f"{printable(path)}: the file's name (or its folder's) is not valid UTF-8 "
+            "text, which the video and image readers cannot open; rename it (letters, "
+            "digits, '-' and '_' are always safe)")
 
 
 def _check_file(path: Path, kind: str) -> None:
