@@ -72,6 +72,11 @@ accuracy: validation validation2
 	for m in heavy lite; do \
 	  $(PY) benchmarks/accuracy_cv.py --data $(VALIDATION) --data $(VALIDATION2) --split fit \
 		--model $$m --out build/accuracy-cv-$$m --markdown build/accuracy-cv-$$m.md || exit 1; done
+	$(PY) benchmarks/flags_cv.py --data $(VALIDATION) --data $(VALIDATION2) --split fit \
+		--out build/accuracy-cv --markdown build/flags-cv.md
+	for m in heavy lite; do \
+	  $(PY) benchmarks/flags_cv.py --data $(VALIDATION) --data $(VALIDATION2) --split fit \
+		--model $$m --out build/accuracy-cv-$$m --markdown build/flags-cv-$$m.md || exit 1; done
 	for m in full heavy lite; do \
 	  $(PY) benchmarks/accuracy.py --data $(VALIDATION2) --split fit --kind still --side both \
 		--model $$m --out build/accuracy-fit-stills-$$m \

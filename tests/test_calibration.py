@@ -16,17 +16,23 @@ from hiprom.backends.base import PoseModel
 from hiprom.core.calibration import (
     CLIP_SYSTEMATIC_SD_BY_MODEL,
     HIP_CENTRE_OFFSET_BY_MODEL,
+    KNEE_DRIFT_LIMIT_BY_MODEL,
+    KNEE_SLIDE_PER_DEG_BY_MODEL,
     NO_NEUTRAL_SD_BY_MODEL,
+    PELVIS_ROLL_PER_ER_BY_MODEL,
     PIVOT_FALLBACK_SD_BY_MODEL,
     STILL_SYSTEMATIC_SD_BY_MODEL,
     terms_for,
 )
 from hiprom.core.landmarks import LandmarkName as L
 from hiprom.core.landmarks import Landmarks
+from hiprom.core.pivot import knee_shift_px
+from hiprom.core.protocol import LegSeries, summarise_leg
 from hiprom.pipeline import analysis
 from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
 from hiprom.pipeline.measure import measure_path
-from hiprom.pipeline.summarise import summarise_records
+from hiprom.pipeline.summarise import pivot_limits, summarise_records
+from hiprom.vocabulary import Side
 
 MODELS = [m.value for m in PoseModel]
 BODY = Body(centre=(320.0, 220.0), knee_half_width=50.0, shank=150.0, shoulders=(60.0, 180.0))
@@ -43,13 +49,15 @@ def still_systematic_sd(model: str) -> float:
 def test_every_bundled_network_has_its_own_terms() -> None:
     for table in (HIP_CENTRE_OFFSET_BY_MODEL, CLIP_SYSTEMATIC_SD_BY_MODEL,
                   STILL_SYSTEMATIC_SD_BY_MODEL, NO_NEUTRAL_SD_BY_MODEL,
-                  PIVOT_FALLBACK_SD_BY_MODEL):
+                  PIVOT_FALLBACK_SD_BY_MODEL, KNEE_SLIDE_PER_DEG_BY_MODEL,
+                  KNEE_DRIFT_LIMIT_BY_MODEL, PELVIS_ROLL_PER_ER_BY_MODEL):
         assert set(table) == set(MODELS)
     for model in PoseModel:   # the enum and its value look up the same terms
         terms = terms_for(model)
         assert terms == terms_for(model.value)
         assert terms.clip_sd_deg == CLIP_SYSTEMATIC_SD_BY_MODEL[model.value] > 0
         assert terms.pivot_fallback_sd_deg == PIVOT_FALLBACK_SD_BY_MODEL[model.value] > 0
+        assert terms.knee_drift_limit == KNEE_DRIFT_LIMIT_BY_MODEL[model.value] > 0
 
 
 def test_the_hip_offset_follows_the_network_unless_given() -> None:
@@ -137,3 +145,71 @@ def test_a_leg_s_extra_term_is_its_network_s(make, flag: str, term: str) -> None
         assert ci is not None
         terms = terms_for(model)
         assert ci >= 1.96 * float(np.hypot(terms.clip_sd_deg, getattr(terms, term)))
+
+
+def _knee_series(drift_shank: float, shank_px: float = 150.0) -> LegSeries:
+    """A left-leg rep about the neutral knee whose knee moves ``drift_shank`` shank lengths
+    laterally during the 38° hold, beyond the usual slide (as the pivot reports it)."""
+    angles = np.array(held_angles([(1.5, 0.0), (2.0, 38.0), (1.5, 0.0)], fps=30.0))
+    knee_x = np.where(angles == 38.0, 380.0 + drift_shank * shank_px, 380.0)
+    return LegSeries(np.arange(angles.size) / 30.0, angles, knee_x_px=knee_x,
+                     shank_length_px=np.full(angles.size, shank_px), side=Side.LEFT,
+                     pelvis_static=True)
+
+
+def test_each_network_flags_knee_drift_at_its_own_limit() -> None:
+    limits = {m: terms_for(m).knee_drift_limit for m in PoseModel}
+    drift = (min(limits.values()) + max(limits.values())) / 2
+    flagged = {}
+    for model in PoseModel:
+        result = summarise_leg(_knee_series(drift), limits=pivot_limits(model))
+        (rep,) = (r for r in result.reps if "short_hold" not in r.flags)
+        assert rep.movement["knee_drift"] == pytest.approx(drift)
+        flagged[model] = "knee_drift" in rep.flags
+        assert flagged[model] == (drift > limits[model])
+        still = summarise_leg(_knee_series(0.0), limits=pivot_limits(model))
+        assert not any("knee_drift" in r.flags for r in still.reps)
+    assert set(flagged.values()) == {True, False}
+
+
+@pytest.mark.parametrize("lateral", [1.0, -1.0])
+def test_each_network_s_own_knee_slide_is_not_drift(lateral: float) -> None:
+    shank, theta = 150.0, 38.0
+    knee0, ankle = np.array([300.0, 200.0]), np.array([300.0, 350.0])
+    t = np.radians(theta)
+    ankle = knee0 + shank * np.array([lateral * np.sin(t), np.cos(t)])
+    normal = np.array([np.cos(t), -lateral * np.sin(t)]) * lateral   # ⊥ shank, lateral
+    slides = {m: terms_for(m).knee_slide_per_deg for m in PoseModel}
+    assert len(set(slides.values())) == len(slides)
+    for model, slide in slides.items():
+        knee = knee0 + slide * theta * shank * normal
+        for other, other_slide in slides.items():
+            shift = knee_shift_px(knee, ankle, knee0, shank, theta, lateral, other_slide)
+            expected = (slide - other_slide) * theta * shank
+            assert shift == pytest.approx(expected, abs=1e-6), (model, other)
+
+
+def _er_with_hip_line_turning(roll_deg: float, er_deg: float) -> LegSeries:
+    """An ER rep of the left leg about its neutral during whose hold the hip line turns."""
+    angles = np.array(held_angles([(1.5, 0.0), (2.0, -er_deg), (1.5, 0.0)], fps=30.0))
+    roll = np.where(angles == -er_deg, roll_deg, 0.0)
+    return LegSeries(np.arange(angles.size) / 30.0, angles, pelvis_roll_deg=roll,
+                     side=Side.LEFT, pelvis_static=True)
+
+
+def test_the_pelvis_roll_limit_grows_with_er_by_the_network_s_own_rate() -> None:
+    er = 35.0
+    limits = {m: 4.0 + terms_for(m).pelvis_roll_per_er_deg * er for m in PoseModel}
+    roll = (min(limits.values()) + max(limits.values())) / 2
+    flagged = {}
+    for model in PoseModel:
+        result = summarise_leg(_er_with_hip_line_turning(roll, er), limits=pivot_limits(model))
+        (rep,) = (r for r in result.reps if "short_hold" not in r.flags)
+        assert rep.value_deg == pytest.approx(-er)
+        assert rep.movement["pelvis_roll_deg"] == pytest.approx(roll)
+        flagged[model] = "pelvis_roll" in rep.flags
+        assert flagged[model] == (roll > limits[model])
+        # an IR rep keeps the protocol's 4° whatever the network
+        ir = summarise_leg(_er_with_hip_line_turning(4.5, -er), limits=pivot_limits(model))
+        assert all("pelvis_roll" in r.flags for r in ir.reps if "short_hold" not in r.flags)
+    assert set(flagged.values()) == {True, False}

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "CLIP_SYSTEMATIC_SD_BY_MODEL", "CLIP_SYSTEMATIC_SD_DEG", "HIP_CENTRE_OFFSET_BY_MODEL",
+    "KNEE_DRIFT_DIRECT_LIMIT_BY_MODEL", "KNEE_DRIFT_LIMIT_BY_MODEL",
+    "KNEE_SLIDE_PER_DEG_BY_MODEL", "PELVIS_ROLL_PER_ER_BY_MODEL",
     "NO_NEUTRAL_SD_BY_MODEL", "NO_NEUTRAL_SD_DEG", "PIVOT_FALLBACK_SD_BY_MODEL",
     "PIVOT_FALLBACK_SD_DEG", "STILL_SYSTEMATIC_SD_BY_MODEL", "STILL_SYSTEMATIC_SD_DEG",
     "NetworkTerms", "terms_for",
@@ -69,6 +71,23 @@ NO_NEUTRAL_SD_DEG = NO_NEUTRAL_SD_BY_MODEL["full"]
 #: legs of the first set, then 3.85° from validation2's fit part alone.)
 PIVOT_FALLBACK_SD_BY_MODEL: dict[str, float] = {"full": 3.60, "heavy": 3.25, "lite": 7.63}
 PIVOT_FALLBACK_SD_DEG = PIVOT_FALLBACK_SD_BY_MODEL["full"]
+#: How far the knee landmark moves sideways, toward the side the foot turns to, per degree
+#: of rotation, in shank lengths (:func:`hiprom.core.pivot.knee_shift_px` removes it before
+#: the knee-drift check). Per pose network; ``benchmarks/flags_cv.py``.
+KNEE_SLIDE_PER_DEG_BY_MODEL: dict[str, float] = {"full": 0.0013, "heavy": 0.0010, "lite": 0.0018}
+#: A rep measured about the neutral knee is flagged ``knee_drift`` when the knee's sideways
+#: move left after the slide exceeds this, in shank lengths. Per pose network;
+#: ``benchmarks/flags_cv.py``.
+KNEE_DRIFT_LIMIT_BY_MODEL: dict[str, float] = {"full": 0.097, "heavy": 0.129, "lite": 0.115}
+#: A rep of a leg measured from its own knee landmark (its pivot rejected, or no neutral) is
+#: flagged ``knee_drift`` when that landmark's raw sideways move (its slide included)
+#: exceeds this, in shank lengths. Per pose network; ``benchmarks/flags_cv.py``.
+KNEE_DRIFT_DIRECT_LIMIT_BY_MODEL: dict[str, float] = {"full": 0.25, "heavy": 0.21,
+                                                      "lite": 0.60}
+#: The pelvis-roll limit (the protocol's 4°) grows by this per degree of external rotation:
+#: the model's hip line turns with a foot swinging inward although the pelvis is still. Per
+#: pose network; ``benchmarks/flags_cv.py``.
+PELVIS_ROLL_PER_ER_BY_MODEL: dict[str, float] = {"full": 0.17, "heavy": 0.04, "lite": 0.33}
 
 
 
@@ -82,6 +101,10 @@ class NetworkTerms:
         still_sd_deg: a photo value's systematic SD.
         no_neutral_sd_deg: added in quadrature for a clip leg without a neutral.
         pivot_fallback_sd_deg: added in quadrature for a clip leg whose pivot was rejected.
+        knee_slide_per_deg: the knee landmark's sideways slide per degree, shank lengths.
+        knee_drift_limit: the knee-drift flag's limit about the neutral knee, shank lengths.
+        knee_drift_direct_limit: the same for a leg measured from its own knee landmark.
+        pelvis_roll_per_er_deg: the pelvis-roll limit's growth per degree of ER.
 
     """
 
@@ -90,6 +113,10 @@ class NetworkTerms:
     still_sd_deg: float
     no_neutral_sd_deg: float
     pivot_fallback_sd_deg: float
+    knee_slide_per_deg: float
+    knee_drift_limit: float
+    knee_drift_direct_limit: float
+    pelvis_roll_per_er_deg: float
 
 
 def terms_for(model: str = "full") -> NetworkTerms:
@@ -97,4 +124,6 @@ def terms_for(model: str = "full") -> NetworkTerms:
     name = str(getattr(model, "value", model))
     return NetworkTerms(HIP_CENTRE_OFFSET_BY_MODEL[name], CLIP_SYSTEMATIC_SD_BY_MODEL[name],
                         STILL_SYSTEMATIC_SD_BY_MODEL[name], NO_NEUTRAL_SD_BY_MODEL[name],
-                        PIVOT_FALLBACK_SD_BY_MODEL[name])
+                        PIVOT_FALLBACK_SD_BY_MODEL[name], KNEE_SLIDE_PER_DEG_BY_MODEL[name],
+                        KNEE_DRIFT_LIMIT_BY_MODEL[name], KNEE_DRIFT_DIRECT_LIMIT_BY_MODEL[name],
+                        PELVIS_ROLL_PER_ER_BY_MODEL[name])

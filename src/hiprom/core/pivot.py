@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from hiprom.core.calibration import KNEE_SLIDE_PER_DEG_BY_MODEL
 from hiprom.core.geometry import (
     HIP_CENTRE_BELOW_LANDMARK,
     LegMeasurement,
@@ -43,12 +44,9 @@ __all__ = [
 ]
 
 #: How far the model's knee landmark moves perpendicular to the shank, toward the side the
-#: foot turns to, per degree of rotation, in shank lengths. On the 28 clean rendered reps
-#: of the validation set: 0.0013/° (a 40° hold: 0.05 shank lengths); what clean holds
-#: leave after removing it stays within 0.07, the knee-drift clips (10–12° of thigh
-#: ab/adduction) leave 0.11–0.13 (docs/ACCURACY.md).
-KNEE_SLIDE_PERP_PER_DEG = 0.0013
-
+#: foot turns to, per degree of rotation, in shank lengths: the full network's
+#: (each network's: :data:`hiprom.core.calibration.KNEE_SLIDE_PER_DEG_BY_MODEL`).
+KNEE_SLIDE_PERP_PER_DEG = KNEE_SLIDE_PER_DEG_BY_MODEL["full"]
 
 
 def _median_xy(values: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
@@ -80,14 +78,14 @@ class PivotSeries:
 
 def knee_shift_px(knee: npt.NDArray[np.float64], ankle: npt.NDArray[np.float64],
                   knee0: npt.NDArray[np.float64], shank0_px: float, rotation_deg: float,
-                  lateral: float) -> float:
+                  lateral: float, slide_per_deg: float = KNEE_SLIDE_PERP_PER_DEG) -> float:
     """Sideways knee movement (px, + lateral) that the landmark's slide does not explain.
 
     The knee landmark's move from the neutral knee ``knee0`` is taken perpendicular to the
     current shank (``knee0`` → ``ankle``), where a drifting thigh carries the knee and the
     landmark's slide along the shank does not reach; the slide's steady sideways part,
-    :data:`KNEE_SLIDE_PERP_PER_DEG` × ``rotation_deg`` (from neutral, + = internal) shank
-    lengths toward the foot's side, is removed. ``lateral`` is +1 for the left leg (its
+    ``slide_per_deg`` × ``rotation_deg`` (from neutral, + = internal) shank lengths toward
+    the foot's side, is removed. ``lateral`` is +1 for the left leg (its
     lateral side is image +x), −1 for the right.
     """
     shank = ankle - knee0
@@ -97,7 +95,7 @@ def knee_shift_px(knee: npt.NDArray[np.float64], ankle: npt.NDArray[np.float64],
         return 0.0
     normal = np.array([shank[1], -shank[0]]) / norm
     normal = normal if normal[0] * lateral > 0 else -normal
-    return float((knee - knee0) @ normal) - KNEE_SLIDE_PERP_PER_DEG * rotation_deg * shank0_px
+    return float((knee - knee0) @ normal) - slide_per_deg * rotation_deg * shank0_px
 
 
 def pivot_rotation_series(
@@ -109,6 +107,7 @@ def pivot_rotation_series(
     correct_view: bool = True,
     min_visibility: float = MIN_VISIBILITY,
     hip_offset: float = HIP_CENTRE_BELOW_LANDMARK,
+    knee_slide_per_deg: float = KNEE_SLIDE_PERP_PER_DEG,
 ) -> PivotSeries:
     """Hip rotation of one leg in every frame, measured about the neutral knee.
 
@@ -125,6 +124,7 @@ def pivot_rotation_series(
         correct_view: undo camera pitch/yaw (see :func:`hiprom.core.geometry.measure_legs`).
         min_visibility: knee/ankle visibility below this gives NaN.
         hip_offset: hip joint centre below the hip landmark, in shank lengths.
+        knee_slide_per_deg: the knee landmark's steady sideways slide (:func:`knee_shift_px`).
 
     Returns:
         A :class:`PivotSeries`. Like the per-frame angle, the rotation is absolute; the
@@ -160,7 +160,8 @@ def pivot_rotation_series(
     for i, m in enumerate(legs):
         if m is not None and np.isfinite(out[i]):
             knee_x[i] += lateral * knee_shift_px(m.leg(side).knee_xy, m.leg(side).ankle_xy,
-                                                 knee0, shank0, out[i] - rest, lateral)
+                                                 knee0, shank0, out[i] - rest, lateral,
+                                                 knee_slide_per_deg)
     return PivotSeries(out, knee_x, knee0, pelvis_down(hips0[0], hips0[1]), rest)
 
 

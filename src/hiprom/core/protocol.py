@@ -20,7 +20,7 @@ Quality flags (:data:`QUALITY_FLAGS`) are plain strings so they serialise as the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Final, Literal
 
@@ -31,7 +31,7 @@ from hiprom.core import filters as flt
 from hiprom.core.geometry import LegMeasurement
 from hiprom.core.holds import Hold, Prepared, make_hold, prepare, still_segments
 from hiprom.errors import InputError
-from hiprom.vocabulary import MIN_VISIBILITY, Z95, Side
+from hiprom.vocabulary import LATERAL_SIGN, MIN_VISIBILITY, Z95, Side
 
 __all__ = [
     "QUALITY_FLAGS",
@@ -44,6 +44,7 @@ __all__ = [
     "clean_series",
     "find_holds",
     "find_neutral",
+    "rep_movement",
     "summarise_leg",
     "summarise_still",
 ]
@@ -80,7 +81,9 @@ class CompensationLimits:
     #: holds of validation and validation2's fit part, ER holds of 32–40° moved it by
     #: 2.5–5.3° (up to 0.033° per degree beyond the 4°), IR holds of up to 58° by at most
     #: 2.6°. So for ER reps the limit grows by twice that slope with the rep's angle; IR
-    #: reps keep 4°, which the pelvis-roll renders (IR, 5.4° and 8.1°) exceed.
+    #: reps keep 4°, which the pelvis-roll renders (IR, 5.4° and 8.1°) exceed. This default
+    #: is the first set's; each network's fit on the wider set is
+    #: :data:`hiprom.core.calibration.PELVIS_ROLL_PER_ER_BY_MODEL`, which measuring uses.
     pelvis_roll_per_er_deg: float = 0.06
     trunk_lean_deg: float = 5.0
     knee_drift_shank_fraction: float = 0.075
@@ -99,6 +102,11 @@ class Rep:
         ci95_deg: statistical 95% half-width (hold and neutral), without systematic error.
         flags: quality flags of this rep.
         used: whether the rep entered the leg's end-range median.
+        movement: what moved during the hold besides the shank, against the neutral
+            (:func:`rep_movement`): ``pelvis_roll_deg`` and ``trunk_lean_deg`` (changes of
+            those angles, degrees) and ``knee_drift`` (the knee's sideways move, + = lateral,
+            in shank lengths); the compensation flags compare their sizes with the limits.
+            Empty for a rep made by hand.
 
     """
 
@@ -108,6 +116,7 @@ class Rep:
     ci95_deg: float
     flags: tuple[str, ...]
     used: bool
+    movement: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -301,31 +310,48 @@ def _group_excursions(holds: list[Hold], ref: float, smooth: FloatArray,
     return groups
 
 
-def _delta(values: FloatArray | None, hold: Hold, baseline: slice) -> float:
+def _change(values: FloatArray | None, hold: Hold, baseline: slice) -> float:
+    """Signed change of ``values`` from the baseline to the hold (medians); 0 without values."""
     if values is None:
         return 0.0
     during = flt.nan_reduce(np.nanmedian, values[hold.start_index : hold.end_index + 1])
-    return float(abs(during - flt.nan_reduce(np.nanmedian, values[baseline])))
+    return float(during - flt.nan_reduce(np.nanmedian, values[baseline]))
 
 
-def _rep_flags(series: LegSeries, hold: Hold, baseline: slice, *, min_hold_s: float,
-               limits: CompensationLimits, er_deg: float) -> tuple[str, ...]:
-    """Quality flags of one hold against the neutral (or whole-clip) baseline.
+def rep_movement(series: LegSeries, hold: Hold, baseline: slice) -> dict[str, float]:
+    """What moved from the baseline (neutral) to the hold besides the shank.
 
-    ``er_deg`` is the rep's external rotation from neutral (0 for an IR rep): the pelvis-roll
-    limit grows with it.
+    Returns ``pelvis_roll_deg`` and ``trunk_lean_deg``, the signed changes of those angles,
+    and ``knee_drift``: the change of ``series.knee_x_px`` over the baseline's image shank
+    length, + = toward the leg's lateral side (image +x when the side is unknown; 0 when the
+    shank length is).
+    NaN where a series has no finite value in the hold or the baseline.
     """
-    during = slice(hold.start_index, hold.end_index + 1)
     shank = 0.0 if series.shank_length_px is None else float(
         flt.nan_reduce(np.nanmedian, series.shank_length_px[baseline]))
+    lateral = LATERAL_SIGN[series.side] if series.side in LATERAL_SIGN else 1.0
+    knee = _change(series.knee_x_px, hold, baseline)
+    return {"pelvis_roll_deg": _change(series.pelvis_roll_deg, hold, baseline),
+            "trunk_lean_deg": _change(series.trunk_lean_deg, hold, baseline),
+            "knee_drift": lateral * knee / shank if shank > 0 else 0.0}
+
+
+def _rep_flags(series: LegSeries, hold: Hold, movement: dict[str, float], *,
+               min_hold_s: float, limits: CompensationLimits,
+               er_deg: float) -> tuple[str, ...]:
+    """Quality flags of one hold, given its :func:`rep_movement` against the baseline.
+
+    ``er_deg`` is the rep's external rotation from neutral (0 for an IR rep): the pelvis-roll
+    limit grows with it. A NaN movement raises no flag.
+    """
+    during = slice(hold.start_index, hold.end_index + 1)
     checks = {
         "short_hold": hold.duration_s < min_hold_s,
         "few_frames": hold.n_frames < limits.min_frames,
-        "pelvis_roll": _delta(series.pelvis_roll_deg, hold, baseline)
+        "pelvis_roll": abs(movement["pelvis_roll_deg"])
         > limits.pelvis_roll_deg + limits.pelvis_roll_per_er_deg * er_deg,
-        "trunk_lean": _delta(series.trunk_lean_deg, hold, baseline) > limits.trunk_lean_deg,
-        "knee_drift": _delta(series.knee_x_px, hold, baseline)
-        > limits.knee_drift_shank_fraction * shank,
+        "trunk_lean": abs(movement["trunk_lean_deg"]) > limits.trunk_lean_deg,
+        "knee_drift": abs(movement["knee_drift"]) > limits.knee_drift_shank_fraction,
         "low_visibility": series.visibility is not None and bool(
             flt.nan_reduce(np.nanmedian, series.visibility[during]) < limits.min_visibility),
         "labels_swapped": series.labels_swapped is not None
@@ -367,10 +393,11 @@ def _build_reps(series: LegSeries, prep: Prepared, holds: list[Hold], neutral: H
                 else max(group, key=lambda h: h.duration_s))
         value = hold.value_deg - ref
         ci = Z95 * float(np.hypot(hold.ci95_deg / Z95, neutral_se))
-        flags = _rep_flags(series, hold, base, min_hold_s=min_hold_s, limits=limits,
+        movement = rep_movement(series, hold, base)
+        flags = _rep_flags(series, hold, movement, min_hold_s=min_hold_s, limits=limits,
                            er_deg=max(-value, 0.0))
         reps.append(Rep("internal" if value > 0 else "external", hold, value, ci, flags,
-                        used=False))
+                        used=False, movement=movement))
     return reps
 
 
@@ -467,8 +494,7 @@ def summarise_leg(series: LegSeries, *, min_hold_s: float = 1.0, short_hold_s: f
         used_ids |= {id(r) for r in used}
         quality |= {f for r in used for f in r.flags} | ({"reps_excluded"} if excluded else set())
     quality |= _leg_flags(series, reps, out)
-    reps = [Rep(r.direction, r.hold, r.value_deg, r.ci95_deg, r.flags, id(r) in used_ids)
-            for r in reps]
+    reps = [replace(r, used=id(r) in used_ids) for r in reps]
     ir = out["internal"] or (None, None)
     er = out["external"] or (None, None)
     return LegResult(series.side, ir[0], ir[1], er[0], er[1],

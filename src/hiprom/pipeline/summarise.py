@@ -42,13 +42,23 @@ from hiprom.core.protocol import (
 from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
 from hiprom.vocabulary import OTHER_SIDE, SIDES
 
-__all__ = ["PIVOT_LIMITS", "Excluded", "LegsSummary", "summarise_records"]
+__all__ = ["PIVOT_LIMITS", "Excluded", "LegsSummary", "pivot_limits", "summarise_records"]
 
 #: With the fixed fulcrum, knee drift is the knee landmark's sideways move beyond its
 #: usual slide (:func:`hiprom.core.pivot.knee_shift_px`). On the rendered validation set,
 #: clean holds reached 0.07 shank lengths and holds with 10–12° of thigh ab/adduction
-#: 0.11–0.13; the limit sits between them.
-PIVOT_LIMITS = CompensationLimits(knee_drift_shank_fraction=0.09)
+#: 0.11–0.13; the limit sits between them. The full network's; :func:`pivot_limits` gives
+#: each network's.
+PIVOT_LIMITS = CompensationLimits(knee_drift_shank_fraction=terms_for("full").knee_drift_limit)
+
+
+def pivot_limits(model: str) -> CompensationLimits:
+    """The compensation limits of a leg measured about its neutral knee, for ``model``."""
+    terms = terms_for(model)
+    return CompensationLimits(knee_drift_shank_fraction=terms.knee_drift_limit,
+                              pelvis_roll_per_er_deg=terms.pelvis_roll_per_er_deg)
+
+
 #: A leg counts as moving once it is this far from its neutral pose.
 MOVING_DEG = 8.0
 
@@ -157,7 +167,8 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
         fixed = pivot_rotation_series(
             frame_legs, side, slice(hold.start_index, hold.end_index + 1),
             resolution_wh=resolution_wh, correct_view=options.correct_view,
-            min_visibility=options.min_visibility, hip_offset=options.hip_centre_offset)
+            min_visibility=options.min_visibility, hip_offset=options.hip_centre_offset,
+            knee_slide_per_deg=terms_for(options.model).knee_slide_per_deg)
         excess, _ = pivot_disagreement(direct[side], fixed.rotation_deg - fixed.rest_deg,
                                        direct[OTHER_SIDE[side]])
         if excess > 0:
@@ -179,7 +190,9 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
     terms = terms_for(options.model)
     legs: dict[str, LegResult] = {side: summarise_leg(
         masked[side], systematic_sd_deg=_systematic_sd(side in rejected, options.model),
-        limits=PIVOT_LIMITS if masked[side].pelvis_static else None,
+        limits=pivot_limits(options.model) if masked[side].pelvis_static
+        else CompensationLimits(knee_drift_shank_fraction=terms.knee_drift_direct_limit,
+                                pelvis_roll_per_er_deg=terms.pelvis_roll_per_er_deg),
         neutral=neutral[side], no_neutral_sd_deg=terms.no_neutral_sd_deg) for side in SIDES}
     for name in rejected:
         legs[name] = replace(legs[name],
