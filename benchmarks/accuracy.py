@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _output import emit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -288,10 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         nv = "–" if c.naive_deg is None else f"{c.naive_deg:.1f}"
         lines.append(f"| {c.media} | {c.leg} | {c.direction} | {c.truth_deg:.1f} "
                      f"| {c.hiprom_deg:.1f} | {nv} |")
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
+    emit("\n".join(lines), args.markdown)
     return 0
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from _output import emit
 from accuracy import calibrate_systematic  # same rule as the in-sample benchmark
 
 from hiprom.backends.base import PoseModel, RunningMode
@@ -293,10 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += ["", f"Fits with one {name} left out:", "",
                   "| left out | clips fitted | hip offset | systematic SD |", "|---|---|---|---|",
                   *fits]
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
+    emit("\n".join(lines), args.markdown)
     return 0
 
 

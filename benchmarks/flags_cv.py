@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _output import emit
 from accuracy_cv import Clip, _landmarks_of, _records
 
 from hiprom.backends.base import PoseModel
@@ -256,10 +257,7 @@ def main(argv: list[str] | None = None) -> int:
               "knee-drift limit | without pivot | pelvis roll per ° ER |",
               "|---|---|---|---|---|---|---|",
               _fit_line("all clips", everything), *fits]
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
+    emit("\n".join(lines), args.markdown)
     return 0
 
 
