@@ -208,6 +208,19 @@ def test_unknown_flag_and_markup_are_escaped() -> None:
     assert "&lt;b&gt;odd&lt;/b&gt;" in html and "No plain-language explanation" in html
 
 
+def test_a_flagged_rep_s_quality_row_says_how_much_moved() -> None:
+    result = read_result(DATA / "seated_clip.json")
+    rep = result["legs"]["left"]["reps"][0]
+    assert rep["quality"] == ["pelvis_roll"]
+    quality = build_report(result).split('id="quality"')[1].split("</section>")[0]
+    assert "hold at" not in quality   # a result written before reps recorded their movement
+    rep["movement"] = {"pelvis_roll_deg": -6.24, "trunk_lean_deg": 0.4, "knee_drift": 0.013}
+    result["legs"]["left"]["reps"][1]["movement"] = {"pelvis_roll_deg": 9.0}  # not flagged
+    quality = build_report(result).split('id="quality"')[1].split("</section>")[0]
+    assert "left IR hold at 1.2 s: the hip line turned 6.2°" in quality
+    assert "9.0°" not in quality and "knee moved" not in quality
+
+
 def test_history_section_only_with_history(clip_dir: Path, tmp_path: Path) -> None:
     db = tmp_path / "h.sqlite3"
     result = read_result(clip_dir / "seated_clip.json")

@@ -406,14 +406,40 @@ def _trace(series: AngleSeries | None, result: Mapping[str, Any], keyframe: byte
     return out + "</div></section>"
 
 
+def _seconds(value: object) -> str:
+    return f"{value:.1f} s" if isinstance(value, int | float) else "?"
+
+
+def _movement_size(flag: str, movement: Mapping[str, Any]) -> str | None:
+    """How much moved for a compensation flag, in words (None when not recorded)."""
+    value = movement.get({"pelvis_roll": "pelvis_roll_deg", "trunk_lean": "trunk_lean_deg",
+                          "knee_drift": "knee_drift"}.get(flag, ""))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if flag == "pelvis_roll":
+        return f"the hip line turned {abs(value):.1f}°"
+    if flag == "trunk_lean":
+        return f"the trunk leaned {abs(value):.1f}°"
+    side = "outward" if value > 0 else "inward"
+    return f"the knee moved {abs(value) * 100:.0f}% of a shank length {side}"
+
+
 def _quality(result: Mapping[str, Any]) -> str:
     """Every quality flag in plain words, with where it was raised."""
     where: dict[str, list[str]] = {}
     for flag in result.get("quality") or ():
         where.setdefault(str(flag), []).append("whole input")
     for side in Side:
-        for flag in result["legs"][side.value].get("quality") or ():
+        leg = result["legs"][side.value]
+        for flag in leg.get("quality") or ():
             where.setdefault(str(flag), []).append(f"{side.value} leg")
+        for rep in leg.get("reps") or ():
+            for flag in rep.get("quality") or ():
+                size = _movement_size(str(flag), rep.get("movement") or {})
+                if size is not None and str(flag) in where:
+                    where[str(flag)].append(
+                        f"{side.value} {'IR' if rep.get('direction') == 'internal' else 'ER'} "
+                        f"hold at {_seconds(rep.get('start_s'))}: {size}")
     if not where:
         return ('<section id="quality"><h2>Measurement quality</h2><p>No quality problems were '
                 "flagged.</p></section>")

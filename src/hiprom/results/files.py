@@ -65,6 +65,7 @@ _FRAMES = (0, 100_000_000, "frames")
 _PIXELS = (1, 100_000, "pixels")
 _FRACTION = (0.0, 1.0, "(a fraction)")
 _FEATURE = (-1000.0, 1000.0, "(a ratio of lengths)")
+_SHANKS = (-100.0, 100.0, "shank lengths")
 ANGLE_RANGE, INTERVAL_RANGE = _ANGLE, _INTERVAL
 #: A JSON string; the closing quote is optional so an unterminated one matches to the end
 #: in one pass (no retries, linear time).
@@ -170,6 +171,10 @@ def _check_reps(reps: object, where: str) -> None:
         _number(rep.get("end_s"), f"{at}.end_s", _SECONDS)
         _flags(rep.get("quality"), f"{at}.quality")
         _typed(rep.get("used"), f"{at}.used", bool, "true or false")
+        movement = _mapping(rep.get("movement"), f"{at}.movement")
+        for key in ("pelvis_roll_deg", "trunk_lean_deg"):
+            _number(movement.get(key), f"{at}.movement.{key}", _DIFFERENCE)
+        _number(movement.get("knee_drift"), f"{at}.movement.knee_drift", _SHANKS)
 
 
 def _check_leg(leg: Mapping[str, Any], where: str) -> None:

@@ -103,6 +103,8 @@ def rep_dict(rep: Any) -> dict[str, Any]:
         "end_s": json_number(rep.hold.end_s, 3),
         "quality": list(rep.flags),
         "used": rep.used,
+        "movement": {key: json_number(value, 3 if key == "knee_drift" else 2)
+                     for key, value in (getattr(rep, "movement", None) or {}).items()},
     }
 
 
