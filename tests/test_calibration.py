@@ -21,6 +21,7 @@ from hiprom.core.calibration import (
     NO_NEUTRAL_SD_BY_MODEL,
     PELVIS_ROLL_PER_ER_BY_MODEL,
     PIVOT_FALLBACK_SD_BY_MODEL,
+    PIVOT_GAP_BASE_BY_MODEL,
     STILL_SYSTEMATIC_SD_BY_MODEL,
     terms_for,
 )
@@ -50,7 +51,7 @@ def test_every_bundled_network_has_its_own_terms() -> None:
     for table in (HIP_CENTRE_OFFSET_BY_MODEL, CLIP_SYSTEMATIC_SD_BY_MODEL,
                   STILL_SYSTEMATIC_SD_BY_MODEL, NO_NEUTRAL_SD_BY_MODEL,
                   PIVOT_FALLBACK_SD_BY_MODEL, KNEE_SLIDE_PER_DEG_BY_MODEL,
-                  KNEE_DRIFT_LIMIT_BY_MODEL, PELVIS_ROLL_PER_ER_BY_MODEL):
+                  KNEE_DRIFT_LIMIT_BY_MODEL, PELVIS_ROLL_PER_ER_BY_MODEL, PIVOT_GAP_BASE_BY_MODEL):
         assert set(table) == set(MODELS)
     for model in PoseModel:   # the enum and its value look up the same terms
         terms = terms_for(model)
@@ -119,16 +120,36 @@ def _without_neutral() -> list[FrameRecord]:
             for i, a in enumerate(held_angles([(1.5, 20.0), (2.0, 38.0), (1.5, 20.0)], fps=30.0))]
 
 
-def _knee_elsewhere_at_neutral() -> list[FrameRecord]:
-    """The knee landmark 100 px higher during the still start than afterwards (trousers in
-    the seat's colour): the pivot reading is rejected and the leg's own reading kept."""
+def _knee_elsewhere_at_neutral(shift_px: float = 75.0) -> list[FrameRecord]:
+    """The knee landmark ``shift_px`` lower (+) or higher (−) during the still start than
+    afterwards (trousers in the seat's colour), on a 150 px shank: measured about that
+    knee, a 38° hold reads 65° (+75) or 23° (−100)."""
     records = []
     for i, a in enumerate(held_angles([(1.5, 0.0), (2.0, 38.0), (1.5, 0.0)], fps=30.0)):
         xy = seated_xy(a, 0.0, BODY)
         if i / 30.0 < 1.5:
-            xy[L.LEFT_KNEE, 1] -= 100.0
+            xy[L.LEFT_KNEE, 1] += shift_px
         records.append(frame_record(i, xy, fps=30.0))
     return records
+
+
+def test_each_network_rejects_a_pivot_at_its_own_gap() -> None:
+    # 15° between the pivot (23°) and the direct (38°) reading: beyond full's and heavy's
+    # allowed gap at 38° (6.0 + 3.8°, 7.0 + 3.8°), within lite's (16.5 + 3.8°), whose own
+    # knee slides so far that its direct reading strays that much on sound clips.
+    records = _knee_elsewhere_at_neutral(-100.0)
+    for model in PoseModel:
+        options = MeasureOptions(correct_view=False, model=model)
+        left = summarise_records(records, resolution_wh=(640, 480), options=options).legs["left"]
+        allowed = terms_for(model).pivot_gap_base_deg + 0.1 * 38.0
+        assert ("pivot_rejected" in left.quality) == (allowed < 14.0), model
+        assert left.internal_rotation_deg == pytest.approx(
+            38.0 if allowed < 14.0 else 23.0, abs=1.5)
+        forced = replace(options, pivot_gap=40.0)   # the benchmark's override keeps it
+        kept = summarise_records(records, resolution_wh=(640, 480), options=forced).legs["left"]
+        assert "pivot_rejected" not in kept.quality
+    assert MeasureOptions(model=PoseModel.LITE).pivot_gap_base_deg == PIVOT_GAP_BASE_BY_MODEL[
+        "lite"]
 
 
 @pytest.mark.parametrize(("make", "flag", "term"), [

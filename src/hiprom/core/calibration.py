@@ -18,6 +18,7 @@ __all__ = [
     "KNEE_DRIFT_DIRECT_LIMIT_BY_MODEL", "KNEE_DRIFT_LIMIT_BY_MODEL",
     "KNEE_SLIDE_PER_DEG_BY_MODEL", "PELVIS_ROLL_PER_ER_BY_MODEL",
     "NO_NEUTRAL_SD_BY_MODEL", "NO_NEUTRAL_SD_DEG", "PIVOT_FALLBACK_SD_BY_MODEL",
+    "PIVOT_GAP_BASE_BY_MODEL",
     "PIVOT_FALLBACK_SD_DEG", "STILL_SYSTEMATIC_SD_BY_MODEL", "STILL_SYSTEMATIC_SD_DEG",
     "NetworkTerms", "terms_for",
 ]
@@ -71,6 +72,13 @@ NO_NEUTRAL_SD_DEG = NO_NEUTRAL_SD_BY_MODEL["full"]
 #: legs of the first set, then 3.85° from validation2's fit part alone.)
 PIVOT_FALLBACK_SD_BY_MODEL: dict[str, float] = {"full": 3.60, "heavy": 3.25, "lite": 7.63}
 PIVOT_FALLBACK_SD_DEG = PIVOT_FALLBACK_SD_BY_MODEL["full"]
+#: The pivot reading is rejected (:func:`hiprom.core.pivot.pivot_disagreement`) when it
+#: differs from the leg's own knee→ankle reading by more than this plus 0.1° per degree of
+#: rotation. Per pose network, the smallest base that minimises the clean end ranges' mean
+#: error on the fit part (``benchmarks/pivot_cv.py``): full 6.0° (as first set), heavy
+#: 7.0°, lite 16.5°. Lite's own knee slides so far that its direct reading under-reads by
+#: up to 19°, and the 6° base rejected a sound pivot on 41 of its 100 clean end ranges.
+PIVOT_GAP_BASE_BY_MODEL: dict[str, float] = {"full": 6.0, "heavy": 7.0, "lite": 16.5}
 #: How far the knee landmark moves sideways, toward the side the foot turns to, per degree
 #: of rotation, in shank lengths (:func:`hiprom.core.pivot.knee_shift_px` removes it before
 #: the knee-drift check). Per pose network; ``benchmarks/flags_cv.py``.
@@ -105,6 +113,7 @@ class NetworkTerms:
         knee_drift_limit: the knee-drift flag's limit about the neutral knee, shank lengths.
         knee_drift_direct_limit: the same for a leg measured from its own knee landmark.
         pelvis_roll_per_er_deg: the pelvis-roll limit's growth per degree of ER.
+        pivot_gap_base_deg: the pivot check's allowed gap at 0°.
 
     """
 
@@ -117,6 +126,7 @@ class NetworkTerms:
     knee_drift_limit: float
     knee_drift_direct_limit: float
     pelvis_roll_per_er_deg: float
+    pivot_gap_base_deg: float
 
 
 def terms_for(model: str = "full") -> NetworkTerms:
@@ -126,4 +136,4 @@ def terms_for(model: str = "full") -> NetworkTerms:
                         STILL_SYSTEMATIC_SD_BY_MODEL[name], NO_NEUTRAL_SD_BY_MODEL[name],
                         PIVOT_FALLBACK_SD_BY_MODEL[name], KNEE_SLIDE_PER_DEG_BY_MODEL[name],
                         KNEE_DRIFT_LIMIT_BY_MODEL[name], KNEE_DRIFT_DIRECT_LIMIT_BY_MODEL[name],
-                        PELVIS_ROLL_PER_ER_BY_MODEL[name])
+                        PELVIS_ROLL_PER_ER_BY_MODEL[name], PIVOT_GAP_BASE_BY_MODEL[name])

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.core.calibration import KNEE_SLIDE_PER_DEG_BY_MODEL
+from hiprom.core.calibration import KNEE_SLIDE_PER_DEG_BY_MODEL, PIVOT_GAP_BASE_BY_MODEL
 from hiprom.core.geometry import (
     HIP_CENTRE_BELOW_LANDMARK,
     LegMeasurement,
@@ -171,14 +171,17 @@ def pivot_rotation_series(
 #: 21 clean moving legs of the rendered validation set the two differed by at most 4.7°
 #: (the pivot's whole point: the direct reading under-reads by 2–4° as the knee landmark
 #: slides), which the limit clears at every angle; a pelvis-roll rep differed by 10.4° and a
-#: low-contrast clip in which the knee landmark sat elsewhere at neutral by 29°.
-PIVOT_GAP_BASE_DEG = 6.0
+#: low-contrast clip in which the knee landmark sat elsewhere at neutral by 29°. The full
+#: network's base; each network's is fitted on the renders
+#: (:data:`hiprom.core.calibration.PIVOT_GAP_BASE_BY_MODEL`).
+PIVOT_GAP_BASE_DEG = PIVOT_GAP_BASE_BY_MODEL["full"]
 PIVOT_GAP_PER_DEG = 0.1
 
 
 def pivot_disagreement(direct_deg: npt.NDArray[np.float64], pivot_deg: npt.NDArray[np.float64],
                        other_deg: npt.NDArray[np.float64], *,
-                       moving_deg: float = 8.0) -> tuple[float, float]:
+                       moving_deg: float = 8.0,
+                       base_deg: float = PIVOT_GAP_BASE_DEG) -> tuple[float, float]:
     """How far the pivot reading strays from the direct one while this leg moves.
 
     Args:
@@ -187,6 +190,8 @@ def pivot_disagreement(direct_deg: npt.NDArray[np.float64], pivot_deg: npt.NDArr
         other_deg: ``(n,)`` the other leg's per-frame angle vs its neutral (frames in which
             it moves more than this leg are not compared: they shift this leg's landmarks).
         moving_deg: frames with ``|direct_deg|`` below this are not compared.
+        base_deg: the allowed gap at 0° (the pose network's:
+            :func:`hiprom.core.calibration.terms_for`).
 
     Returns:
         ``(excess_deg, gap_deg)``: the largest median gap over the two directions of
@@ -206,7 +211,7 @@ def pivot_disagreement(direct_deg: npt.NDArray[np.float64], pivot_deg: npt.NDArr
         if sel.sum() < 3:
             continue
         gap = float(np.median(np.abs(pivot[sel] - direct[sel])))
-        allowed = PIVOT_GAP_BASE_DEG + PIVOT_GAP_PER_DEG * float(np.median(np.abs(direct[sel])))
+        allowed = base_deg + PIVOT_GAP_PER_DEG * float(np.median(np.abs(direct[sel])))
         if not np.isfinite(worst[0]) or gap - allowed > worst[0]:
             worst = (gap - allowed, gap)
     return worst

@@ -91,6 +91,9 @@ class MeasureOptions:
         pivot: in clips, measure each leg about its neutral knee and pelvis once the
             neutral pose is found (see :mod:`hiprom.core.pivot`); False uses every frame's own
             knee and hip landmarks.
+        pivot_gap: how far (degrees at 0°) the pivot reading may stray from the leg's own
+            before the pivot is rejected (:func:`hiprom.core.pivot.pivot_disagreement`);
+            None (the default) takes ``model``'s fitted base; the benchmark refits it.
         still_augment: for photos, also measure a mirrored copy and average, which cancels
             the model's left/right asymmetric bias.
 
@@ -108,6 +111,7 @@ class MeasureOptions:
     still_augment: bool = True
     pivot: bool = True
     hip_offset: float | None = None
+    pivot_gap: float | None = None
     side: TestedSide = TestedSide.AUTO
     check_posture: bool = True
     model: PoseModel = PoseModel.FULL
@@ -116,6 +120,13 @@ class MeasureOptions:
     def hip_centre_offset(self) -> float:
         """``hip_offset``, or the pose network's own fitted offset when it is None."""
         return terms_for(self.model).hip_offset if self.hip_offset is None else self.hip_offset
+
+    @property
+    def pivot_gap_base_deg(self) -> float:
+        """``pivot_gap``, or the pose network's own fitted base when it is None."""
+        if self.pivot_gap is None:
+            return terms_for(self.model).pivot_gap_base_deg
+        return self.pivot_gap
 
     @property
     def adaptive(self) -> bool:

@@ -170,7 +170,8 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
             min_visibility=options.min_visibility, hip_offset=options.hip_centre_offset,
             knee_slide_per_deg=terms_for(options.model).knee_slide_per_deg)
         excess, _ = pivot_disagreement(direct[side], fixed.rotation_deg - fixed.rest_deg,
-                                       direct[OTHER_SIDE[side]])
+                                       direct[OTHER_SIDE[side]],
+                                       base_deg=options.pivot_gap_base_deg)
         if excess > 0:
             rejected.add(side)
             continue
