@@ -2,6 +2,8 @@
 
 import json
 
+import cv2
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -82,3 +84,68 @@ def test_every_frame_and_stride_conflict(tmp_path):
     clip.write_bytes(b"x")
     result = runner.invoke(app, ["measure", str(clip), "--every-frame", "--stride", "2"])
     assert result.exit_code == 1 and "--stride" in result.output
+
+
+@pytest.fixture
+def fake_pose(monkeypatch):
+    """``hiprom measure`` with a fake pose model: one seated person in every frame."""
+    import hiprom.pipeline.measure
+    from builders import NEAR_BODY, landmarks, seated_xy
+    from hiprom.backends import FakeBackend
+
+    real = hiprom.pipeline.measure.measure_path
+
+    def measure_path(path, *, options=None, progress=None):
+        return real(path, options=options, backend_factory=lambda mode: FakeBackend(
+            [landmarks(seated_xy(30.0, 20.0, NEAR_BODY))]))
+
+    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", measure_path)
+
+
+def _damaged_clip(synth_media):
+    data = bytearray(synth_media.video("whole.mp4", n_frames=60, resolution_wh=(160, 120))
+                     .read_bytes())
+    start = len(data) * 2 // 5
+    data[start:start + len(data) // 5] = bytes(len(data) // 5)
+    path = synth_media.folder / "damaged.mp4"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _cut_clip(synth_media):
+    whole = synth_media.video("whole.avi", n_frames=60, fourcc="MJPG").read_bytes()
+    path = synth_media.folder / "cut.avi"
+    path.write_bytes(whole[: len(whole) // 2])
+    return path
+
+
+def _huge_photo(synth_media):
+    path = synth_media.folder / "huge.png"
+    cv2.imwrite(str(path), np.full((300, 9000, 3), 90, np.uint8))
+    return path
+
+
+@pytest.mark.reliability(case="`hiprom measure` (with or without --annotate) on a clip with a "
+                              "damaged middle, a clip cut short, or an oversized photo",
+                         outcome="its warning is printed once (was: once per read of the file: "
+                                 "twice with --annotate, and twice for the photo)")
+@pytest.mark.parametrize("annotate", [False, True], ids=["key-frame", "annotate"])
+@pytest.mark.parametrize(("make", "warning", "annotated"), [
+    (_damaged_clip, "a damaged section from", "damaged.annotated.webm"),
+    (_cut_clip, "looks truncated", "cut.annotated.webm"),
+    (_huge_photo, "analysed at 8192x273", "huge.annotated.png"),
+], ids=["damaged", "cut-short", "oversized-photo"])
+def test_what_is_wrong_with_an_input_is_said_once(tmp_path, synth_media, fake_pose, caplog,
+                                                  make, warning, annotated, annotate):
+    # The key frame and the annotated video or photo read the input again after it was
+    # measured; only the measuring read reports the damage (was: once per read).
+    path = make(synth_media)
+    out = tmp_path / "out"
+    with caplog.at_level("WARNING"):
+        runner.invoke(app, ["measure", str(path), "--out", str(out), "--no-history", "-q",
+                            *(["--annotate"] if annotate else [])])
+    assert (out / f"{path.stem}.keyframe.png").is_file()      # the input was read again
+    assert (out / annotated).is_file() is annotate
+    said = [r.getMessage() for r in caplog.records if warning in r.getMessage()]
+    assert len(said) == 1, said
+    assert path.name in said[0]

@@ -82,6 +82,36 @@ def test_measure_out_is_a_file(tmp_path, photo):
     assert "move the file away" in line
 
 
+@pytest.mark.reliability(case="`hiprom measure a.png b.png --out X` where X is a file, or lies "
+                              "below a file",
+                         outcome="exit 1, one line about --out before anything is measured "
+                                 "(was: each input measured, then the same line once per input)")
+@pytest.mark.parametrize(("out", "words"), [
+    ("results", " is a file where a folder is needed; pick a folder path or move the file away"),
+    ("results/today", ": part of this path is a file, not a folder; pick a folder path"),
+])
+def test_measure_out_that_cannot_be_a_folder_is_one_line_for_all_inputs(tmp_path, photo,
+                                                                        monkeypatch, out, words):
+    (tmp_path / "results").write_text("not a folder")
+    second = tmp_path / "second.png"
+    second.write_bytes(photo.read_bytes())
+    measured = []
+    fake = hiprom.pipeline.measure.measure_path
+
+    def measure_path(path, **kwargs):
+        measured.append(path)
+        return fake(path, **kwargs)
+
+    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", measure_path)
+    result = runner.invoke(app, ["measure", str(photo), str(second), "--out",
+                                 str(tmp_path / out), "--no-history"])
+    line = _one_error_line(result)
+    assert line.startswith(f"error: --out {tmp_path / out}{words}"), line
+    assert measured == []                      # refused before the first input is measured
+    assert len(result.output.splitlines()) == 1, result.output
+    assert (tmp_path / "results").read_text() == "not a folder"
+
+
 def test_measure_out_below_a_file(tmp_path, photo):
     (tmp_path / "results").write_text("not a folder")
     line = _one_error_line(runner.invoke(app, ["measure", str(photo), "--out",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from hiprom.backends.base import PoseModel
-from hiprom.errors import InputError, is_utf8_path, printable
+from hiprom.errors import InputError, describe_os_error, is_utf8_path, printable
 from hiprom.pipeline.analysis import MeasureOptions, TestedSide
 
 __all__ = ["BLUR_FACES_DEFAULT", "FAST_RETIRED", "INTERRUPTED", "NOT_SAVED", "PERSON_ENV",
@@ -34,19 +36,44 @@ FAST_RETIRED = ("--fast is retired: clips are sampled adaptively by default (spa
 
 
 def check_out_dir(out: Path | None) -> None:
-    """Refuse an output folder whose path is not UTF-8 text, before anything is measured.
+    """Refuse an output folder that cannot hold the results, before anything is measured.
 
-    Its path is written into the results (JSON, the batch store, results.csv, the history),
-    none of which can hold the undecodable bytes, and OpenCV's video writer crashes on it.
+    A path that is not UTF-8 text is written into the results (JSON, the batch store,
+    results.csv, the history), none of which can hold the undecodable bytes, and OpenCV's
+    video writer crashes on it. A path that is a file, or lies below one, can never become
+    the folder: found only when the first result is written, it would fail each input in
+    turn after measuring it, with the same line for every input.
 
     Raises:
-        InputError: the path holds bytes that are not UTF-8.
+        InputError: the path holds bytes that are not UTF-8, or it or a folder above it is
+            a file.
 
     """
-    if out is not None and not is_utf8_path(out.absolute()):
+    if out is None:
+        return
+    if not is_utf8_path(out.absolute()):
         raise InputError(f"--out {printable(out.absolute())}: the folder's path is not valid "
                          "UTF-8 text, which the result files cannot record; pick an output "
                          "folder with a UTF-8 name")
+    if (problem := _not_a_folder(out)) is not None:
+        raise InputError(f"--out {problem}")
+
+
+def _not_a_folder(out: Path) -> str | None:
+    """Why ``out`` cannot be made a folder because a file is in the way, or None.
+
+    The line :func:`~hiprom.errors.describe_os_error` gives for the error that making it
+    would meet: ``out`` is a file (EEXIST), or a folder above it is (ENOTDIR).
+    """
+    try:
+        if out.exists():
+            code = None if out.is_dir() else errno.EEXIST
+        else:
+            above = next((p for p in out.parents if p.exists()), None)
+            code = None if above is None or above.is_dir() else errno.ENOTDIR
+    except OSError:  # not even looked at (no permission): writing will say what is wrong
+        return None
+    return None if code is None else describe_os_error(OSError(code, os.strerror(code), out))
 
 
 def sampling_options(*, every_frame: bool, stride: int, **fields: Any) -> MeasureOptions:

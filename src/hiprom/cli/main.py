@@ -1,7 +1,9 @@
 """The ``hiprom`` command line: a thin layer over :mod:`hiprom.pipeline.analysis` and friends.
 
 Every command catches :class:`~hiprom.errors.HipromError` once, prints one red line to
-stderr and exits with code 1; nothing prints a traceback for bad input. File-system errors
+stderr and exits with code 1; nothing prints a traceback for bad input. A usage error (a
+missing argument, an unknown option) is one line too, with exit code 2, for every command
+at once (:class:`~hiprom.cli.usage.OneLineUsageGroup`). File-system errors
 that are the user's (no permission, read-only or full disk, a file where the output folder
 should be) are one line too (:func:`~hiprom.errors.describe_os_error`); "internal error"
 is kept for bugs.
@@ -37,6 +39,7 @@ from hiprom.cli.common import (
     check_out_dir,
     sampling_options,
 )
+from hiprom.cli.usage import OneLineUsageGroup
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, InputError, describe_os_error, printable
 from hiprom.media.exports import ExportFormat
@@ -51,6 +54,7 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="hiprom",
+    cls=OneLineUsageGroup,  # a usage error (e.g. a missing argument) is one line too
     help="Measure seated hip internal rotation from a camera, video or photo.",
     no_args_is_help=True,
     add_completion=False,

@@ -157,8 +157,12 @@ def key_frame_index(m: Measurement) -> int:
 
 
 def _source_frames(m: Measurement, start_s: float = 0.0):  # noqa: ANN202 - iterator of Frame
+    # A re-read of the input just measured: what is wrong with it (a damaged section, a
+    # file cut short, a photo scaled down) was logged once then, and is not logged again.
     path = Path(m.source.path)
-    return iter_images([path]) if m.source.kind == "still" else iter_video(path, start_s=start_s)
+    if m.source.kind == "still":
+        return iter_images([path], warn=False)
+    return iter_video(path, start_s=start_s, warn=False)
 
 
 def _write_annotated(m: Measurement, target: Path, key: int, hook: FrameHook | None,

@@ -238,16 +238,18 @@ class VideoFrames(Iterator[Frame]):
             decoded than the header declares (a file cut short), else ``False``.
         gaps: ``(start_s, end_s)`` of each damaged section that was skipped: the times of
             the last frame before it and the first frame after it.
+        warn: whether a damaged section and a file cut short are logged as warnings.
 
     """
 
     def __init__(self, path: Path, *, stride: int, start_s: float, end_s: float | None,
-                 max_fps: float | None = None) -> None:
+                 max_fps: float | None = None, warn: bool = True) -> None:
         self._cap = _open_video(path)
         self.info = _info_from_capture(path, self._cap)
         if max_fps is not None and self.info.fps > 0:
             stride = max(stride, round(self.info.fps / max_fps))
         self.stride = stride
+        self.warn = warn
         self.frames_decoded = 0
         self.truncated: bool | None = None
         self.gaps: list[tuple[float, float]] = []
@@ -310,8 +312,9 @@ class VideoFrames(Iterator[Frame]):
         self.gaps.append((previous_s, t_s))
         lost = max(0, round((t_s - previous_s) * self.info.fps) - 1) if self.info.fps else 0
         self._frames_lost += lost
-        logger.warning("%s: a damaged section from %.2f s to %.2f s could not be decoded and "
-                       "was skipped.", self.info.path, previous_s, t_s)
+        if self.warn:
+            logger.warning("%s: a damaged section from %.2f s to %.2f s could not be decoded "
+                           "and was skipped.", self.info.path, previous_s, t_s)
         return index + lost
 
     def _generate(self, *, stride: int, start_s: float,
@@ -356,7 +359,7 @@ class VideoFrames(Iterator[Frame]):
             )
         short = declared - self.frames_decoded - self._frames_lost
         self.truncated = declared > 0 and short > max(1, _TRUNCATION_TOLERANCE * declared)
-        if self.truncated:
+        if self.truncated and self.warn:
             logger.warning("%s looks truncated: decoded %d of %d frames; results cover the "
                            "first %.1f s only.", self.info.path, self.frames_decoded, declared,
                            self.frames_decoded / self.info.fps if self.info.fps else 0.0)
@@ -364,7 +367,7 @@ class VideoFrames(Iterator[Frame]):
 
 def iter_video(
     path: str | Path, *, stride: int = 1, start_s: float = 0.0, end_s: float | None = None,
-    max_fps: float | None = None,
+    max_fps: float | None = None, warn: bool = True,
 ) -> VideoFrames:
     """Decode a video file into upright frames with container timestamps.
 
@@ -380,6 +383,9 @@ def iter_video(
         max_fps: keep about this many frames per second: the stride grows to
             round(fps / max_fps) when that is larger (a file without a frame rate keeps
             ``stride``).
+        warn: log a warning for each damaged section skipped and for a file cut short.
+            False when re-reading a file already measured: its damage was reported then,
+            and is on record in the measurement (``decode_gaps``, ``truncated``).
 
     Returns:
         An iterator of :class:`Frame` with ``info``, ``stride`` (the one applied),
@@ -396,7 +402,8 @@ def iter_video(
         raise ValueError(f"end_s must be >= start_s, got start_s={start_s}, end_s={end_s}")
     if max_fps is not None and not max_fps > 0:
         raise ValueError(f"max_fps must be > 0, got {max_fps}")
-    return VideoFrames(Path(path), stride=stride, start_s=start_s, end_s=end_s, max_fps=max_fps)
+    return VideoFrames(Path(path), stride=stride, start_s=start_s, end_s=end_s, max_fps=max_fps,
+                       warn=warn)
 
 
 #: Seeking is tried only for frames at least this far into a video (earlier ones are near).
@@ -412,7 +419,8 @@ def read_frame(path: str | Path, *, index: int, timestamp_s: float) -> Frame | N
     and the frame is accepted only when both its timestamp and its position match what
     decoding from the start gave (:func:`iter_video`); otherwise (a container without a
     usable index, repaired timestamps) the file is decoded from the start, grabbing
-    without converting the frames before it.
+    without converting the frames before it. It logs nothing about damage: the file was
+    decoded whole before, which reported it.
 
     Raises:
         SourceError: missing, empty or unreadable file.
@@ -429,7 +437,7 @@ def read_frame(path: str | Path, *, index: int, timestamp_s: float) -> Frame | N
         finally:
             cap.release()
     step_s = 0.5 / DEFAULT_CAMERA_FPS
-    for frame in iter_video(p, start_s=max(0.0, timestamp_s - step_s)):
+    for frame in iter_video(p, start_s=max(0.0, timestamp_s - step_s), warn=False):
         if frame.index == index:
             return frame
         if frame.index > index:
@@ -455,7 +463,7 @@ def _forward_to(cap: cv2.VideoCapture, index: int, timestamp_s: float) -> Frame 
     return None
 
 
-def _read_heif(path: Path) -> npt.NDArray[np.uint8]:
+def _read_heif(path: Path, *, warn: bool) -> npt.NDArray[np.uint8]:
     """Decode a HEIC/HEIF photo (pillow-heif); libheif applies its rotation and mirroring."""
     try:
         import pillow_heif
@@ -473,16 +481,16 @@ def _read_heif(path: Path) -> npt.NDArray[np.uint8]:
                           f"({image.shape} {image.dtype}); export it as JPEG and try again.")
     # libheif gives RGB(A); the rest of hiprom works in OpenCV's BGR.
     code = cv2.COLOR_RGBA2BGR if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
-    return _limit_size(path, cast(npt.NDArray[np.uint8], cv2.cvtColor(image, code)))
+    return _limit_size(path, cast(npt.NDArray[np.uint8], cv2.cvtColor(image, code)), warn=warn)
 
 
-def _read_image(path: Path) -> npt.NDArray[np.uint8]:
+def _read_image(path: Path, *, warn: bool) -> npt.NDArray[np.uint8]:
     _check_file(path, "Image")
     with path.open("rb") as fh:
         head = fh.read(12)
     if _is_heif_head(head) or (path.suffix.lower() in (".heic", ".heif")
                                and not head.startswith(_IMAGE_MAGIC)):
-        return _read_heif(path)
+        return _read_heif(path, warn=warn)
     # imread applies EXIF orientation by default (no IMREAD_IGNORE_ORIENTATION flag).
     # np.fromfile + imdecode would lose that on some builds, so read by path.
     image_bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -491,30 +499,41 @@ def _read_image(path: Path) -> npt.NDArray[np.uint8]:
             f"Could not read {path} as an image; use a JPEG or PNG photo "
             f"({', '.join(sorted(IMAGE_SUFFIXES))})."
         )
-    return _limit_size(path, cast(npt.NDArray[np.uint8], image_bgr))  # 8-bit BGR
+    return _limit_size(path, cast(npt.NDArray[np.uint8], image_bgr), warn=warn)  # 8-bit BGR
 
 
-def _limit_size(path: Path, image_bgr: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """``image_bgr`` scaled down to :data:`MAX_PHOTO_SIDE_PX` on its longest side, if larger."""
+def _limit_size(path: Path, image_bgr: npt.NDArray[np.uint8], *,
+                warn: bool) -> npt.NDArray[np.uint8]:
+    """``image_bgr`` scaled down to :data:`MAX_PHOTO_SIDE_PX` on its longest side, if larger.
+
+    With ``warn``, a photo scaled down is logged as a warning.
+    """
     h, w = image_bgr.shape[:2]
     if max(h, w) <= MAX_PHOTO_SIDE_PX:
         return image_bgr
     scale = MAX_PHOTO_SIDE_PX / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    logger.warning("%s is %dx%d px; analysed at %dx%d (photos are read at most %d px on "
-                   "their longest side).", printable(path), w, h, *size, MAX_PHOTO_SIDE_PX)
+    if warn:
+        logger.warning("%s is %dx%d px; analysed at %dx%d (photos are read at most %d px on "
+                       "their longest side).", printable(path), w, h, *size, MAX_PHOTO_SIDE_PX)
     return cast(npt.NDArray[np.uint8], cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA))
 
 
-def iter_images(paths: Iterable[str | Path]) -> Iterator[Frame]:
+def iter_images(paths: Iterable[str | Path], *, warn: bool = True) -> Iterator[Frame]:
     """Read still images, upright (EXIF orientation applied), in the given order.
 
     Stills have no time; ``timestamp_s`` is the image's position (0.0, 1.0, 2.0, ...) so
     that time still increases from one frame to the next.
+
+    Args:
+        paths: the image files.
+        warn: log a warning for a photo scaled down to :data:`MAX_PHOTO_SIDE_PX`. False
+            when re-reading a photo already measured: it was reported then.
 
     Raises:
         SourceError: when a path is missing, empty or not an image (raised when reached).
 
     """
     for index, path in enumerate(paths):
-        yield Frame(index=index, timestamp_s=float(index), image_bgr=_read_image(Path(path)))
+        yield Frame(index=index, timestamp_s=float(index),
+                    image_bgr=_read_image(Path(path), warn=warn))

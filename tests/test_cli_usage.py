@@ -1,0 +1,96 @@
+"""A usage error (missing argument, unknown option or command, bad value) is one line, exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from hiprom.cli.main import app
+
+runner = CliRunner()
+
+
+def _one_usage_line(args: list[str]) -> str:
+    """The run's only line, on stderr; checks exit 2, nothing on stdout, no usage block."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.stdout == "", result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), result.stderr
+    assert "Usage:" not in result.stderr and "Try '" not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.reliability(case="a command without its required argument (`hiprom measure`, "
+                              "`hiprom batch`, `hiprom agreement results.csv`)",
+                         outcome="exit 2, one line: which argument is missing, what it is, and "
+                                 "an example call (was: click's usage block and Error: line)")
+@pytest.mark.parametrize(("args", "expected"), [
+    (["measure"], "error: no PATHS given (video files or photos of the seated test); "
+                  "e.g. hiprom measure clip.mp4"),
+    (["batch"], "error: no SOURCES given (folders (searched recursively), globs, video files, "
+                "or a manifest CSV with a 'path' column); e.g. hiprom batch footage/ --out "
+                "scores/"),
+    (["agreement"], "error: no RESULTS given (hiprom's values: a batch results.csv, or a folder "
+                    "of result JSONs (hiprom measure / batch output)); e.g. hiprom agreement "
+                    "scores/results.csv reference.csv"),
+    # the second argument; the help text starts with an acronym, kept in capitals
+    (["agreement", "results.csv"], "error: no REFERENCE given (CSV of criterion readings: "
+                                   "patient_id or path, leg, reference_deg; optional rater, "
+                                   "session, method, camera); e.g. hiprom agreement "
+                                   "scores/results.csv reference.csv"),
+])
+def test_a_missing_argument_is_one_line(args, expected):
+    assert _one_usage_line(args) == expected
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--bogus"], "error: no such option: --bogus (Possible options: --verbose); "
+                  "see hiprom --help"),
+    (["bogus"], "error: no such command 'bogus'; see hiprom --help"),
+    (["measure", "clip.mp4", "--bogus"], "error: no such option: --bogus (Possible options: "
+                                         "--out); see hiprom measure --help"),
+    (["measure", "clip.mp4", "--model", "huge"], "error: invalid value for '--model': Value "
+     "error, 'huge' is not one of 'full', 'heavy', 'lite'; see hiprom measure --help"),
+    # an option without its value: click's error names no command, the group does
+    (["measure", "clip.mp4", "--stride"], "error: option '--stride' requires an argument; "
+                                          "see hiprom measure --help"),
+    (["routines", "a.json", "b.json"], "error: got unexpected extra argument(s) (b.json); "
+                                       "see hiprom routines --help"),
+])
+def test_every_other_usage_error_is_one_line_too(args, expected):
+    assert _one_usage_line(args) == expected
+
+
+def test_user_text_in_a_usage_error_is_shown_escaped():
+    line = _one_usage_line(["me\x1b[31masure"])
+    assert line == "error: no such command 'me\\x1b[31masure'. Did you mean 'measure'?"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["measure", "--help"], ["agreement", "--help"]])
+def test_help_is_still_the_usage_block(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Usage: hiprom {' '.join(args[:-1])}".rstrip() + " [OPTIONS]")
+    assert "Options:" in result.stdout and result.stderr == ""
+
+
+def test_hiprom_alone_still_shows_the_help():
+    result = runner.invoke(app, [])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Usage: hiprom [OPTIONS] COMMAND [ARGS]...")
+    assert "Commands:" in result.stderr and "error:" not in result.stderr
+
+
+def test_the_console_script_prints_one_line_and_exits_2(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "hiprom.cli.main", "measure"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert done.stderr == ("error: no PATHS given (video files or photos of the seated test); "
+                           "e.g. hiprom measure clip.mp4\n")
