@@ -72,6 +72,11 @@ accuracy: validation validation2
 	for m in heavy lite; do \
 	  $(PY) benchmarks/accuracy_cv.py --data $(VALIDATION) --data $(VALIDATION2) --split fit \
 		--model $$m --out build/accuracy-cv-$$m --markdown build/accuracy-cv-$$m.md || exit 1; done
+	$(PY) benchmarks/pivot_cv.py --data $(VALIDATION) --data $(VALIDATION2) --split fit \
+		--out build/accuracy-cv --markdown build/pivot-cv.md
+	for m in heavy lite; do \
+	  $(PY) benchmarks/pivot_cv.py --data $(VALIDATION) --data $(VALIDATION2) --split fit \
+		--model $$m --out build/accuracy-cv-$$m --markdown build/pivot-cv-$$m.md || exit 1; done
 	$(PY) benchmarks/flags_cv.py --data $(VALIDATION) --data $(VALIDATION2) --split fit \
 		--out build/accuracy-cv --markdown build/flags-cv.md
 	for m in heavy lite; do \

@@ -53,9 +53,9 @@ def live(
         "--linger", min=0.0, help="With --source: seconds the result stays on screen "
         "(default: until a key).")] = None,
     model: Annotated[PoseModel, typer.Option(
-        help="Pose network: full (default; keeps 30 fps), lite (faster; errs about 3x more, "
-             "with much wider intervals) or heavy (a second opinion, too slow for 30 fps on "
-             "a small machine).")] = PoseModel.FULL,
+        help="Pose network: full (default; keeps 30 fps), lite (faster; errs about twice as "
+             "much as full) or heavy (a second opinion, too slow for 30 fps on a small "
+             "machine).")] = PoseModel.FULL,
     show_faces: ShowFacesOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
