@@ -428,8 +428,8 @@ def _run_locked(config: BatchConfig, inputs: Sequence[BatchInput], *, score_fn: 
 
         engine(jobs, score_fn, commit)
         report.results = store.results(key, paths=[r.path for r, _, _ in records])
-        report.failures = [(s.input.path, f"{s.error_type}: {s.error_message}")
-                           for s in report.results if s.status != "ok"]
+        report.failures = [(s.input.path, s.failure) for s in report.results
+                           if s.status != "ok"]
         store.finish_run(run_id, n_inputs=len(inputs), n_scored=report.n_scored,
                          n_skipped=report.n_skipped, n_failed=len(report.failures))
     from hiprom.batch.summary import write_exports

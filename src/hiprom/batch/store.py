@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from hiprom.errors import StoreError
+from hiprom.errors import HipromError, StoreError
 from hiprom.vocabulary import SIDES
 
 __all__ = [
@@ -163,6 +163,38 @@ class StoredResult:
     error_message: str | None
     output_dir: str | None
     finished_at: str | None
+
+    @property
+    def failure(self) -> str:
+        """Why the input failed, in one line for a person.
+
+        The message without the input's path in front or inside (the path is shown beside
+        it; inside, its file name stays), and the error's type only for a crash or a bug,
+        not for an error the tool raises on purpose (bad input, nothing measurable).
+        """
+        text = (self.error_message or "").strip()
+        head, sep, rest = text.partition(": ")
+        name = Path(self.input.path.rstrip("/")).name
+        if sep and rest and (head == self.input.path or (name and head.endswith(name))):
+            text = rest
+        local = self.input.path.removeprefix("file://")
+        if name and len(local) > len(name):
+            text = text.replace(local, name)
+        if self.error_type and self.error_type not in _EXPECTED_ERRORS:
+            text = f"{self.error_type}: {text}"
+        return text or "failed, no reason recorded"
+
+
+def _subclass_names(cls: type) -> set[str]:
+    names = {cls.__name__}
+    subclasses: list[type] = cls.__subclasses__()
+    for sub in subclasses:
+        names |= _subclass_names(sub)
+    return names
+
+
+#: Errors raised on purpose, whose message alone says what was wrong and what to do.
+_EXPECTED_ERRORS = frozenset(_subclass_names(HipromError))
 
 
 def settings_key(settings: Mapping[str, Any]) -> str:

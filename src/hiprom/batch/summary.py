@@ -354,7 +354,7 @@ def build_summary_html(results: Sequence[StoredResult], *, generated_at: str | N
     flagged = [[_esc(r.input.path), _esc(r.input.patient_id or "–"), _esc(", ".join(_flags(r)))]
                for r in results if r.status == "ok" and _flags(r)]
     failed = [[_esc(r.input.path), _esc(r.input.patient_id or "–"),
-               _esc(f"{r.error_type}: {r.error_message}" if r.status else "not scored yet")]
+               _esc(r.failure if r.status else "not scored yet")]
               for r in results if r.status != "ok"]
     body = (
         f"<h1>hiprom batch summary</h1><p class=\"muted\">Generated {_esc(when)}. Angles in "
