@@ -195,6 +195,21 @@ def _fit_line(name: str, f: Fit) -> str:
             f"{f.knee_drift_direct_limit:.3f} | {f.pelvis_roll_per_er_deg:.3f} |")
 
 
+def fit_arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The arguments every fit-per-network benchmark takes: the renders, the split, the
+    network and its landmark cache, and where the table goes."""
+    ap = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    ap.add_argument("--data", type=Path, action="append", required=True,
+                    help="folder of clips + *.truth.json to fit on (repeatable)")
+    ap.add_argument("--split", choices=["fit", "holdout"], default=None,
+                    help="v2 sets: only the items of this split")
+    ap.add_argument("--out", type=Path, default=Path("build/accuracy-cv"),
+                    help="landmark cache of this network (shared with accuracy_cv.py)")
+    ap.add_argument("--markdown", type=Path, default=None)
+    ap.add_argument("--model", choices=[m.value for m in PoseModel], default=PoseModel.FULL.value)
+    return ap
+
+
 def _clips(folders: Sequence[Path], split: str | None, cache: Path,
            model: PoseModel) -> list[Clip]:
     out = []
@@ -209,18 +224,10 @@ def _clips(folders: Sequence[Path], split: str | None, cache: Path,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, action="append", required=True,
-                    help="folder of clips + *.truth.json to fit on (repeatable)")
-    ap.add_argument("--split", choices=["fit", "holdout"], default=None,
-                    help="v2 sets: only the items of this split")
+    ap = fit_arguments(__doc__)
     ap.add_argument("--check", type=Path, action="append", default=[],
                     help="folder of clips only checked with the fit on all of --data")
     ap.add_argument("--check-split", choices=["fit", "holdout"], default="holdout")
-    ap.add_argument("--out", type=Path, default=Path("build/accuracy-cv"),
-                    help="landmark cache of this network (shared with accuracy_cv.py)")
-    ap.add_argument("--markdown", type=Path, default=None)
-    ap.add_argument("--model", choices=[m.value for m in PoseModel], default=PoseModel.FULL.value)
     args = ap.parse_args(argv)
     model = PoseModel(args.model)
     args.out.mkdir(parents=True, exist_ok=True)

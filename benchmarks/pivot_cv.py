@@ -16,16 +16,14 @@ one camera setup out, each group measured with the base fitted without it.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 from _output import emit
 from accuracy_cv import cases_for
-from flags_cv import _clips
+from flags_cv import _clips, fit_arguments
 
 from hiprom.backends.base import PoseModel
 from hiprom.pipeline.analysis import MeasureOptions
@@ -94,15 +92,7 @@ def _line(name: str, errors: list[float], bases: Sequence[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, action="append", required=True,
-                    help="folder of clips + *.truth.json (repeatable)")
-    ap.add_argument("--split", choices=["fit", "holdout"], default=None)
-    ap.add_argument("--out", type=Path, default=Path("build/accuracy-cv"),
-                    help="landmark cache of this network (shared with accuracy_cv.py)")
-    ap.add_argument("--markdown", type=Path, default=None)
-    ap.add_argument("--model", choices=[m.value for m in PoseModel], default=PoseModel.FULL.value)
-    args = ap.parse_args(argv)
+    args = fit_arguments(__doc__).parse_args(argv)
     model = PoseModel(args.model)
     args.out.mkdir(parents=True, exist_ok=True)
     options = MeasureOptions(model=model)

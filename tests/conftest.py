@@ -207,6 +207,23 @@ def real_footage() -> Path:
     return FOOTAGE_DIR
 
 
+@pytest.fixture
+def fake_measure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hiprom measure`` with a fake pose model that finds one seated person in every frame
+    (real decoding and output files, no MediaPipe)."""
+    import hiprom.pipeline.measure
+    from builders import NEAR_BODY, landmarks, seated_xy
+    from hiprom.backends import FakeBackend
+
+    real = hiprom.pipeline.measure.measure_path
+
+    def measure_path(path, *, options=None, progress=None):
+        return real(path, options=options, backend_factory=lambda mode: FakeBackend(
+            [landmarks(seated_xy(30.0, 20.0, NEAR_BODY))]))
+
+    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", measure_path)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_history(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

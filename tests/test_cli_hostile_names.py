@@ -22,9 +22,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import hiprom.pipeline.measure
-from builders import NEAR_BODY, landmarks, seated_xy
-from hiprom.backends import FakeBackend
 from hiprom.cli.main import app
 from hiprom.errors import printable
 
@@ -114,18 +111,6 @@ def test_video_writer_refuses_an_output_folder_that_is_not_utf8(tmp_path):
     assert done.returncode == 0, (done.returncode, done.stderr.decode(errors="replace"))
     assert done.stdout.decode() == "refused: SinkError\n"
     assert os.listdir(folder) == []
-
-
-@pytest.fixture
-def fake_measure(monkeypatch):
-    """``hiprom measure`` with a fake pose model that finds a seated person (no MediaPipe)."""
-    real = hiprom.pipeline.measure.measure_path
-
-    def measure_path(p, *, options=None, progress=None):
-        return real(p, options=options, backend_factory=lambda mode: FakeBackend(
-            [landmarks(seated_xy(30.0, 20.0, NEAR_BODY))]))
-
-    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", measure_path)
 
 
 @pytest.mark.reliability(case="ANSI escapes, a bell and a carriage return in file names given "

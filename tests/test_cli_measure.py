@@ -86,22 +86,6 @@ def test_every_frame_and_stride_conflict(tmp_path):
     assert result.exit_code == 1 and "--stride" in result.output
 
 
-@pytest.fixture
-def fake_pose(monkeypatch):
-    """``hiprom measure`` with a fake pose model: one seated person in every frame."""
-    import hiprom.pipeline.measure
-    from builders import NEAR_BODY, landmarks, seated_xy
-    from hiprom.backends import FakeBackend
-
-    real = hiprom.pipeline.measure.measure_path
-
-    def measure_path(path, *, options=None, progress=None):
-        return real(path, options=options, backend_factory=lambda mode: FakeBackend(
-            [landmarks(seated_xy(30.0, 20.0, NEAR_BODY))]))
-
-    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", measure_path)
-
-
 def _damaged_clip(synth_media):
     data = bytearray(synth_media.video("whole.mp4", n_frames=60, resolution_wh=(160, 120))
                      .read_bytes())
@@ -135,7 +119,7 @@ def _huge_photo(synth_media):
     (_cut_clip, "looks truncated", "cut.annotated.webm"),
     (_huge_photo, "analysed at 8192x273", "huge.annotated.png"),
 ], ids=["damaged", "cut-short", "oversized-photo"])
-def test_what_is_wrong_with_an_input_is_said_once(tmp_path, synth_media, fake_pose, caplog,
+def test_what_is_wrong_with_an_input_is_said_once(tmp_path, synth_media, fake_measure, caplog,
                                                   make, warning, annotated, annotate):
     # The key frame and the annotated video or photo read the input again after it was
     # measured; only the measuring read reports the damage (was: once per read).
