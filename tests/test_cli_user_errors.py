@@ -112,6 +112,25 @@ def test_measure_out_that_cannot_be_a_folder_is_one_line_for_all_inputs(tmp_path
     assert (tmp_path / "results").read_text() == "not a folder"
 
 
+@pytest.mark.reliability(case="`hiprom measure a.png -o result.json` (a new path named like a "
+                              "file)", outcome="exit 1, one line: --out takes a folder; no "
+                              "folder named result.json is made (was: silently made)")
+@pytest.mark.parametrize("out", ["result.json", "Report.HTML", "clip.mp4"])
+def test_measure_out_named_like_a_file_is_refused_not_made_a_folder(tmp_path, photo, out):
+    result = runner.invoke(app, ["measure", str(photo), "-o", str(tmp_path / out),
+                                 "--no-history"])
+    line = _one_error_line(result)
+    assert line == (f"error: --out {tmp_path / out} looks like a file name, but --out takes a "
+                    "folder for the result files; pick a folder path, e.g. --out results"), line
+    assert result.exit_code == 1 and not (tmp_path / out).exists()
+    # an existing folder of that name is still used, and a dotted folder name is fine
+    (tmp_path / out).mkdir()
+    for folder in (tmp_path / out, tmp_path / "session.2026"):
+        done = runner.invoke(app, ["measure", str(photo), "-o", str(folder), "--no-history"])
+        assert done.exit_code == 0, done.output
+        assert folder.is_dir() and any(folder.iterdir())
+
+
 def test_measure_out_below_a_file(tmp_path, photo):
     (tmp_path / "results").write_text("not a folder")
     line = _one_error_line(runner.invoke(app, ["measure", str(photo), "--out",

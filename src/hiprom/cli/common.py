@@ -35,6 +35,12 @@ FAST_RETIRED = ("--fast is retired: clips are sampled adaptively by default (spa
                 "held angles; the flag has no effect. --every-frame analyses every frame.")
 
 
+#: Names of files hiprom writes: an --out that does not exist yet and ends so was meant as
+#: a file (``-o result.json``), and would silently become a folder of that name.
+_RESULT_SUFFIXES = frozenset({".json", ".csv", ".html", ".pdf", ".mp4", ".webm", ".png",
+                              ".jpg", ".c3d", ".mot", ".trc", ".sqlite", ".sqlite3"})
+
+
 def check_out_dir(out: Path | None) -> None:
     """Refuse an output folder that cannot hold the results, before anything is measured.
 
@@ -44,9 +50,12 @@ def check_out_dir(out: Path | None) -> None:
     the folder: found only when the first result is written, it would fail each input in
     turn after measuring it, with the same line for every input.
 
+    A path that does not exist yet and ends like a result file (``-o result.json``) was
+    meant as a file; it is refused rather than made into a folder of that name.
+
     Raises:
         InputError: the path holds bytes that are not UTF-8, or it or a folder above it is
-            a file.
+            a file, or it is new and named like a file.
 
     """
     if out is None:
@@ -57,6 +66,9 @@ def check_out_dir(out: Path | None) -> None:
                          "folder with a UTF-8 name")
     if (problem := _not_a_folder(out)) is not None:
         raise InputError(f"--out {problem}")
+    if not out.exists() and out.suffix.lower() in _RESULT_SUFFIXES:
+        raise InputError(f"--out {printable(out)} looks like a file name, but --out takes a "
+                         "folder for the result files; pick a folder path, e.g. --out results")
 
 
 def _not_a_folder(out: Path) -> str | None:
