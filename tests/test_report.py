@@ -217,7 +217,7 @@ def test_a_flagged_rep_s_quality_row_says_how_much_moved() -> None:
     rep["movement"] = {"pelvis_roll_deg": -6.24, "trunk_lean_deg": 0.4, "knee_drift": 0.013}
     result["legs"]["left"]["reps"][1]["movement"] = {"pelvis_roll_deg": 9.0}  # not flagged
     quality = build_report(result).split('id="quality"')[1].split("</section>")[0]
-    assert "left IR hold at 1.2 s: the hip line turned 6.2°" in quality
+    assert "left leg (IR hold at 1.2\u00a0s, the hip line turned 6.2°)" in quality
     assert "9.0°" not in quality and "knee moved" not in quality
 
 

@@ -407,7 +407,7 @@ def _trace(series: AngleSeries | None, result: Mapping[str, Any], keyframe: byte
 
 
 def _seconds(value: object) -> str:
-    return f"{value:.1f} s" if isinstance(value, int | float) else "?"
+    return f"{value:.1f}\u00a0s" if isinstance(value, int | float) else "?"
 
 
 def _movement_size(flag: str, movement: Mapping[str, Any]) -> str | None:
@@ -432,14 +432,12 @@ def _quality(result: Mapping[str, Any]) -> str:
     for side in Side:
         leg = result["legs"][side.value]
         for flag in leg.get("quality") or ():
-            where.setdefault(str(flag), []).append(f"{side.value} leg")
-        for rep in leg.get("reps") or ():
-            for flag in rep.get("quality") or ():
-                size = _movement_size(str(flag), rep.get("movement") or {})
-                if size is not None and str(flag) in where:
-                    where[str(flag)].append(
-                        f"{side.value} {'IR' if rep.get('direction') == 'internal' else 'ER'} "
-                        f"hold at {_seconds(rep.get('start_s'))}: {size}")
+            holds = [f"{'IR' if rep.get('direction') == 'internal' else 'ER'} hold at "
+                     f"{_seconds(rep.get('start_s'))}, {size}"
+                     for rep in leg.get("reps") or () if str(flag) in (rep.get("quality") or ())
+                     and (size := _movement_size(str(flag), rep.get("movement") or {}))]
+            where.setdefault(str(flag), []).append(
+                f"{side.value} leg" + (f" ({'; '.join(holds)})" if holds else ""))
     if not where:
         return ('<section id="quality"><h2>Measurement quality</h2><p>No quality problems were '
                 "flagged.</p></section>")
