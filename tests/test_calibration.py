@@ -32,7 +32,7 @@ from hiprom.core.protocol import LegSeries, summarise_leg
 from hiprom.pipeline import analysis
 from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
 from hiprom.pipeline.measure import measure_path
-from hiprom.pipeline.summarise import pivot_limits, summarise_records
+from hiprom.pipeline.summarise import compensation_limits, summarise_records
 from hiprom.vocabulary import Side
 
 MODELS = [m.value for m in PoseModel]
@@ -183,12 +183,12 @@ def test_each_network_flags_knee_drift_at_its_own_limit() -> None:
     drift = (min(limits.values()) + max(limits.values())) / 2
     flagged = {}
     for model in PoseModel:
-        result = summarise_leg(_knee_series(drift), limits=pivot_limits(model))
+        result = summarise_leg(_knee_series(drift), limits=compensation_limits(model, pivot=True))
         (rep,) = (r for r in result.reps if "short_hold" not in r.flags)
         assert rep.movement["knee_drift"] == pytest.approx(drift)
         flagged[model] = "knee_drift" in rep.flags
         assert flagged[model] == (drift > limits[model])
-        still = summarise_leg(_knee_series(0.0), limits=pivot_limits(model))
+        still = summarise_leg(_knee_series(0.0), limits=compensation_limits(model, pivot=True))
         assert not any("knee_drift" in r.flags for r in still.reps)
     assert set(flagged.values()) == {True, False}
 
@@ -224,13 +224,14 @@ def test_the_pelvis_roll_limit_grows_with_er_by_the_network_s_own_rate() -> None
     roll = (min(limits.values()) + max(limits.values())) / 2
     flagged = {}
     for model in PoseModel:
-        result = summarise_leg(_er_with_hip_line_turning(roll, er), limits=pivot_limits(model))
+        about_neutral_knee = compensation_limits(model, pivot=True)
+        result = summarise_leg(_er_with_hip_line_turning(roll, er), limits=about_neutral_knee)
         (rep,) = (r for r in result.reps if "short_hold" not in r.flags)
         assert rep.value_deg == pytest.approx(-er)
         assert rep.movement["pelvis_roll_deg"] == pytest.approx(roll)
         flagged[model] = "pelvis_roll" in rep.flags
         assert flagged[model] == (roll > limits[model])
         # an IR rep keeps the protocol's 4° whatever the network
-        ir = summarise_leg(_er_with_hip_line_turning(4.5, -er), limits=pivot_limits(model))
+        ir = summarise_leg(_er_with_hip_line_turning(4.5, -er), limits=about_neutral_knee)
         assert all("pelvis_roll" in r.flags for r in ir.reps if "short_hold" not in r.flags)
     assert set(flagged.values()) == {True, False}

@@ -42,20 +42,20 @@ from hiprom.core.protocol import (
 from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
 from hiprom.vocabulary import OTHER_SIDE, SIDES
 
-__all__ = ["PIVOT_LIMITS", "Excluded", "LegsSummary", "pivot_limits", "summarise_records"]
+__all__ = ["Excluded", "LegsSummary", "compensation_limits", "summarise_records"]
 
-#: With the fixed fulcrum, knee drift is the knee landmark's sideways move beyond its
-#: usual slide (:func:`hiprom.core.pivot.knee_shift_px`). On the rendered validation set,
-#: clean holds reached 0.07 shank lengths and holds with 10–12° of thigh ab/adduction
-#: 0.11–0.13; the limit sits between them. The full network's; :func:`pivot_limits` gives
-#: each network's.
-PIVOT_LIMITS = CompensationLimits(knee_drift_shank_fraction=terms_for("full").knee_drift_limit)
+def compensation_limits(model: str, *, pivot: bool) -> CompensationLimits:
+    """The compensation limits of a leg for pose network ``model``.
 
-
-def pivot_limits(model: str) -> CompensationLimits:
-    """The compensation limits of a leg measured about its neutral knee, for ``model``."""
+    With the fixed fulcrum (``pivot``), knee drift is the knee landmark's sideways move
+    beyond its usual slide (:func:`hiprom.core.pivot.knee_shift_px`); a leg measured from
+    its own knee landmark is checked on the landmark's raw move. Each has its own limit,
+    and the pelvis-roll limit grows with ER at the network's rate
+    (:func:`hiprom.core.calibration.terms_for`).
+    """
     terms = terms_for(model)
-    return CompensationLimits(knee_drift_shank_fraction=terms.knee_drift_limit,
+    knee = terms.knee_drift_limit if pivot else terms.knee_drift_direct_limit
+    return CompensationLimits(knee_drift_shank_fraction=knee,
                               pelvis_roll_per_er_deg=terms.pelvis_roll_per_er_deg)
 
 
@@ -159,6 +159,7 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
     fulcrum: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
     direct = {side: series[side].rotation_deg - _rest_deg(series[side], neutral[side])
               for side in SIDES}
+    terms = terms_for(options.model)
     rejected: set[str] = set()
     for side in SIDES:
         hold = neutral[side]
@@ -168,7 +169,7 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
             frame_legs, side, slice(hold.start_index, hold.end_index + 1),
             resolution_wh=resolution_wh, correct_view=options.correct_view,
             min_visibility=options.min_visibility, hip_offset=options.hip_centre_offset,
-            knee_slide_per_deg=terms_for(options.model).knee_slide_per_deg)
+            knee_slide_per_deg=terms.knee_slide_per_deg)
         excess, _ = pivot_disagreement(direct[side], fixed.rotation_deg - fixed.rest_deg,
                                        direct[OTHER_SIDE[side]],
                                        base_deg=options.pivot_gap_base_deg)
@@ -188,12 +189,9 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
     usual = {side: _rest_deg(series[side], None) for side in SIDES}
     masked = {side: _while_other_leg_moves(series[side], zero[side], series[OTHER_SIDE[side]],
                                            usual[OTHER_SIDE[side]]) for side in SIDES}
-    terms = terms_for(options.model)
     legs: dict[str, LegResult] = {side: summarise_leg(
         masked[side], systematic_sd_deg=_systematic_sd(side in rejected, options.model),
-        limits=pivot_limits(options.model) if masked[side].pelvis_static
-        else CompensationLimits(knee_drift_shank_fraction=terms.knee_drift_direct_limit,
-                                pelvis_roll_per_er_deg=terms.pelvis_roll_per_er_deg),
+        limits=compensation_limits(options.model, pivot=masked[side].pelvis_static),
         neutral=neutral[side], no_neutral_sd_deg=terms.no_neutral_sd_deg) for side in SIDES}
     for name in rejected:
         legs[name] = replace(legs[name],

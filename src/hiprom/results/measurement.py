@@ -104,7 +104,7 @@ def rep_dict(rep: Any) -> dict[str, Any]:
         "quality": list(rep.flags),
         "used": rep.used,
         "movement": {key: json_number(value, 3 if key == "knee_drift" else 2)
-                     for key, value in (getattr(rep, "movement", None) or {}).items()},
+                     for key, value in rep.movement.items()},
     }
 
 
