@@ -1247,14 +1247,14 @@ def define_set(name: str, seed: int) -> list:
             )
             k += 1
         return items
-    if name in ("validation2", "postures"):
+    if name in ("validation2", "postures", "compensation"):
         import sets_v2
 
-        return (
-            sets_v2.define_validation2(seed)
-            if name == "validation2"
-            else sets_v2.define_postures(seed)
-        )
+        return {
+            "validation2": sets_v2.define_validation2,
+            "postures": sets_v2.define_postures,
+            "compensation": sets_v2.define_compensation,
+        }[name](seed)
     raise SystemExit(f"unknown set {name}")
 
 
@@ -1632,7 +1632,7 @@ def main(argv=None):
     ap.add_argument(
         "--set",
         required=True,
-        choices=["samples", "validation", "smoke", "validation2", "postures"],
+        choices=["samples", "validation", "smoke", "validation2", "postures", "compensation"],
     )
     ap.add_argument(
         "--out", default=None, help="output folder (required unless --list or --coverage)"

@@ -205,10 +205,11 @@ TREMOR_PERIODS = [4, 5, 6]  # frames at 30 fps: 7.5, 6, 5 Hz
 SPEED_DEG_S = 90.0  # ramp duration = angle / speed, clipped to 0.4-0.7 s
 
 
-def clip_segments(rng, leg: str, reps: list, period: int) -> list:
+def clip_segments(rng, leg: str, reps: list, period: int, comp: dict | None = None) -> list:
     """Frame-exact timeline: rest, then each rep (ramp out, hold 1.2-2 s, mirrored ramp back, rest).
     Each hold is lengthened by < period frames so that the move is symmetric about a multiple of
-    period/2 frames: the (symmetric, periodic) tremor then matches on the mirrored return ramp."""
+    period/2 frames: the (symmetric, periodic) tremor then matches on the mirrored return ramp.
+    ``comp``: a compensation made during every internal-rotation rep (the compensation set)."""
     segs = []
     n = int(rng.integers(12, 19))
     segs.append({"type": "rest", "dur": n / FPS})
@@ -217,7 +218,17 @@ def clip_segments(rng, leg: str, reps: list, period: int) -> list:
         hf = int(rng.integers(36, 55))
         while (2 * n + 2 * rf + hf) % period:
             hf += 1
-        segs.append(R.move(leg, direction, deg, ramp=rf / FPS, hold=hf / FPS, ramp_back=rf / FPS))
+        segs.append(
+            R.move(
+                leg,
+                direction,
+                deg,
+                ramp=rf / FPS,
+                hold=hf / FPS,
+                ramp_back=rf / FPS,
+                comp=comp if direction == "internal" else None,
+            )
+        )
         n += 2 * rf + hf
         gap = int(rng.integers(9, 16)) if j < len(reps) - 1 else 9
         segs.append({"type": "rest", "dur": gap / FPS})
@@ -330,6 +341,98 @@ def define_validation2(seed: int) -> list:
                 stem = f"v2_{k:02d}_{split}_{body_seq[i]}_{cam_seq[i]}_still_{leg}_{d[:2]}{int(round(abs(deg))):02d}"
             item["conditions"] = cond
             item["stem"] = stem
+            items.append(item)
+            k += 1
+    return items
+
+
+# --------------------------------------------------------------------------- compensation
+COMPENSATIONS = ["pelvis_roll", "trunk_lean", "knee_drift"]
+COMP_MAGNITUDE_DEG = (8.0, 14.0)  # pelvis roll, trunk lean or thigh ab/adduction at the hold
+
+
+def define_compensation(seed: int) -> list:
+    """Clips whose internal-rotation hold is made with a compensation (the hip line rolling,
+    the trunk leaning, the knee drifting out or in), on validation2's bodies, camera setups and
+    split (the same held-out bodies and setups), for fitting and checking the rep flags out of
+    group. One IR rep per clip; the other leg rests in 0-20 deg of IR with tremor."""
+    bodies = {s["id"]: s for s in bodies_v2(seed)}
+    hold_b, hold_c = holdout_ids(seed)
+    rng = np.random.default_rng([seed, 14])
+    items = []
+    k = 0
+    for split, n in (("fit", 18), ("holdout", 6)):
+        bset = [b for b in sorted(bodies) if (b in hold_b) == (split == "holdout")]
+        cset = [c for c in sorted(CAMERA_SETUPS) if (c in hold_c) == (split == "holdout")]
+        body_seq, cam_seq = strat(rng, bset, n), strat(rng, cset, n)
+        comp_seq = strat(rng, COMPENSATIONS, n)
+        light_seq = strat(rng, LIGHTING, n)
+        seat_seq = strat(rng, ["plinth", "chair"], n)
+        lower_seq = strat(rng, ["trousers", "shorts"], n)
+        feet_seq = strat(rng, ["barefoot", "socks", "shoes"], n)
+        rest_seq = strat(rng, REST_BINS, n)
+        side_seq = strat(rng, ["left", "right"], n)
+        per_seq = strat(rng, TREMOR_PERIODS, n)
+        ir_seq = strat(rng, IR_BANDS[1:], n)  # 15-58 deg: a compensation goes with effort
+        sign_seq = strat(rng, [1.0, -1.0], n)  # knee drift: abduction or adduction
+        for i in range(n):
+            subj = dict(bodies[body_seq[i]])
+            subj["clothing"] = clothing_v2(rng, lower_seq[i], feet_seq[i], None)
+            nuis = nuisance_v2(rng, light_seq[i], seat_seq[i])
+            cs, res = camera_v2(rng, cam_seq[i])
+            cs["aim"] = "body"
+            kind, side = comp_seq[i], side_seq[i]
+            # the trunk leans away from the tested leg (the v1 set's convention)
+            leg = side if kind != "trunk_lean" else ("left" if side == "right" else "right")
+            other = "right" if leg == "left" else "left"
+            mag = round(float(rng.uniform(*COMP_MAGNITUDE_DEG)), 2)
+            comp = {"type": kind, "side": side, "magnitude_deg_or_m": mag, "leg": leg}
+            if kind == "knee_drift":
+                comp["abduction_sign"] = sign_seq[i]
+            r_rest = round(float(rng.uniform(*rest_seq[i])), 3)
+            ir = round(float(rng.uniform(*ir_seq[i])), 3)
+            P = per_seq[i]
+            item = {
+                "set": "compensation",
+                "kind": "clip",
+                "subject": subj,
+                "nuisance": nuis,
+                "camera_spec": cs,
+                "pose": seat_pose(rng, seat_seq[i]),
+                "compensation": comp,
+                "render": dict(V2_RENDER, res_long=res),
+                "group": {"body": body_seq[i], "camera_setup": cam_seq[i]},
+                "split": split,
+                "posture": "seated_test",
+                "valid_test_view": True,
+                "segments": clip_segments(rng, leg, [("internal", ir)], P, comp=comp),
+                "resting": {"leg": other, "rotation_deg": r_rest},
+                "tremor": {
+                    "period_frames": P,
+                    "frequency_hz": round(FPS / P, 3),
+                    "harmonic": round(float(rng.uniform(0.0, 0.35)), 3),
+                    "tested_amp_deg": round(float(rng.uniform(0.3, 1.0)), 3),
+                    "resting_amp_deg": round(float(rng.uniform(0.3, 1.0)), 3),
+                    "tested_sign": float(rng.choice([-1.0, 1.0])),
+                    "resting_sign": float(rng.choice([-1.0, 1.0])),
+                    "model": "periodic (fundamental + 2nd harmonic), applied to the resting leg "
+                    "in every frame and to the tested leg during its holds",
+                },
+                "tested": [leg],
+                "conditions": {
+                    "lighting": light_seq[i],
+                    "seat": seat_seq[i],
+                    "lower": lower_seq[i],
+                    "feet": feet_seq[i],
+                    "portrait": cs["orientation"] == "portrait",
+                    "resting_leg_deg": r_rest,
+                    "tremor_hz": round(FPS / P, 3),
+                },
+            }
+            what = kind if kind != "knee_drift" else ("knee_out" if sign_seq[i] > 0 else "knee_in")
+            item["stem"] = (
+                f"comp_{k:02d}_{split}_{body_seq[i]}_{cam_seq[i]}_{leg}_in{int(round(ir)):02d}_{what}"
+            )
             items.append(item)
             k += 1
     return items

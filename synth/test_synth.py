@@ -284,6 +284,36 @@ def test_postures_definition(postures):
         assert {it["split"] for it in postures if it["posture"] == p} == {"fit", "holdout"}
 
 
+def test_compensation_definition():
+    items = render.define_set("compensation", 0)
+    assert json.dumps(items, sort_keys=True) == json.dumps(
+        render.define_set("compensation", 0), sort_keys=True
+    )
+    assert len({it["stem"] for it in items}) == len(items) == 24
+    hold_b, hold_c = sets_v2.holdout_ids(0)
+    kinds = {}
+    for it in items:
+        comp = it["compensation"]
+        kinds[comp["type"]] = kinds.get(comp["type"], 0) + 1
+        assert it["tested"] == [comp["leg"]] and it["kind"] == "clip"
+        assert 8.0 <= comp["magnitude_deg_or_m"] <= 14.0
+        moves = [s for s in it["segments"] if s["type"] == "move"]
+        assert [m["direction"] for m in moves] == ["internal"] and moves[0]["comp"] == comp
+        assert 15.0 <= moves[0]["deg"] <= 58.0
+        held = it["split"] == "holdout"
+        assert (it["group"]["body"] in hold_b) == held
+        assert (it["group"]["camera_setup"] in hold_c) == held
+        if comp["type"] == "trunk_lean":  # the trunk leans away from the tested leg
+            assert comp["side"] != comp["leg"]
+        else:
+            assert comp["side"] == comp["leg"]
+    assert kinds == {"pelvis_roll": 8, "trunk_lean": 8, "knee_drift": 8}
+    drift = [it["compensation"]["abduction_sign"] for it in items
+             if it["compensation"]["type"] == "knee_drift"]
+    assert sorted(set(drift)) == [-1.0, 1.0]
+    assert sum(it["split"] == "holdout" for it in items) == 6
+
+
 def test_sloping_thigh_keeps_the_resting_shank_vertical(body):
     for slope in (-4.0, 7.0):
         p = {"thigh_pitch": slope, "knee_flex": 90.0 - slope}
