@@ -11,8 +11,13 @@ and the held-out clips are measured with them:
 
 * the hip joint centre's offset below the model's hip landmark (``MeasureOptions.hip_offset``),
   from the clips' true hip centres at neutral;
-* the systematic SD of the 95% interval (the smallest SD whose intervals hold the truth in
-  95% of the fit clips' clean end ranges).
+* how the interval's systematic SD grows with the camera's angle to the thigh
+  (``clip_sd_growth``: SD = s0 × (1 + growth × angle / 20°), the angle the view correction
+  estimates): the growth under which the fit clips' errors are most likely (Gaussian, each
+  value with its own statistical part, s0 profiled out; 0–3 in steps of 0.1), kept only
+  where the likelihood-ratio test against no growth passes at 95% (else 0);
+* then s0, the systematic SD (the smallest, in 0.05° steps, whose intervals hold the truth
+  in 95% of the fit clips' clean end ranges with that growth).
 
 Groups: leave one body out (``subject.id`` of the truth) and leave one camera setup out
 (``camera.setup``). The tables give, side by side, the in-sample figures (fitted on all
@@ -31,19 +36,21 @@ from pathlib import Path
 
 import numpy as np
 from _output import emit
-from accuracy import calibrate_systematic  # same rule as the in-sample benchmark
 
 from hiprom.backends.base import PoseModel, RunningMode
-from hiprom.core.calibration import terms_for
+from hiprom.core.calibration import VIEW_SCALE_DEG, NetworkTerms, sd_view_angle, terms_for
 from hiprom.core.geometry import HIP_CENTRE_BELOW_LANDMARK, assign_sides, measure_legs, pelvis_down
 from hiprom.core.landmarks import LEG_LANDMARKS, Landmarks
 from hiprom.media.sources import iter_video
 from hiprom.pipeline.analysis import FrameRecord, MeasureOptions, analyse
 from hiprom.pipeline.measure import default_backend_factory
-from hiprom.pipeline.summarise import summarise_records
+from hiprom.pipeline.summarise import leg_view_deg, summarise_records
 from hiprom.vocabulary import SIDES
 
 Z95 = 1.96
+#: χ² with one degree of freedom, 95th percentile: a growth is kept only when twice the
+#: log-likelihood it gains over none exceeds this.
+LIKELIHOOD_RATIO_95 = 3.84
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,7 @@ class Case:
     truth_deg: float
     value_deg: float | None
     ci95_deg: float | None
+    view_deg: float = float("nan")  # the camera's estimated angle to the thigh
 
     @property
     def error(self) -> float | None:
@@ -170,8 +178,9 @@ class Case:
 
 
 def cases_for(clip: Clip, options: MeasureOptions) -> list[Case]:
-    legs = summarise_records(_records(clip, options), resolution_wh=clip.resolution_wh,
-                             options=options).legs
+    records = _records(clip, options)
+    legs = summarise_records(records, resolution_wh=clip.resolution_wh, options=options).legs
+    frame_legs = [r.legs for r in records]
     out = []
     for leg in SIDES:
         for direction in ("internal", "external"):
@@ -182,15 +191,61 @@ def cases_for(clip: Clip, options: MeasureOptions) -> list[Case]:
             result = legs[leg]
             value = getattr(result, key)
             ci = getattr(result, key.replace("_deg", "_ci95_deg"))
-            out.append(Case(clip, leg, direction, float(truth), value, ci))
+            out.append(Case(clip, leg, direction, float(truth), value, ci,
+                            leg_view_deg(frame_legs, leg)))
     return out
 
 
-def _with_sd(case: Case, current_sd: float, sd: float) -> float | None:
+@dataclass(frozen=True)
+class IntervalFit:
+    """The interval's systematic term: SD = ``sd`` × (1 + ``growth`` × angle / 20°)."""
+
+    sd: float
+    growth: float
+
+    def terms(self, now: NetworkTerms) -> NetworkTerms:
+        return replace(now, clip_sd_deg=self.sd, clip_sd_growth=self.growth)
+
+
+def _statistical_var(case: Case, now: NetworkTerms) -> float:
+    """The value's statistical variance: its interval without the shipped systematic term."""
+    assert case.ci95_deg is not None
+    return max((case.ci95_deg / Z95) ** 2 - now.clip_systematic_sd(case.view_deg) ** 2, 0.0)
+
+
+def _with_sd(case: Case, now: NetworkTerms, fit: IntervalFit) -> float | None:
     if case.ci95_deg is None:
         return None
-    stat = max((case.ci95_deg / Z95) ** 2 - current_sd ** 2, 0.0)
-    return Z95 * float(np.sqrt(stat + sd ** 2))
+    sd = fit.terms(now).clip_systematic_sd(case.view_deg)
+    return Z95 * float(np.sqrt(_statistical_var(case, now) + sd ** 2))
+
+
+def fit_interval(cases: list[Case], now: NetworkTerms, coverage: float = 0.95) -> IntervalFit:
+    """The growth with the camera angle (most likely), then the smallest SD holding 95%."""
+    usable = [c for c in cases if c.error is not None and c.ci95_deg is not None]
+    if not usable:
+        return IntervalFit(float("nan"), 0.0)
+    err = np.array([c.error for c in usable], np.float64)
+    stat = np.array([_statistical_var(c, now) for c in usable])
+    views = np.array([sd_view_angle(c.view_deg) for c in usable]) / VIEW_SCALE_DEG
+    sds = np.arange(0.05, 10.0, 0.05)
+
+    def nll(growth: float) -> float:
+        mult = 1.0 + growth * views
+        var = stat[None, :] + (sds[:, None] * mult[None, :]) ** 2
+        return float(np.min(np.sum(np.log(var) + err[None, :] ** 2 / var, axis=1)))
+
+    growths = np.round(np.arange(0.0, 3.01, 0.1), 1)
+    costs = [nll(g) for g in growths]
+    growth = float(growths[int(np.argmin(costs))])
+    if costs[0] - min(costs) < LIKELIHOOD_RATIO_95 / 2:  # no evidence that the SD grows
+        growth = 0.0
+    mult = 1.0 + growth * views
+    for sd in np.round(np.arange(0.0, 10.01, 0.05), 2):
+        held = np.mean(np.abs(err) <= Z95 * np.sqrt(stat + (sd * mult) ** 2))
+        if held >= coverage:
+            return IntervalFit(float(sd), growth)
+    return IntervalFit(float("nan"), growth)
 
 
 def _row(name: str, cases: list[Case], widths: list[float], held: list[bool]) -> str:
@@ -203,7 +258,7 @@ def _row(name: str, cases: list[Case], widths: list[float], held: list[bool]) ->
             f"{missing} |")
 
 
-def evaluate(clips: list[Clip], group_of, current_sd: float,
+def evaluate(clips: list[Clip], group_of, now: NetworkTerms,
              model: PoseModel = PoseModel.FULL) -> tuple[list[Case], list[float], list[bool],
                                                         list[str]]:
     """Leave each group out: fit on the rest, measure the held-out clips with the fit."""
@@ -214,11 +269,12 @@ def evaluate(clips: list[Clip], group_of, current_sd: float,
         offset = fit_hip_offset(train)
         options = MeasureOptions(hip_offset=offset, model=model)
         train_cases = [k for c in train if c.clean for k in cases_for(c, options)]
-        sd = calibrate_systematic(train_cases, current_sd)
-        fits.append(f"| {group} | {len(train)} | {offset:.3f} | {sd:.2f}° |")
+        fit = fit_interval(train_cases, now)
+        fits.append(f"| {group} | {len(train)} | {offset:.3f} | {fit.sd:.2f}° | "
+                    f"{fit.growth:.1f} |")
         for case in (k for c in test for k in cases_for(c, options)):
             cases.append(case)
-            width = _with_sd(case, current_sd, sd)
+            width = _with_sd(case, now, fit)
             if case.error is not None and width is not None:
                 widths.append(width)
                 held.append(abs(case.error) <= width)
@@ -253,23 +309,23 @@ def main(argv: list[str] | None = None) -> int:
     if len(clips) < 2:
         print(f"need at least two clips with truth in {args.data}", file=sys.stderr)
         return 2
-    sd_now = terms_for(model).clip_sd_deg
+    now = terms_for(model)
     head = ["| figures | n | mean abs err | p95 | max | 95% interval holds truth | "
             "median half-width | missing |", "|---|---|---|---|---|---|---|---|"]
     offset_all = fit_hip_offset(clips)
     options_all = MeasureOptions(hip_offset=offset_all, model=model)
     all_cases = [k for c in clips if c.clean for k in cases_for(c, options_all)]
-    sd_all = calibrate_systematic(all_cases, sd_now)
-    widths_all = [w for c in all_cases if (w := _with_sd(c, sd_now, sd_all)) is not None
+    fit_all = fit_interval(all_cases, now)
+    widths_all = [w for c in all_cases if (w := _with_sd(c, now, fit_all)) is not None
                   and c.error is not None]
-    held_all = [abs(c.error) <= _with_sd(c, sd_now, sd_all) for c in all_cases
-                if c.error is not None and c.ci95_deg is not None]
+    held_all = [abs(c.error) <= w for c in all_cases
+                if c.error is not None and (w := _with_sd(c, now, fit_all)) is not None]
     lines = [f"Pose network: {model.value}. {len(clips)} clips "
              f"({sum(c.clean for c in clips)} clean), "
              f"{len({c.body for c in clips})} bodies, {len({c.setup for c in clips})} camera "
              "setups; pose model run once per clip.", "", *head,
-             _row(f"in-sample (fitted on all: offset {offset_all:.3f}, SD {sd_all:.2f}°)",
-                  all_cases, widths_all, held_all)]
+             _row(f"in-sample (fitted on all: offset {offset_all:.3f}, SD {fit_all.sd:.2f}°, "
+                  f"growth {fit_all.growth:.1f} per 20°)", all_cases, widths_all, held_all)]
     extra: list[str] = []
     at_neutral = np.array(neutral_readings(clips, options_all))
     if at_neutral.size > 1:
@@ -286,13 +342,27 @@ def main(argv: list[str] | None = None) -> int:
                   "what a leg whose pivot was rejected adds to its interval."]
     fold_lines: dict[str, list[str]] = defaultdict(list)
     for name, group_of in (("body", lambda c: c.body), ("camera setup", lambda c: c.setup)):
-        cases, widths, held, fits = evaluate(clips, group_of, sd_now, model)
+        cases, widths, held, fits = evaluate(clips, group_of, now, model)
         lines.append(_row(f"leave one {name} out", cases, widths, held))
         fold_lines[name] = fits
     lines += extra
+    lines += ["", "By the camera's estimated angle to the thigh (in-sample fit):", "",
+              "| angle | values | RMS error | 95% interval holds truth | median half-width |",
+              "|---|---|---|---|---|"]
+    for lo, hi in ((0, 10), (10, 20), (20, 30), (30, 91)):
+        band = [c for c in all_cases if c.error is not None and c.ci95_deg is not None
+                and lo <= sd_view_angle(c.view_deg) < hi]
+        if band:
+            w = [_with_sd(c, now, fit_all) or 0.0 for c in band]
+            e = np.array([c.error for c in band], np.float64)
+            lines.append(f"| {lo}–{hi if hi < 91 else ''}° | {len(band)} | "
+                         f"{np.sqrt(np.mean(e ** 2)):.2f}° | "
+                         f"{100 * np.mean(np.abs(e) <= np.array(w)):.0f}% | "
+                         f"{np.median(w):.2f}° |")
     for name, fits in fold_lines.items():
         lines += ["", f"Fits with one {name} left out:", "",
-                  "| left out | clips fitted | hip offset | systematic SD |", "|---|---|---|---|",
+                  "| left out | clips fitted | hip offset | systematic SD | growth per 20° |",
+                  "|---|---|---|---|---|",
                   *fits]
     emit("\n".join(lines), args.markdown)
     return 0

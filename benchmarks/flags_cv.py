@@ -154,6 +154,10 @@ def fit(rows: Sequence[RepRow]) -> Fit:
                           if r.compensation == "knee_drift" and not r.pivot])
     direct = (_fewest_mistakes(own, own_drift) if own_drift.size
               else float(own.max()) if own.size else 0.0)
+    # Read from the leg's own knee the move still carries the landmark's slide: its limit is
+    # never below the limit about the neutral knee (few legs lose their pivot, and with one
+    # or two of them the rule above can land anywhere below the drift reps).
+    direct = max(direct, limit)
     return Fit(slope, limit, per_er, clean_max, drift_min, direct)
 
 
@@ -174,19 +178,23 @@ def _counts(rows: Sequence[RepRow], fit_of: Callable[[RepRow], Fit]) -> dict[str
     false = {f: sum(f in fit_of(r).flags(r) for r in clean) for f in FLAGS}
     legs = {(r.stem, r.side) for r in clean}
     flagged_legs = {(r.stem, r.side) for r in clean if fit_of(r).flags(r)}
-    found = {(r.stem, r.side) for r in comp if r.compensation in fit_of(r).flags(r)}
-    comp_legs = {(r.stem, r.side) for r in comp}
+    found = {(r.stem, r.side, r.compensation) for r in comp
+             if r.compensation in fit_of(r).flags(r)}
+    comp_legs = {(r.stem, r.side, r.compensation) for r in comp}
+    by_kind = {f: (sum(k == f for *_, k in found), sum(k == f for *_, k in comp_legs))
+               for f in FLAGS}
     return {"clean_reps": len(clean), "false": false, "clean_legs": len(legs),
             "flagged_legs": len(flagged_legs), "comp_legs": len(comp_legs),
-            "found": len(found)}
+            "found": len(found), "by_kind": by_kind}
 
 
 def _row(name: str, c: dict[str, object]) -> str:
-    false = c["false"]
-    assert isinstance(false, dict)
+    false, by_kind = c["false"], c["by_kind"]
+    assert isinstance(false, dict) and isinstance(by_kind, dict)
+    kinds = ", ".join(f"{f.split('_')[0]} {a}/{b}" for f, (a, b) in by_kind.items() if b)
     return (f"| {name} | {c['clean_reps']} | {false['pelvis_roll']} | {false['trunk_lean']} | "
             f"{false['knee_drift']} | {c['flagged_legs']} of {c['clean_legs']} | "
-            f"{c['found']} of {c['comp_legs']} |")
+            f"{c['found']} of {c['comp_legs']}{f' ({kinds})' if kinds else ''} |")
 
 
 def _fit_line(name: str, f: Fit) -> str:

@@ -10,10 +10,19 @@ import cv2
 import numpy as np
 import pytest
 
-from builders import Body, frame_record, held_angles, seated_xy
+from builders import (
+    Body,
+    build_landmarks,
+    build_scene,
+    frame_record,
+    held_angles,
+    project,
+    seated_xy,
+)
 from hiprom.backends import FakeBackend
 from hiprom.backends.base import PoseModel
 from hiprom.core.calibration import (
+    CLIP_SD_GROWTH_BY_MODEL,
     CLIP_SYSTEMATIC_SD_BY_MODEL,
     HIP_CENTRE_OFFSET_BY_MODEL,
     KNEE_DRIFT_LIMIT_BY_MODEL,
@@ -23,8 +32,10 @@ from hiprom.core.calibration import (
     PIVOT_FALLBACK_SD_BY_MODEL,
     PIVOT_GAP_BASE_BY_MODEL,
     STILL_SYSTEMATIC_SD_BY_MODEL,
+    UNKNOWN_VIEW_DEG,
     terms_for,
 )
+from hiprom.core.geometry import measure_legs
 from hiprom.core.landmarks import LandmarkName as L
 from hiprom.core.landmarks import Landmarks
 from hiprom.core.pivot import knee_shift_px
@@ -32,7 +43,7 @@ from hiprom.core.protocol import LegSeries, summarise_leg
 from hiprom.pipeline import analysis
 from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
 from hiprom.pipeline.measure import measure_path
-from hiprom.pipeline.summarise import compensation_limits, summarise_records
+from hiprom.pipeline.summarise import compensation_limits, leg_view_deg, summarise_records
 from hiprom.vocabulary import Side
 
 MODELS = [m.value for m in PoseModel]
@@ -40,7 +51,9 @@ BODY = Body(centre=(320.0, 220.0), knee_half_width=50.0, shank=150.0, shoulders=
 
 
 def clip_systematic_sd(model: str) -> float:
-    return terms_for(model).clip_sd_deg
+    """The network's clip term for a leg whose view angle is unknown, as ``frame_record``'s
+    legs are (measured without the view correction): the widest angle's."""
+    return terms_for(model).clip_systematic_sd(float("nan"))
 
 
 def still_systematic_sd(model: str) -> float:
@@ -48,7 +61,7 @@ def still_systematic_sd(model: str) -> float:
 
 
 def test_every_bundled_network_has_its_own_terms() -> None:
-    for table in (HIP_CENTRE_OFFSET_BY_MODEL, CLIP_SYSTEMATIC_SD_BY_MODEL,
+    for table in (HIP_CENTRE_OFFSET_BY_MODEL, CLIP_SYSTEMATIC_SD_BY_MODEL, CLIP_SD_GROWTH_BY_MODEL,
                   STILL_SYSTEMATIC_SD_BY_MODEL, NO_NEUTRAL_SD_BY_MODEL,
                   PIVOT_FALLBACK_SD_BY_MODEL, KNEE_SLIDE_PER_DEG_BY_MODEL,
                   KNEE_DRIFT_LIMIT_BY_MODEL, PELVIS_ROLL_PER_ER_BY_MODEL, PIVOT_GAP_BASE_BY_MODEL):
@@ -83,6 +96,50 @@ def test_a_clip_s_interval_carries_its_network_s_systematic_term() -> None:
     order = sorted(MODELS, key=clip_systematic_sd)
     assert [ci[m] for m in order] == sorted(ci.values())
     assert ci["lite"] > ci["heavy"] > ci["full"]
+
+
+def test_a_clip_s_systematic_term_grows_with_the_camera_s_angle_to_the_thigh() -> None:
+    for model in PoseModel:
+        terms = terms_for(model)
+        growth = CLIP_SD_GROWTH_BY_MODEL[model.value]
+        assert terms.clip_sd_growth == growth >= 0
+        assert terms.clip_systematic_sd(0.0) == terms.clip_sd_deg
+        assert terms.clip_systematic_sd(-20.0) == pytest.approx(terms.clip_sd_deg * (1 + growth))
+        # never estimated, or beyond what the view correction accepts: the widest angle
+        widest = terms.clip_systematic_sd(UNKNOWN_VIEW_DEG)
+        assert terms.clip_systematic_sd(float("nan")) == widest
+        assert terms.clip_systematic_sd(80.0) == widest
+    assert max(CLIP_SD_GROWTH_BY_MODEL.values()) > 0  # lite's errors grow with the angle
+
+
+def _scene_clip(pitch_deg: float) -> list[FrameRecord]:
+    """A 38° IR hold of the left leg between still starts, filmed from ``pitch_deg`` above."""
+    records = []
+    for i, a in enumerate(held_angles([(1.5, 0.0), (2.0, 38.0), (1.5, 0.0)], fps=30.0)):
+        lm = build_landmarks(project(build_scene(a, 0.0), pitch=pitch_deg))
+        records.append(FrameRecord(i, i / 30.0, 1, measure_legs(lm), lm.xy[0], lm.visibility[0]))
+    return records
+
+
+def test_a_clip_seen_from_above_gets_its_network_s_wider_interval() -> None:
+    level, steep = _scene_clip(0.0), _scene_clip(22.0)
+    views = [leg_view_deg([r.legs for r in clip], "left") for clip in (level, steep)]
+    assert views[0] == pytest.approx(0.0, abs=1.5)
+    assert views[1] == pytest.approx(22.0, abs=2.0)
+    for model in PoseModel:
+        terms = terms_for(model)
+        ci = []
+        for clip, view in zip((level, steep), views, strict=True):
+            left = summarise_records(clip, resolution_wh=(1920, 1080),
+                                     options=MeasureOptions(model=model)).legs["left"]
+            assert left.internal_rotation_deg == pytest.approx(38.0, abs=1.0)
+            assert left.internal_rotation_ci95_deg is not None
+            assert left.internal_rotation_ci95_deg >= 1.96 * terms.clip_systematic_sd(view)
+            ci.append(left.internal_rotation_ci95_deg)
+        if terms.clip_sd_growth > 0:
+            assert ci[1] > ci[0]
+        else:
+            assert ci[1] == pytest.approx(ci[0], abs=0.05)
 
 
 def _seated(left_deg: float) -> np.ndarray:

@@ -299,6 +299,36 @@ def test_an_er_rep_allows_the_hip_line_shift_the_swinging_foot_causes():
     assert "pelvis_roll" in summarise_leg(_flag_series(pelvis_roll_deg=5.5)).reps[0].flags
 
 
+#: A hurried clip: 0.3 s of rest, too short for a neutral, one IR rep, 0.3 s of rest.
+HURRIED = [(0.0, 0.0), (0.3, 0.0), (0.8, 38.0), (2.3, 38.0), (2.8, 0.0), (3.1, 0.0)]
+
+
+def _hurried(seed: int, lean: float, *, offset: float = 0.0) -> LegSeries:
+    """The hurried clip, the trunk leaning ``lean`` degrees at the hold, in step with the
+    rotation (as a compensation builds up), on top of a constant ``offset``."""
+    s = series(HURRIED, seed=seed)
+    n = s.timestamps_s.size
+    share = truth(s.timestamps_s, HURRIED) / 38.0
+    return LegSeries(s.timestamps_s, s.rotation_deg, pelvis_roll_deg=np.zeros(n),
+                     trunk_lean_deg=offset + lean * share, knee_x_px=np.full(n, 500.0),
+                     shank_length_px=np.full(n, 300.0))
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_without_a_neutral_movements_are_measured_from_the_leg_at_rest(seed):
+    # The lean spans most of the clip, so the whole clip's median (the old baseline) sat
+    # near the hold's value and hid it; the frames back at rest show it.
+    leaning = summarise_leg(_hurried(seed, 7.0))
+    assert leaning.neutral_deg is None and "no_neutral" in leaning.quality
+    rep = leaning.reps[0]
+    assert rep.movement["trunk_lean_deg"] == pytest.approx(7.0, abs=0.6)
+    assert "trunk_lean" in rep.flags
+    # Sitting leaning all clip long is a posture, not a compensation.
+    still = summarise_leg(_hurried(seed, 0.0, offset=8.0)).reps[0]
+    assert still.movement["trunk_lean_deg"] == pytest.approx(0.0, abs=0.3)
+    assert "trunk_lean" not in still.flags
+
+
 def test_compensated_rep_is_excluded_when_clean_reps_exist():
     result = summarise_leg(_flag_series(pelvis_roll_deg=6.0))
     assert [r.used for r in result.reps] == [False, True]

@@ -107,8 +107,8 @@ def sampling_options(*, every_frame: bool, stride: int, **fields: Any) -> Measur
 #: ``--model`` for the commands that measure files.
 ModelOption = Annotated[PoseModel, typer.Option(
     help="Pose network: full (default), heavy (a second opinion, about 3x slower) or lite "
-         "(fastest; errs about twice as much as full, and its 95% intervals are optimistic "
-         "with the camera high above the knees).")]
+         "(fastest; errs about twice as much as full, so its 95% intervals are wider, "
+         "most with the camera high above the knees).")]
 #: ``--show-faces`` for the commands that export images (faces are blurred by default).
 ShowFacesOption = Annotated[bool, typer.Option(
     "--show-faces", help="Do not blur faces in the images written (key frame, annotated "

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Final, Literal
+from typing import Final, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -310,7 +310,27 @@ def _group_excursions(holds: list[Hold], ref: float, smooth: FloatArray,
     return groups
 
 
-def _change(values: FloatArray | None, hold: Hold, baseline: slice) -> float:
+#: A baseline of fewer frames than this is not trusted: the whole series is used instead.
+MIN_BASELINE_FRAMES = 3
+#: A rep's baseline: a span of frames, or a mask of them.
+Baseline: TypeAlias = slice | npt.NDArray[np.bool_]
+
+
+def _baseline(prep: Prepared, neutral: Hold | None, ref: float,
+              threshold_deg: float) -> Baseline:
+    """The frames a rep's other movements are measured from.
+
+    The neutral hold; without one, the frames where the leg is within a rep's threshold of
+    its reference (before, between and after its reps), or the whole series if there are
+    too few of them.
+    """
+    if neutral is not None:
+        return slice(neutral.start_index, neutral.end_index + 1)
+    near = np.abs(prep.smooth - ref) < threshold_deg
+    return near if int(np.count_nonzero(near)) >= MIN_BASELINE_FRAMES else slice(None)
+
+
+def _change(values: FloatArray | None, hold: Hold, baseline: Baseline) -> float:
     """Signed change of ``values`` from the baseline to the hold (medians); 0 without values."""
     if values is None:
         return 0.0
@@ -318,8 +338,12 @@ def _change(values: FloatArray | None, hold: Hold, baseline: slice) -> float:
     return float(during - flt.nan_reduce(np.nanmedian, values[baseline]))
 
 
-def rep_movement(series: LegSeries, hold: Hold, baseline: slice) -> dict[str, float]:
-    """What moved from the baseline (neutral) to the hold besides the shank.
+def rep_movement(series: LegSeries, hold: Hold, baseline: Baseline) -> dict[str, float]:
+    """What moved from the baseline to the hold besides the shank.
+
+    The baseline is the leg's neutral hold or, without one, the frames where the leg is back
+    near its reference (``_baseline``): a leg that never held still long enough for a
+    neutral (a hurried recording) is still checked for compensations.
 
     Returns ``pelvis_roll_deg`` and ``trunk_lean_deg``, the signed changes of those angles,
     and ``knee_drift``: the change of ``series.knee_x_px`` over the baseline's image shank
@@ -383,7 +407,7 @@ def _build_reps(series: LegSeries, prep: Prepared, holds: list[Hold], neutral: H
                 limits: CompensationLimits) -> list[Rep]:
     """One rep per excursion: its most extreme long hold, or its longest short hold."""
     ref = 0.0 if neutral is None else neutral.value_deg
-    base = slice(None) if neutral is None else slice(neutral.start_index, neutral.end_index + 1)
+    base = _baseline(prep, neutral, ref, threshold_deg)
     neutral_se = 0.0 if neutral is None else neutral.ci95_deg / Z95
     reps = []
     for group in _group_excursions([h for h in holds if h is not neutral], ref, prep.smooth,

@@ -29,6 +29,7 @@ import numpy.typing as npt
 from hiprom.core.calibration import (
     terms_for,
 )
+from hiprom.core.geometry import LegMeasurement
 from hiprom.core.holds import Hold
 from hiprom.core.pivot import pivot_disagreement, pivot_rotation_series
 from hiprom.core.protocol import (
@@ -40,7 +41,7 @@ from hiprom.core.protocol import (
     summarise_leg,
 )
 from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
-from hiprom.vocabulary import OTHER_SIDE, SIDES
+from hiprom.vocabulary import OTHER_SIDE, SIDES, Side
 
 __all__ = ["Excluded", "LegsSummary", "compensation_limits", "summarise_records"]
 
@@ -120,12 +121,31 @@ def _rest_deg(series: LegSeries, neutral: Hold | None) -> float:
     return float(np.median(values)) if values.size else 0.0
 
 
-def _systematic_sd(pivot_rejected: bool, model: str) -> float:
-    """The interval's systematic SD for ``model``: wider when the leg's pivot was rejected."""
+def leg_view_deg(frame_legs: Sequence[LegMeasurement | None], side: Side) -> float:
+    """The camera's angle to the leg's thigh over a clip, degrees.
+
+    The view correction's pitch and yaw, each the median over the frames that estimated it,
+    combined; NaN if never estimated.
+    """
+    pitch = [m.leg(side).view_pitch_deg for m in frame_legs if m is not None]
+    yaw = [m.leg(side).view_yaw_deg for m in frame_legs if m is not None]
+    p = np.asarray(pitch, np.float64)
+    y = np.asarray(yaw, np.float64)
+    if not (np.isfinite(p).any() and np.isfinite(y).any()):
+        return float("nan")
+    return float(np.hypot(np.nanmedian(p), np.nanmedian(y)))
+
+
+def _systematic_sd(pivot_rejected: bool, model: str, view_deg: float) -> float:
+    """The interval's systematic SD for ``model`` and a leg seen at ``view_deg``.
+
+    Wider when the leg's pivot was rejected.
+    """
     terms = terms_for(model)
+    sd = terms.clip_systematic_sd(view_deg)
     if not pivot_rejected:
-        return terms.clip_sd_deg
-    return float(np.hypot(terms.clip_sd_deg, terms.pivot_fallback_sd_deg))
+        return sd
+    return float(np.hypot(sd, terms.pivot_fallback_sd_deg))
 
 
 def _excluded(t: npt.NDArray[np.float64], side: str,
@@ -190,7 +210,8 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
     masked = {side: _while_other_leg_moves(series[side], zero[side], series[OTHER_SIDE[side]],
                                            usual[OTHER_SIDE[side]]) for side in SIDES}
     legs: dict[str, LegResult] = {side: summarise_leg(
-        masked[side], systematic_sd_deg=_systematic_sd(side in rejected, options.model),
+        masked[side], systematic_sd_deg=_systematic_sd(side in rejected, options.model,
+                                                       leg_view_deg(frame_legs, side)),
         limits=compensation_limits(options.model, pivot=masked[side].pelvis_static),
         neutral=neutral[side], no_neutral_sd_deg=terms.no_neutral_sd_deg) for side in SIDES}
     for name in rejected:
