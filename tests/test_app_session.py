@@ -351,3 +351,19 @@ def test_sample_frames_through_the_app_session_equal_measure(tmp_path):
     for side in ("left", "right"):
         got = outcome.result["legs"][side]["internal_rotation_deg"]
         assert got == pytest.approx(expected["legs"][side]["internal_rotation_deg"], abs=0.1)
+
+
+def test_a_withheld_value_reads_not_rated_on_the_card():
+    """A compensated leg keeps its value but no verdict band: the card said 'not measured'."""
+    from hiprom.app.cards import result_card
+
+    path = Path(__file__).parent / "data" / "results" / "seated_clip.json"
+    result = json.loads(path.read_text())
+    left = result["legs"]["left"]
+    left["verdict"] = {**left["verdict"], "band": None, "code": "withheld"}
+    result["legs"]["right"]["internal_rotation_deg"] = None
+    result["legs"]["right"]["verdict"] = {"band": None, "code": "not_measured"}
+    card = result_card(result, session_id="s", person="Ada", written=[], in_history=False)
+    assert card["legs"]["left"]["ir_deg"] is not None
+    assert card["legs"]["left"]["band"] == "not rated"
+    assert card["legs"]["right"]["band"] == "not measured"

@@ -142,6 +142,25 @@ def test_a_clip_seen_from_above_gets_its_network_s_wider_interval() -> None:
             assert ci[1] == pytest.approx(ci[0], abs=0.05)
 
 
+def test_a_leg_seen_well_off_square_is_flagged_so_the_wider_interval_has_a_reason() -> None:
+    options = MeasureOptions()
+    flagged = {}
+    for pitch in (0.0, 12.0, 24.0):
+        legs = summarise_records(_scene_clip(pitch), resolution_wh=(1920, 1080),
+                                 options=options).legs
+        flagged[pitch] = "steep_view" in legs["left"].quality
+        # the still right leg has no value, so nothing to qualify
+        assert legs["right"].internal_rotation_deg is None
+        assert "steep_view" not in legs["right"].quality
+    assert flagged == {0.0: False, 12.0: False, 24.0: True}
+    # measured without the view correction the angle is unknown: the widest term, no claim
+    records = [frame_record(i, seated_xy(a, 0.0, BODY), fps=30.0)
+               for i, a in enumerate(held_angles([(1.5, 0.0), (2.0, 38.0), (1.5, 0.0)],
+                                                 fps=30.0))]
+    unknown = summarise_records(records, resolution_wh=(640, 480), options=options).legs["left"]
+    assert unknown.internal_rotation_deg is not None and "steep_view" not in unknown.quality
+
+
 def _seated(left_deg: float) -> np.ndarray:
     xy = np.zeros((33, 2), np.float32)
     for hip, knee, ankle, x, lateral, deg in ((23, 25, 27, 380.0, 1.0, left_deg),

@@ -221,6 +221,16 @@ def test_a_flagged_rep_s_quality_row_says_how_much_moved() -> None:
     assert "9.0°" not in quality and "knee moved" not in quality
 
 
+def test_a_withheld_value_is_shown_as_not_rated_not_as_not_measured() -> None:
+    result = read_result(DATA / "seated_clip.json")
+    left = result["legs"]["left"]
+    left["verdict"] = {**left["verdict"], "band": None, "code": "withheld",
+                       "sentence": "The value is unreliable: the knee drifted sideways."}
+    card = build_report(result).split('class="card leg"')[1].split('class="card leg"')[0]
+    assert f"{left['internal_rotation_deg']:.1f}°" in card
+    assert ">not rated</span>" in card and "not measured" not in card
+
+
 def test_history_section_only_with_history(clip_dir: Path, tmp_path: Path) -> None:
     db = tmp_path / "h.sqlite3"
     result = read_result(clip_dir / "seated_clip.json")

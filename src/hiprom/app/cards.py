@@ -50,7 +50,8 @@ def _leg(leg: Mapping[str, Any]) -> dict[str, Any]:
         "ci95_deg": _round(leg.get("internal_rotation_ci95_deg")),
         "er_deg": _round(leg.get("external_rotation_deg")),
         "code": verdict.get("code", "not_measured"),
-        "band": (verdict.get("band") or {}).get("label", "not measured"),
+        "band": (verdict.get("band") or {}).get("label") or (
+            "not measured" if leg.get("internal_rotation_deg") is None else "not rated"),
         "sentence": verdict.get("sentence", ""),
         "reps_used": used,
         "tested": leg.get("tested") is not False,  # a resting leg: no value, no advice on it

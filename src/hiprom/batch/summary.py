@@ -88,7 +88,7 @@ FLAG_WORDS: dict[str, str] = {
     "labels_swapped": "sides swapped (fixed)", "few_frames": "few frames measured",
     "reps_excluded": "flagged reps left out", "truncated": "file cut short",
     "crowded": "others in view", "decode_gap": "damaged stretch skipped",
-    "pivot_rejected": "knee point unsteady",
+    "pivot_rejected": "knee point unsteady", "steep_view": "camera off square",
 }
 #: A value resting on a rep with one of these is not a clean measurement.
 _COMPENSATIONS = frozenset({"pelvis_roll", "trunk_lean", "knee_drift"})

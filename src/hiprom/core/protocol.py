@@ -67,6 +67,8 @@ QUALITY_FLAGS: dict[str, str] = {
     "reps_excluded": "reps with compensation flags were left out of the median",
     "pivot_rejected": "the knee landmark sat elsewhere at neutral than during the movement, "
     "so the leg was measured from its own knee (a wider interval) instead of the neutral knee",
+    "steep_view": "the camera saw the thigh from 20° or more off square (above, below or "
+    "aside; clips), so the interval is wider",
 }
 _COMPENSATIONS = frozenset({"pelvis_roll", "trunk_lean", "knee_drift"})
 

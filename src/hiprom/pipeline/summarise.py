@@ -121,6 +121,14 @@ def _rest_deg(series: LegSeries, neutral: Hold | None) -> float:
     return float(np.median(values)) if values.size else 0.0
 
 
+#: A measured leg seen from at least this far off square (above, below or aside, as the view
+#: correction estimates it from the thigh) is flagged ``steep_view``: its interval is wider
+#: (:meth:`hiprom.core.calibration.NetworkTerms.clip_systematic_sd`) and a camera at knee
+#: height, straight on, would narrow it. The 15–25° band is where the accuracy target allows
+#: 1° of extra error; 20° is its middle.
+STEEP_VIEW_DEG = 20.0
+
+
 def leg_view_deg(frame_legs: Sequence[LegMeasurement | None], side: Side) -> float:
     """The camera's angle to the leg's thigh over a clip, degrees.
 
@@ -209,14 +217,20 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
     usual = {side: _rest_deg(series[side], None) for side in SIDES}
     masked = {side: _while_other_leg_moves(series[side], zero[side], series[OTHER_SIDE[side]],
                                            usual[OTHER_SIDE[side]]) for side in SIDES}
+    view = {side: leg_view_deg(frame_legs, side) for side in SIDES}
     legs: dict[str, LegResult] = {side: summarise_leg(
         masked[side], systematic_sd_deg=_systematic_sd(side in rejected, options.model,
-                                                       leg_view_deg(frame_legs, side)),
+                                                       view[side]),
         limits=compensation_limits(options.model, pivot=masked[side].pelvis_static),
         neutral=neutral[side], no_neutral_sd_deg=terms.no_neutral_sd_deg) for side in SIDES}
-    for name in rejected:
-        legs[name] = replace(legs[name],
-                             quality=tuple(sorted({*legs[name].quality, "pivot_rejected"})))
+    for side in SIDES:
+        extra = {"pivot_rejected"} if side in rejected else set()
+        measured = (legs[side].internal_rotation_deg is not None
+                    or legs[side].external_rotation_deg is not None)
+        if measured and abs(view[side]) >= STEEP_VIEW_DEG:  # NaN: not estimated, no flag
+            extra.add("steep_view")
+        if extra:
+            legs[side] = replace(legs[side], quality=tuple(sorted({*legs[side].quality, *extra})))
     rotation: dict[str, npt.NDArray[np.float64]] = {
         side: masked[side].rotation_deg - (legs[side].neutral_deg or 0.0) for side in SIDES}
     return LegsSummary(legs, rotation, fulcrum)

@@ -78,6 +78,9 @@ FLAG_EXPLANATIONS: dict[str, str] = {
     "than during the movement (long or loose trousers, low contrast), so the angle was read "
     "from the knee as seen in each frame, which is less exact: the range shown is wider. Wear "
     "shorts or clothes that contrast with the seat.",
+    "steep_view": "The camera looked at this thigh from well above, below or to the side, "
+    "which makes the angle less certain, so the range shown is wider. Put the camera at knee "
+    "height, straight in front of the person.",
     "knee_drift": "The knee seems to have moved sideways during a hold; moving the thigh "
     "changes the rotation reading. Keep the knee still, in line with the hip.",
     "low_visibility": "The pose model was unsure where the knee or ankle was. Use good light, a "
@@ -340,7 +343,9 @@ def _leg_card(side: Side, leg: Mapping[str, Any]) -> str:
     verdict = leg.get("verdict") or {}
     ir = leg.get("internal_rotation_deg")
     code = str(verdict.get("code") or "not_measured")
-    band = str((verdict.get("band") or {}).get("label") or "not measured")
+    # a value without a band was measured but not rated (a compensated rep withholds it)
+    band = str((verdict.get("band") or {}).get("label")
+               or ("not measured" if ir is None else "not rated"))
     pills = f'<span class="pill {"ok" if code == "typical" else "bad"}">{escape(band)}</span>'
     if verdict.get("borderline"):
         pills += '<span class="pill plain">borderline</span>'
