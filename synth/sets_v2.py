@@ -236,6 +236,40 @@ def clip_segments(rng, leg: str, reps: list, period: int, comp: dict | None = No
     return segs
 
 
+def tremor_spec(rng, period: int) -> dict:
+    """The clip's tremor: periodic at ``period`` frames, random harmonic, amplitudes, signs."""
+    return {
+        "period_frames": period,
+        "frequency_hz": round(FPS / period, 3),
+        "harmonic": round(float(rng.uniform(0.0, 0.35)), 3),
+        "tested_amp_deg": round(float(rng.uniform(0.3, 1.0)), 3),
+        "resting_amp_deg": round(float(rng.uniform(0.3, 1.0)), 3),
+        "tested_sign": float(rng.choice([-1.0, 1.0])),
+        "resting_sign": float(rng.choice([-1.0, 1.0])),
+        "model": "periodic (fundamental + 2nd harmonic), applied to the resting leg "
+        "in every frame and to the tested leg during its holds",
+    }
+
+
+def seated_item(rng, set_name: str, kind: str, subj: dict, nuis: dict, cs: dict, res: int,
+                seat: str, group: tuple[str, str], split: str, compensation) -> dict:
+    """The fields every seated-test item of the v2 sets shares (draws the seat's pose)."""
+    return {
+        "set": set_name,
+        "kind": kind,
+        "subject": subj,
+        "nuisance": nuis,
+        "camera_spec": cs,
+        "pose": seat_pose(rng, seat),
+        "compensation": compensation,
+        "render": dict(V2_RENDER, res_long=res),
+        "group": {"body": group[0], "camera_setup": group[1]},
+        "split": split,
+        "posture": "seated_test",
+        "valid_test_view": True,
+    }
+
+
 def unique_pose_count(item: dict) -> int:
     """Distinct renders an item needs (same dedup key as render_item, without building a body)."""
     if item["kind"] == "still":
@@ -288,20 +322,8 @@ def define_validation2(seed: int) -> list:
             r_rest = round(float(rng.uniform(*rest_seq[i])), 3)
             ir = round(float(rng.uniform(*ir_seq[i])), 3)
             er = round(float(rng.uniform(*er_seq[i])), 3)
-            item = {
-                "set": "validation2",
-                "kind": kind,
-                "subject": subj,
-                "nuisance": nuis,
-                "camera_spec": cs,
-                "pose": seat_pose(rng, seat_seq[i]),
-                "compensation": None,
-                "render": dict(V2_RENDER, res_long=res),
-                "group": {"body": body_seq[i], "camera_setup": cam_seq[i]},
-                "split": split,
-                "posture": "seated_test",
-                "valid_test_view": True,
-            }
+            item = seated_item(rng, "validation2", kind, subj, nuis, cs, res, seat_seq[i],
+                               (body_seq[i], cam_seq[i]), split, None)
             cond = {
                 "lighting": light_seq[i],
                 "seat": seat_seq[i],
@@ -319,17 +341,7 @@ def define_validation2(seed: int) -> list:
                     reps = reps[::-1]
                 item["segments"] = clip_segments(rng, leg, reps, P)
                 item["resting"] = {"leg": other, "rotation_deg": r_rest}
-                item["tremor"] = {
-                    "period_frames": P,
-                    "frequency_hz": round(FPS / P, 3),
-                    "harmonic": round(float(rng.uniform(0.0, 0.35)), 3),
-                    "tested_amp_deg": round(float(rng.uniform(0.3, 1.0)), 3),
-                    "resting_amp_deg": round(float(rng.uniform(0.3, 1.0)), 3),
-                    "tested_sign": float(rng.choice([-1.0, 1.0])),
-                    "resting_sign": float(rng.choice([-1.0, 1.0])),
-                    "model": "periodic (fundamental + 2nd harmonic), applied to the resting leg "
-                    "in every frame and to the tested leg during its holds",
-                }
+                item["tremor"] = tremor_spec(rng, P)
                 item["tested"] = [leg]
                 cond["tremor_hz"] = item["tremor"]["frequency_hz"]
                 stem = f"v2_{k:02d}_{split}_{body_seq[i]}_{cam_seq[i]}_{leg}_in{int(round(ir)):02d}_ex{int(round(er)):02d}"
@@ -392,42 +404,20 @@ def define_compensation(seed: int) -> list:
             r_rest = round(float(rng.uniform(*rest_seq[i])), 3)
             ir = round(float(rng.uniform(*ir_seq[i])), 3)
             P = per_seq[i]
-            item = {
-                "set": "compensation",
-                "kind": "clip",
-                "subject": subj,
-                "nuisance": nuis,
-                "camera_spec": cs,
-                "pose": seat_pose(rng, seat_seq[i]),
-                "compensation": comp,
-                "render": dict(V2_RENDER, res_long=res),
-                "group": {"body": body_seq[i], "camera_setup": cam_seq[i]},
-                "split": split,
-                "posture": "seated_test",
-                "valid_test_view": True,
-                "segments": clip_segments(rng, leg, [("internal", ir)], P, comp=comp),
-                "resting": {"leg": other, "rotation_deg": r_rest},
-                "tremor": {
-                    "period_frames": P,
-                    "frequency_hz": round(FPS / P, 3),
-                    "harmonic": round(float(rng.uniform(0.0, 0.35)), 3),
-                    "tested_amp_deg": round(float(rng.uniform(0.3, 1.0)), 3),
-                    "resting_amp_deg": round(float(rng.uniform(0.3, 1.0)), 3),
-                    "tested_sign": float(rng.choice([-1.0, 1.0])),
-                    "resting_sign": float(rng.choice([-1.0, 1.0])),
-                    "model": "periodic (fundamental + 2nd harmonic), applied to the resting leg "
-                    "in every frame and to the tested leg during its holds",
-                },
-                "tested": [leg],
-                "conditions": {
-                    "lighting": light_seq[i],
-                    "seat": seat_seq[i],
-                    "lower": lower_seq[i],
-                    "feet": feet_seq[i],
-                    "portrait": cs["orientation"] == "portrait",
-                    "resting_leg_deg": r_rest,
-                    "tremor_hz": round(FPS / P, 3),
-                },
+            item = seated_item(rng, "compensation", "clip", subj, nuis, cs, res, seat_seq[i],
+                               (body_seq[i], cam_seq[i]), split, comp)
+            item["segments"] = clip_segments(rng, leg, [("internal", ir)], P, comp=comp)
+            item["resting"] = {"leg": other, "rotation_deg": r_rest}
+            item["tremor"] = tremor_spec(rng, P)
+            item["tested"] = [leg]
+            item["conditions"] = {
+                "lighting": light_seq[i],
+                "seat": seat_seq[i],
+                "lower": lower_seq[i],
+                "feet": feet_seq[i],
+                "portrait": cs["orientation"] == "portrait",
+                "resting_leg_deg": r_rest,
+                "tremor_hz": round(FPS / P, 3),
             }
             what = kind if kind != "knee_drift" else ("knee_out" if sign_seq[i] > 0 else "knee_in")
             item["stem"] = (
