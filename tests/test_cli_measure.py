@@ -1,6 +1,9 @@
 """`hiprom measure` from the command line: exit codes, one-line errors, nothing lost."""
 
 import json
+import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -133,3 +136,22 @@ def test_what_is_wrong_with_an_input_is_said_once(tmp_path, synth_media, fake_me
     said = [r.getMessage() for r in caplog.records if warning in r.getMessage()]
     assert len(said) == 1, said
     assert path.name in said[0]
+
+
+@pytest.mark.reliability(case="a warning naming a long path, stderr not a terminal (a log, CI)",
+                         outcome="one line with the whole path (was: broken over four lines "
+                                 "at 80 columns)")
+def test_a_warning_is_one_line_when_stderr_is_not_a_terminal(tmp_path, synth_media):
+    folder = tmp_path / ("a_folder_name_long_enough_to_push_a_warning_past_eighty_columns_" * 2)
+    folder.mkdir()
+    clip = _cut_clip(synth_media).replace(folder / "cut.avi")
+    env = {**os.environ, "HIPROM_HOME": str(tmp_path / "home"), "COLUMNS": "80"}
+    done = subprocess.run([sys.executable, "-m", "hiprom.cli.main", "measure", str(clip),
+                           "--out", str(tmp_path / "out"), "--no-history", "-q"],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 1, done.stderr   # the synthetic frames show nobody
+    lines = done.stderr.splitlines()
+    [warning] = [ln for ln in lines if "looks truncated" in ln]
+    [error] = [ln for ln in lines if "no person found" in ln]
+    assert warning.startswith("warning: ") and str(clip) in warning
+    assert error.startswith("error: ") and str(clip) in error

@@ -19,11 +19,10 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.text import Text
 
 from hiprom._version import __version__
@@ -74,13 +73,29 @@ def _setup_logging(verbose: bool) -> None:
     os.environ.setdefault("GLOG_minloglevel", "0" if verbose else "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "INFO" if verbose else "ERROR")
-    handler = RichHandler(console=err_console, show_path=False, show_time=False)
+    handler = _LineHandler()
     handler.addFilter(_printable_record)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(message)s",
         handlers=[handler],
     )
+
+
+class _LineHandler(logging.Handler):
+    """Each log record as one ``warning: …`` line on stderr, never wrapped.
+
+    A rich log table wrapped a long message (a file path) at 80 columns whenever stderr was
+    not a terminal, breaking one message over several lines in logs and CI output.
+    """
+
+    STYLES: ClassVar[dict[int, str]] = {logging.ERROR: "bold red", logging.WARNING: "yellow"}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        style = next((s for level, s in sorted(self.STYLES.items(), reverse=True)
+                      if record.levelno >= level), "dim")
+        err_console.print(Text.assemble((f"{record.levelname.lower()}: ", style),
+                                        self.format(record)), soft_wrap=True)
 
 
 def _printable_record(record: logging.LogRecord) -> bool:
