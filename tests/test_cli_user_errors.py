@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -129,6 +130,47 @@ def test_measure_out_named_like_a_file_is_refused_not_made_a_folder(tmp_path, ph
         done = runner.invoke(app, ["measure", str(photo), "-o", str(folder), "--no-history"])
         assert done.exit_code == 0, done.output
         assert folder.is_dir() and any(folder.iterdir())
+
+
+@pytest.mark.reliability(case="`hiprom measure a.png b.png --out X` where X (or the folder it "
+                              "would be made in) may not be written to, or is on a read-only "
+                              "disk", outcome="exit 1, one line about --out before anything is "
+                              "measured (was: each input measured, then the same line once "
+                              "per input)")
+@pytest.mark.parametrize(("read_only", "words"), [
+    (False, ": permission denied; pick a location you may write to, or fix its permissions"),
+    (True, " is on a read-only file system; pick a location on a writable disk"),
+])
+@pytest.mark.parametrize("exists", [True, False], ids=["existing", "new"])
+def test_measure_out_that_cannot_be_written_is_one_line_for_all_inputs(
+        tmp_path, photo, monkeypatch, read_only, words, exists):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    out = locked if exists else locked / "new"
+    real_access, real_statvfs = os.access, os.statvfs
+
+    def access(path, mode, **kwargs):  # root may write anywhere: the locked folder is not
+        if Path(path) == locked and mode & os.W_OK:
+            return False
+        return real_access(path, mode, **kwargs)
+
+    class _Flags:
+        def __init__(self, stat):
+            self.f_flag = stat.f_flag | (os.ST_RDONLY if read_only else 0)
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(os, "statvfs", lambda path: _Flags(real_statvfs(path)))
+    measured = []
+    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path",
+                        lambda path, **kwargs: measured.append(path))
+    second = tmp_path / "second.png"
+    second.write_bytes(photo.read_bytes())
+    result = runner.invoke(app, ["measure", str(photo), str(second), "--out", str(out),
+                                 "--no-history"])
+    line = _one_error_line(result)
+    assert line == f"error: --out {locked}{words}", line
+    assert measured == [] and len(result.output.splitlines()) == 1, result.output
+    assert not (locked / "new").exists()
 
 
 def test_measure_out_below_a_file(tmp_path, photo):

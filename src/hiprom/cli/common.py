@@ -47,15 +47,17 @@ def check_out_dir(out: Path | None) -> None:
     A path that is not UTF-8 text is written into the results (JSON, the batch store,
     results.csv, the history), none of which can hold the undecodable bytes, and OpenCV's
     video writer crashes on it. A path that is a file, or lies below one, can never become
-    the folder: found only when the first result is written, it would fail each input in
-    turn after measuring it, with the same line for every input.
+    the folder, and one in a folder that may not be written to cannot be made: found only
+    when the first result is written, either would fail each input in turn after measuring
+    it, with the same line for every input.
 
     A path that does not exist yet and ends like a result file (``-o result.json``) was
     meant as a file; it is refused rather than made into a folder of that name.
 
     Raises:
         InputError: the path holds bytes that are not UTF-8, or it or a folder above it is
-            a file, or it is new and named like a file.
+            a file, or it (or the nearest folder above it) may not be written to, or it is
+            new and named like a file.
 
     """
     if out is None:
@@ -72,20 +74,26 @@ def check_out_dir(out: Path | None) -> None:
 
 
 def _not_a_folder(out: Path) -> str | None:
-    """Why ``out`` cannot be made a folder because a file is in the way, or None.
+    """Why ``out`` cannot be made (or used as) the results folder, or None.
 
-    The line :func:`~hiprom.errors.describe_os_error` gives for the error that making it
-    would meet: ``out`` is a file (EEXIST), or a folder above it is (ENOTDIR).
+    The line :func:`~hiprom.errors.describe_os_error` gives for the error that writing there
+    would meet: ``out`` is a file (EEXIST), a folder above it is (ENOTDIR), or the folder (or
+    the nearest existing one above it) may not be written to (EACCES, EROFS).
     """
     try:
-        if out.exists():
-            code = None if out.is_dir() else errno.EEXIST
-        else:
-            above = next((p for p in out.parents if p.exists()), None)
-            code = None if above is None or above.is_dir() else errno.ENOTDIR
+        target = out if out.exists() else next((p for p in out.parents if p.exists()), None)
+        if target is None:
+            return None
+        if not target.is_dir():
+            code = errno.EEXIST if target == out else errno.ENOTDIR
+            return describe_os_error(OSError(code, os.strerror(code), out))
+        if not os.access(target, os.W_OK | os.X_OK):
+            read_only = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
+            code = errno.EROFS if read_only else errno.EACCES
+            return describe_os_error(OSError(code, os.strerror(code), target))
     except OSError:  # not even looked at (no permission): writing will say what is wrong
         return None
-    return None if code is None else describe_os_error(OSError(code, os.strerror(code), out))
+    return None
 
 
 def sampling_options(*, every_frame: bool, stride: int, **fields: Any) -> MeasureOptions:
