@@ -11,6 +11,7 @@ VALIDATION ?= build/validation
 VALIDATION2 ?= build/validation2
 POSTURES ?= build/postures
 COMPENSATION ?= build/compensation
+KNEE_DRIFT ?= build/knee_drift
 
 .PHONY: demo test install install-test accuracy accuracy-quick accuracy-samples accuracy-holdout protocol-check throughput dask-scaling live-latency app-latency samples validation validation2 postures compensation synth-smoke synth-test clean
 
@@ -61,11 +62,13 @@ postures: install
 	$(PY) synth/render.py --set postures --out $(POSTURES) --seed 0
 	$(PY) synth/split.py $(POSTURES)
 
-# Compensated IR holds (hip line rolling, trunk leaning, knee drifting) on validation2's
-# bodies, cameras and split, for the rep flags (benchmarks/flags_cv.py).
+# Compensated IR holds (hip line rolling, trunk leaning, knee drifting; and 16 more knee
+# drifts) on validation2's bodies, cameras and split, for the rep flags (flags_cv.py).
 compensation: install
 	$(PY) synth/render.py --set compensation --out $(COMPENSATION) --seed 0
 	$(PY) synth/split.py $(COMPENSATION)
+	$(PY) synth/render.py --set knee_drift --out $(KNEE_DRIFT) --seed 0
+	$(PY) synth/split.py $(KNEE_DRIFT)
 
 synth-test: install-test
 	$(PY) -m pytest -q synth
@@ -85,16 +88,18 @@ accuracy: validation validation2 compensation
 	  $(PY) benchmarks/pivot_cv.py --data $(VALIDATION) --data $(VALIDATION2) --split fit \
 		--model $$m --out build/accuracy-cv-$$m --markdown build/pivot-cv-$$m.md || exit 1; done
 	$(PY) benchmarks/flags_cv.py --data $(VALIDATION) --data $(VALIDATION2) \
-		--data $(COMPENSATION) --split fit --check $(COMPENSATION) \
-		--out build/accuracy-cv --markdown build/flags-cv.md
+		--data $(COMPENSATION) --data $(KNEE_DRIFT) --split fit --check $(COMPENSATION) \
+		--check $(KNEE_DRIFT) --out build/accuracy-cv --markdown build/flags-cv.md
 	for m in heavy lite; do \
 	  $(PY) benchmarks/flags_cv.py --data $(VALIDATION) --data $(VALIDATION2) \
-		--data $(COMPENSATION) --split fit --check $(COMPENSATION) --model $$m \
+		--data $(COMPENSATION) --data $(KNEE_DRIFT) --split fit --check $(COMPENSATION) \
+		--check $(KNEE_DRIFT) --model $$m \
 		--out build/accuracy-cv-$$m --markdown build/flags-cv-$$m.md || exit 1; done
 	for m in full heavy lite; do \
-	  $(PY) benchmarks/accuracy.py --data $(COMPENSATION) --model $$m \
-		--out build/accuracy-compensation-$$m \
-		--markdown build/accuracy-compensation-$$m.md || exit 1; done
+	  for s in $(COMPENSATION) $(KNEE_DRIFT); do \
+	    $(PY) benchmarks/accuracy.py --data $$s --model $$m \
+		--out build/accuracy-$$(basename $$s)-$$m \
+		--markdown build/accuracy-$$(basename $$s)-$$m.md || exit 1; done; done
 	for m in full heavy lite; do \
 	  $(PY) benchmarks/accuracy.py --data $(VALIDATION2) --split fit --kind still --side both \
 		--model $$m --out build/accuracy-fit-stills-$$m \

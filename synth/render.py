@@ -1247,13 +1247,14 @@ def define_set(name: str, seed: int) -> list:
             )
             k += 1
         return items
-    if name in ("validation2", "postures", "compensation"):
+    if name in ("validation2", "postures", "compensation", "knee_drift"):
         import sets_v2
 
         return {
             "validation2": sets_v2.define_validation2,
             "postures": sets_v2.define_postures,
             "compensation": sets_v2.define_compensation,
+            "knee_drift": sets_v2.define_knee_drift,
         }[name](seed)
     raise SystemExit(f"unknown set {name}")
 
@@ -1632,7 +1633,15 @@ def main(argv=None):
     ap.add_argument(
         "--set",
         required=True,
-        choices=["samples", "validation", "smoke", "validation2", "postures", "compensation"],
+        choices=[
+            "samples",
+            "validation",
+            "smoke",
+            "validation2",
+            "postures",
+            "compensation",
+            "knee_drift",
+        ],
     )
     ap.add_argument(
         "--out", default=None, help="output folder (required unless --list or --coverage)"

@@ -363,21 +363,26 @@ COMPENSATIONS = ["pelvis_roll", "trunk_lean", "knee_drift"]
 COMP_MAGNITUDE_DEG = (8.0, 14.0)  # pelvis roll, trunk lean or thigh ab/adduction at the hold
 
 
-def define_compensation(seed: int) -> list:
+def define_compensation(seed: int, kinds: list | None = None, counts: tuple = (18, 6),
+                        stream: int = 14, name: str = "compensation", prefix: str = "comp") -> list:
     """Clips whose internal-rotation hold is made with a compensation (the hip line rolling,
     the trunk leaning, the knee drifting out or in), on validation2's bodies, camera setups and
     split (the same held-out bodies and setups), for fitting and checking the rep flags out of
-    group. One IR rep per clip; the other leg rests in 0-20 deg of IR with tremor."""
+    group. One IR rep per clip; the other leg rests in 0-20 deg of IR with tremor.
+
+    ``kinds`` (default: all three), ``counts`` (fit, held-out clips), ``stream`` (the seed
+    stream), ``name`` and ``prefix`` make the other compensation sets (``define_knee_drift``).
+    """
     bodies = {s["id"]: s for s in bodies_v2(seed)}
     hold_b, hold_c = holdout_ids(seed)
-    rng = np.random.default_rng([seed, 14])
+    rng = np.random.default_rng([seed, stream])
     items = []
     k = 0
-    for split, n in (("fit", 18), ("holdout", 6)):
+    for split, n in (("fit", counts[0]), ("holdout", counts[1])):
         bset = [b for b in sorted(bodies) if (b in hold_b) == (split == "holdout")]
         cset = [c for c in sorted(CAMERA_SETUPS) if (c in hold_c) == (split == "holdout")]
         body_seq, cam_seq = strat(rng, bset, n), strat(rng, cset, n)
-        comp_seq = strat(rng, COMPENSATIONS, n)
+        comp_seq = strat(rng, kinds or COMPENSATIONS, n)
         light_seq = strat(rng, LIGHTING, n)
         seat_seq = strat(rng, ["plinth", "chair"], n)
         lower_seq = strat(rng, ["trousers", "shorts"], n)
@@ -404,7 +409,7 @@ def define_compensation(seed: int) -> list:
             r_rest = round(float(rng.uniform(*rest_seq[i])), 3)
             ir = round(float(rng.uniform(*ir_seq[i])), 3)
             P = per_seq[i]
-            item = seated_item(rng, "compensation", "clip", subj, nuis, cs, res, seat_seq[i],
+            item = seated_item(rng, name, "clip", subj, nuis, cs, res, seat_seq[i],
                                (body_seq[i], cam_seq[i]), split, comp)
             item["segments"] = clip_segments(rng, leg, [("internal", ir)], P, comp=comp)
             item["resting"] = {"leg": other, "rotation_deg": r_rest}
@@ -421,11 +426,18 @@ def define_compensation(seed: int) -> list:
             }
             what = kind if kind != "knee_drift" else ("knee_out" if sign_seq[i] > 0 else "knee_in")
             item["stem"] = (
-                f"comp_{k:02d}_{split}_{body_seq[i]}_{cam_seq[i]}_{leg}_in{int(round(ir)):02d}_{what}"
+                f"{prefix}_{k:02d}_{split}_{body_seq[i]}_{cam_seq[i]}_{leg}_in{int(round(ir)):02d}_{what}"
             )
             items.append(item)
             k += 1
     return items
+
+
+def define_knee_drift(seed: int) -> list:
+    """16 more clips of the weakest flag: the knee drifting out or in (8-14 deg of thigh
+    ab/adduction) during an IR hold; 12 fit, 4 held out, as the compensation set."""
+    return define_compensation(seed, ["knee_drift"], (12, 4), stream=15, name="knee_drift",
+                               prefix="drift")
 
 
 # --------------------------------------------------------------------------- postures

@@ -314,6 +314,23 @@ def test_compensation_definition():
     assert sum(it["split"] == "holdout" for it in items) == 6
 
 
+def test_knee_drift_definition():
+    items = render.define_set("knee_drift", 0)
+    assert len({it["stem"] for it in items}) == len(items) == 16
+    assert {it["compensation"]["type"] for it in items} == {"knee_drift"}
+    assert sum(it["split"] == "holdout" for it in items) == 4
+    signs = [it["compensation"]["abduction_sign"] for it in items]
+    assert signs.count(1.0) == signs.count(-1.0) == 8  # out and in, balanced per split
+    hold_b, hold_c = sets_v2.holdout_ids(0)
+    for it in items:
+        held = it["split"] == "holdout"
+        assert (it["group"]["body"] in hold_b) == held == (it["group"]["camera_setup"] in hold_c)
+    # a stream of its own: not the compensation set's clips again
+    comp = {json.dumps(it["camera_spec"], sort_keys=True)
+            for it in render.define_set("compensation", 0)}
+    assert not comp & {json.dumps(it["camera_spec"], sort_keys=True) for it in items}
+
+
 def test_sloping_thigh_keeps_the_resting_shank_vertical(body):
     for slope in (-4.0, 7.0):
         p = {"thigh_pitch": slope, "knee_flex": 90.0 - slope}
