@@ -43,7 +43,8 @@ from hiprom.core.protocol import (
 from hiprom.pipeline.analysis import FrameRecord, MeasureOptions
 from hiprom.vocabulary import OTHER_SIDE, SIDES, Side
 
-__all__ = ["Excluded", "LegsSummary", "compensation_limits", "summarise_records"]
+__all__ = ["STEEP_VIEW_DEG", "Excluded", "LegsSummary", "compensation_limits", "leg_view_deg",
+           "summarise_records"]
 
 def compensation_limits(model: str, *, pivot: bool) -> CompensationLimits:
     """The compensation limits of a leg for pose network ``model``.
