@@ -277,13 +277,13 @@ def main(argv: list[str] | None = None) -> int:
         lines += ["### Interval calibration, clips",
                   "A clip's systematic SD grows with the camera's estimated angle to the thigh, "
                   "which the result files do not carry: benchmarks/accuracy_cv.py fits it.", ""]
-    for kind, sd in (("still", args.still_sd),):
-        subset = [c for c in clean if c.kind == kind]
-        if subset:
-            lines += [f"### Interval calibration, {kind}s (systematic SD used now: {sd}°)",
-                      *_split_check(subset, sd),
-                      f"All clean {kind}s together: systematic SD "
-                      f"{calibrate_systematic(subset, sd):.2f}°", ""]
+    stills = [c for c in clean if c.kind == "still"]
+    if stills:
+        sd = args.still_sd
+        lines += [f"### Interval calibration, stills (systematic SD used now: {sd}°)",
+                  *_split_check(stills, sd),
+                  f"All clean stills together: systematic SD "
+                  f"{calibrate_systematic(stills, sd):.2f}°", ""]
     worst = sorted((c for c in cases if c.error is not None), key=lambda c: -abs(c.error))[:8]
     lines += ["### Largest errors", "| media | leg | dir | truth | hiprom | naive |",
               "|---|---|---|---|---|---|"]

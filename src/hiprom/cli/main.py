@@ -19,7 +19,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -89,11 +89,9 @@ class _LineHandler(logging.Handler):
     not a terminal, breaking one message over several lines in logs and CI output.
     """
 
-    STYLES: ClassVar[dict[int, str]] = {logging.ERROR: "bold red", logging.WARNING: "yellow"}
-
     def emit(self, record: logging.LogRecord) -> None:
-        style = next((s for level, s in sorted(self.STYLES.items(), reverse=True)
-                      if record.levelno >= level), "dim")
+        style = ("bold red" if record.levelno >= logging.ERROR
+                 else "yellow" if record.levelno >= logging.WARNING else "dim")
         err_console.print(Text.assemble((f"{record.levelname.lower()}: ", style),
                                         self.format(record)), soft_wrap=True)
 

@@ -26,9 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from hiprom.core.calibration import (
-    terms_for,
-)
+from hiprom.core.calibration import NetworkTerms, terms_for
 from hiprom.core.geometry import LegMeasurement
 from hiprom.core.holds import Hold
 from hiprom.core.pivot import pivot_disagreement, pivot_rotation_series
@@ -145,12 +143,11 @@ def leg_view_deg(frame_legs: Sequence[LegMeasurement | None], side: Side) -> flo
     return float(np.hypot(np.nanmedian(p), np.nanmedian(y)))
 
 
-def _systematic_sd(pivot_rejected: bool, model: str, view_deg: float) -> float:
-    """The interval's systematic SD for ``model`` and a leg seen at ``view_deg``.
+def _systematic_sd(terms: NetworkTerms, pivot_rejected: bool, view_deg: float) -> float:
+    """The interval's systematic SD for a network's ``terms`` and a leg seen at ``view_deg``.
 
     Wider when the leg's pivot was rejected.
     """
-    terms = terms_for(model)
     sd = terms.clip_systematic_sd(view_deg)
     if not pivot_rejected:
         return sd
@@ -220,8 +217,7 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
                                            usual[OTHER_SIDE[side]]) for side in SIDES}
     view = {side: leg_view_deg(frame_legs, side) for side in SIDES}
     legs: dict[str, LegResult] = {side: summarise_leg(
-        masked[side], systematic_sd_deg=_systematic_sd(side in rejected, options.model,
-                                                       view[side]),
+        masked[side], systematic_sd_deg=_systematic_sd(terms, side in rejected, view[side]),
         limits=compensation_limits(options.model, pivot=masked[side].pelvis_static),
         neutral=neutral[side], no_neutral_sd_deg=terms.no_neutral_sd_deg) for side in SIDES}
     for side in SIDES:
