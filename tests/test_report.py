@@ -195,7 +195,30 @@ def test_a_refused_input_s_report_says_why_and_what_to_change() -> None:
 def test_a_resting_leg_is_named_as_resting() -> None:
     result = read_result(DATA / "still_right.json")
     result["legs"]["left"]["tested"] = False
-    assert "Your left leg was resting, not tested." in build_report(result)
+    html = build_report(result)
+    assert "Your left leg was resting, not tested." in html
+    # its card and its chart row say the same, not "not measured"
+    card = html.split('class="card leg"')[1]
+    assert ">not tested</span>" in card and "not measured" not in card
+    chart = html.split('class="band-chart"')[1].split("</svg>")[0]
+    assert ">not tested</text>" in chart and "not measured" not in chart
+
+
+def _label_extent(svg: str, value: str) -> tuple[float, float]:
+    """The leftmost and rightmost x a value label can reach (generous glyph widths)."""
+    match = re.search(r'<text x="([\d.]+)"( text-anchor="end")? [^>]*>' + re.escape(value), svg)
+    assert match, value
+    x, width = float(match.group(1)), len(value) * 13 * 0.7
+    return (x - width, x) if match.group(2) else (x, x + width)
+
+
+@pytest.mark.parametrize("ir, ci", [(40.0, 2.0), (57.4, 2.5), (58.0, 2.0), (88.0, 2.0),
+                                    (-5.0, 3.0)])
+def test_norm_band_value_label_stays_inside_the_chart(ir: float, ci: float) -> None:
+    svg = build_norm_band_svg({"Left": (ir, ci, "typical"), "Right": (30.0, 1.0, "typical")})
+    width = float(re.search(r'viewBox="0 0 ([\d.]+) ', svg).group(1))  # type: ignore[union-attr]
+    lo, hi = _label_extent(svg, f"{ir:.1f}° ±{ci:.1f}°")
+    assert 0 <= lo and hi <= width
 
 
 @pytest.mark.reliability(case="markup and unknown flags inside a result file",

@@ -245,12 +245,18 @@ def _clamp(value: float, low: float, high: float) -> float:
     return low if math.isnan(value) else min(high, max(low, value))
 
 
-def build_norm_band_svg(legs: Mapping[str, tuple[float, float, str] | None]) -> str:
+_CHART_WIDTH = 760.0
+_LABEL_EM = 0.62
+"""A generous average advance of a bold 13-unit glyph, in font sizes (digits, ° and ±)."""
+
+
+def build_norm_band_svg(legs: Mapping[str, tuple[float, float, str] | str | None]) -> str:
     """Return a chart of each leg's IR with its 95% interval over the derived bands.
 
     Args:
-        legs: Per row label (e.g. ``"Left"``) the ``(ir_deg, ci95_deg, verdict_code)``, or
-            None when that leg was not measured.
+        legs: Per row label (e.g. ``"Left"``) the ``(ir_deg, ci95_deg, verdict_code)``; or
+            a short note shown in its place (e.g. ``"not tested"``); or None when that leg
+            was not measured.
 
     Returns:
         An inline SVG, 760 units wide.
@@ -258,10 +264,11 @@ def build_norm_band_svg(legs: Mapping[str, tuple[float, float, str] | None]) -> 
     """
     # Clamp to what a hip can do (readers validate; this keeps the chart bounded whatever
     # it is given: the scale and its ticks never span more than -135..135°).
-    legs = {name: None if leg is None else (_clamp(leg[0], -90.0, 90.0),
-                                            _clamp(leg[1], 0.0, 45.0), leg[2])
+    legs = {name: leg if leg is None or isinstance(leg, str) else (
+                _clamp(leg[0], -90.0, 90.0), _clamp(leg[1], 0.0, 45.0), leg[2])
             for name, leg in legs.items()}
-    values = [v for leg in legs.values() if leg for v in (leg[0] - leg[1], leg[0] + leg[1])]
+    values = [v for leg in legs.values() if isinstance(leg, tuple)
+              for v in (leg[0] - leg[1], leg[0] + leg[1])]
     lo = min([0.0, *values]) // 10 * 10
     hi = max([60.0, *values])
     hi = math.ceil(hi / 10) * 10
@@ -292,26 +299,32 @@ def build_norm_band_svg(legs: Mapping[str, tuple[float, float, str] | None]) -> 
     parts.append(f'<text x="{left + width / 2}" y="{height - 4}" font-size="11" '
                  'text-anchor="middle" fill="#475569">seated hip internal rotation (degrees); '
                  'bar = 95% interval</text>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 760 {height:.0f}" '
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" '
+            f'viewBox="0 0 {_CHART_WIDTH:.0f} {height:.0f}" '
             'role="img" class="band-chart" aria-label="IR per leg against the norm bands" '
             'font-family="system-ui, sans-serif">' + "".join(parts) + "</svg>")
 
 
-def _marker(leg: tuple[float, float, str] | None, y: float, x: Callable[[float], float]) -> str:
-    """Return one leg's point, interval and value label, or a 'not measured' note."""
-    if leg is None:
+def _marker(leg: tuple[float, float, str] | str | None, y: float,
+            x: Callable[[float], float]) -> str:
+    """Return one leg's point, interval and value label, or a note in their place."""
+    if leg is None or isinstance(leg, str):
         return (f'<text x="{x(0) + 8:.1f}" y="{y + 4:.1f}" font-size="12" font-style="italic" '
-                'fill="#64748b">not measured</text>')
+                f'fill="#64748b">{html.escape(leg or "not measured")}</text>')
     ir, ci, code = leg
     ink = BAND_COLOURS.get(code, ("", _INK))[1]
     a, b, c = x(ir - ci), x(ir + ci), x(ir)
+    label = f"{ir:.1f}° ±{ci:.1f}°"
+    # Right of the interval, unless that would run past the chart's edge: then left of it.
+    fits = b + 10 + len(label) * 13 * _LABEL_EM <= _CHART_WIDTH
+    text_at = (f'x="{b + 10:.1f}"' if fits else f'x="{a - 10:.1f}" text-anchor="end"')
     return (f'<line x1="{a:.1f}" x2="{b:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{ink}" '
             f'stroke-width="3"/><line x1="{a:.1f}" x2="{a:.1f}" y1="{y - 7:.1f}" '
             f'y2="{y + 7:.1f}" stroke="{ink}" stroke-width="2"/><line x1="{b:.1f}" '
             f'x2="{b:.1f}" y1="{y - 7:.1f}" y2="{y + 7:.1f}" stroke="{ink}" stroke-width="2"/>'
             f'<circle cx="{c:.1f}" cy="{y:.1f}" r="7" fill="{ink}" stroke="#fff" '
-            f'stroke-width="2"/><text x="{b + 10:.1f}" y="{y + 4:.1f}" font-size="13" '
-            f'font-weight="700" fill="{ink}">{ir:.1f}° ±{ci:.1f}°</text>')
+            f'stroke-width="2"/><text {text_at} y="{y + 4:.1f}" font-size="13" '
+            f'font-weight="700" fill="{ink}">{label}</text>')
 
 
 # ---------------------------------------------------------------------------- plots (PNG)

@@ -343,9 +343,11 @@ def _leg_card(side: Side, leg: Mapping[str, Any]) -> str:
     verdict = leg.get("verdict") or {}
     ir = leg.get("internal_rotation_deg")
     code = str(verdict.get("code") or "not_measured")
-    # a value without a band was measured but not rated (a compensated rep withholds it)
+    # a value without a band was measured but not rated (a compensated rep withholds it);
+    # a resting leg was never tested, which the summary above says in the same words
     band = str((verdict.get("band") or {}).get("label")
-               or ("not measured" if ir is None else "not rated"))
+               or ("not tested" if leg.get("tested") is False
+                   else "not measured" if ir is None else "not rated"))
     pills = f'<span class="pill {"ok" if code == "typical" else "bad"}">{escape(band)}</span>'
     if verdict.get("borderline"):
         pills += '<span class="pill plain">borderline</span>'
@@ -353,20 +355,25 @@ def _leg_card(side: Side, leg: Mapping[str, Any]) -> str:
     total = "" if er is None or ir is None else f"<span>IR + ER {ir + er:.1f}°</span>"
     big = "—" if ir is None else f"{ir:.1f}°"
     ci = leg.get("internal_rotation_ci95_deg")
+    sentence = ("This leg was not swung out in the test." if leg.get("tested") is False
+                else str(verdict.get("sentence") or ""))
     return (f'<div class="card leg"><h3>{side.value.capitalize()} hip</h3>'
             f'<div class="big">{big} <span class="ci">{"" if ci is None else f"±{ci:.1f}° (95%)"}'
             f'</span></div>{pills}<div class="kv"><span>ER {_deg(er)}</span>{total}</div>'
-            f'<p>{escape(str(verdict.get("sentence") or ""))}</p></div>')
+            f'<p>{escape(sentence)}</p></div>')
 
 
 def _summary(result: Mapping[str, Any], plan: Plan | None) -> str:
     """Leg cards, the band chart, asymmetry and total rotation."""
     legs = result["legs"]
     chart = build_norm_band_svg({
-        s.value.capitalize(): None if legs[s.value].get("internal_rotation_deg") is None else (
-            legs[s.value]["internal_rotation_deg"],
-            legs[s.value].get("internal_rotation_ci95_deg") or 0.0,
-            str((legs[s.value].get("verdict") or {}).get("code", ""))) for s in Side})
+        s.value.capitalize(): (
+            "not tested" if legs[s.value].get("tested") is False
+            else None if legs[s.value].get("internal_rotation_deg") is None else (
+                legs[s.value]["internal_rotation_deg"],
+                legs[s.value].get("internal_rotation_ci95_deg") or 0.0,
+                str((legs[s.value].get("verdict") or {}).get("code", ""))))
+        for s in Side})
     # The plan's asymmetry when there is a plan, else the one the result file stored.
     stored = plan.asymmetry.to_dict() if plan else (result.get("asymmetry") or {})
     asym = str(stored.get("sentence") or "")
