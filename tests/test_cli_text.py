@@ -75,3 +75,48 @@ def test_measure_shows_a_progress_bar_on_a_terminal_only(tmp_path, monkeypatch):
                                        "--no-history"])
         assert run.exit_code == 0, run.output
         assert (CLIP.name in buffer.getvalue()) is expect
+
+
+#: A folder name that makes any path below it far longer than the 80 columns rich lays out
+#: for when it does not write to a terminal.
+LONG_FOLDER = "a-folder-whose-name-is-long-enough-to-wrap-" * 3
+
+
+@pytest.mark.reliability(case="a result table whose title or cells name a long file, stdout "
+                              "piped (`hiprom measure ... | cat`, a CI log)",
+                         outcome="the title and each path whole on one line (was: the title "
+                                 "wrapped at the table's width, cells folded or cut with '…' "
+                                 "at 80 columns)")
+def test_measure_summary_keeps_a_long_name_and_paths_whole_when_piped(tmp_path,
+                                                                      fake_measure):
+    import cv2
+    import numpy as np
+
+    name = "ada-lovelace-seated-hip-rotation-test-right-leg-after-six-weeks-of-routine.png"
+    photo = tmp_path / name
+    cv2.imwrite(str(photo), np.full((480, 640, 3), 90, np.uint8))
+    out = tmp_path / LONG_FOLDER
+    run = CliRunner().invoke(app, ["measure", str(photo), "-o", str(out), "--no-history"])
+    assert run.exit_code == 0, run.output
+    lines = run.output.splitlines()
+    assert name in lines[0], run.output                    # the table's title, whole
+    wrote = [line for line in lines if line.startswith("wrote ")]
+    assert len(wrote) == 1, run.output
+    for suffix in (".json", ".csv", ".keyframe.png"):
+        assert str(out / photo.with_suffix(suffix).name) in wrote[0], run.output
+    assert "…" not in run.output
+
+
+def test_history_table_keeps_a_long_source_name_whole_when_piped(tmp_path):
+    from pathlib import Path
+
+    from hiprom.report.history import read_result, save_result
+
+    data = Path(__file__).parent / "data" / "results" / "seated_clip.json"
+    result = read_result(data)
+    name = "ada-lovelace-seated-hip-rotation-test-both-legs-after-six-weeks-of-routine.mp4"
+    result["source"]["path"] = str(tmp_path / LONG_FOLDER / name)
+    save_result(result, person="ada", json_path=data)
+    run = CliRunner().invoke(app, ["history", "--person", "ada"])
+    assert run.exit_code == 0, run.output
+    assert any(name in line for line in run.output.splitlines()), run.output

@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.markup import escape as _markup_escape
 from rich.table import Table
 
+from hiprom.cli.consoles import console as line_console
+from hiprom.cli.consoles import titled_table
 from hiprom.errors import HipromError, describe_os_error, printable
 
 if TYPE_CHECKING:
@@ -76,7 +78,7 @@ def _ci(est: Estimate, digits: int = 1, unit: str = "°") -> str:
 def _figures_table(stats: AgreementStats, title: str) -> Table:
     """Return the key figures: value, 95% interval and n per row."""
     ba = stats.bland_altman
-    table = Table(title=title, title_justify="left")
+    table = titled_table(title, markup=True)
     for name, justify in (("figure", "left"), ("value", "right"), ("95% CI", "right"),
                           ("n", "right")):
         table.add_column(name, justify=justify, no_wrap=name != "figure")  # type: ignore[arg-type]
@@ -99,7 +101,7 @@ def _figures_table(stats: AgreementStats, title: str) -> Table:
 
 
 def _list_table(title: str, head: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
-    table = Table(title=f"{title} ({len(rows)})", title_justify="left")
+    table = titled_table(f"{title} ({len(rows)})", markup=True)
     for name in head:
         table.add_column(name, overflow="fold")
     for row in rows[:_LIST_ROWS]:
@@ -195,7 +197,7 @@ def _agreement(
     written = write_agreement(report, out)
     if quiet:
         return
-    console = Console(highlight=False)
+    console = line_console(markup=True)  # every user string in it is escape()d
     _print_summary(console, report)
     console.print(f"wrote {escape(str(out))}: " + ", ".join(escape(p.name) for p in written),
                   soft_wrap=True)

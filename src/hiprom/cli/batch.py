@@ -40,6 +40,7 @@ from hiprom.cli.common import (
     check_out_dir,
     sampling_options,
 )
+from hiprom.cli.consoles import console as line_console
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, describe_os_error, printable
 from hiprom.pipeline.analysis import TestedSide
@@ -181,8 +182,8 @@ def batch(
 
     Exit code 0 when every input is scored, 1 when any failed (they are listed).
     """
-    out_console = Console(highlight=False, markup=False)
-    err_console = Console(stderr=True, highlight=False, markup=False)
+    out_console = line_console()
+    err_console = line_console(stderr=True)
     if fast:
         err_console.print(Text.assemble(("note: ", "yellow"), FAST_RETIRED), soft_wrap=True)
     if blur_faces:

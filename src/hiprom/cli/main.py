@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from hiprom._version import __version__
@@ -38,6 +37,7 @@ from hiprom.cli.common import (
     check_out_dir,
     sampling_options,
 )
+from hiprom.cli.consoles import console, titled_table
 from hiprom.cli.usage import OneLineUsageGroup
 from hiprom.core.selection import PersonPolicy
 from hiprom.errors import HipromError, InputError, describe_os_error, printable
@@ -64,8 +64,9 @@ app = typer.Typer(
 )
 log = logging.getLogger("hiprom")
 #: Every string printed may hold user text (paths, names): no console interprets markup.
-err_console = Console(stderr=True, highlight=False, markup=False)
-out_console = Console(highlight=False, markup=False)
+#: To a pipe or a log file, neither wraps nor cuts a line (:mod:`hiprom.cli.consoles`).
+err_console = console(stderr=True)
+out_console = console()
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -191,9 +192,7 @@ def _verdict_word(leg: dict) -> str:
 
 
 def _summary_table(result: dict) -> None:
-    from rich.table import Table
-
-    table = Table(title=printable(Path(result["source"]["path"]).name), title_justify="left")
+    table = titled_table(printable(Path(result["source"]["path"]).name))
     for col in ("leg", "IR (held)", "±95%", "ER (held)", "verdict", "quality"):
         table.add_column(col)
     for side in SIDES:

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from hiprom.cli.common import PERSON_ENV
+from hiprom.cli.consoles import console as line_console
+from hiprom.cli.consoles import titled_table
 from hiprom.errors import HipromError, InputError, describe_os_error, printable
 from hiprom.media.sinks import write_bytes_atomic
 from hiprom.plan.assessment import DEFAULT_CI95_DEG, LegInput
@@ -128,8 +129,8 @@ def _fmt(value: float | None, ci: float | None = None) -> str:
 
 def _history_table(entries: tuple[Any, ...], person: str) -> Table:
     """Return the trend table; a test that does not count for trends is marked."""
-    table = Table(title=f"Seated hip IR history of {printable(person)} (degrees; ± = 95% interval; "
-                        "* = not in trends)", title_justify="left")
+    table = titled_table(f"Seated hip IR history of {printable(person)} (degrees; ± = 95% "
+                         "interval; * = not in trends)")
     for name in ("id", "test (UTC)", "kind", "left IR", "right IR", "left ER", "right ER"):
         table.add_column(name, justify="right" if "IR" in name or "ER" in name else "left",
                          no_wrap=True)
@@ -214,7 +215,7 @@ def _history(
     if as_json:
         typer.echo(_history_json(entries, changes))
         return
-    console = Console(highlight=False, markup=False)
+    console = line_console()
     console.print(_history_table(entries, name))
     found = [c.sentence for c in changes.values() if c is not None]
     console.print(*(found or ["Only one test per leg so far; re-test in 2–4 weeks."]), sep="\n",

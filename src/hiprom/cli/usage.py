@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
+from hiprom.cli.consoles import console
 from hiprom.errors import printable
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def usage_line(err: UsageError, command: str) -> str:
 
 
 def _show(message: str) -> None:
-    Console(stderr=True, highlight=False, markup=False).print(
+    console(stderr=True).print(
         Text.assemble(("error: ", "bold red"), printable(message)), soft_wrap=True)
 
 
