@@ -208,20 +208,24 @@ def real_footage() -> Path:
 
 
 @pytest.fixture
-def fake_measure(monkeypatch: pytest.MonkeyPatch) -> None:
+def fake_measure(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """``hiprom measure`` with a fake pose model that finds one seated person in every frame
-    (real decoding and output files, no MediaPipe)."""
+    (real decoding and output files, no MediaPipe); the list of the paths measured, in
+    order."""
     import hiprom.pipeline.measure
     from builders import NEAR_BODY, landmarks, seated_xy
     from hiprom.backends import FakeBackend
 
     real = hiprom.pipeline.measure.measure_path
+    measured: list[Path] = []
 
     def measure_path(path, *, options=None, progress=None):
+        measured.append(Path(path))
         return real(path, options=options, backend_factory=lambda mode: FakeBackend(
             [landmarks(seated_xy(30.0, 20.0, NEAR_BODY))]))
 
     monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", measure_path)
+    return measured
 
 
 @pytest.fixture(autouse=True)

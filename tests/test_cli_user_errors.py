@@ -34,6 +34,46 @@ runner = CliRunner()
 FINAL_SUFFIXES = (".json", ".csv", ".keyframe.png")
 
 
+def _refuse_writing(monkeypatch, folder: Path, code: int, *, at: str = "create") -> None:
+    """Make writing anywhere below ``folder`` fail with ``code``, as the kernel would.
+
+    ``at="create"``: making a file or folder there fails (no permission, a read-only disk,
+    no inode left). ``at="write"``: the file is made but its bytes are refused (a full disk,
+    an exceeded quota). Tests run as root, which chmod cannot stop; the check up front must
+    meet the error by writing, as the result writers would.
+    """
+    real_open, real_mkdir, real_write = os.open, os.mkdir, os.write
+    refused_fds: set[int] = set()
+
+    def below(path) -> bool:
+        return folder in Path(os.fsdecode(path)).absolute().parents
+
+    def refuse(path):
+        raise OSError(code, os.strerror(code), os.fsdecode(path))
+
+    def open_(path, flags, *args, **kwargs):
+        if at == "create" and flags & os.O_CREAT and below(path):
+            refuse(path)
+        fd = real_open(path, flags, *args, **kwargs)
+        if at == "write" and below(path):
+            refused_fds.add(fd)
+        return fd
+
+    def mkdir(path, *args, **kwargs):
+        if at == "create" and below(path):
+            refuse(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    def write(fd, data):
+        if fd in refused_fds:
+            raise OSError(code, os.strerror(code))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    monkeypatch.setattr(os, "write", write)
+
+
 @pytest.fixture
 def photo(tmp_path, monkeypatch) -> Path:
     """A photo that ``hiprom measure`` measures with a fake pose model (no MediaPipe)."""
@@ -137,29 +177,18 @@ def test_measure_out_named_like_a_file_is_refused_not_made_a_folder(tmp_path, ph
                               "disk", outcome="exit 1, one line about --out before anything is "
                               "measured (was: each input measured, then the same line once "
                               "per input)")
-@pytest.mark.parametrize(("read_only", "words"), [
-    (False, ": permission denied; pick a location you may write to, or fix its permissions"),
-    (True, " is on a read-only file system; pick a location on a writable disk"),
-])
+@pytest.mark.parametrize(("code", "words"), [
+    (errno.EACCES, ": permission denied; pick a location you may write to, or fix its "
+                   "permissions"),
+    (errno.EROFS, " is on a read-only file system; pick a location on a writable disk"),
+], ids=["permission", "read-only"])
 @pytest.mark.parametrize("exists", [True, False], ids=["existing", "new"])
 def test_measure_out_that_cannot_be_written_is_one_line_for_all_inputs(
-        tmp_path, photo, monkeypatch, read_only, words, exists):
+        tmp_path, photo, monkeypatch, code, words, exists):
     locked = tmp_path / "locked"
     locked.mkdir()
     out = locked if exists else locked / "new"
-    real_access, real_statvfs = os.access, os.statvfs
-
-    def access(path, mode, **kwargs):  # root may write anywhere: the locked folder is not
-        if Path(path) == locked and mode & os.W_OK:
-            return False
-        return real_access(path, mode, **kwargs)
-
-    class _Flags:
-        def __init__(self, stat):
-            self.f_flag = stat.f_flag | (os.ST_RDONLY if read_only else 0)
-
-    monkeypatch.setattr(os, "access", access)
-    monkeypatch.setattr(os, "statvfs", lambda path: _Flags(real_statvfs(path)))
+    _refuse_writing(monkeypatch, locked, code)  # root may write anywhere: not in locked
     measured = []
     monkeypatch.setattr(hiprom.pipeline.measure, "measure_path",
                         lambda path, **kwargs: measured.append(path))
@@ -401,3 +430,175 @@ def test_measure_inputs_with_the_same_stem_keep_their_own_files(tmp_path, photo)
                                 str(tmp_path / "o2"), "--no-history", "-q"])
     assert again.exit_code == 0, again.output
     assert _final_names(tmp_path / "o2") == sorted(f"clip{x}" for x in FINAL_SUFFIXES)
+
+
+# --------------------------------------------------------------------------- --out up front
+#: Each command that takes an output folder, with the rest of a call that would run.
+OUT_COMMANDS = {
+    "measure": ["measure", "{photo}", "--no-history"],
+    "batch": ["batch", "{photo}", "-q", "--workers", "1"],
+    "live": ["live", "--headless", "--no-history"],
+    "app": ["app", "--no-browser", "-q"],
+    "agreement": ["agreement", "{tmp}/results.csv", "{tmp}/reference.csv"],
+}
+
+
+@pytest.fixture
+def started(tmp_path, fake_measure, monkeypatch) -> list[str]:
+    """What batch, live, app or agreement started after accepting --out; each stops there.
+
+    measure is the real command with the fake pose model: ``fake_measure`` lists what it
+    measured.
+    """
+    import hiprom.agreement
+    import hiprom.app.runner
+    import hiprom.cli.batch
+
+    calls: list[str] = []
+
+    def stop(name):
+        def record(*args, **kwargs):
+            calls.append(name)
+            raise RuntimeError(f"{name} started")
+        return record
+
+    monkeypatch.setattr(hiprom.cli.batch, "run_batch", stop("batch"))
+    monkeypatch.setattr(hiprom.live.session, "run_live", stop("live"))
+    monkeypatch.setattr(hiprom.app.runner, "bind", stop("app"))
+    monkeypatch.setattr(hiprom.agreement, "run_agreement", stop("agreement"))
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((480, 640, 3), 90, np.uint8))
+    return calls
+
+
+def _invoke(command: str, out: Path, tmp_path: Path):
+    args = [a.format(photo=tmp_path / "photo.png", tmp=tmp_path) for a in OUT_COMMANDS[command]]
+    return runner.invoke(app, [*args, "--out", str(out)])
+
+
+def _only_line(result) -> str:
+    """The run's one line of output: an error; nothing else was printed."""
+    line = _one_error_line(result)
+    assert result.output.splitlines() == [line], result.output
+    return line
+
+
+@pytest.mark.reliability(case="`--out somefile.txt/sub` or `--out somefile.txt` (a file where "
+                              "the folder should be) for measure, batch, live, app, agreement",
+                         outcome="exit 1, one line before anything is measured or started "
+                                 "(agreement was: after reading and matching every input)")
+@pytest.mark.parametrize("command", OUT_COMMANDS)
+@pytest.mark.parametrize(("out", "words"), [
+    ("somefile.txt/sub", ": part of this path is a file, not a folder; pick a folder path or "
+                         "move the file away"),
+    ("somefile.txt", " is a file where a folder is needed; pick a folder path or move the "
+                     "file away"),
+], ids=["parent-is-a-file", "is-a-file"])
+def test_out_with_a_file_in_the_way_is_one_line_before_anything_starts(
+        tmp_path, started, fake_measure, command, out, words):
+    (tmp_path / "somefile.txt").write_text("notes")
+    line = _only_line(_invoke(command, tmp_path / out, tmp_path))
+    assert line == f"error: --out {tmp_path / out}{words}", line
+    assert started == [] and fake_measure == []
+    assert (tmp_path / "somefile.txt").read_text() == "notes"
+
+
+@pytest.mark.reliability(case="`--out` where nothing may be written (no permission; tests "
+                              "run as root, so the OS's refusal is simulated), existing or "
+                              "still to be made, for measure, batch, live, app, agreement",
+                         outcome="exit 1, one line naming the folder before anything is "
+                                 "measured or started; no folder made (was: each input "
+                                 "measured, then the same line once per input; agreement: "
+                                 "after reading and matching every input)")
+@pytest.mark.parametrize("command", OUT_COMMANDS)
+@pytest.mark.parametrize("new", [False, True], ids=["existing", "to-be-made"])
+def test_out_that_cannot_be_written_is_one_line_before_anything_starts(
+        tmp_path, started, fake_measure, monkeypatch, command, new):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    out = locked / "today" if new else locked
+    _refuse_writing(monkeypatch, locked, errno.EACCES)
+    line = _only_line(_invoke(command, out, tmp_path))
+    assert line == (f"error: --out {locked}: permission denied; pick a location you may "
+                    "write to, or fix its permissions"), line
+    assert started == [] and fake_measure == [] and list(locked.iterdir()) == []
+
+
+@pytest.mark.reliability(case="`--out` on a full disk or over its disk quota: a file can be "
+                              "made but its bytes are refused (simulated)",
+                         outcome="exit 1, one line: free some space or pick another disk, "
+                                 "before anything is measured; nothing left behind")
+@pytest.mark.parametrize(("code", "words"), [
+    (errno.ENOSPC, "no space left on the disk of"),
+    (errno.EDQUOT, "disk quota exceeded at"),
+], ids=["full-disk", "quota"])
+@pytest.mark.parametrize("new", [False, True], ids=["existing", "to-be-made"])
+def test_out_on_a_full_disk_is_one_line_before_anything_is_measured(
+        tmp_path, photo, fake_measure, monkeypatch, code, words, new):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    out = disk / "today" if new else disk
+    _refuse_writing(monkeypatch, disk, code, at="write")
+    line = _only_line(runner.invoke(app, ["measure", str(photo), "--out", str(out),
+                                          "--no-history"]))
+    assert line == (f"error: {words} --out {disk}; free some space or pick a location on "
+                    "another disk"), line
+    assert fake_measure == [] and list(disk.iterdir()) == []
+
+
+@pytest.mark.reliability(case="`--out link` or `--out link/sub` where link is a symbolic link "
+                              "to a folder that does not exist (removed, an unmounted disk)",
+                         outcome="exit 1, one line naming the link and where it points, "
+                                 "before anything is measured (was: each input measured, "
+                                 "then 'is a file where a folder is needed' for each)")
+@pytest.mark.parametrize("below", [False, True], ids=["link", "below-the-link"])
+def test_out_that_is_a_dangling_link_is_named_as_one(tmp_path, photo, fake_measure, below):
+    link = tmp_path / "results"
+    link.symlink_to(tmp_path / "unmounted" / "results")
+    out = link / "today" if below else link
+    line = _only_line(runner.invoke(app, ["measure", str(photo), "--out", str(out),
+                                          "--no-history"]))
+    assert line == (f"error: --out {link} is a link to {tmp_path / 'unmounted' / 'results'}, "
+                    "which does not exist; pick a folder path or make the link's target"), line
+    assert fake_measure == [] and not (tmp_path / "unmounted").exists()
+
+
+def test_the_write_check_leaves_nothing_behind(tmp_path, fake_measure):
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((480, 640, 3), 90, np.uint8))
+    out = tmp_path / "results"
+    out.mkdir()
+    done = runner.invoke(app, ["measure", str(tmp_path / "photo.png"), "-o", str(out),
+                               "--no-history", "-q"])
+    assert done.exit_code == 0, done.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"photo{x}" for x in FINAL_SUFFIXES)
+    # A new --out is not made by the check: a run that fails for another reason (here its
+    # only input is missing) leaves no empty folder, and no trace of the check.
+    before = sorted(tmp_path.iterdir())
+    failed = runner.invoke(app, ["measure", str(tmp_path / "missing.png"), "-o",
+                                 str(tmp_path / "new"), "--no-history"])
+    assert failed.exit_code == 1 and "missing.png" in failed.output, failed.output
+    assert sorted(tmp_path.iterdir()) == before
+    assert [p.name for p in fake_measure] == ["photo.png", "missing.png"]
+
+
+@pytest.mark.reliability(case="`hiprom live` without --out where hiprom-results/ (the "
+                              "default folder) cannot be made or written",
+                         outcome="exit 1, one line before the test starts, naming the folder "
+                                 "as the default and --out FOLDER as the way to choose "
+                                 "another (not as if --out had been given)")
+@pytest.mark.parametrize("why", ["file-in-the-way", "no-permission"])
+def test_live_without_out_checks_the_default_folder(tmp_path, started, monkeypatch, why):
+    monkeypatch.chdir(tmp_path)
+    if why == "file-in-the-way":
+        (tmp_path / "hiprom-results").write_text("not a folder")
+        problem = ("hiprom-results is a file where a folder is needed; pick a folder path or "
+                   "move the file away")
+    else:
+        _refuse_writing(monkeypatch, tmp_path, errno.EACCES)
+        problem = (f"{tmp_path}: permission denied; pick a location you may write to, or fix "
+                   "its permissions")
+    before = sorted(tmp_path.iterdir())
+    line = _only_line(runner.invoke(app, ["live", "--headless", "--no-history"]))
+    assert line == (f"error: {problem}; without --out the results are saved in "
+                    "hiprom-results: choose another folder with --out FOLDER"), line
+    assert "--out hiprom-results" not in line
+    assert started == [] and sorted(tmp_path.iterdir()) == before

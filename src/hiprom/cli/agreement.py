@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape as _markup_escape
 from rich.table import Table
 
+from hiprom.cli.common import check_out_dir
 from hiprom.cli.consoles import console as line_console
 from hiprom.cli.consoles import titled_table
 from hiprom.errors import HipromError, describe_os_error, printable
@@ -193,6 +194,7 @@ def _agreement(
     """Compare hiprom with a criterion (goniometer, inclinometer...): Bland–Altman, ICC, MDC."""
     from hiprom.agreement import run_agreement, write_agreement
 
+    check_out_dir(out)  # before the inputs are read and matched
     report = run_agreement(results, reference, by=None if by is None else by.value)
     written = write_agreement(report, out)
     if quiet:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,23 +42,30 @@ _RESULT_SUFFIXES = frozenset({".json", ".csv", ".html", ".pdf", ".mp4", ".webm",
                               ".jpg", ".c3d", ".mot", ".trc", ".sqlite", ".sqlite3"})
 
 
-def check_out_dir(out: Path | None) -> None:
+def check_out_dir(out: Path | None, *, given: bool = True) -> None:
     """Refuse an output folder that cannot hold the results, before anything is measured.
 
     A path that is not UTF-8 text is written into the results (JSON, the batch store,
     results.csv, the history), none of which can hold the undecodable bytes, and OpenCV's
-    video writer crashes on it. A path that is a file, or lies below one, can never become
-    the folder, and one in a folder that may not be written to cannot be made: found only
-    when the first result is written, either would fail each input in turn after measuring
-    it, with the same line for every input.
+    video writer crashes on it. A path that is a file, lies below one or is a link to
+    nothing can never become the folder, and one where no file can be written (no
+    permission, a read-only or full disk, an exceeded quota) cannot hold a result: found
+    only when the first result is written, each would fail every input in turn after
+    measuring it, with the same line for every input.
 
     A path that does not exist yet and ends like a result file (``-o result.json``) was
     meant as a file; it is refused rather than made into a folder of that name.
 
+    Args:
+        out: the folder; None when the command makes its own later (nothing to check).
+        given: whether the user named ``out`` with ``--out``. When not (the command's own
+            default folder), the line names the folder as the default and says that
+            ``--out`` chooses another, rather than blaming an ``--out`` never given.
+
     Raises:
         InputError: the path holds bytes that are not UTF-8, or it or a folder above it is
-            a file, or it (or the nearest folder above it) may not be written to, or it is
-            new and named like a file.
+            a file or a dangling link, or no file can be written there, or it is new and
+            named like a file.
 
     """
     if out is None:
@@ -66,34 +74,87 @@ def check_out_dir(out: Path | None) -> None:
         raise InputError(f"--out {printable(out.absolute())}: the folder's path is not valid "
                          "UTF-8 text, which the result files cannot record; pick an output "
                          "folder with a UTF-8 name")
-    if (problem := _not_a_folder(out)) is not None:
-        raise InputError(f"--out {problem}")
+    if (problem := _cannot_hold_results(out, "--out " if given else "")) is not None:
+        raise InputError(problem if given else
+                         f"{problem}; without --out the results are saved in "
+                         f"{printable(out)}: choose another folder with --out FOLDER")
     if not out.exists() and out.suffix.lower() in _RESULT_SUFFIXES:
         raise InputError(f"--out {printable(out)} looks like a file name, but --out takes a "
                          "folder for the result files; pick a folder path, e.g. --out results")
 
 
-def _not_a_folder(out: Path) -> str | None:
-    """Why ``out`` cannot be made (or used as) the results folder, or None.
+def _cannot_hold_results(out: Path, prefix: str) -> str | None:
+    """Why no result can be written in the folder ``out`` (made if new), or None.
 
-    The line :func:`~hiprom.errors.describe_os_error` gives for the error that writing there
-    would meet: ``out`` is a file (EEXIST), a folder above it is (ENOTDIR), or the folder (or
-    the nearest existing one above it) may not be written to (EACCES, EROFS).
+    A dangling link is named with its target. Otherwise the line
+    :func:`~hiprom.errors.describe_os_error` gives for the error that writing would meet,
+    naming ``out`` or the nearest existing folder above it after ``prefix``: ``out`` is a
+    file (EEXIST), a folder above it is (ENOTDIR), or writing there fails (EACCES, EPERM,
+    EROFS, ENOSPC, EDQUOT, ...). Writing is tried, not read from permission bits (which say
+    nothing of root, access lists, a read-only mount or a full disk): see
+    :func:`_try_writing`. ``out`` itself is not made, so a command that fails later for
+    another reason leaves no empty folder behind.
     """
+    target: Path | None = None
     try:
-        target = out if out.exists() else next((p for p in out.parents if p.exists()), None)
+        for path in (out, *out.parents):
+            if path.exists():
+                target = path
+                break
+            if path.is_symlink():
+                return (f"{prefix}{printable(path)} is a link to "
+                        f"{printable(os.readlink(path))}, which does not exist; pick a folder "
+                        "path or make the link's target")
         if target is None:
             return None
         if not target.is_dir():
             code = errno.EEXIST if target == out else errno.ENOTDIR
-            return describe_os_error(OSError(code, os.strerror(code), out))
-        if not os.access(target, os.W_OK | os.X_OK):
-            read_only = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
-            code = errno.EROFS if read_only else errno.EACCES
-            return describe_os_error(OSError(code, os.strerror(code), target))
-    except OSError:  # not even looked at (no permission): writing will say what is wrong
-        return None
+            return _os_error_line(OSError(code, os.strerror(code)), prefix, out)
+        new = target != out
+        if new:
+            target = target.absolute()
+        _try_writing(target, new=new)
+    except OSError as err:  # cannot even look (no permission), or writing failed
+        return _os_error_line(err, prefix, target or out)
     return None
+
+
+#: The start of the name of the file (and, for a new output folder, the folder) that
+#: :func:`_try_writing` makes and removes.
+_WRITE_CHECK_PREFIX = ".hiprom-write-check-"
+
+
+def _try_writing(folder: Path, *, new: bool) -> None:
+    """Write a small file in ``folder`` and remove it; OSError when that fails.
+
+    With ``new``, ``folder`` is where the output folder would be made: a folder is made in
+    it and the file written in that, as the results will be. The file's bytes are written
+    (a full disk or an exceeded quota refuses them, not the empty file) but not synced.
+    """
+    name = f"{_WRITE_CHECK_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+    made = folder / name if new else None
+    if made is not None:
+        os.mkdir(made, 0o700)
+    path = (made or folder) / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            try:
+                os.write(fd, b"hiprom checks that results can be written here\n")
+            finally:
+                os.close(fd)
+        finally:
+            os.unlink(path)
+    finally:
+        if made is not None:
+            os.rmdir(made)
+
+
+def _os_error_line(err: OSError, prefix: str, path: Path) -> str:
+    """The line for ``err`` met at ``path`` (not at the file named in ``err``: the check's)."""
+    where = f"{prefix}{printable(path)}"
+    return (describe_os_error(OSError(err.errno, err.strerror), where)
+            or f"{where}: {printable(err.strerror or err).lower()}; pick another folder")
 
 
 def sampling_options(*, every_frame: bool, stride: int, **fields: Any) -> MeasureOptions:

@@ -62,13 +62,15 @@ def live(
     """Guided seated hip rotation self-test: SPACE start/next, r redo a rep, q or Esc quit."""
     from hiprom.cli.app import no_display_reason
     from hiprom.cli.main import fail, out_console
-    from hiprom.live.session import LiveOptions, run_live, save_history
+    from hiprom.live.session import DEFAULT_OUT_PARENT, LiveOptions, run_live, save_history
     from hiprom.media.document import refusal, result_document
 
     if not headless and (reason := no_display_reason()):
         raise fail(reason)
     try:
-        check_out_dir(out)
+        # Without --out the session is saved below hiprom-results/: checked just the same,
+        # before the user does the test, and named as the default folder when refused.
+        check_out_dir(DEFAULT_OUT_PARENT if out is None else out, given=out is not None)
     except HipromError as err:
         raise fail(str(err)) from None
     options = LiveOptions(camera=camera, source=source, headless=headless, out_dir=out,

@@ -46,7 +46,8 @@ from hiprom.pipeline.analysis import BackendFactory
 from hiprom.pipeline.measure import default_backend_factory
 from hiprom.results.measurement import Measurement
 
-__all__ = ["LiveOptions", "LiveResult", "Snapshot", "build_session", "run_live"]
+__all__ = ["DEFAULT_OUT_PARENT", "LiveOptions", "LiveResult", "Snapshot", "build_session",
+           "run_live"]
 
 #: Called with each drawn picture (None when not drawn) and its state; may return a key.
 FrameCallback = Callable[[np.ndarray | None, GuideState], Key | None]
@@ -151,8 +152,12 @@ class _Ui:
             cv2.waitKey(1)
 
 
+#: The folder each session without an output folder of its own is saved below.
+DEFAULT_OUT_PARENT = Path("hiprom-results")
+
+
 def _default_out() -> Path:
-    return Path("hiprom-results") / f"live-{datetime.now():%Y%m%d-%H%M%S}"
+    return DEFAULT_OUT_PARENT / f"live-{datetime.now():%Y%m%d-%H%M%S}"
 
 
 def run_live(options: LiveOptions, *, backend_factory: BackendFactory | None = None,
