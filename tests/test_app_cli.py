@@ -60,6 +60,33 @@ def test_the_browser_is_opened_once_the_server_is_up(monkeypatch):
     assert opened == ["http://127.0.0.1:1/"]
 
 
+@pytest.mark.reliability(case="`hiprom app -o X` where X holds a terminal escape sequence or a "
+                              "line break, printed as each test is saved",
+                         outcome="one 'saved ...' line with each control character shown "
+                                 "escaped (was: sent to the terminal as it is)")
+def test_saved_paths_are_printed_as_one_line_with_control_characters_escaped(
+        monkeypatch, capsys, tmp_path):
+    import uvicorn
+
+    configs = []
+    written = [tmp_path / "out\x1b]0;owned\x07" / "ada\nsaved fake.json", tmp_path / "b.csv"]
+
+    class Server:  # no server: the app's first save happens as it starts
+        def __init__(self, config):
+            pass
+
+        def run(self, sockets):
+            configs[0].on_saved(written)
+
+    monkeypatch.setattr(runner, "create_app", configs.append)
+    monkeypatch.setattr(uvicorn, "Server", Server)
+    sock, _ = runner.bind(0)
+    with sock:
+        runner.serve(sock, out_dir=tmp_path, person="ada", open_browser=False)
+    assert capsys.readouterr().out == (f"saved {tmp_path}/out\\x1b]0;owned\\x07/ada\\x0asaved "
+                                       f"fake.json, {tmp_path / 'b.csv'}\n")
+
+
 def _live_cli() -> typer.Typer:
     from hiprom.cli.live import register
 

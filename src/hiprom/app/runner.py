@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hiprom.app.server import create_app
 from hiprom.app.state import AppConfig
-from hiprom.errors import HipromError
+from hiprom.errors import HipromError, printable
 
 __all__ = ["DEFAULT_PORT", "HOST", "bind", "serve"]
 
@@ -69,8 +69,8 @@ def serve(sock: socket.socket, *, out_dir: Path, person: str, open_browser: bool
     import uvicorn
 
     def saved(paths: list[Path]) -> None:
-        if not quiet:
-            print("saved " + ", ".join(str(p) for p in paths), flush=True)
+        if not quiet:  # the paths hold --out: one line, no control character reaches the terminal
+            print("saved " + ", ".join(printable(p) for p in paths), flush=True)
 
     config = AppConfig(out_dir=out_dir, person=person, port=sock.getsockname()[1],
                        on_saved=saved, show_faces=show_faces)
