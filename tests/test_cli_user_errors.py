@@ -580,6 +580,31 @@ def test_the_write_check_leaves_nothing_behind(tmp_path, fake_measure):
     assert [p.name for p in fake_measure] == ["photo.png", "missing.png"]
 
 
+DEFAULT_OUT = {"measure": "hiprom-results", "batch": "hiprom-batch", "app": "hiprom-results",
+               "agreement": "hiprom-agreement"}
+
+
+@pytest.mark.reliability(case="measure, batch, app or agreement without --out where their "
+                              "default folder is a file",
+                         outcome="exit 1, one line before anything starts, naming the folder "
+                                 "as the default and --out FOLDER as the way to choose "
+                                 "another (was: '--out hiprom-results ...', an --out never "
+                                 "given)")
+@pytest.mark.parametrize("command", DEFAULT_OUT)
+def test_a_default_out_folder_is_named_as_the_default(tmp_path, started, fake_measure,
+                                                      monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    default = DEFAULT_OUT[command]
+    (tmp_path / default).write_text("not a folder")
+    args = [a.format(photo=tmp_path / "photo.png", tmp=tmp_path) for a in OUT_COMMANDS[command]]
+    line = _only_line(runner.invoke(app, args))
+    assert line == (f"error: {default} is a file where a folder is needed; pick a folder path "
+                    f"or move the file away; without --out the results are saved in {default}: "
+                    "choose another folder with --out FOLDER"), line
+    assert started == [] and fake_measure == []
+    assert (tmp_path / default).read_text() == "not a folder"
+
+
 @pytest.mark.reliability(case="`hiprom live` without --out where hiprom-results/ (the "
                               "default folder) cannot be made or written",
                          outcome="exit 1, one line before the test starts, naming the folder "

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape as _markup_escape
 from rich.table import Table
 
-from hiprom.cli.common import check_out_dir
+from hiprom.cli.common import out_dir
 from hiprom.cli.consoles import console as line_console
 from hiprom.cli.consoles import titled_table
 from hiprom.errors import HipromError, describe_os_error, printable
@@ -183,9 +183,9 @@ def _agreement(
     reference: Annotated[Path, typer.Argument(
         help="CSV of criterion readings: patient_id or path, leg, reference_deg; optional "
              "rater, session, method, camera.", show_default=False)],
-    out: Annotated[Path, typer.Option(
-        "--out", "-o", help="Folder for agreement.json, agreement.html and the plots.")
-    ] = Path("hiprom-agreement"),
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Folder for agreement.json, agreement.html and the plots "
+        "[default: hiprom-agreement].", show_default=False)] = None,
     by: Annotated[ByColumn | None, typer.Option(
         help="Also give the figures per camera, rater or method (a reference column).")
     ] = None,
@@ -194,7 +194,7 @@ def _agreement(
     """Compare hiprom with a criterion (goniometer, inclinometer...): Bland–Altman, ICC, MDC."""
     from hiprom.agreement import run_agreement, write_agreement
 
-    check_out_dir(out)  # before the inputs are read and matched
+    out = out_dir(out, "hiprom-agreement")  # before the inputs are read and matched
     report = run_agreement(results, reference, by=None if by is None else by.value)
     written = write_agreement(report, out)
     if quiet:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from hiprom.cli.common import check_out_dir
+from hiprom.cli.common import out_dir
 from hiprom.errors import HipromError, describe_os_error, printable
 
 __all__ = ["no_display_reason", "register"]
@@ -35,8 +35,9 @@ def app_command(
         help="Port on 127.0.0.1 (taken: a free one is used; 0: any free one).")] = 8765,
     browser: Annotated[bool, typer.Option(
         "--browser/--no-browser", help="Open the page in the default browser.")] = True,
-    out: Annotated[Path, typer.Option(
-        "--out", "-o", help="Folder for the result files of each test.")] = Path("hiprom-results"),
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Folder for the result files of each test [default: "
+        "hiprom-results].", show_default=False)] = None,
     person: Annotated[str, typer.Option(
         "--person", help="Whose progress history the tests are saved into.")] = "default",
     show_faces: Annotated[bool, typer.Option(
@@ -50,7 +51,7 @@ def app_command(
     from hiprom.cli.main import err_console, fail, out_console
 
     try:
-        check_out_dir(out)
+        out = out_dir(out, "hiprom-results")
         # Made now: a folder that cannot be (a file in its way, no permission) would
         # otherwise be found only when saving the test the user has just done.
         out.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ from hiprom.cli.common import (
     ModelOption,
     ShowFacesOption,
     SideOption,
-    check_out_dir,
+    out_dir,
     sampling_options,
 )
 from hiprom.cli.consoles import console as line_console
@@ -141,8 +141,9 @@ def batch(
     sources: Annotated[list[str], typer.Argument(
         help="Folders (searched recursively), globs, video files, or a manifest CSV with a "
              "'path' column.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: store, results.csv, "
-                                      "summary.html, per-video files.")] = Path("hiprom-batch"),
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output folder: store, results.csv, summary.html, per-video files "
+        "[default: hiprom-batch].", show_default=False)] = None,
     workers: Annotated[int | None, typer.Option(
         min=1, help="Local worker processes [default: one per CPU core].")] = None,
     scheduler: Annotated[str | None, typer.Option(
@@ -195,7 +196,7 @@ def batch(
         err_console.print(Text.assemble(("note: ", "yellow"), BLUR_FACES_DEFAULT),
                           soft_wrap=True)
     try:
-        check_out_dir(out)
+        out = out_dir(out, "hiprom-batch")
         options = sampling_options(every_frame=every_frame or annotate, stride=stride,
                                    mirrored=mirrored, subject=subject, side=side, model=model)
     except HipromError as err:

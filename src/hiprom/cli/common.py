@@ -16,6 +16,7 @@ from hiprom.pipeline.analysis import MeasureOptions, TestedSide
 
 __all__ = ["BLUR_FACES_DEFAULT", "FAST_RETIRED", "INTERRUPTED", "NOT_SAVED", "PERSON_ENV",
            "ModelOption", "PersonOption", "ShowFacesOption", "SideOption", "check_out_dir",
+           "out_dir",
            "sampling_options"]
 
 #: The environment variable that names the person when ``--person`` is not given.
@@ -40,6 +41,19 @@ FAST_RETIRED = ("--fast is retired: clips are sampled adaptively by default (spa
 #: a file (``-o result.json``), and would silently become a folder of that name.
 _RESULT_SUFFIXES = frozenset({".json", ".csv", ".html", ".pdf", ".mp4", ".webm", ".png",
                               ".jpg", ".c3d", ".mot", ".trc", ".sqlite", ".sqlite3"})
+
+
+def out_dir(out: Path | None, default: str) -> Path:
+    """The output folder: ``out`` as given, or ``default`` without ``--out``; checked.
+
+    Raises:
+        InputError: as :func:`check_out_dir`, naming ``default`` as the default folder
+            (not as an ``--out`` the user never gave).
+
+    """
+    folder = Path(default) if out is None else out
+    check_out_dir(folder, given=out is not None)
+    return folder
 
 
 def check_out_dir(out: Path | None, *, given: bool = True) -> None:

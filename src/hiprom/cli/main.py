@@ -34,7 +34,7 @@ from hiprom.cli.common import (
     PersonOption,
     ShowFacesOption,
     SideOption,
-    check_out_dir,
+    out_dir,
     sampling_options,
 )
 from hiprom.cli.consoles import console, titled_table
@@ -222,9 +222,9 @@ def measure(
         typer.Argument(help="Video files or photos of the seated test.", show_default=False,
                        readable=False),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the result files.")] = Path(
-        "hiprom-results"
-    ),
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Folder for the result files [default: hiprom-results].",
+        show_default=False)] = None,
     annotate: Annotated[
         bool, typer.Option(help="Also write an annotated video (.webm) or photo (.png).")
     ] = False,
@@ -263,7 +263,7 @@ def measure(
     if fast:
         err_console.print(Text.assemble(("note: ", "yellow"), FAST_RETIRED), soft_wrap=True)
     try:
-        check_out_dir(out)
+        out = out_dir(out, "hiprom-results")
         options = sampling_options(every_frame=every_frame or annotate or bool(exports),
                                    stride=stride, mirrored=mirrored, subject=subject,
                                    side=side, model=model)
