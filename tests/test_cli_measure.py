@@ -138,6 +138,24 @@ def test_what_is_wrong_with_an_input_is_said_once(tmp_path, synth_media, fake_me
     assert path.name in said[0]
 
 
+@pytest.mark.reliability(case="a warning logged when stderr is gone (a closed pipe)",
+                         outcome="the warning is dropped without a traceback; the run goes on")
+def test_a_warning_to_a_closed_stderr_is_dropped_quietly(monkeypatch, capsys):
+    import logging
+
+    import hiprom.cli.main as cli_main
+
+    def closed(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli_main.err_console, "print", closed)
+    handler = cli_main._LineHandler()
+    record = logging.LogRecord("hiprom", logging.WARNING, __file__, 1, "clip looks truncated",
+                               None, None)
+    handler.handle(record)          # raised BrokenPipeError before
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.reliability(case="a warning naming a long path, stderr not a terminal (a log, CI)",
                          outcome="one line with the whole path (was: broken over four lines "
                                  "at 80 columns)")

@@ -93,8 +93,14 @@ class _LineHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         style = ("bold red" if record.levelno >= logging.ERROR
                  else "yellow" if record.levelno >= logging.WARNING else "dim")
-        err_console.print(Text.assemble((f"{record.levelname.lower()}: ", style),
-                                        self.format(record)), soft_wrap=True)
+        try:
+            err_console.print(Text.assemble((f"{record.levelname.lower()}: ", style),
+                                            self.format(record)), soft_wrap=True)
+        except OSError:
+            # stderr is gone (a closed pipe, a full disk under a log file): the warning
+            # cannot be shown, and the run that logged it goes on to write its results
+            # (logging's own handleError would print a traceback where it can).
+            pass
 
 
 def _printable_record(record: logging.LogRecord) -> bool:
