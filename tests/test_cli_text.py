@@ -56,6 +56,27 @@ def test_a_test_is_saved_to_history_only_when_a_person_is_named(tmp_path, monkey
     assert where.output.strip() == str(default_db_path())
 
 
+@pytest.mark.mediapipe
+@pytest.mark.reliability(case="a picture that is not the seated test, measured with --person",
+                         outcome="refused in one line; its files are written for the record "
+                                 "but it is not saved into the person's history (was: saved, "
+                                 "then shown as their latest test)")
+def test_a_refused_input_is_not_saved_into_the_history(tmp_path, monkeypatch, real_footage):
+    from hiprom.report.history import default_db_path, load_history
+
+    floor = real_footage / "01_seated_floor_knees_bent.jpg"
+    monkeypatch.setenv("HIPROM_HOME", str(tmp_path / "home"))
+    run = CliRunner().invoke(app, ["measure", str(floor), "-o", str(tmp_path / "a"),
+                                   "--person", "Ana"], terminal_width=400)
+    assert run.exit_code == 1 and "not the seated test" in run.output, run.output
+    assert (tmp_path / "a" / "01_seated_floor_knees_bent.json").exists()
+    assert not default_db_path().exists() or load_history("Ana") == []
+    run = CliRunner().invoke(app, ["measure", str(STILL), "-o", str(tmp_path / "b"),
+                                   "--person", "Ana"])
+    assert run.exit_code == 0, run.output
+    assert len(load_history("Ana")) == 1
+
+
 CLIP = STILL.with_name("seated_ir_left_right.mp4")
 
 

@@ -214,10 +214,12 @@ class _Connection:
             await self.send({"type": "result", "error": outcome.error})
             return
         json_path = outcome.written[0]
-        in_history = True
+        # A test refused as not the seated test is kept as files, not in the history.
+        in_history = (outcome.result.get("protocol") or {}).get("valid") is not False
         try:
-            await self.call(cards.save_to_history, outcome.result, person=slog.person,
-                            json_path=json_path)
+            if in_history:
+                await self.call(cards.save_to_history, outcome.result, person=slog.person,
+                                json_path=json_path)
         except HipromError as err:
             log.warning("not saved into the history: %s", err)
             in_history = False

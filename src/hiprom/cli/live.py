@@ -79,7 +79,7 @@ def live(
     try:
         result = run_live(options)
         m = result.measurement
-        if m is not None and history and person:
+        if m is not None and m.valid and history and person:  # a refused test: files only
             json_path = next((p for p in result.written if p.suffix == ".json"), None)
             if json_path is not None:
                 save_history(m, person, json_path)

@@ -344,7 +344,7 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
                 elif exports:
                     written += write_exports(m, out, exports, files=files, stem=stem)
             result = result_document(m)
-            if history and person:
+            if history and person and m.valid:   # a refused input is nobody's test
                 from hiprom.report.history import save_result
 
                 save_result(result, person=person, json_path=written[0])
