@@ -20,6 +20,7 @@ from hiprom.media.privacy import (
     face_blur_hook,
     face_ellipse,
     face_ellipses,
+    plausible_boxes,
 )
 
 W, H = 640, 480
@@ -226,9 +227,10 @@ class FakeDetector:
 class Subject:
     """What the blurrer reads of a measurement: the subject's and the others' landmarks."""
 
-    def __init__(self, n, others=None):
+    def __init__(self, n, others=None, valid=True):
         self.landmarks_xy = np.stack([person_xy()] * n)
         self.others_xy = others
+        self.valid = valid          # passed the seated-test check
 
 
 STRANGER = FaceBox(560, 380, 600, 430, 0.8)         # a face the pose model did not find
@@ -344,3 +346,72 @@ def test_write_outputs_on_its_own_keeps_blur_faces_false(tmp_path):
         out = tmp_path / f"out-{blur}"
         write_outputs(m, out, blur_faces=blur)
         assert json.loads((out / "p.json").read_text())["faces_blurred"] is blur
+
+
+# ---------------------------------------------------------------- weak detector boxes
+LAP = FaceBox(280, 300, 360, 380, 0.31)          # a weak "face" on the thighs
+WALL = FaceBox(430, 40, 630, 240, 0.35)          # weak, four faces wide, its blur reaching
+FAR_WALL = FaceBox(760, 40, 960, 240, 0.35)      # the body; as wide, well beside it
+BYSTANDER = FaceBox(560, 380, 600, 430, 0.32)    # a weak, face-sized box off the body
+
+
+def test_weak_boxes_on_the_body_or_far_too_wide_are_not_faces():
+    subject = person_xy()
+    over = FaceBox(180, 100, 460, 380, 0.45)     # a weak box over the whole person
+    assert (plausible_boxes([LAP, WALL, FAR_WALL, BYSTANDER, over], subject)
+            == [FAR_WALL, BYSTANDER])
+    # a sure face is kept wherever it is, and with nobody found every box is kept
+    sure = [replace(LAP, score=0.6), replace(WALL, score=0.5)]
+    assert plausible_boxes(sure, subject) == sure
+    assert plausible_boxes([LAP, WALL], None) == [LAP, WALL]
+    assert plausible_boxes([LAP, WALL], np.full((33, 2), np.nan)) == [LAP, WALL]
+    # another person's body counts too: the lap box is on the second person here
+    other = person_xy(cx=520)
+    lap2 = replace(LAP, x0=480, x1=560)
+    assert plausible_boxes([lap2], subject) == [lap2]
+    assert plausible_boxes([lap2], np.stack([subject, other])) == []
+
+
+def test_a_weak_box_on_the_lap_leaves_the_legs_sharp_in_the_seated_test_only():
+    image = textured(5)
+    out = FaceBlurrer(Subject(3), FakeDetector([[LAP, BYSTANDER]]))(image, 0)
+    x0, y0, x1, y1 = LEG_BOX
+    np.testing.assert_array_equal(out[y0:y1, x0:x1], image[y0:y1, x0:x1])
+    assert blurred(out, image, FACE_BOX)
+    assert blurred(out, image, (572, 395, 590, 415))   # the bystander-sized box still is
+    # a picture that is not the seated test: every box the detector found is blurred
+    refused = FaceBlurrer(Subject(3, valid=False), FakeDetector([[LAP]]))(image, 0)
+    assert blurred(refused, image, (300, 320, 340, 360))
+
+
+@pytest.mark.mediapipe
+def test_the_bundled_clip_s_legs_are_not_blurred_by_the_face_detector():
+    """Real pixels: at 0.3 the detector fires on this clip's torso and beside its legs."""
+    from pathlib import Path
+
+    from hiprom.backends.faces import open_detector
+    from hiprom.backends.mediapipe import MediaPipeBackend, RunningMode
+
+    clip = Path(__file__).resolve().parents[1] / "samples" / "seated_ir_left_right.mp4"
+    cap = cv2.VideoCapture(str(clip))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    for t in (0.0, 2.0):
+        cap.set(cv2.CAP_PROP_POS_FRAMES, int(t * fps))
+        ok, frame = cap.read()
+        assert ok
+        frames.append(frame)
+    with open_detector() as detector, MediaPipeBackend(mode=RunningMode.IMAGE,
+                                                       num_poses=1) as pose:
+        for frame in frames:
+            xy = pose(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), timestamp_s=0.0).xy[0]
+            boxes = detector(frame)
+            kept = plausible_boxes(boxes, xy)
+            assert len(kept) < len(boxes)          # there was something to drop
+            mask = np.zeros(frame.shape[:2], np.uint8)
+            for e in face_ellipses(xy, kept):
+                e.draw(mask)
+            legs = xy[[L.LEFT_KNEE, L.RIGHT_KNEE, L.LEFT_ANKLE, L.RIGHT_ANKLE]]
+            assert not any(mask[int(y), int(x)] for x, y in legs)
+            nose = xy[L.NOSE]
+            assert mask[int(nose[1]), int(nose[0])]

@@ -9,7 +9,10 @@ Faces are found two ways, and every face either way finds is blurred:
 * by the BlazeFace face detectors (:class:`hiprom.backends.faces.FaceDetector`), run on
   every exported frame, which also find people the pose model missed (a person at the
   back of the room, a face at the edge of the picture): each box becomes an ellipse about
-  twice its height and 1.7 times its width, raised a little to cover the hair.
+  twice its height and 1.7 times its width, raised a little to cover the hair. In a
+  picture of the seated test, a weak box (score under 0.5) on the person's body below the
+  head, or one several faces wide reaching onto it, is not a face and is not blurred
+  (:func:`plausible_boxes`): it would hide the legs being measured.
 
 Inside an ellipse the image is pixelated to a few blocks and then Gaussian-smoothed, which
 removes the fine detail that identifies a person and cannot be undone; outside, every pixel
@@ -48,6 +51,7 @@ __all__ = [
     "face_blur_hook",
     "face_ellipse",
     "face_ellipses",
+    "plausible_boxes",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,17 @@ _BLOCKS_ACROSS = 6
 _BOX_HALF_WIDTH = 0.85
 _BOX_HALF_HEIGHT = 1.05
 _BOX_LIFT = 0.1
+#: A detector box scoring below this is weighed against the people the pose model found
+#: (:func:`plausible_boxes`); at or above it a box is always blurred.
+SURE_FACE_SCORE = 0.5
+#: A weak box this many times wider than the person's own face (from their head landmarks)
+#: is not a face of anyone in the picture.
+_MAX_FACE_RATIO = 3.0
+#: The landmarks whose outline is a person's body below the head: shoulders, hips, knees,
+#: ankles, heels and toes.
+_BODY_LANDMARKS = (L.LEFT_SHOULDER, L.RIGHT_SHOULDER, L.LEFT_HIP, L.RIGHT_HIP, L.LEFT_KNEE,
+                   L.RIGHT_KNEE, L.LEFT_ANKLE, L.RIGHT_ANKLE, L.LEFT_HEEL, L.RIGHT_HEEL,
+                   L.LEFT_FOOT_INDEX, L.RIGHT_FOOT_INDEX)
 #: A face the detector found is still blurred in this many following frames, so a face it
 #: misses for a moment (motion blur, a turned head) stays covered.
 HOLD_FRAMES = 8
@@ -182,6 +197,53 @@ def box_ellipse(box: FaceBox) -> FaceEllipse:
     half_w = max(_MIN_HALF_AXIS_PX, _BOX_HALF_WIDTH * w)
     half_h = max(_MIN_HALF_AXIS_PX, _BOX_HALF_HEIGHT * h)
     return FaceEllipse((round(cx, 3), round(cy, 3)), (round(half_w, 3), round(half_h, 3)), 0.0)
+
+
+def plausible_boxes(boxes: Sequence[FaceBox], xy: npt.ArrayLike | None) -> list[FaceBox]:
+    """The detector boxes that may be faces, given the people the pose model found.
+
+    The detector is run at a low score so that no face is missed, and at that score it also
+    fires on a seated person's torso, lap or thighs, or over the whole person with a box
+    several faces wide; blurred, those hide the legs being measured. A box scoring under
+    :data:`SURE_FACE_SCORE` is dropped when its centre lies on a found person's body below
+    the head (the outline of their shoulders, hips, knees and feet: any face there would be
+    behind that body), or when its blur would reach onto such a body and it is more than
+    three times as wide as the widest face of the people found. A box at or above that
+    score, a weak box off every body, and every box in a picture where the pose model found
+    nobody, are kept.
+
+    Args:
+        boxes: the detector's boxes in pixels.
+        xy: ``(33, 2)`` or ``(n_persons, 33, 2)`` landmarks in pixels of the same image, or
+            None.
+
+    """
+    persons = ([] if xy is None else
+               [p for p in np.asarray(xy, np.float64).reshape(-1, 33, 2)
+                if np.isfinite(p[list(_BODY_LANDMARKS)]).all(axis=1).sum() >= 3])
+    if not persons:
+        return list(boxes)
+    outlines = [cv2.convexHull(p[list(_BODY_LANDMARKS)][
+        np.isfinite(p[list(_BODY_LANDMARKS)]).all(axis=1)].astype(np.float32)) for p in persons]
+    faces = [e.half_axes_px[0] for p in persons if (e := face_ellipse(p)) is not None]
+    widest = max(faces, default=math.inf) / _HALF_WIDTH_PER_SPAN   # a face's width, pixels
+
+    def plausible(box: FaceBox) -> bool:
+        if box.score >= SURE_FACE_SCORE:
+            return True
+        centre = ((box.x0 + box.x1) / 2.0, (box.y0 + box.y1) / 2.0)
+        if any(cv2.pointPolygonTest(o, centre, False) > 0 for o in outlines):
+            return False
+        # what would be blurred: the box's ellipse (wider and taller than the box)
+        e = box_ellipse(box)
+        (cx, cy), (ax, ay) = e.center_xy, e.half_axes_px
+        # (ellipse2Poly repeats its first point last; a convex polygon must not)
+        spread = cv2.ellipse2Poly((round(cx), round(cy)), (round(ax), round(ay)), 0, 0, 360,
+                                  15)[:-1].astype(np.float32)
+        reaches = any(cv2.intersectConvexConvex(o, spread)[0] > 0 for o in outlines)
+        return not (reaches and box.size_px[0] > _MAX_FACE_RATIO * widest)
+
+    return [b for b in boxes if plausible(b)]
 
 
 def face_ellipses(xy: npt.ArrayLike | None = None,
@@ -305,6 +367,12 @@ class FaceBlurrer:
         self._subject = _fill_from_nearest(
             [face_ellipse(xy[i]) for i in range(n)] if xy is not None else [], max_gap_frames)
         others = getattr(m, "others_xy", None) or []
+        self._xy = [] if xy is None else list(xy)
+        # Weak boxes are weighed against the bodies only in the seated test, whose layout
+        # (one person facing the camera) that was checked on; in any other picture every
+        # box the detector finds is blurred.
+        self._seated_test = bool(getattr(m, "valid", False))
+        self._others_xy = list(others)
         self._others = _fill_from_nearest(
             [None if o is None else face_ellipses(o) for o in others], max_gap_frames)
         self._detector = detector
@@ -318,7 +386,13 @@ class FaceBlurrer:
         others = self._others[i] if 0 <= i < len(self._others) else None
         if self._detector is not None:
             part = None if self.frames == 0 else (self.frames % TILE_STAGGER, TILE_STAGGER)
+            people = [p for p in (self._xy[i] if 0 <= i < len(self._xy) else None,
+                                  *(self._others_xy[i] if 0 <= i < len(self._others_xy)
+                                    and self._others_xy[i] is not None else ()))
+                      if p is not None]
             boxes = self._detector(image_bgr, part=part)
+            if self._seated_test:
+                boxes = plausible_boxes(boxes, np.asarray(people) if people else None)
             self.detections += len(boxes)
             self._held.append([box_ellipse(b) for b in boxes])
         self.frames += 1
