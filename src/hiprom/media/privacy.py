@@ -238,8 +238,8 @@ def plausible_boxes(boxes: Sequence[FaceBox], xy: npt.ArrayLike | None) -> list[
         e = box_ellipse(box)
         (cx, cy), (ax, ay) = e.center_xy, e.half_axes_px
         # (ellipse2Poly repeats its first point last; a convex polygon must not)
-        spread = cv2.ellipse2Poly((round(cx), round(cy)), (round(ax), round(ay)), 0, 0, 360,
-                                  15)[:-1].astype(np.float32)
+        spread = np.asarray(cv2.ellipse2Poly((round(cx), round(cy)), (round(ax), round(ay)),
+                                             0, 0, 360, 15), np.float32)[:-1]
         reaches = any(cv2.intersectConvexConvex(o, spread)[0] > 0 for o in outlines)
         return not (reaches and box.size_px[0] > _MAX_FACE_RATIO * widest)
 
