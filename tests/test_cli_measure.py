@@ -173,3 +173,19 @@ def test_a_warning_is_one_line_when_stderr_is_not_a_terminal(tmp_path, synth_med
     [error] = [ln for ln in lines if "no person found" in ln]
     assert warning.startswith("warning: ") and str(clip) in warning
     assert error.startswith("error: ") and str(clip) in error
+
+
+@pytest.mark.mediapipe
+def test_an_annotated_photo_s_panel_gives_the_photo_s_value():
+    from hiprom.media.outputs import _summary_lines
+    from hiprom.pipeline.analysis import MeasureOptions
+    from hiprom.pipeline.measure import measure_path
+
+    m = measure_path(SAMPLES / "still_right_ir45_far.png", options=MeasureOptions())
+    right = m.legs["right"]
+    assert right.internal_rotation_deg is not None
+    lines = _summary_lines(m, 0)
+    # the panel says what the terminal, the JSON and the report say (it read "held IR --")
+    assert (f"Right: IR {right.internal_rotation_deg:.1f}° "
+            f"+/-{right.internal_rotation_ci95_deg:.1f}°") in lines, lines
+    assert not any("held" in line for line in lines)

@@ -114,6 +114,13 @@ def _summary_lines(m: Measurement, i: int) -> list[str]:
             lines.append(f"{side.capitalize()}: not tested")
             continue
         leg = m.legs[side]
+        if m.source.kind == "still":   # one picture: its value is the result, with no reps
+            name, angle, ci = (
+                ("IR", leg.internal_rotation_deg, leg.internal_rotation_ci95_deg)
+                if leg.internal_rotation_deg is not None else
+                ("ER", leg.external_rotation_deg, leg.external_rotation_ci95_deg))
+            lines.append(f"{side.capitalize()}: {name} {_degrees(angle, ci)}")
+            continue
         now = overlay.rotation_label(side, float(m.rotation_deg[side][i]))[2:]
         held = []
         for direction, value, ci in (
