@@ -317,3 +317,24 @@ def test_report_renders_in_chromium(clip_dir: Path, tmp_path: Path, require_tool
     green = (top[..., 1] > 200) & (top[..., 2] < 225) & (top[..., 0] < 225) & \
         (top[..., 1].astype(int) - top[..., 2] > 15)
     assert green.sum() > 2000
+
+
+NOTE = ("both legs are rotated, so the photo cannot tell which one was tested; both are "
+        "reported: pass --side left or --side right to name it")
+
+
+def test_the_protocol_note_is_shown_in_the_report_and_the_terminal(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import hiprom.cli.main as cli
+
+    result = read_result(DATA / "still_right.json")
+    result["protocol"] = {**(result.get("protocol") or {}), "valid": True, "note": NOTE}
+    summary = build_report(result).split('id="summary"')[1].split("</section>")[0]
+    assert f"Note: {NOTE}." in summary
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli, "out_console", Console(file=buffer, width=400))
+    cli._summary_table(result)
+    assert f"note: {NOTE}" in buffer.getvalue()

@@ -214,6 +214,8 @@ def _summary_table(result: dict) -> None:
             printable(", ".join(leg["quality"]) or "ok"),
         )
     out_console.print(table)
+    if note := (result.get("protocol") or {}).get("note"):   # e.g. which leg a photo tested
+        out_console.print(Text.assemble(("note: ", "yellow"), printable(note)), soft_wrap=True)
     asym = result["asymmetry"]
     if asym.get("difference_deg") is not None:
         out_console.print(printable(asym["sentence"]), soft_wrap=True)

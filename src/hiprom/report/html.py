@@ -307,6 +307,8 @@ def _plain_summary(result: Mapping[str, Any], plan: Plan | None) -> str:
         within = "" if ci is None else f", give or take {ci:.0f}°"
         sentences.append(f"Your {side.value} hip turns in {ir:.0f}°{within}: {band} "
                          f"(the usual range is {TARGET_LOW_DEG:.0f}–{TARGET_HIGH_DEG:.0f}°).")
+    if protocol.get("valid") is not False and protocol.get("note"):
+        sentences.append(f"Note: {protocol['note']}.")   # e.g. which leg a photo tested
     if plan is not None:
         sentences.append(plan.asymmetry.sentence)
     advice = [str(a) for a in protocol.get("advice") or []]
