@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hiprom.core.posture import PostureLimits, check_seated_test, posture_features
@@ -11,7 +12,7 @@ from hiprom.errors import MeasurementError
 from hiprom.media.document import result_document
 from hiprom.pipeline.analysis import MeasureOptions
 from hiprom.pipeline.analysis import TestedSide as Side_
-from hiprom.pipeline.measure import _tested_in_still, measure_path
+from hiprom.pipeline.measure import _tested_in_clip, _tested_in_still, measure_path
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "footage"
@@ -27,6 +28,24 @@ FOOTAGE = Path(__file__).resolve().parents[2] / "shared" / "footage"
 def test_the_tested_leg_of_a_photo(angles, side, tested, note):
     got, why = _tested_in_still(angles, MeasureOptions(side=side))
     assert got == tested and (why is not None) is note
+
+
+class _Rep:
+    def __init__(self, used):
+        self.used = used
+
+
+def test_a_resting_leg_s_unused_wobble_rep_does_not_make_it_tested():
+    rng = np.random.default_rng(0)
+    resting = 19.2 + rng.normal(0, 1.0, 120)           # hangs rotated, wobbles a little
+    swung = np.r_[np.zeros(40), np.linspace(0, 40, 20), np.full(40, 40.0), np.zeros(20)]
+    auto = MeasureOptions()
+    assert not _tested_in_clip("left", [_Rep(False)], resting, auto)
+    assert _tested_in_clip("left", [_Rep(True)], resting, auto)
+    # a leg that swung but whose reps were all set aside was still tested
+    assert _tested_in_clip("right", [_Rep(False)], swung, auto)
+    assert _tested_in_clip("right", [], swung, auto)
+    assert _tested_in_clip("left", [], resting, MeasureOptions(side=Side_.BOTH))
 
 
 def test_no_frame_is_not_the_test():

@@ -19,6 +19,7 @@ from hiprom.core.geometry import LegMeasurement
 from hiprom.core.landmarks import Landmarks
 from hiprom.core.posture import check_seated_test, limits_for
 from hiprom.core.protocol import (
+    Rep,
     summarise_still,
 )
 from hiprom.core.selection import PersonPolicy, PersonTracker
@@ -158,14 +159,19 @@ def measurement_from_analysis(
 EXCURSION_DEG = 6.0
 
 
-def _tested_in_clip(side: str, reps: Sequence[object], rotation_deg: np.ndarray,
+def _tested_in_clip(side: str, reps: Sequence[Rep], rotation_deg: np.ndarray,
                     options: MeasureOptions) -> bool:
-    """Whether ``side`` was tested in a clip (see ``MeasureOptions.side``)."""
+    """Whether ``side`` was tested in a clip (see ``MeasureOptions.side``).
+
+    A leg with a rep that was used was tested. Otherwise the leg's movement decides: a
+    resting leg's landmarks can wobble into a short "rep" that is never used, and that
+    does not make it tested.
+    """
     if options.side is TestedSide.BOTH:
         return True
     if options.side is not TestedSide.AUTO:
         return side == options.side.value
-    if reps:
+    if any(rep.used for rep in reps):
         return True
     finite = rotation_deg[np.isfinite(rotation_deg)]
     if finite.size < 2:
