@@ -338,3 +338,24 @@ def test_the_protocol_note_is_shown_in_the_report_and_the_terminal(monkeypatch):
     monkeypatch.setattr(cli, "out_console", Console(file=buffer, width=400))
     cli._summary_table(result)
     assert f"note: {NOTE}" in buffer.getvalue()
+
+
+def test_a_resting_leg_s_rest_flags_are_not_shown_as_problems(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import hiprom.cli.main as cli
+    from hiprom.batch.store import StoredResult
+    from hiprom.batch.summary import _flags
+
+    result = read_result(DATA / "still_right.json")
+    result["legs"]["left"].update(tested=False, quality=["no_hold_found", "no_neutral",
+                                                         "short_hold"])
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli, "out_console", Console(file=buffer, width=400))
+    cli._summary_table(result)
+    [row] = [line for line in buffer.getvalue().splitlines() if "│ left" in line]
+    assert "not tested" in row and "no_neutral" not in row and "short_hold" not in row
+    item = StoredResult(None, "ok", result, None, None, None, None)  # type: ignore[arg-type]
+    assert not any(f.startswith("left") for f in _flags(item))

@@ -144,7 +144,8 @@ def _flags(item: StoredResult) -> list[str]:
     any_measured = any(_measured(data) for data in legs.values())
     for leg, data in legs.items():
         quality = data.get("quality") or []
-        if any_measured and not _measured(data) and set(quality) <= {"no_hold_found"}:
+        if data.get("tested") is False or (
+                any_measured and not _measured(data) and set(quality) <= {"no_hold_found"}):
             continue
         flags += [f"{leg}: {_words([f])}" for f in quality]
     return flags

@@ -211,7 +211,8 @@ def _summary_table(result: dict) -> None:
             "–" if ci is None else f"{ci:.1f}°",
             "–" if er is None else f"{er:.1f}°",
             _verdict_word(leg),
-            printable(", ".join(leg["quality"]) or "ok"),
+            # a resting leg's flags (no hold, no neutral) describe a rest, not a problem
+            "–" if leg.get("tested") is False else printable(", ".join(leg["quality"]) or "ok"),
         )
     out_console.print(table)
     if note := (result.get("protocol") or {}).get("note"):   # e.g. which leg a photo tested
