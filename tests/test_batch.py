@@ -466,6 +466,11 @@ def test_cli_bad_inputs_never_stop_the_good_one(tmp_path, synth_media):
         row = rows[("floor.mp4", "left")]
         assert row["status"] == "refused" and "floor" in row["protocol_reason"]
         assert not row["internal_rotation_deg"] and not row["verdict"]
+        # the terminal says so too, with the reason (it counted it as scored, silently)
+        assert "; 1 not the seated test (no value)" in result.output
+        (line,) = [ln for ln in result.output.splitlines()
+                   if ln.startswith("  not the seated test: ")]
+        assert f"{src / 'floor.mp4'}: {row['protocol_reason']}" in line, line
 
 
 def test_cli_exit_0_when_all_scored_and_quiet_prints_nothing(tmp_path, real_footage):

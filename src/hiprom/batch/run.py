@@ -164,6 +164,16 @@ class BatchReport:
         """0 when every input scored, 1 when at least one failed."""
         return 1 if self.failures else 0
 
+    @property
+    def refused(self) -> list[tuple[str, str]]:
+        """Inputs scored but refused as not the seated test, with the reason (no value)."""
+        out = []
+        for item in self.results:
+            protocol = (item.result or {}).get("protocol") or {}
+            if item.status == "ok" and protocol.get("valid") is False:
+                out.append((item.input.path, str(protocol.get("reason") or "")))
+        return out
+
 
 # --------------------------------------------------------------------------- settings
 

@@ -112,9 +112,14 @@ class BatchProgress:
 
 def _print_report(report: BatchReport, out: Console, err: Console, *, quiet: bool) -> None:
     n_failed = len(report.failures)
+    refused = report.refused
     if not quiet:
         out.print(f"{report.n_inputs} inputs: {report.n_scored} scored now, "
-                  f"{report.n_skipped} already in the store, {n_failed} failed")
+                  f"{report.n_skipped} already in the store, {n_failed} failed"
+                  + (f"; {len(refused)} not the seated test (no value)" if refused else ""))
+        for name, reason in refused:   # scored, so not failures; but nothing to read
+            out.print(f"  not the seated test: {printable(name)}: {printable(reason)}",
+                      soft_wrap=True, markup=False, highlight=False)
         for path in report.exports:
             out.print(f"wrote {printable(path)}", soft_wrap=True)
     if n_failed:
