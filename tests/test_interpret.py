@@ -63,3 +63,20 @@ def test_a_leg_without_a_value_is_not_measured_and_not_withheld() -> None:
     said = interpret({"left": leg, "right": Leg(38.0)}, tested=BOTH, valid=True)
     verdict = said.legs["left"].verdict_dict()
     assert verdict is not None and verdict["code"] == "not_measured"
+
+
+def test_sentences_round_the_value_the_result_file_stores() -> None:
+    # 30.7458 is stored as 30.75, shown as 30.8° in the table and the report: the verdict
+    # sentence must say 30.8° too (it said 30.7°, from the unrounded value)
+    said = interpret({"left": Leg(30.7458, 2.9449), "right": Leg(None)}, tested=BOTH,
+                     valid=True)
+    verdict = said.legs["left"].verdict
+    assert verdict is not None
+    assert f"{round(30.7458, 2):.1f}" == "30.8"
+    assert "IR 30.8° (±2.9°)" in verdict.sentence, verdict.sentence
+
+
+def test_an_annotated_picture_rounds_as_the_result_file_does() -> None:
+    from hiprom.media.outputs import _degrees
+
+    assert _degrees(30.7458, 2.9449) == "30.8° +/-2.9°"

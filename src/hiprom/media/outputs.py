@@ -95,6 +95,8 @@ def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *,
 def _degrees(value: float | None, ci: float | None = None) -> str:
     if value is None:
         return "--"
+    # rounded as the result file stores them first, so the picture shows what it says
+    value, ci = round(value, 2), None if ci is None else round(ci, 2)
     return f"{value:.1f}°" + ("" if ci is None else f" +/-{ci:.1f}°")  # the font has no ±
 
 

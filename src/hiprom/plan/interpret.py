@@ -137,16 +137,25 @@ class Interpretation:
         return () if self.plan is None else self.plan.red_flags
 
 
+#: Decimals of an angle in the result files (``hiprom.results.measurement.json_number``).
+STORED_DECIMALS = 2
+
+
 def _reading(leg: MeasuredLeg, reported: bool) -> LegReading:
     if not reported:
         return LegReading(False, None, None, None)
     withheld = withheld_reason(leg)
-    ir, ci = leg.internal_rotation_deg, leg.internal_rotation_ci95_deg
+    # Judged on the values the result file stores (2 decimals), so that its sentences and
+    # every display of the number round the same way (30.7458 stored as 30.75 is "30.8°"
+    # in the table; a sentence from 30.7458 said "30.7°").
+    ir, ci, er = (None if v is None else round(v, STORED_DECIMALS)
+                  for v in (leg.internal_rotation_deg, leg.internal_rotation_ci95_deg,
+                            leg.external_rotation_deg))
     if withheld is not None:
         return LegReading(True, None, withheld, None)
     verdict = verdict_for(ir, **({} if ci is None else {"ci95_deg": ci}))
     leg_input = None if ir is None else LegInput(
-        ir_deg=ir, er_deg=leg.external_rotation_deg, **({} if ci is None else {"ci95_deg": ci}))
+        ir_deg=ir, er_deg=er, **({} if ci is None else {"ci95_deg": ci}))
     return LegReading(True, verdict, None, leg_input)
 
 
