@@ -77,3 +77,32 @@ def test_history_plot_refuses_to_overwrite_other_data(result_json):
                                                str(result_json)]))
     assert "overwrite" in line and ".png" in line
     assert result_json.read_bytes() == before
+
+
+@pytest.mark.reliability(case="a report or result file that cannot be written (read-only "
+                              "folder, full disk) while it has its temporary name",
+                         outcome="the line names the file the user asked for, not the "
+                                 "hidden temporary one")
+def test_an_os_error_on_a_temporary_file_names_the_final_file(result_json, tmp_path,
+                                                              monkeypatch):
+    import errno
+
+    import hiprom.media.sinks as sinks
+    from hiprom.errors import describe_os_error
+
+    assert describe_os_error(PermissionError(
+        errno.EACCES, "Permission denied", "/x/.clip.ab_9cd01.part.json")) == (
+        "/x/clip.json: permission denied; pick a location you may write to, or fix its "
+        "permissions")
+    made = []
+
+    def refuse(*args, **kwargs):
+        made.append(kwargs)
+        raise PermissionError(errno.EPERM, "Operation not permitted",
+                              str(tmp_path / ".r.j85o9fiv.part.html"))
+
+    monkeypatch.setattr(sinks.tempfile, "mkstemp", refuse)
+    result = runner.invoke(app, ["report", str(result_json), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 1, result.output
+    [line] = result.output.splitlines()
+    assert made and ".part" not in line and f"{tmp_path / 'r.html'}" in line, line

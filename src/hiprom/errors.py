@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 
 __all__ = [
     "BackendError",
@@ -100,7 +101,30 @@ def describe_os_error(err: OSError, path: str | os.PathLike[str] | None = None) 
     if template is None:
         return None
     where = err.filename if err.filename is not None else path
-    return template.format(path=os.fsdecode(where) if where is not None else "the output")
+    return template.format(path=_final_name(os.fsdecode(where)) if where is not None
+                           else "the output")
+
+
+#: The temporary name a file is written under before it is renamed into place
+#: (``hiprom.media.sinks.AtomicFiles``: ``.<stem>.<8 random characters>.part<suffix>``).
+_PART_NAME = re.compile(r"\.(?P<stem>.+)\.[a-z0-9_]{8}\.part(?P<suffix>\.[^./]*)?")
+
+
+def _final_name(path: str) -> str:
+    """``path`` with a temporary part file's name replaced by the file it becomes.
+
+    Examples:
+        >>> _final_name("/out/.r.j85o9fiv.part.html")
+        '/out/r.html'
+        >>> _final_name("/out/r.html")
+        '/out/r.html'
+
+    """
+    head, sep, name = path.rpartition("/")
+    match = _PART_NAME.fullmatch(name)
+    if match is None:
+        return path
+    return f"{head}{sep}{match['stem']}{match['suffix'] or ''}"
 
 
 def is_utf8_path(path: str | os.PathLike[str]) -> bool:
