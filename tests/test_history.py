@@ -307,3 +307,11 @@ def test_a_version_1_database_is_upgraded_in_place(clip: dict, db: Path) -> None
         conn.execute("PRAGMA user_version = 1")
     (entry,) = load_history("Alex", db_path=db)
     assert entry.excluded is False and entry.ir_deg[Side.LEFT] == 28.4
+
+
+def test_a_change_sentence_adds_up_as_shown(clip: dict) -> None:
+    # 30.63 → 31.16 moves 0.53°; shown as 30.6° → 31.2° the words must say 0.6°
+    change = changes_since_last(_entries(clip, [(30.63, 30.63), (31.16, 31.16)], 1.0))[Side.LEFT]
+    assert change is not None
+    assert "rose 0.6° (30.6° → 31.2°)" in change.sentence, change.sentence
+    assert change.delta_deg == pytest.approx(0.53)

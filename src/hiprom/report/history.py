@@ -406,7 +406,10 @@ class LegChange:
 def _change_sentence(c: LegChange, flagged: tuple[str, ...]) -> str:
     """Word a change and say which error limit decided it."""
     move = "rose" if c.delta_deg > 0 else "fell" if c.delta_deg < 0 else "did not change"
-    head = (f"{c.side.value.capitalize()} IR {move} {abs(c.delta_deg):.1f}° "
+    # the change between the two values as shown, so the words add up (30.63 → 31.16 is
+    # "0.6° (30.6° → 31.2°)", not "0.5°")
+    shown = abs(round(c.latest_deg, 1) - round(c.previous_deg, 1))
+    head = (f"{c.side.value.capitalize()} IR {move} {shown:.1f}° "
             f"({c.previous_deg:.1f}° → {c.latest_deg:.1f}°) since "
             f"{c.previous_at.date().isoformat()}")
     mdc = f"MDC95 ({c.mdc95_deg:.1f}°)"
