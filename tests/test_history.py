@@ -4,6 +4,7 @@ import copy
 import json
 import sqlite3
 from contextlib import nullcontext as does_not_raise
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -315,3 +316,29 @@ def test_a_change_sentence_adds_up_as_shown(clip: dict) -> None:
     assert change is not None
     assert "rose 0.6° (30.6° → 31.2°)" in change.sentence, change.sentence
     assert change.delta_deg == pytest.approx(0.53)
+
+
+@pytest.mark.parametrize("gap", [timedelta(seconds=3), timedelta(seconds=40), timedelta(days=14)])
+def test_the_history_plot_labels_its_dates_readably(clip: dict, monkeypatch, gap) -> None:
+    import re
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    import hiprom.report.diagrams as diagrams
+
+    seen: list[str] = []
+
+    def labels(fig):
+        FigureCanvasAgg(fig).draw()
+        ax = fig.axes[0]
+        seen.extend(t.get_text() for t in ax.get_xticklabels())
+        seen.append(ax.xaxis.get_offset_text().get_text())
+        return b""
+
+    monkeypatch.setattr(diagrams, "_png", labels)
+    entries = _entries(clip, [(30.6, 38.0), (31.2, 38.5)], 3.0)
+    entries = [replace(entries[0], measured_at=entries[1].measured_at - gap), entries[1]]
+    diagrams.build_history_plot_png(entries, person="Ana")
+    assert [t for t in seen if t], seen
+    # no seconds with six decimals ("29:18.000000"), no bare floats
+    assert not any(re.search(r"\.\d{4,}", t) for t in seen), seen

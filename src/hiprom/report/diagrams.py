@@ -441,5 +441,11 @@ def build_history_plot_png(entries: Sequence[HistoryEntry], *, person: str | Non
         ax.set_title(f"{who}seated hip IR, {first:%Y-%m-%d} to {last:%Y-%m-%d}", fontsize=10,
                      loc="left")
     fig.legend(loc="outside upper center", frameon=False, ncol=4, fontsize=8)
-    fig.autofmt_xdate()
+    # Dates as a person reads them at any span (days apart, or minutes on one day); the
+    # default formatter wrote "29:18.000000" for tests seconds apart.
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    locator = AutoDateLocator(maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     return _png(fig)
