@@ -141,3 +141,19 @@ def test_links_to_files_with_url_characters_in_their_names_open_those_files(tmp_
     parts = urlsplit(href)
     assert not parts.query and not parts.fragment, href
     assert (tmp_path / unquote(parts.path)).is_file(), href
+
+
+def test_an_er_only_leg_and_a_refused_video_read_plainly():
+    er_only = stored("/clinic/er.mp4", None, None)
+    er_only.result["legs"]["right"].update(external_rotation_deg=31.7,
+                                           verdict={"code": "not_measured", "band": None})
+    refused = stored("/clinic/floor.mp4", None, None, flags=["no_hold_found", "no_neutral"])
+    refused.result["protocol"] = {"valid": False, "reason": "the knees are above the hips"}
+    page = build_summary_html([er_only, refused])
+    rows = {name: page.split(name, 1)[1].split("</tr>", 1)[0]
+            for name in ("er.mp4", "floor.mp4")}
+    assert "R: IR not measured" in rows["er.mp4"] and "not_measured" not in rows["er.mp4"]
+    assert "refused: the knees are above the hips" in rows["floor.mp4"]
+    assert "no held end range" not in rows["floor.mp4"] and "<td>–</td>" in rows["floor.mp4"]
+    # a table wider than the page scrolls inside it rather than running past its edge
+    assert '<div class="scroll"><table class="sortable">' in page

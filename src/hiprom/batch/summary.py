@@ -56,8 +56,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}.path{word-break:break
 .plots{display:flex;gap:20px;flex-wrap:wrap}figure{margin:0}figcaption{font-weight:600}
 .empty{color:#5b6475;font-style:italic}
 table.sortable th{cursor:pointer;white-space:nowrap}table.sortable td a{margin-right:6px}
-table.sortable td.path,table.sortable td.num,table.sortable td:nth-child(3){white-space:nowrap;
-word-break:normal}
+table.sortable td.num,table.sortable td:nth-child(3){white-space:nowrap;word-break:normal}
+.scroll{overflow-x:auto}
 """
 
 
@@ -300,7 +300,9 @@ def _verdict_words(item: StoredResult) -> str:
             continue
         verdict = data.get("verdict") or {}
         label = (verdict.get("band") or {}).get("label") or verdict.get("code")
-        if label and _measured(data):
+        if data.get("internal_rotation_deg") is None and _measured(data):
+            words.append(f"{leg[0].upper()}: IR not measured")   # an ER hold only
+        elif label and _measured(data):
             words.append(f"{leg[0].upper()}: {label}")
     return "; ".join(words) or "no value"
 
@@ -319,7 +321,10 @@ def _video_rows(results: Sequence[StoredResult],
         for leg in SIDES:
             cells += [_value_cell(legs[leg], "internal_rotation_deg"),
                       _value_cell(legs[leg], "external_rotation_deg")]
-        quality = _flags(item) if item.status == "ok" else [item.error_message or ""]
+        # a refused video's leg flags describe a picture that is not the test: its verdict
+        # cell says why it was refused, and the flags would only add noise
+        quality = ([item.error_message or ""] if item.status != "ok" else
+                   _flags(item) if _valid(item) else ["–"])
         cells += [f"<td>{_esc(_verdict_words(item))}</td>",
                   f"<td>{_esc('; '.join(quality) or 'clean')}</td>", f"<td>{files}</td>"]
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -333,8 +338,8 @@ def _video_table(results: Sequence[StoredResult],
     heads = ["video", "patient", "date", "side tested", "left IR", "left ER", "right IR",
              "right ER", "verdict", "quality", "files"]
     head = "".join(f'<th title="click to sort">{_esc(h)}</th>' for h in heads)
-    return (f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>'
-            + "".join(_video_rows(results, links)) + "</tbody></table>")
+    return (f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(_video_rows(results, links))}</tbody></table></div>')
 
 
 def build_summary_html(results: Sequence[StoredResult], *, generated_at: str | None = None,
