@@ -90,7 +90,7 @@ def test_routines_from_a_result_file_uses_its_compensations() -> None:
 def test_routines_one_leg_only() -> None:
     result = run("routines", DATA / "still_right.json")
     assert result.exit_code == 0, result.output
-    assert "The left leg was not measured" in result.output
+    assert "The left leg's internal rotation was not measured" in result.output
     assert "Red flag (right)" in result.output          # 12.5° is under 15°
 
 

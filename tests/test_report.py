@@ -359,3 +359,29 @@ def test_a_resting_leg_s_rest_flags_are_not_shown_as_problems(monkeypatch):
     assert "not tested" in row and "no_neutral" not in row and "short_hold" not in row
     item = StoredResult(None, "ok", result, None, None, None, None)  # type: ignore[arg-type]
     assert not any(f.startswith("left") for f in _flags(item))
+
+
+def test_an_er_only_leg_is_not_called_unmeasured(monkeypatch):
+    """A clip that held only external rotation: ER is shown, IR is what was not measured."""
+    import io
+
+    from rich.console import Console
+
+    import hiprom.cli.main as cli
+
+    result = read_result(DATA / "still_right.json")
+    right = result["legs"]["right"]
+    right.update(internal_rotation_deg=None, internal_rotation_ci95_deg=None,
+                 external_rotation_deg=31.7, external_rotation_ci95_deg=3.4,
+                 verdict={**right["verdict"], "code": "not_measured", "band": None})
+    html = build_report(result)
+    summary = html.split('id="summary"')[1].split("</section>")[0]
+    assert "Your right hip was measured turning out only (ER 32°)" in summary
+    assert "right hip was not measured" not in summary
+    card = html.split('class="card leg"')[2]
+    assert ">IR not measured</span>" in card
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli, "out_console", Console(file=buffer, width=400))
+    cli._summary_table(result)
+    [row] = [line for line in buffer.getvalue().splitlines() if "│ right" in line]
+    assert "IR not measured" in row and "31.7°" in row

@@ -174,7 +174,7 @@ def test_build_plan_errors(left, right, compensations, match):
 def test_missing_leg_is_reported():
     plan = build_plan(None, leg(28.0))
     assert plan.left.code.value == "not_measured"
-    assert any("left leg was not measured" in n for n in plan.notes)
+    assert any("left leg's internal rotation was not measured" in n for n in plan.notes)
     assert plan.asymmetry.difference_deg is None
 
 

@@ -194,6 +194,8 @@ def _verdict_word(leg: dict) -> str:
     if leg.get("tested") is False:
         return "not tested"
     code = (leg.get("verdict") or {}).get("code")
+    if code == "not_measured" and leg.get("external_rotation_deg") is not None:
+        return "IR not measured"    # an ER hold only: ER is shown, IR is what is rated
     return "—" if code is None else str(code).replace("_", " ")
 
 

@@ -368,7 +368,7 @@ def _schedule(recs: tuple[Recommendation, ...]) -> tuple[DayPlan, ...]:
 
 def _notes(verdicts: dict[Side, Verdict], mdc95_deg: float) -> tuple[str, ...]:
     """Return remarks about missing legs, no-stretch legs and re-testing."""
-    notes = [f"The {s.value} leg was not measured; this plan covers the "
+    notes = [f"The {s.value} leg's internal rotation was not measured; this plan covers the "
              f"{(Side.RIGHT if s is Side.LEFT else Side.LEFT).value} leg only."
              for s in Side if s not in verdicts]
     notes += [f"No stretching for the {s.value} hip: its IR is above the norm."

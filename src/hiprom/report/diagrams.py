@@ -445,7 +445,8 @@ def build_history_plot_png(entries: Sequence[HistoryEntry], *, person: str | Non
     # default formatter wrote "29:18.000000" for tests seconds apart.
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-    locator = AutoDateLocator(maxticks=8)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    if len({e.measured_at for e in entries}) > 1:   # one moment has no span to divide
+        locator = AutoDateLocator(maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     return _png(fig)

@@ -301,7 +301,11 @@ def _plain_summary(result: Mapping[str, Any], plan: Plan | None) -> str:
             sentences.append(f"Your {side.value} leg was resting, not tested.")
             continue
         if ir is None:
-            sentences.append(f"Your {side.value} hip was not measured.")
+            er = leg.get("external_rotation_deg")
+            sentences.append(f"Your {side.value} hip was not measured." if er is None else
+                             f"Your {side.value} hip was measured turning out only (ER "
+                             f"{er:.0f}°); its internal rotation, which this test rates, "
+                             "was not measured.")
             continue
         band = ((leg.get("verdict") or {}).get("band") or {}).get("label") or "not rated"
         within = "" if ci is None else f", give or take {ci:.0f}°"
@@ -349,7 +353,8 @@ def _leg_card(side: Side, leg: Mapping[str, Any]) -> str:
     # a resting leg was never tested, which the summary above says in the same words
     band = str((verdict.get("band") or {}).get("label")
                or ("not tested" if leg.get("tested") is False
-                   else "not measured" if ir is None else "not rated"))
+                   else "IR not measured" if ir is None and leg.get("external_rotation_deg")
+                   is not None else "not measured" if ir is None else "not rated"))
     pills = f'<span class="pill {"ok" if code == "typical" else "bad"}">{escape(band)}</span>'
     if verdict.get("borderline"):
         pills += '<span class="pill plain">borderline</span>'
@@ -508,8 +513,9 @@ def _day_cell(exercises: Sequence[Exercise]) -> str:
 def _plan(plan: Plan | None, refs: _Refs) -> str:
     """Return the routine, its weekly schedule and notes."""
     if plan is None:
-        return ('<section id="plan"><h2>Your routine</h2><p>No leg was measured, so there is no '
-                "plan. Re-test with both legs in view.</p></section>")
+        return ('<section id="plan"><h2>Your routine</h2><p>No internal rotation was measured, '
+                "so there is no plan. Re-test: swing each foot outward and hold it still for a "
+                "second or two, with both legs in view.</p></section>")
     kinds = {r.exercise.id: r.exercise for r in plan.recommendations}
     cells = "".join(_day_cell([kinds[i] for i in d.exercise_ids]) for d in plan.schedule)
     basis = "".join(f"<li>{escape(a.text)}{refs.cite(a.sources)}</li>" for a in plan.schedule_basis)
