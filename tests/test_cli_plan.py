@@ -140,6 +140,26 @@ def test_history_table_change_and_plot(clip_dir: Path, tmp_path: Path) -> None:
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 
+def test_the_history_table_keeps_every_column_on_an_80_column_terminal(clip_dir: Path
+                                                                        ) -> None:
+    import io
+
+    from rich.console import Console
+
+    from hiprom.cli.plan import _history_table
+    from hiprom.report.history import load_history
+
+    _two_tests(clip_dir)
+    buffer = io.StringIO()
+    Console(file=buffer, width=80, force_terminal=True, color_system=None).print(
+        _history_table(load_history("alex"), "alex"))
+    text = buffer.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for header in ("id", "kind", "left", "right", "IR", "ER", "source", "flags"):
+        assert header in text, text
+    assert "reps_" in text and "seated_" in text, text   # folded, not dropped
+
+
 def test_a_compensated_test_is_marked_and_left_out_of_the_change(clip_dir: Path) -> None:
     _two_tests(clip_dir, compensated=True)     # the fixture's left value rests on pelvis roll
     result = run("history", "--person", "alex")

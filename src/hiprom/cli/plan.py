@@ -129,11 +129,16 @@ def _fmt(value: float | None, ci: float | None = None) -> str:
 
 def _history_table(entries: tuple[Any, ...], person: str) -> Table:
     """Return the trend table; a test that does not count for trends is marked."""
-    table = titled_table(f"Seated hip IR history of {printable(person)} (degrees; ± = 95% "
-                         "interval; * = not in trends)")
-    for name in ("id", "test (UTC)", "kind", "left IR", "right IR", "left ER", "right ER"):
-        table.add_column(name, justify="right" if "IR" in name or "ER" in name else "left",
-                         no_wrap=True)
+    table = titled_table(f"IR history of {printable(person)} (degrees; ± 95% interval; "
+                         "* not in trends)")
+    # On a narrow terminal the date, time and angles wrap at their spaces and the file name
+    # and flags fold, rather than the last columns being squeezed to nothing.
+    # (no minimum widths: rich then crops the last column instead of fitting the table)
+    table.add_column("id", no_wrap=True)
+    table.add_column("test (UTC)", overflow="fold")
+    table.add_column("kind", no_wrap=True)
+    for name in ("left IR", "right IR", "left ER", "right ER"):
+        table.add_column(name, justify="right")
     table.add_column("source", overflow="fold")
     table.add_column("flags", overflow="fold")
     for e in entries:
