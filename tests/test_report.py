@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
+from html import escape as escape_html
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from hiprom.report.diagrams import VIEWS, build_exercise_svg, build_norm_band_sv
 from hiprom.report.history import read_result, save_result
 from hiprom.report.html import (
     FLAG_EXPLANATIONS,
+    PHOTO_NO_NEUTRAL,
     build_angle_plot_png,
     build_report,
     load_report_inputs,
@@ -168,7 +170,8 @@ def test_report_for_one_leg_below_15_shows_the_red_flag() -> None:
     assert 'id="red-flags"' in html and "Right IR 12.5° is under 15°." in html
     assert "https://doi.org/10.1002/art.1780340502" in html   # its source (Altman 1991)
     assert "not measured" in html
-    assert FLAG_EXPLANATIONS["no_neutral"] in html and FLAG_EXPLANATIONS["low_visibility"] in html
+    # a photo: its no_neutral is explained for a photo
+    assert PHOTO_NO_NEUTRAL in html and FLAG_EXPLANATIONS["low_visibility"] in html
 
 
 def test_report_without_any_leg_still_renders() -> None:
@@ -385,3 +388,14 @@ def test_an_er_only_leg_is_not_called_unmeasured(monkeypatch):
     cli._summary_table(result)
     [row] = [line for line in buffer.getvalue().splitlines() if "│ right" in line]
     assert "IR not measured" in row and "31.7°" in row
+
+
+def test_a_photo_s_no_neutral_is_explained_for_a_photo_and_a_resting_leg_is_left_out():
+    result = read_result(DATA / "still_right.json")
+    assert result["source"]["kind"] == "still"
+    result["legs"]["right"]["quality"] = ["no_neutral"]
+    result["legs"]["left"].update(tested=False, quality=["no_hold_found"])
+    quality = build_report(result).split('id="quality"')[1].split("</section>")[0]
+    assert escape_html(PHOTO_NO_NEUTRAL) in quality
+    assert escape_html(FLAG_EXPLANATIONS["no_neutral"]) not in quality
+    assert "no_hold_found" not in quality and "left leg" not in quality

@@ -443,13 +443,24 @@ def _movement_size(flag: str, movement: Mapping[str, Any]) -> str | None:
     return f"the knee moved {abs(value) * 100:.0f}% of a shank length {side}"
 
 
+#: ``no_neutral`` for a photo, which has no start to take a neutral from.
+PHOTO_NO_NEUTRAL = ("A photo has no still, shins-vertical start, so its angle is taken from "
+                    "the line square to the hips, and its interval is wider for it. A video "
+                    "of the whole test, starting with both shins vertical, gives a closer value.")
+
+
 def _quality(result: Mapping[str, Any]) -> str:
-    """Every quality flag in plain words, with where it was raised."""
+    """Every quality flag in plain words, with where it was raised.
+
+    A resting leg's flags (no hold, no neutral) describe a rest, not a problem: left out.
+    """
     where: dict[str, list[str]] = {}
     for flag in result.get("quality") or ():
         where.setdefault(str(flag), []).append("whole input")
     for side in Side:
         leg = result["legs"][side.value]
+        if leg.get("tested") is False:
+            continue
         for flag in leg.get("quality") or ():
             holds = [f"{'IR' if rep.get('direction') == 'internal' else 'ER'} hold at "
                      f"{_seconds(rep.get('start_s'))}, {size}"
@@ -460,8 +471,10 @@ def _quality(result: Mapping[str, Any]) -> str:
     if not where:
         return ('<section id="quality"><h2>Measurement quality</h2><p>No quality problems were '
                 "flagged.</p></section>")
+    photo = (result.get("source") or {}).get("kind") == "still"
+    words = {**FLAG_EXPLANATIONS, **({"no_neutral": PHOTO_NO_NEUTRAL} if photo else {})}
     rows = "".join(f"<tr><td><code>{escape(f)}</code></td><td>{escape(', '.join(w))}</td><td>"
-                   f"{escape(FLAG_EXPLANATIONS.get(f, 'No plain-language explanation yet.'))}"
+                   f"{escape(words.get(f, 'No plain-language explanation yet.'))}"
                    "</td></tr>" for f, w in where.items())
     return ('<section id="quality"><h2>Measurement quality</h2><table><tr><th>Flag</th>'
             f"<th>Where</th><th>What it means</th></tr>{rows}</table></section>")
