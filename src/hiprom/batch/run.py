@@ -167,12 +167,8 @@ class BatchReport:
     @property
     def refused(self) -> list[tuple[str, str]]:
         """Inputs scored but refused as not the seated test, with the reason (no value)."""
-        out = []
-        for item in self.results:
-            protocol = (item.result or {}).get("protocol") or {}
-            if item.status == "ok" and protocol.get("valid") is False:
-                out.append((item.input.path, str(protocol.get("reason") or "")))
-        return out
+        return [(item.input.path, str((item.result or {})["protocol"].get("reason") or ""))
+                for item in self.results if item.refused]
 
 
 # --------------------------------------------------------------------------- settings

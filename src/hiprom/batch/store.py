@@ -165,6 +165,12 @@ class StoredResult:
     finished_at: str | None
 
     @property
+    def refused(self) -> bool:
+        """Scored, but not the seated test: kept with its reason and no values."""
+        protocol = (self.result or {}).get("protocol") or {}
+        return self.status == "ok" and protocol.get("valid") is False
+
+    @property
     def failure(self) -> str:
         """Why the input failed, in one line for a person.
 
@@ -398,8 +404,7 @@ def iter_leg_rows(stored: list[StoredResult]) -> Iterator[dict[str, Any]]:
                 "session_date": item.input.session_date,
                 "side_tested": item.input.side_tested,
                 "notes": item.input.notes,
-                "status": ("refused" if item.status == "ok" and protocol.get("valid") is False
-                           else item.status or "pending"),
+                "status": "refused" if item.refused else item.status or "pending",
                 "protocol_valid": protocol.get("valid") if item.result else None,
                 "protocol_reason": protocol.get("reason"),
                 "tested": data.get("tested") if item.result else None,
