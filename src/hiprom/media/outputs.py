@@ -31,7 +31,7 @@ from hiprom.media.camera import DEFAULT_CAMERA_FPS
 from hiprom.media.document import result_document
 from hiprom.media.sinks import AtomicFiles, CsvSink, VideoSink, write_image, write_json_atomic
 from hiprom.media.sources import iter_images, iter_video, read_frame
-from hiprom.results.measurement import CSV_COLUMNS, Measurement
+from hiprom.results.measurement import CSV_COLUMNS, Measurement, json_number
 from hiprom.vocabulary import LATERAL_SIGN, SIDES
 
 __all__ = ["annotate_frame", "key_frame_index", "write_outputs"]
@@ -93,10 +93,10 @@ def annotate_frame(image_bgr: np.ndarray, m: Measurement, i: int, *,
 
 
 def _degrees(value: float | None, ci: float | None = None) -> str:
+    # rounded as the result file stores them first, so the picture shows what it says
+    value, ci = json_number(value), json_number(ci)
     if value is None:
         return "--"
-    # rounded as the result file stores them first, so the picture shows what it says
-    value, ci = round(value, 2), None if ci is None else round(ci, 2)
     return f"{value:.1f}°" + ("" if ci is None else f" +/-{ci:.1f}°")  # the font has no ±
 
 
