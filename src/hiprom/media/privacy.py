@@ -218,13 +218,15 @@ def plausible_boxes(boxes: Sequence[FaceBox], xy: npt.ArrayLike | None) -> list[
             None.
 
     """
-    persons = ([] if xy is None else
-               [p for p in np.asarray(xy, np.float64).reshape(-1, 33, 2)
-                if np.isfinite(p[list(_BODY_LANDMARKS)]).all(axis=1).sum() >= 3])
+    persons, outlines = [], []
+    for p in ([] if xy is None else np.asarray(xy, np.float64).reshape(-1, 33, 2)):
+        body = p[list(_BODY_LANDMARKS)]
+        body = body[np.isfinite(body).all(axis=1)]
+        if len(body) >= 3:
+            persons.append(p)
+            outlines.append(cv2.convexHull(body.astype(np.float32)))
     if not persons:
         return list(boxes)
-    outlines = [cv2.convexHull(p[list(_BODY_LANDMARKS)][
-        np.isfinite(p[list(_BODY_LANDMARKS)]).all(axis=1)].astype(np.float32)) for p in persons]
     faces = [e.half_axes_px[0] for p in persons if (e := face_ellipse(p)) is not None]
     widest = max(faces, default=math.inf) / _HALF_WIDTH_PER_SPAN   # a face's width, pixels
 
@@ -367,12 +369,11 @@ class FaceBlurrer:
         self._subject = _fill_from_nearest(
             [face_ellipse(xy[i]) for i in range(n)] if xy is not None else [], max_gap_frames)
         others = getattr(m, "others_xy", None) or []
-        self._xy = [] if xy is None else list(xy)
+        self._xy, self._others_xy = xy, others
         # Weak boxes are weighed against the bodies only in the seated test, whose layout
         # (one person facing the camera) that was checked on; in any other picture every
         # box the detector finds is blurred.
         self._seated_test = bool(getattr(m, "valid", False))
-        self._others_xy = list(others)
         self._others = _fill_from_nearest(
             [None if o is None else face_ellipses(o) for o in others], max_gap_frames)
         self._detector = detector
@@ -386,19 +387,22 @@ class FaceBlurrer:
         others = self._others[i] if 0 <= i < len(self._others) else None
         if self._detector is not None:
             part = None if self.frames == 0 else (self.frames % TILE_STAGGER, TILE_STAGGER)
-            people = [p for p in (self._xy[i] if 0 <= i < len(self._xy) else None,
-                                  *(self._others_xy[i] if 0 <= i < len(self._others_xy)
-                                    and self._others_xy[i] is not None else ()))
-                      if p is not None]
             boxes = self._detector(image_bgr, part=part)
             if self._seated_test:
-                boxes = plausible_boxes(boxes, np.asarray(people) if people else None)
+                boxes = plausible_boxes(boxes, self._people(i))
             self.detections += len(boxes)
             self._held.append([box_ellipse(b) for b in boxes])
         self.frames += 1
         if subject is None:
             return None
         return [subject, *(others or []), *(e for held in self._held for e in held)]
+
+    def _people(self, i: int) -> npt.NDArray[np.float64] | None:
+        """``(n, 33, 2)`` landmarks of the subject and the others found in frame ``i``."""
+        found = [] if self._xy is None or not 0 <= i < len(self._xy) else [self._xy[i]]
+        if 0 <= i < len(self._others_xy) and self._others_xy[i] is not None:
+            found += list(self._others_xy[i])
+        return np.asarray(found, np.float64) if found else None
 
     def __call__(self, image_bgr: npt.NDArray[np.uint8], i: int) -> npt.NDArray[np.uint8]:
         """A copy of ``image_bgr`` (frame ``i``) with every face blurred."""
