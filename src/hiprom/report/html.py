@@ -344,17 +344,24 @@ def _glossary() -> str:
             f'<dl class="glossary">{items}</dl></section>')
 
 
+def _band_word(leg: Mapping[str, Any]) -> str:
+    """The words on a leg card's pill: its band, or why it has none."""
+    band = ((leg.get("verdict") or {}).get("band") or {}).get("label")
+    if band:
+        return str(band)
+    if leg.get("tested") is False:   # as the summary above says it
+        return "not tested"
+    if leg.get("internal_rotation_deg") is not None:
+        return "not rated"   # measured, but withheld (a compensated rep)
+    return "IR not measured" if leg.get("external_rotation_deg") is not None else "not measured"
+
+
 def _leg_card(side: Side, leg: Mapping[str, Any]) -> str:
     """One leg's number, verdict and extras."""
     verdict = leg.get("verdict") or {}
     ir = leg.get("internal_rotation_deg")
     code = str(verdict.get("code") or "not_measured")
-    # a value without a band was measured but not rated (a compensated rep withholds it);
-    # a resting leg was never tested, which the summary above says in the same words
-    band = str((verdict.get("band") or {}).get("label")
-               or ("not tested" if leg.get("tested") is False
-                   else "IR not measured" if ir is None and leg.get("external_rotation_deg")
-                   is not None else "not measured" if ir is None else "not rated"))
+    band = _band_word(leg)
     pills = f'<span class="pill {"ok" if code == "typical" else "bad"}">{escape(band)}</span>'
     if verdict.get("borderline"):
         pills += '<span class="pill plain">borderline</span>'
@@ -370,17 +377,21 @@ def _leg_card(side: Side, leg: Mapping[str, Any]) -> str:
             f'<p>{escape(sentence)}</p></div>')
 
 
+def _chart_row(leg: Mapping[str, Any]) -> tuple[float, float, str] | str | None:
+    """A leg's row of the norm chart: its value, a note, or None (not measured)."""
+    if leg.get("tested") is False:
+        return "not tested"
+    ir = leg.get("internal_rotation_deg")
+    if ir is None:
+        return None
+    return (ir, leg.get("internal_rotation_ci95_deg") or 0.0,
+            str((leg.get("verdict") or {}).get("code", "")))
+
+
 def _summary(result: Mapping[str, Any], plan: Plan | None) -> str:
     """Leg cards, the band chart, asymmetry and total rotation."""
     legs = result["legs"]
-    chart = build_norm_band_svg({
-        s.value.capitalize(): (
-            "not tested" if legs[s.value].get("tested") is False
-            else None if legs[s.value].get("internal_rotation_deg") is None else (
-                legs[s.value]["internal_rotation_deg"],
-                legs[s.value].get("internal_rotation_ci95_deg") or 0.0,
-                str((legs[s.value].get("verdict") or {}).get("code", ""))))
-        for s in Side})
+    chart = build_norm_band_svg({s.value.capitalize(): _chart_row(legs[s.value]) for s in Side})
     # The plan's asymmetry when there is a plan, else the one the result file stored.
     stored = plan.asymmetry.to_dict() if plan else (result.get("asymmetry") or {})
     asym = str(stored.get("sentence") or "")
