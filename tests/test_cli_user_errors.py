@@ -627,4 +627,3 @@ def test_live_without_out_checks_the_default_folder(tmp_path, started, monkeypat
                     "hiprom-results: choose another folder with --out FOLDER"), line
     assert "--out hiprom-results" not in line
     assert started == [] and sorted(tmp_path.iterdir()) == before
-
