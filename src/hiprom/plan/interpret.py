@@ -33,7 +33,6 @@ from hiprom.plan.assessment import (
     verdict_for,
 )
 from hiprom.plan.routines import Plan, build_plan
-from hiprom.results.measurement import json_number
 from hiprom.vocabulary import SIDES, Side
 
 __all__ = [
@@ -138,6 +137,11 @@ class Interpretation:
         return () if self.plan is None else self.plan.red_flags
 
 
+#: Decimals of an angle in the result files (``hiprom.results.measurement.json_number``;
+#: the plan layer may not import the results layer, tests/test_layers.py).
+STORED_DECIMALS = 2
+
+
 def _reading(leg: MeasuredLeg, reported: bool) -> LegReading:
     if not reported:
         return LegReading(False, None, None, None)
@@ -145,9 +149,9 @@ def _reading(leg: MeasuredLeg, reported: bool) -> LegReading:
     # Judged on the values the result file stores (2 decimals), so that its sentences and
     # every display of the number round the same way (30.7458 stored as 30.75 is "30.8°"
     # in the table; a sentence from 30.7458 said "30.7°").
-    ir, ci, er = (json_number(v) for v in (leg.internal_rotation_deg,
-                                            leg.internal_rotation_ci95_deg,
-                                            leg.external_rotation_deg))
+    ir, ci, er = (None if v is None else round(v, STORED_DECIMALS)
+                  for v in (leg.internal_rotation_deg, leg.internal_rotation_ci95_deg,
+                            leg.external_rotation_deg))
     if withheld is not None:
         return LegReading(True, None, withheld, None)
     verdict = verdict_for(ir, **({} if ci is None else {"ci95_deg": ci}))
