@@ -284,6 +284,43 @@ def test_batch_scores_skips_done_and_rescores_changed(tmp_path, fake):
     assert rows[("P3_c.mp4", "left")]["status"] == "ok"
 
 
+def test_the_count_line_counts_each_input_once(tmp_path, fake):
+    """Scored now + already in the store + failed = the inputs, on a first run and a re-run.
+
+    A re-run had counted a file that failed earlier as both "already in the store" and
+    "failed", and a file with another's bytes as "already in the store" on its first run.
+    """
+    import io
+
+    from rich.console import Console
+
+    from hiprom.cli.batch import _print_report
+
+    module, _, _ = fake
+    src = write_inputs(tmp_path / "in", {"a.mp4": "IR 40 30", "b.mp4": "IR 38 37",
+                                         "c.mp4": "FAIL", "d.mp4": "IR 40 30"})
+    config = BatchConfig(sources=(str(src),), out_dir=tmp_path / "out", workers=1)
+
+    def line(report):
+        text = io.StringIO()
+        console = Console(file=text, width=200)
+        _print_report(report, console, Console(file=io.StringIO()), quiet=False)
+        return text.getvalue().splitlines()[0]
+
+    first = run_batch(config, score_fn=module.score)
+    assert tuple(first.tally()) == (3, 0, 1, 0, 1)
+    assert line(first) == ("4 inputs: 3 scored now, 0 already in the store, 1 failed; "
+                           "1 with the same content as another input (scored once)")
+    again = run_batch(config, score_fn=module.score)
+    assert tuple(again.tally()) == (0, 3, 1, 1, 1)
+    assert line(again).startswith("4 inputs: 0 scored now, 3 already in the store, 1 failed "
+                                  "(1 in an earlier run; --retry-failed tries again)")
+    from dataclasses import replace
+
+    retried = run_batch(replace(config, retry_failed=True), score_fn=module.score)
+    assert tuple(retried.tally()) == (0, 3, 1, 0, 1)
+
+
 def test_failed_inputs_are_retried_only_when_asked(tmp_path, fake):
     module, calls, _ = fake
     src = write_inputs(tmp_path / "in", {"a.mp4": "FAIL"})

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from hiprom._version import __version__
 from hiprom.batch.engines import (
@@ -158,6 +158,8 @@ class BatchReport:
     results: list[StoredResult] = field(default_factory=list)
     store_path: Path | None = None
     exports: list[Path] = field(default_factory=list)
+    #: Contents (sha256) this run scored or found unreadable; the rest came from the store.
+    run_now: set[str] = field(default_factory=set)
 
     @property
     def exit_code(self) -> int:
@@ -169,6 +171,31 @@ class BatchReport:
         """Inputs scored but refused as not the seated test, with the reason (no value)."""
         return [(item.input.path, str((item.result or {})["protocol"].get("reason") or ""))
                 for item in self.results if item.refused]
+
+    def tally(self) -> Tally:
+        """Count the run's inputs by path, each once, so that the counts add up to them."""
+        shas = [item.input.sha256 for item in self.results]
+        failed = [item for item in self.results if item.status != "ok"]
+        scored = [item for item in self.results if item.status == "ok"]
+        return Tally(
+            scored_now=sum(item.input.sha256 in self.run_now for item in scored),
+            from_store=sum(item.input.sha256 not in self.run_now for item in scored),
+            failed=len(failed),
+            failed_before=sum(item.input.sha256 not in self.run_now for item in failed),
+            same_content=len(shas) - len(set(shas)),
+        )
+
+
+class Tally(NamedTuple):
+    """A run's inputs counted by path: scored now + from the store + failed = all of them."""
+
+    scored_now: int
+    from_store: int
+    failed: int
+    #: Of ``failed``: failed in an earlier run and not tried again (no --retry-failed).
+    failed_before: int
+    #: Inputs whose bytes equal an earlier input's (scored once, reported under each path).
+    same_content: int
 
 
 # --------------------------------------------------------------------------- settings
@@ -415,6 +442,7 @@ def _run_locked(config: BatchConfig, inputs: Sequence[BatchInput], *, score_fn: 
         records = fingerprint_all(inputs)
         store.record_inputs([r for r, _, _ in records], run_id=run_id)
         jobs, unreadable, report.n_skipped = _plan(records, store.statuses(key), config)
+        report.run_now = {job.sha256 for job in jobs} | {r.sha256 for r, _ in unreadable}
         from hiprom.media.sinks import remove_stale_parts
 
         for job in jobs:  # a run killed with -9 could not remove its temporary files

@@ -114,8 +114,14 @@ def _print_report(report: BatchReport, out: Console, err: Console, *, quiet: boo
     n_failed = len(report.failures)
     refused = report.refused
     if not quiet:
-        out.print(f"{report.n_inputs} inputs: {report.n_scored} scored now, "
-                  f"{report.n_skipped} already in the store, {n_failed} failed"
+        count = report.tally()
+        earlier = (f" ({count.failed_before} in an earlier run; --retry-failed tries again)"
+                   if count.failed_before else "")
+        same = (f"; {count.same_content} with the same content as another input (scored once)"
+                if count.same_content else "")
+        out.print(f"{report.n_inputs} inputs: {count.scored_now} scored now, "
+                  f"{count.from_store} already in the store, {count.failed} failed{earlier}"
+                  + same
                   + (f"; {len(refused)} not the seated test (no value)" if refused else ""))
         for name, reason in refused:   # scored, so not failures; but nothing to read
             out.print(f"  not the seated test: {printable(name)}: {printable(reason)}",
