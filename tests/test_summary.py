@@ -157,3 +157,23 @@ def test_an_er_only_leg_and_a_refused_video_read_plainly():
     assert "no held end range" not in rows["floor.mp4"] and "<td>–</td>" in rows["floor.mp4"]
     # a table wider than the page scrolls inside it rather than running past its edge
     assert '<div class="scroll"><table class="sortable">' in page
+
+
+def test_a_video_is_refused_on_the_page_exactly_when_results_csv_says_refused():
+    # A result whose protocol says neither true nor false (no check recorded) is counted
+    # as a scored video, as results.csv and the history count it; the page had called it
+    # refused. Only valid: false is a refusal.
+    from hiprom.batch.store import iter_leg_rows
+
+    unknown = stored("/c/unknown.mp4", 41.0, 38.0)
+    unknown.result["protocol"] = {"valid": None}
+    refused = stored("/c/refused.mp4", None, None)
+    refused.result["protocol"] = {"valid": False, "reason": "the knees are above the hips"}
+    page = build_summary_html([unknown, refused])
+    assert "<b>1</b>scored" in page and "<b>1</b>refused" in page
+    rows = {name: page.split(name, 1)[1].split("</tr>", 1)[0]
+            for name in ("unknown.mp4", "refused.mp4")}
+    assert "refused" not in rows["unknown.mp4"] and "refused" in rows["refused.mp4"]
+    assert {r["path"]: r["status"] for r in iter_leg_rows([unknown, refused])} == {
+        "/c/unknown.mp4": "ok", "/c/refused.mp4": "refused"}
+

@@ -116,7 +116,8 @@ def _clean_ir(leg: dict) -> float | None:
 
 
 def _valid(item: StoredResult) -> bool:
-    return bool(((item.result or {}).get("protocol") or {}).get("valid", True))
+    """Not refused as not the seated test: the store's own rule (``results.csv``'s status)."""
+    return not item.refused
 
 
 def _ir_values(results: Sequence[StoredResult], leg: str) -> list[float]:
