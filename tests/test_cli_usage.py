@@ -94,3 +94,25 @@ def test_the_console_script_prints_one_line_and_exits_2(tmp_path):
     assert done.stdout == ""
     assert done.stderr == ("error: no PATHS given (video files or photos of the seated test); "
                            "e.g. hiprom measure clip.mp4\n")
+
+
+@pytest.mark.parametrize("args", [["routines", "--left", "30"], ["history", "--person", "x"]])
+def test_ctrl_c_in_any_command_prints_the_one_interrupt_line(args, monkeypatch, capsys):
+    # Typer turns a Ctrl-C that the command did not catch into exit code 130 with no word
+    # at all; `report`, `agreement`, `history` and `routines` stopped silently.
+    import hiprom.plan.routines
+    import hiprom.report.history
+    from hiprom.cli.common import INTERRUPTED
+    from hiprom.cli.main import main
+
+    def ctrl_c(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hiprom.plan.routines, "build_plan", ctrl_c)
+    monkeypatch.setattr(hiprom.report.history, "load_history", ctrl_c)
+    monkeypatch.setattr(sys, "argv", ["hiprom", *args])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 130
+    err = capsys.readouterr().err
+    assert err.count(INTERRUPTED) == 1 and "Traceback" not in err, err

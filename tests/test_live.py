@@ -140,6 +140,100 @@ def test_a_camera_dropping_mid_test_keeps_the_reps(tmp_path):
     assert data["source"]["truncated"] is True and "truncated" in data["quality"]
 
 
+def interrupted_session(tmp_path: Path, *, at_s: float | None, threaded: bool = True):
+    """A guided session stopped by Ctrl-C ``at_s`` seconds after SPACE (None: at once).
+
+    The interrupt reaches the main thread as a real Ctrl-C does (``interrupt_main``), from
+    the frame source, so it lands at a known point of the test in either threading mode.
+    """
+    import _thread
+
+    started = threading.Event()
+    image = np.full((480, 640, 3), 90, np.uint8)
+
+    def frames():
+        t_start = None
+        for i in range(int(60 * FPS)):
+            if started.is_set() and t_start is None:
+                t_start = i / FPS
+            if at_s is None or (t_start is not None and i / FPS - t_start >= at_s):
+                _thread.interrupt_main()
+                time.sleep(1.0)  # the main thread stops the session meanwhile
+                return
+            yield Frame(i, i / FPS, image)
+
+    def on_frame(image, state):
+        if state.phase is Phase.SAFETY and not started.is_set():
+            started.set()
+            return Key.NEXT
+        return None
+
+    return run_live(
+        LiveOptions(headless=True, out_dir=tmp_path / "out", threaded=threaded),
+        backend_factory=lambda mode: TimedBackend(alternating, started),
+        frames=frames, on_frame=on_frame)
+
+
+@pytest.mark.reliability(case="Ctrl-C in the middle of a live test",
+                         outcome="the reps measured so far are saved, flagged truncated; one "
+                                 "line, exit 130")
+@pytest.mark.parametrize("threaded", [True, False], ids=["threaded", "one-thread"])
+def test_ctrl_c_mid_test_keeps_the_reps(tmp_path, threaded):
+    # Ctrl-C had escaped run_live: nothing was saved, not even the reps already held.
+    result = interrupted_session(tmp_path, at_s=22.0, threaded=threaded)
+    assert result.interrupted and result.error is None
+    data = json.loads((tmp_path / "out" / "live.json").read_text())
+    assert data["legs"]["left"]["internal_rotation_deg"] == pytest.approx(30.0, abs=0.5)
+    assert data["legs"]["right"]["internal_rotation_deg"] == pytest.approx(40.0, abs=0.5)
+    assert data["source"]["truncated"] is True and "truncated" in data["quality"]
+    assert (tmp_path / "out" / "live.csv").is_file()
+
+
+def test_the_live_cli_says_ctrl_c_kept_the_reps_and_exits_130(tmp_path, monkeypatch):
+    import hiprom.live.session as live_session
+
+    monkeypatch.setenv("HIPROM_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(live_session, "run_live",
+                        lambda options: interrupted_session(tmp_path, at_s=22.0))
+    run = CliRunner().invoke(_cli(), ["live", "--headless", "--out", str(tmp_path / "o"),
+                                      "--person", "Ada"])
+    assert run.exit_code == 130, run.output
+    assert "interrupted; the reps measured so far are saved" in run.output
+    assert "Traceback" not in run.output
+    from hiprom.report.history import load_history
+
+    assert len(load_history("Ada")) == 1, "an interrupted test is kept like one ended with q"
+
+    monkeypatch.setattr(live_session, "run_live",
+                        lambda options: interrupted_session(tmp_path / "early", at_s=None))
+    early = CliRunner().invoke(_cli(), ["live", "--headless", "--out", str(tmp_path / "o")])
+    assert early.exit_code == 130, early.output
+    assert "interrupted before anything was measured; nothing was saved" in early.output
+
+
+@pytest.mark.mediapipe
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="rendered sample not present")
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_stopped_live_process_saves_what_it_measured(tmp_path, signame):
+    """The real command, played at its own pace and stopped half way by a signal."""
+    import signal
+
+    out = tmp_path / "out"
+    env = {**os.environ, "HIPROM_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen([sys.executable, "-m", "hiprom.cli.main", "live", "--source",
+                             str(SAMPLE), "--headless", "--realtime", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(8.0)
+    assert proc.poll() is None, "the clip ended before the signal: play a longer one"
+    proc.send_signal(getattr(signal, signame))
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "interrupted; the reps measured so far are saved" in stderr, stderr
+    assert "Traceback" not in stderr
+    data = json.loads((out / "seated_ir_left_right.json").read_text())
+    assert data["source"]["truncated"] is True
+
+
 class DeadCamera:
     """A capture that opens (or not) and then delivers ``frames`` frames."""
 

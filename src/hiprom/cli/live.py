@@ -61,7 +61,7 @@ def live(
 ) -> None:
     """Guided seated hip rotation self-test: SPACE start/next, r redo a rep, q or Esc quit."""
     from hiprom.cli.app import no_display_reason
-    from hiprom.cli.main import fail, out_console
+    from hiprom.cli.main import _stop_signals_as_interrupt, err_console, fail, out_console
     from hiprom.live.session import DEFAULT_OUT_PARENT, LiveOptions, run_live, save_history
     from hiprom.media.document import refusal, result_document
 
@@ -77,7 +77,8 @@ def live(
                           realtime=realtime, linger_s=linger,
                           measure=MeasureOptions(model=model), show_faces=show_faces)
     try:
-        result = run_live(options)
+        with _stop_signals_as_interrupt():  # SIGTERM, SIGHUP: stop like Ctrl-C, keep the reps
+            result = run_live(options)
         m = result.measurement
         if m is not None and m.valid and history and person:  # a refused test: files only
             json_path = next((p for p in result.written if p.suffix == ".json"), None)
@@ -91,6 +92,10 @@ def live(
             raise
         raise fail(message) from None
     if m is None:
+        if result.interrupted:
+            err_console.print("interrupted before anything was measured; nothing was saved",
+                              soft_wrap=True)
+            raise typer.Exit(code=130)
         raise fail("nothing was measured: no frame reached the pose model")
     document = result_document(m)
     if not quiet:
@@ -99,6 +104,10 @@ def live(
                           f"{result.fps:.1f} frames/s shown")
         if history and not person:
             out_console.print(NOT_SAVED, soft_wrap=True)
+    if result.interrupted:
+        err_console.print("interrupted; the reps measured so far are saved (flagged "
+                          "truncated)", soft_wrap=True)
+        raise typer.Exit(code=130)
     if result.error is not None:
         raise fail(f"{result.error} (the reps measured so far are saved)")
     if (reason := refusal(document)) is not None:  # saved for the record, as measure does

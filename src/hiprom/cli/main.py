@@ -402,6 +402,13 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print(INTERRUPTED, soft_wrap=True, markup=False, highlight=False)
         sys.exit(130)
+    except SystemExit as stop:
+        # Typer turns a Ctrl-C that no command caught into exit code 130 silently; a
+        # command that handled its own interrupt raised its Exit without that cause.
+        if isinstance(stop.__context__, typer.Exit) and isinstance(
+                stop.__context__.__cause__, KeyboardInterrupt):
+            err_console.print(INTERRUPTED, soft_wrap=True, markup=False, highlight=False)
+        raise
 
 
 if __name__ == "__main__":

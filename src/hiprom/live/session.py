@@ -64,6 +64,8 @@ class LiveResult:
         latency_s: per shown frame, capture → shown (perf_counter seconds).
         shown_s: perf_counter time at which each frame was shown.
         frames_analysed: frames that went through the model.
+        interrupted: the session was stopped by Ctrl-C or a stop signal (what was measured
+            before it is saved, flagged ``truncated``).
 
     """
 
@@ -73,6 +75,7 @@ class LiveResult:
     latency_s: list[float] = field(default_factory=list)
     shown_s: list[float] = field(default_factory=list)
     frames_analysed: int = 0
+    interrupted: bool = False
 
     @property
     def fps(self) -> float:
@@ -207,11 +210,25 @@ def run_live(options: LiveOptions, *, backend_factory: BackendFactory | None = N
 
     thread = threading.Thread(target=worker.run, daemon=True, name="hiprom-worker")
     try:
-        if options.threaded:
-            thread.start()
-            snap = _loop(ui, worker, lambda: finalise(False))
-        else:
-            snap = _inline(ui, worker, lambda: finalise(False))
+        try:
+            if options.threaded:
+                thread.start()
+                snap = _loop(ui, worker, lambda: finalise(False))
+            else:
+                snap = _inline(ui, worker, lambda: finalise(False))
+            if isinstance(worker.newest.error, KeyboardInterrupt):  # the inline worker's
+                raise worker.newest.error
+        except KeyboardInterrupt:
+            # Ctrl-C (or a stop signal turned into one) ends the test like q: what was
+            # measured so far is saved, flagged truncated, once the worker has stopped.
+            worker.stop.set()
+            if thread.is_alive():
+                thread.join(timeout=5.0)
+            if not thread.is_alive():  # stopped: tally its last reps (again is harmless)
+                guide.settle()
+            result.interrupted = True
+            finalise(guide.phase is not Phase.RESULT)
+            return result
         error = worker.newest.error
         if error is not None and not (isinstance(error, HipromError) and worker.phases):
             raise error
