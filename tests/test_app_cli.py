@@ -185,3 +185,47 @@ def test_app_refuses_an_out_folder_it_cannot_create_before_serving(tmp_path, mon
     assert len(errors) == 1 and "notes.txt" in errors[0] and "folder" in errors[0], run.output
     assert "Traceback" not in run.output and served == []
     assert (tmp_path / "notes.txt").read_text() == "a file"
+
+
+def test_the_app_takes_the_person_from_hiprom_person_as_the_other_commands_do(
+        tmp_path, monkeypatch):
+    # The app ignored HIPROM_PERSON and saved every test under "default".
+    from hiprom.cli.main import app
+
+    served = []
+    monkeypatch.setattr(runner, "serve", lambda *a, **k: served.append(k["person"]))
+    args = ["app", "-o", str(tmp_path / "o"), "--no-browser", "--port", "0"]
+    monkeypatch.setenv("HIPROM_PERSON", "eve")
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert CliRunner().invoke(app, [*args, "--person", "ada"]).exit_code == 0
+    monkeypatch.delenv("HIPROM_PERSON")
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert served == ["eve", "ada", "default"]
+
+
+@pytest.mark.reliability(case="a person name the history cannot take (blank, 70 characters) "
+                              "on `app`, `measure` or `live`",
+                         outcome="exit 2 at once, one line naming --person; nothing measured "
+                                 "or served (was: the whole test ran, then each save failed)")
+@pytest.mark.parametrize("command", ["app", "measure", "live"])
+@pytest.mark.parametrize("name", ["   ", "x" * 70])
+def test_a_person_name_the_history_cannot_take_stops_the_command_at_once(
+        tmp_path, monkeypatch, command, name):
+    import hiprom.live.session
+    import hiprom.pipeline.measure
+    from hiprom.cli.main import app
+
+    started = []
+    monkeypatch.setattr(runner, "serve", lambda *a, **k: started.append("served"))
+    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path",
+                        lambda *a, **k: started.append("measured"))
+    monkeypatch.setattr(hiprom.live.session, "run_live", lambda *a, **k: started.append("live"))
+    args = {"app": ["app", "--no-browser", "--port", "0"],
+            "measure": ["measure", str(Path(__file__).parents[1] / "samples" /
+                                       "still_right_ir45_far.png")],
+            "live": ["live", "--headless"]}[command]
+    run = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "o"), "--person", name])
+    assert run.exit_code == 2, run.output
+    lines = [line for line in run.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--person" in lines[0] and "1–64 printable" in lines[0], lines
+    assert started == [] and not (tmp_path / "o").exists()

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from hiprom.cli.common import out_dir
+from hiprom.cli.common import PERSON_ENV, checked_person, out_dir
 from hiprom.errors import HipromError, describe_os_error, printable
 
 __all__ = ["no_display_reason", "register"]
@@ -39,7 +39,8 @@ def app_command(
         "--out", "-o", help="Folder for the result files of each test [default: "
         "hiprom-results].", show_default=False)] = None,
     person: Annotated[str, typer.Option(
-        "--person", help="Whose progress history the tests are saved into.")] = "default",
+        "--person", envvar=PERSON_ENV, show_envvar=True, callback=checked_person,
+        help="Whose progress history the tests are saved into.")] = "default",
     show_faces: Annotated[bool, typer.Option(
         "--show-faces", help="Do not blur faces in the saved key frame and annotated video "
         "(the page's 'keep video' option); by default every face is blurred.")] = False,

@@ -16,14 +16,33 @@ from hiprom.pipeline.analysis import MeasureOptions, TestedSide
 
 __all__ = ["BLUR_FACES_DEFAULT", "FAST_RETIRED", "INTERRUPTED", "NOT_SAVED", "PERSON_ENV",
            "ModelOption", "PersonOption", "ShowFacesOption", "SideOption", "check_out_dir",
+           "checked_person",
            "out_dir",
            "sampling_options"]
 
 #: The environment variable that names the person when ``--person`` is not given.
 PERSON_ENV = "HIPROM_PERSON"
+
+
+def checked_person(name: str | None) -> str | None:
+    """``--person``'s callback: a name the history cannot take is a usage error, at once.
+
+    Checked when the command line is read, so a bad name stops the command before anything
+    is measured or served (it had been found only when saving each finished test).
+    """
+    if name is None:
+        return None
+    from hiprom.report.history import check_person
+
+    try:
+        return check_person(name)
+    except InputError as err:
+        raise typer.BadParameter(str(err)) from None
+
+
 #: ``--person`` for the commands that save a test: a test is saved only when a person is named.
 PersonOption = Annotated[str | None, typer.Option(
-    "--person", envvar=PERSON_ENV, show_envvar=True,
+    "--person", envvar=PERSON_ENV, show_envvar=True, callback=checked_person,
     help="Save the test into this person's progress history (hiprom history); without a "
          "name nothing is saved.")]
 #: Printed once when a test was measured but not saved.

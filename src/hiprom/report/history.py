@@ -56,6 +56,7 @@ __all__ = [
     "HistoryEntry",
     "LegChange",
     "changes_since_last",
+    "check_person",
     "combined_ci95",
     "default_db_path",
     "delete_result",
@@ -163,7 +164,7 @@ class HistoryEntry:
                 and not _COMPENSATIONS.intersection(self.leg_quality(side)))
 
 
-def _check_person(person: str) -> str:
+def check_person(person: str) -> str:
     """Return the stripped name, or raise InputError."""
     name = person.strip() if isinstance(person, str) else ""
     if not name or len(name) > _MAX_NAME or not name.isprintable():
@@ -250,7 +251,7 @@ def save_result(
 
     """
     data = validate_result(result)
-    name = _check_person(person)
+    name = check_person(person)
     path = Path(db_path) if db_path is not None else default_db_path()
     key = input_key(data)
     when = measured_time(data, measured_at)
@@ -321,7 +322,7 @@ def load_history(
             names).
 
     """
-    name = _check_person(person)
+    name = check_person(person)
     path = Path(db_path) if db_path is not None else default_db_path()
     known = list_people(db_path=path)
     if name.casefold() not in {k.casefold() for k in known}:
@@ -341,7 +342,7 @@ def load_history(
 def _edit_entry(person: str, entry_id: int, sql: str, db_path: str | Path | None,
                 params: tuple[Any, ...] = ()) -> None:
     """Run ``sql`` (``... WHERE id = ?``) on one of ``person``'s tests, or say it is not theirs."""
-    name = _check_person(person)
+    name = check_person(person)
     ids = {e.id for e in load_history(name, db_path=db_path)}
     if entry_id not in ids:
         raise InputError(f"{name!r} has no test with id {entry_id}; hiprom history --person "
