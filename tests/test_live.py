@@ -440,3 +440,17 @@ def test_real_window_shows_the_guide_and_the_result(tmp_path, require_tool):
         server.wait(timeout=10)
     assert set(seen) == {"measuring", "result"}, f"window states seen: {sorted(seen)}"
     assert (tmp_path / "o" / "seated_ir_left_right.json").is_file()
+
+
+def test_live_refuses_a_photo_as_its_source_in_one_line(tmp_path, monkeypatch):
+    # A photo played as the live source was "measured" as an empty test (both legs not
+    # tested), saved into the history, and the summary read "nan frames/s".
+    monkeypatch.setenv("HIPROM_HOME", str(tmp_path / "home"))
+    photo = REPO / "samples" / "still_right_ir45_far.png"
+    out = tmp_path / "o"
+    run = CliRunner().invoke(_cli(), ["live", "--source", str(photo), "--headless", "--out",
+                                      str(out), "--person", "dora"])
+    assert run.exit_code == 1, run.output
+    (line,) = [ln for ln in run.output.splitlines() if ln.strip()]
+    assert "is a photo" in line and "hiprom measure" in line and "Traceback" not in line
+    assert not out.exists() and not (tmp_path / "home").exists()

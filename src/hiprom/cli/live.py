@@ -7,6 +7,7 @@ calls :func:`hiprom.live.session.run_live`, prints the result and exits 1 on a c
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -100,8 +101,9 @@ def live(
     document = result_document(m)
     if not quiet:
         _print_summary(document, result.written)
-        out_console.print(f"{result.frames_analysed} frames analysed, "
-                          f"{result.fps:.1f} frames/s shown")
+        fps = result.fps  # nan when fewer than two frames were shown
+        out_console.print(f"{result.frames_analysed} frames analysed"
+                          + (f", {fps:.1f} frames/s shown" if math.isfinite(fps) else ""))
         if history and not person:
             out_console.print(NOT_SAVED, soft_wrap=True)
     if result.interrupted:

@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hiprom.errors import HipromError
+from hiprom.errors import HipromError, InputError, printable
 from hiprom.live.guide import Guide
 from hiprom.live.save import build_session, save_session
 from hiprom.live.save import save_history as save_history
@@ -42,6 +42,7 @@ from hiprom.live.view import render_view, result_lines, safety_lines
 from hiprom.live.worker import LiveOptions, Snapshot, Worker
 from hiprom.media.document import result_document
 from hiprom.media.frames import Frame
+from hiprom.media.sources import is_image
 from hiprom.pipeline.analysis import BackendFactory
 from hiprom.pipeline.measure import default_backend_factory
 from hiprom.results.measurement import Measurement
@@ -184,9 +185,14 @@ def run_live(options: LiveOptions, *, backend_factory: BackendFactory | None = N
         measured before it is saved).
 
     Raises:
-        HipromError: the source could not be opened at all, or the model failed to load.
+        HipromError: the source could not be opened at all, or the model failed to load;
+            InputError when ``options.source`` is a photo (one frame holds no test).
 
     """
+    if options.source is not None and frames is None and is_image(options.source):
+        # One frame cannot hold a neutral and reps: it would be saved as an empty test.
+        raise InputError(f"{printable(options.source)} is a photo; hiprom live plays a video "
+                         "(measure a photo with hiprom measure)")
     auto = options.source is not None
     realtime = (not options.headless) if options.realtime is None else options.realtime
     guide = Guide(GuideConfig(auto=auto), resolution_wh=options.resolution_wh,
