@@ -156,6 +156,34 @@ def test_report_content_for_a_clip() -> None:
     assert "acsm.org" in html                               # sources listed
 
 
+def test_a_reason_shared_by_several_exercises_is_said_once_with_their_names() -> None:
+    # Every stretch had repeated the same two-sentence "Why:" in its card.
+    from hiprom.plan.interpret import leg_inputs, result_compensations
+    from hiprom.plan.routines import build_plan
+
+    result = read_result(DATA / "seated_clip.json")
+    plan = build_plan(*leg_inputs(result), compensations=result_compensations(result))
+    html = build_report(result)
+    whys: dict[str, list[str]] = {}
+    for rec in plan.recommendations:
+        whys.setdefault(rec.why, []).append(rec.exercise.name)
+    shared = {why: names for why, names in whys.items() if len(names) > 1}
+    assert shared, "the fixture's plan no longer has a shared reason: pick another"
+    for why, names in whys.items():
+        assert html.count(escape_html(why)) == 1, why
+        if why in shared:
+            assert f"<strong>{escape_html(', '.join(names))}:</strong> {escape_html(why)}" in html
+
+
+def test_the_printed_schedule_is_one_line_per_kind_of_day() -> None:
+    result = read_result(DATA / "seated_clip.json")
+    html = build_report(result)
+    lines = re.findall(r"<li><strong>([A-Z][a-z]{2}(?:, [A-Z][a-z]{2})*):</strong>", html)
+    days = [d for line in lines for d in line.split(", ")]
+    assert sorted(days) == sorted(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
+    assert 'class="plain week-lines print-only"' in html
+
+
 def test_keyframe_is_embedded_byte_for_byte() -> None:
     result = read_result(DATA / "seated_clip.json")
     png = keyframe_png()

@@ -35,6 +35,33 @@ def test_one_test_fits_on_three_a4_pages(clip_pdf: Path) -> None:
         assert (round(width), round(height)) == (595, 842)   # A4 in points
 
 
+def test_one_test_with_a_history_still_fits_on_three_a4_pages(tmp_path: Path) -> None:
+    """A person with months of tests: the progress chart and table must not push a page.
+
+    With any history the report ran to 4 pages (the words and sources alone on the last);
+    the README and ``report --help`` promise at most 3.
+    """
+    import copy
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from hiprom.report.history import save_result
+
+    base = json.loads((DATA / "seated_clip.json").read_text())
+    start = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    for week in range(0, 24, 4):
+        doc = copy.deepcopy(base)
+        doc["source"]["sha256"] = f"{week:064x}"
+        doc["legs"]["left"]["internal_rotation_deg"] = 30.0 + week / 3
+        save_result(doc, person="Ada Lovelace", measured_at=start + timedelta(weeks=week),
+                    json_path=DATA / "seated_clip.json")
+    out = hiprom.write_report(DATA / "seated_clip.json", tmp_path / "history.pdf",
+                              person="Ada Lovelace", clinician="J. Smith, PT", clinic="Hip Lab")
+    pages = _pages(out)
+    assert len(pages) <= 3, f"{len(pages)} pages"
+    assert "Progress of Ada Lovelace" in "\n".join(pages) and "Sources" in pages[-1]
+
+
 def test_pages_read_in_the_order_a_person_needs(clip_pdf: Path) -> None:
     pages = _pages(clip_pdf)
     text = "\n".join(pages)

@@ -419,7 +419,7 @@ def build_history_plot_png(entries: Sequence[HistoryEntry], *, person: str | Non
         PNG bytes.
 
     """
-    fig, ax = _figure(10, 3.4)
+    fig, ax = _figure(5.5, 2.6)   # legible at half a printed page's width too
     for side in Side:
         points = [(e.measured_at, e.ir_deg[side], e.ci95_deg[side] or 0.0, e.counts(side))
                   for e in entries if e.ir_deg[side] is not None]
@@ -438,15 +438,25 @@ def build_history_plot_png(entries: Sequence[HistoryEntry], *, person: str | Non
     if entries:
         first, last = entries[0].measured_at, entries[-1].measured_at
         who = f"{person}: " if person else ""
-        ax.set_title(f"{who}seated hip IR, {first:%Y-%m-%d} to {last:%Y-%m-%d}", fontsize=10,
-                     loc="left")
+        span = (f"{first:%Y-%m-%d}" if f"{first:%Y-%m-%d}" == f"{last:%Y-%m-%d}"
+                else f"{first:%Y-%m-%d} to {last:%Y-%m-%d}")
+        ax.set_title(f"{who}seated hip IR, {span}", fontsize=10, loc="left")
     fig.legend(loc="outside upper center", frameon=False, ncol=4, fontsize=8)
     # Dates as a person reads them at any span (days apart, or minutes on one day); the
     # default formatter wrote "29:18.000000" for tests seconds apart.
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-    if len({e.measured_at for e in entries}) > 1:   # one moment has no span to divide
+    moments = sorted({e.measured_at for e in entries})
+    if len(moments) > 1:
         locator = AutoDateLocator(maxticks=8)
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    elif moments:   # one moment has no span to divide: a week around it, its date on the axis
+        from datetime import timedelta
+
+        from matplotlib.dates import DateFormatter
+
+        ax.set_xlim(moments[0] - timedelta(days=3), moments[0] + timedelta(days=3))
+        ax.set_xticks([moments[0]])
+        ax.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
     return _png(fig)

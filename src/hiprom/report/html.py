@@ -234,7 +234,11 @@ def _reference_html(source: str) -> str:
     ref = REFERENCES.get(source)
     if ref is None:
         return escape(source)
-    links = " · ".join(f'<a href="{escape(u)}">{escape(u)}</a>' for u in ref.links)
+    anchors = [f'<a href="{escape(u)}">{escape(u)}</a>' for u in ref.links]
+    # On paper the first link (the DOI, where there is one) is enough to find the source.
+    links = anchors[0] if anchors else ""
+    if len(anchors) > 1:
+        links += '<span class="more-links"> · ' + " · ".join(anchors[1:]) + "</span>"
     label = "" if ref.kind is ReferenceKind.PRIMARY else f" <em>({ref.kind.value})</em>"
     return f"{escape(ref.citation)}{label}" + (f" {links}" if links else "")
 
@@ -491,8 +495,12 @@ def _quality(result: Mapping[str, Any]) -> str:
             f"<th>Where</th><th>What it means</th></tr>{rows}</table></section>")
 
 
-def _exercise(rec: Recommendation, refs: _Refs, caution_marks: Mapping[str, str]) -> str:
-    """One exercise: diagram, dose, steps, cues, why; its cautions by their mark."""
+def _exercise(rec: Recommendation, refs: _Refs, caution_marks: Mapping[str, str],
+              shared_why: frozenset[str] = frozenset()) -> str:
+    """One exercise: diagram, dose, steps, cues, why; its cautions by their mark.
+
+    A reason given for several exercises is said once above them (``_shared_whys``).
+    """
     ex = rec.exercise
     doses = "".join(f"<div>{escape(s.text)}</div>" for s in rec.sides)
     steps = "".join(f"<li>{escape(s)}</li>" for s in ex.instructions)
@@ -504,9 +512,27 @@ def _exercise(rec: Recommendation, refs: _Refs, caution_marks: Mapping[str, str]
             f'<span class="kind {ex.kind.value}">{ex.kind.value}</span></h3>'
             f'<div class="dose">{doses}<div class="src">Article dose: {escape(ex.dose.text)}'
             f"{refs.cite((ex.dose.source,))}</div></div><ol>{steps}</ol>{cues}{note}"
-            f'<p class="why"><strong>Why:</strong> {escape(rec.why)}</p>'
+            + ("" if rec.why in shared_why
+               else f'<p class="why"><strong>Why:</strong> {escape(rec.why)}</p>')
             + (f'<p class="caution-ref">Cautions: {marks}</p>' if marks else "")
             + "</div></article>")
+
+
+def _shared_whys(plan: Plan) -> tuple[str, frozenset[str]]:
+    """Each reason that several exercises share, once, with the exercises it is for.
+
+    A limited leg gives every stretch the same reason; said in each card it filled a third
+    of the printed routine.
+    """
+    users: dict[str, list[str]] = {}
+    for rec in plan.recommendations:
+        users.setdefault(rec.why, []).append(rec.exercise.name)
+    shared = {why: names for why, names in users.items() if why and len(names) > 1}
+    if not shared:
+        return "", frozenset()
+    items = "".join(f"<li><strong>{escape(', '.join(names))}:</strong> {escape(why)}</li>"
+                    for why, names in shared.items())
+    return f'<ul class="plain why-shared">{items}</ul>', frozenset(shared)
 
 
 def _cautions(plan: Plan, refs: _Refs) -> tuple[str, dict[str, str]]:
@@ -534,6 +560,17 @@ def _day_cell(exercises: Sequence[Exercise]) -> str:
                             for e in exercises) + "</td>"
 
 
+def _week_lines(days: Sequence[Sequence[Exercise]]) -> str:
+    """The schedule on paper: one line per distinct day ("Mon, Wed, Fri: …"), in week order."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for day, exercises in zip(DAYS, days, strict=True):
+        groups.setdefault(tuple(e.name for e in exercises), []).append(day)
+    lines = "".join(f"<li><strong>{', '.join(names)}:</strong> "
+                    f"{escape(' · '.join(key)) if key else 'rest'}</li>"
+                    for key, names in groups.items())
+    return f'<ul class="plain week-lines print-only">{lines}</ul>'
+
+
 def _plan(plan: Plan | None, refs: _Refs) -> str:
     """Return the routine, its weekly schedule and notes."""
     if plan is None:
@@ -541,15 +578,18 @@ def _plan(plan: Plan | None, refs: _Refs) -> str:
                 "so there is no plan. Re-test: swing each foot outward and hold it still for a "
                 "second or two, with both legs in view.</p></section>")
     kinds = {r.exercise.id: r.exercise for r in plan.recommendations}
-    cells = "".join(_day_cell([kinds[i] for i in d.exercise_ids]) for d in plan.schedule)
+    days = [[kinds[i] for i in d.exercise_ids] for d in plan.schedule]
+    cells = "".join(_day_cell(exercises) for exercises in days)
     basis = "".join(f"<li>{escape(a.text)}{refs.cite(a.sources)}</li>" for a in plan.schedule_basis)
     notes = "".join(f"<li>{escape(n)}</li>" for n in plan.notes)
     cautions, marks = _cautions(plan, refs)
+    whys, shared = _shared_whys(plan)
     return ('<section id="plan"><h2>Your routine</h2><p>Mobility first, then strength. Doses are '
-            'per side unless stated.</p><div class="exercises">'
-            + "".join(_exercise(r, refs, marks) for r in plan.recommendations) + "</div>"
+            f'per side unless stated.</p>{whys}<div class="exercises">'
+            + "".join(_exercise(r, refs, marks, shared) for r in plan.recommendations) + "</div>"
             + cautions + '<h3>Weekly schedule</h3><table class="week"><tr>'
             + "".join(f"<th>{d}</th>" for d in DAYS) + f"</tr><tr>{cells}</tr></table>"
+            + _week_lines(days)
             + f'<ul class="plain small">{basis}{notes}</ul></section>')
 
 
@@ -578,15 +618,20 @@ def _history(entries: Sequence[HistoryEntry], person: str | None) -> str:
         f"<tr><td>{e.measured_at:%Y-%m-%d %H:%M}</td>"
         + "".join(f'<td class="num">{_deg(e.ir_deg[s], e.ci95_deg[s])}</td>' for s in Side)
         + f"<td>{escape(_flags_text(e))}</td></tr>" for e in entries)
+    # On paper the chart carries the tests (a long table would push the report past its
+    # three pages); the table of every test stays on screen.
+    more = ('<p class="print-only muted">Each test\'s values and flags: the HTML report or '
+            "<code>hiprom history</code>.</p>" if len(entries) > 1 else "")
     changes = "".join(f'<div class="change {"real" if c.real else "noise"}">{escape(c.sentence)}'
                       "</div>" for c in changes_since_last(entries).values() if c is not None)
     if not changes:
         changes = "<p class=\"muted\">One test so far: re-test in 2–4 weeks to see a trend.</p>"
     return (f'<section id="history"><h2>Progress of {escape(person or "this person")}</h2>'
-            f"<figure>{_img(build_history_plot_png(entries, person=person), 'IR per test')}"
-            "<figcaption>IR per "
-            "test with its 95% interval.</figcaption></figure><h3 style=\"margin-top:14px\">"
-            f"Change since the last test</h3>{changes}<table><tr><th>Test (UTC)</th>"
+            f'<div class="history"><figure>'
+            f"{_img(build_history_plot_png(entries, person=person), 'IR per test')}"
+            "<figcaption>IR per test with its 95% interval.</figcaption></figure><div>"
+            f"<h3>Change since the last test</h3>{changes}{more}</div></div>"
+            f'<table class="{"all-tests" if len(entries) > 1 else ""}"><tr><th>Test (UTC)</th>'
             '<th class="num">Left IR</th><th class="num">Right IR</th><th>Flags</th></tr>'
             f"{rows}</table></section>")
 
