@@ -94,6 +94,27 @@ def test_routines_one_leg_only() -> None:
     assert "Red flag (right)" in result.output          # 12.5° is under 15°
 
 
+def test_report_refuses_a_person_whose_history_does_not_hold_the_test(
+        clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A name left in HIPROM_PERSON put "Person bob" and bob's progress chart on gus's test.
+    test = clip_dir / "seated_clip.json"
+    save_result(read_result(test), person="gus", json_path=test)
+    save_result(read_result(test) | {"source": {**read_result(test)["source"],
+                                                 "sha256": "b" * 64}}, person="bob")
+    monkeypatch.setenv("HIPROM_PERSON", "bob")
+    refused = run("report", test, "--out", tmp_path / "r.html")
+    assert failed_with(refused, "saved in the history of 'gus', not 'bob'"), refused.output
+    assert "--person 'gus'" in refused.output and not (tmp_path / "r.html").exists()
+    assert run("report", test, "--person", "GUS", "--out", tmp_path / "g.html").exit_code == 0
+    assert "Progress of GUS" in (tmp_path / "g.html").read_text()
+    monkeypatch.delenv("HIPROM_PERSON")
+    assert run("report", test, "--out", tmp_path / "n.html").exit_code == 0
+    # A result in nobody's history may be reported with any person's trend.
+    other = tmp_path / "elsewhere.json"
+    shutil.copy(test, other)
+    assert run("report", other, "--person", "bob", "--out", tmp_path / "b.html").exit_code == 0
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["routines", "missing.json"], "not found"),                               # missing file
     (["routines"], "No angles given"),                                         # nothing at all

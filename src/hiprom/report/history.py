@@ -62,6 +62,7 @@ __all__ = [
     "delete_result",
     "list_people",
     "load_history",
+    "people_with_file",
     "read_result",
     "save_result",
     "set_excluded",
@@ -284,6 +285,20 @@ def list_people(*, db_path: str | Path | None = None) -> tuple[str, ...]:
         return ()
     with closing(_connect(path, create=False)) as conn:
         rows = conn.execute("SELECT name FROM persons ORDER BY name COLLATE NOCASE").fetchall()
+    return tuple(r[0] for r in rows)
+
+
+def people_with_file(json_path: str | Path, *, db_path: str | Path | None = None
+                     ) -> tuple[str, ...]:
+    """The people whose history holds the test saved as ``json_path`` (sorted; often one)."""
+    path = Path(db_path) if db_path is not None else default_db_path()
+    if not path.is_file():
+        return ()
+    with closing(_connect(path, create=False)) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT p.name FROM results r JOIN persons p ON p.id = r.person_id "
+            "WHERE r.json_path = ? ORDER BY p.name COLLATE NOCASE",
+            (str(Path(json_path).resolve()),)).fetchall()
     return tuple(r[0] for r in rows)
 
 

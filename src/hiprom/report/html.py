@@ -44,6 +44,7 @@ from hiprom.report.history import (
     HistoryEntry,
     changes_since_last,
     load_history,
+    people_with_file,
     read_result,
 )
 from hiprom.vocabulary import Side
@@ -192,6 +193,8 @@ def load_report_inputs(
     """
     if result_path is None and person is None:
         raise InputError("Nothing to report; pass a result JSON or --person NAME.")
+    if result_path is not None and person is not None:
+        _check_owner(Path(result_path), person, db_path)
     history = load_history(person, db_path=db_path) if person is not None else ()
     if result_path is None and not history:
         raise InputError(f"Person {person!r} has no saved tests yet; measure first.")
@@ -205,6 +208,20 @@ def load_report_inputs(
     keyframe = _keyframe_for(json_path) if json_path is not None else None
     return ReportInputs(result, series, keyframe, tuple(history), person,
                         same[-1].measured_at if same else None)
+
+
+def _check_owner(json_path: Path, person: str, db_path: str | Path | None) -> None:
+    """Refuse to put ``person``'s name and history on a test saved as someone else's.
+
+    A name left in HIPROM_PERSON would otherwise head another patient's handover report.
+    A result in nobody's history may be reported for anyone the user names.
+    """
+    owners = people_with_file(json_path, db_path=db_path)
+    if owners and person.strip().casefold() not in {o.casefold() for o in owners}:
+        whose = " and ".join(repr(o) for o in owners)
+        raise InputError(f"{json_path} is saved in the history of {whose}, not {person!r} "
+                         f"(from --person or HIPROM_PERSON); pass --person {owners[0]!r}, or "
+                         "report it without a person")
 
 
 def _same_test(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
