@@ -223,7 +223,9 @@ def test_a_person_name_the_history_cannot_take_stops_the_command_at_once(
     args = {"app": ["app", "--no-browser", "--port", "0"],
             "measure": ["measure", str(Path(__file__).parents[1] / "samples" /
                                        "still_right_ir45_far.png")],
-            "live": ["live", "--headless"]}[command]
+            "live": ["live", "--headless", "--source",
+                     str(Path(__file__).parents[1] / "samples" / "seated_ir_left_right.mp4")]
+            }[command]
     run = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "o"), "--person", name])
     assert run.exit_code == 2, run.output
     lines = [line for line in run.output.splitlines() if line.strip()]

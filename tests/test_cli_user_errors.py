@@ -74,6 +74,9 @@ def _refuse_writing(monkeypatch, folder: Path, code: int, *, at: str = "create")
     monkeypatch.setattr(os, "write", write)
 
 
+#: A real clip for --source (run_live is replaced where it is used; it must only exist).
+CLIP = Path(__file__).resolve().parents[1] / "samples" / "seated_ir_left_right.mp4"
+
 @pytest.fixture
 def photo(tmp_path, monkeypatch) -> Path:
     """A photo that ``hiprom measure`` measures with a fake pose model (no MediaPipe)."""
@@ -327,7 +330,8 @@ def test_live_out_is_a_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(hiprom.live.session, "run_live", run_live)
     line = _one_error_line(runner.invoke(app, ["live", "--out", str(tmp_path / "live"),
-                                               "--headless", "--no-history"]))
+                                               "--source", str(CLIP), "--headless",
+                                               "--no-history"]))
     assert "live is a file where a folder is needed" in line
 
 
@@ -437,7 +441,7 @@ def test_measure_inputs_with_the_same_stem_keep_their_own_files(tmp_path, photo)
 OUT_COMMANDS = {
     "measure": ["measure", "{photo}", "--no-history"],
     "batch": ["batch", "{photo}", "-q", "--workers", "1"],
-    "live": ["live", "--headless", "--no-history"],
+    "live": ["live", "--source", str(CLIP), "--headless", "--no-history"],
     "app": ["app", "--no-browser", "-q"],
     "agreement": ["agreement", "{tmp}/results.csv", "{tmp}/reference.csv"],
 }
@@ -622,7 +626,8 @@ def test_live_without_out_checks_the_default_folder(tmp_path, started, monkeypat
         problem = (f"{tmp_path}: permission denied; pick a location you may write to, or fix "
                    "its permissions")
     before = sorted(tmp_path.iterdir())
-    line = _only_line(runner.invoke(app, ["live", "--headless", "--no-history"]))
+    line = _only_line(runner.invoke(app, ["live", "--source", str(CLIP), "--headless",
+                                          "--no-history"]))
     assert line == (f"error: {problem}; without --out the results are saved in "
                     "hiprom-results: choose another folder with --out FOLDER"), line
     assert "--out hiprom-results" not in line

@@ -66,6 +66,11 @@ def live(
     from hiprom.live.session import DEFAULT_OUT_PARENT, LiveOptions, run_live, save_history
     from hiprom.media.document import refusal, result_document
 
+    if headless and source is None:
+        # The guide waits for SPACE on its safety screen, and no window means no key.
+        raise typer.BadParameter(
+            "a camera test needs a window to press SPACE in: leave out --headless, play a "
+            "recording with --source FILE, or use hiprom app", param_hint="'--headless'")
     if not headless and (reason := no_display_reason()):
         raise fail(reason)
     try:
