@@ -265,7 +265,7 @@ class DeadCamera:
     ("opened", "frames", "message"),
     [
         # no such camera / wrong --camera index
-        (False, 0, "Could not open camera 0. Try --camera"),
+        (False, 0, r"Could not open camera 0\. Try another index \(--camera 1\)"),
         # a camera busy in another app: opens, sends nothing
         (True, 0, "opened but sent no picture: close other apps"),
     ],

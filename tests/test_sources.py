@@ -312,8 +312,25 @@ def test_real_rotated_still_and_video(real_footage: Path) -> None:
 @pytest.mark.reliability(case="camera index that does not exist",
                          outcome="one-line SourceError suggesting another --camera")
 def test_missing_camera_fails_cleanly() -> None:
-    with pytest.raises(SourceError, match=r"Could not open camera 7\. Try --camera 0"):
+    with pytest.raises(SourceError,
+                       match=r"Could not open camera 7\. Try another index \(--camera 0\)"):
         next(iter_webcam(7))
+
+
+def test_a_missing_camera_leaves_no_opencv_log_on_stderr() -> None:
+    # OpenCV logged each backend it tried ("[ WARN:0@0.44] global cap_v4l.cpp:915 ...",
+    # "[ERROR:0@0.44] ... obsensor ...") above hiprom's one line.
+    import os
+    import subprocess
+    import sys
+
+    code = ("from hiprom.media.sources import iter_webcam\n"
+            "try:\n    next(iter_webcam(7))\nexcept Exception as e:\n    print(e)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, env={k: v for k, v in os.environ.items()
+                                          if k not in ("OPENCV_LOG_LEVEL", "HIPROM_NATIVE_LOGS")})
+    assert "Could not open camera 7" in run.stdout, run.stdout + run.stderr
+    assert "WARN" not in run.stderr and "ERROR" not in run.stderr, run.stderr
 
 
 class FakeCapture:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from hiprom._native import native_stderr_silenced
 from hiprom.errors import CameraDisconnected, SourceError
 from hiprom.media.frames import Frame
 
@@ -38,8 +39,11 @@ class _Capture(Protocol):
 
 
 def _open_camera(camera_id: int) -> _Capture:
-    # VideoCapture's stub types read() as any Mat; a camera gives 8-bit BGR frames.
-    return cast(_Capture, cv2.VideoCapture(camera_id))
+    # OpenCV logs each backend it tries for a missing camera (a dozen WARN/ERROR lines);
+    # hiprom says in one line what failed and what to do.
+    with native_stderr_silenced():
+        # VideoCapture's stub types read() as any Mat; a camera gives 8-bit BGR frames.
+        return cast(_Capture, cv2.VideoCapture(camera_id))
 
 
 def _configure_camera(cap: _Capture, camera_id: int, resolution_wh: tuple[int, int],
@@ -87,9 +91,11 @@ def iter_webcam(
     cap = open_capture(camera_id)
     try:
         if not cap.isOpened():
+            other = "1" if camera_id == 0 else "0"
             raise SourceError(
-                f"Could not open camera {camera_id}. Try --camera 0 or 1, close other apps "
-                "using the camera, check permissions, or list devices with `ls /dev/video*`."
+                f"Could not open camera {camera_id}. Try another index (--camera {other}), "
+                "close other apps using the camera, check permissions, or list devices with "
+                "`ls /dev/video*`."
             )
         _configure_camera(cap, camera_id, resolution_wh, fps)
         yield from _read_camera(cap, camera_id, max_failed_reads, clock)
