@@ -106,3 +106,36 @@ def test_an_os_error_on_a_temporary_file_names_the_final_file(result_json, tmp_p
     assert result.exit_code == 1, result.output
     [line] = result.output.splitlines()
     assert made and ".part" not in line and f"{tmp_path / 'r.html'}" in line, line
+
+
+@pytest.mark.reliability(case="a report or plot file name whose ending says another format "
+                              "(`--format html -o r.pdf`, `--pdf -o r.html`, `-o r.txt`, "
+                              "`--plot trend.jpg`)",
+                         outcome="exit 1, one line naming the right ending; nothing written "
+                                 "(was: a PDF in a .html file, PNG data in a .jpg)")
+@pytest.mark.parametrize(("args", "name", "suggestion"), [
+    (["--format", "html"], "r.pdf", "r.html"),
+    (["--pdf"], "r.html", "r.pdf"),
+    ([], "r.txt", "r.html"),
+    ([], "report", "report.html"),
+])
+def test_report_refuses_a_file_ending_of_another_format(result_json, args, name, suggestion):
+    target = result_json.parent / name
+    line = _one_error_line(runner.invoke(app, ["report", str(result_json), *args, "-o",
+                                               str(target)]))
+    assert f"name it {suggestion}" in line, line
+    assert not target.exists()
+
+
+def test_report_takes_any_case_of_the_right_ending(result_json):
+    for name, args in (("A.PDF", ["--pdf"]), ("b.HTM", [])):
+        done = runner.invoke(app, ["report", str(result_json), *args, "-o",
+                                   str(result_json.parent / name)])
+        assert done.exit_code == 0, done.output
+
+
+def test_history_plot_must_be_named_png(result_json):
+    target = result_json.parent / "trend.jpg"
+    line = _one_error_line(runner.invoke(app, ["history", "--person", "ada", "--plot",
+                                               str(target)]))
+    assert "name it trend.png" in line and not target.exists()

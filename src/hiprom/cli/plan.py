@@ -201,6 +201,7 @@ def _history(
     name = person or DEFAULT_PERSON
     if plot is not None:   # before anything is changed
         _check_target(plot, (".png",), "plot")
+        _check_suffix(plot, (".png",), "the PNG plot", "--plot")
     if delete is not None:
         delete_result(name, delete)
     if exclude is not None:
@@ -250,6 +251,23 @@ def _check_target(target: Path, suffixes: tuple[str, ...], what: str,
                          f"{target.with_suffix(suffixes[0]).name}).")
 
 
+def _check_suffix(target: Path, suffixes: tuple[str, ...], what: str, option: str) -> None:
+    """Refuse a file name whose ending says another format than the one written.
+
+    A PDF named ``.html``, an HTML report named ``.pdf`` or ``.txt``, or a PNG named ``.jpg``
+    opens in the wrong program or not at all.
+
+    Raises:
+        InputError: ``target``'s suffix is not one of ``suffixes``.
+
+    """
+    if target.suffix.lower() not in suffixes:
+        ending = f"ends in {target.suffix}" if target.suffix else "has no file ending"
+        raise InputError(f"{option} {target} {ending}, but {what} is written there; name it "
+                         f"{target.with_suffix(suffixes[0]).name}" + (
+                             " (or pass --pdf for a PDF)" if suffixes[0] == ".html" else ""))
+
+
 # ---------------------------------------------------------------------------- report
 def _slug(name: str) -> str:
     """Return ``name`` made safe for a file name."""
@@ -286,6 +304,9 @@ def _report(
     target = out or (result.with_suffix(f".{kind.value}") if result is not None
                      else Path(f"hiprom-report-{_slug(str(person))}.{kind.value}"))
     _check_target(target, (".html", ".htm", ".pdf"), "report", source=result)
+    if out is not None:
+        _check_suffix(out, (".pdf",) if kind is ReportFormat.PDF else (".html", ".htm"),
+                      f"the {kind.value.upper()} report", "--out")
     write_report(result, target, format=kind, person=person, clinician=clinician,
                  clinic=clinic)
     if not quiet:
