@@ -208,6 +208,15 @@ def test_history_json(clip_dir: Path) -> None:
     assert [t["left_ir_deg"] for t in data["tests"]] == [21.0, 28.4]
     left = data["change_since_last"]["left"]
     assert left["real"] is True and left["limited_by"] == "MDC95"
+    # A script can manage the tests it reads: their ids, and what the trend uses.
+    ids = [e.id for e in load_history("default")]
+    assert [t["id"] for t in data["tests"]] == ids
+    assert all(t["excluded"] is False and t["kind"] == "video" for t in data["tests"])
+    assert [t["left_flags"] for t in data["tests"]] == [[], ["reps_excluded"]]
+    assert run("history", "--exclude", str(ids[0]), "-q").exit_code == 0
+    again = json.loads(run("history", "--json").output)["tests"]
+    assert again[0]["excluded"] is True and again[0]["left_in_trend"] is False
+    assert again[1]["left_in_trend"] is True
 
 
 def test_history_unknown_person(clip_dir: Path) -> None:

@@ -156,11 +156,15 @@ def _history_table(entries: tuple[Any, ...], person: str) -> Table:
 
 def _history_json(entries: tuple[Any, ...], changes: dict[Side, Any]) -> str:
     """Return the history and the changes as JSON."""
-    rows = [{"measured_at": e.measured_at.isoformat(), "source_path": e.source_path,
-             "json_path": e.json_path,
+    # ``id`` is what --delete, --exclude and --include take; ``in_trend`` says which values
+    # the trend and the change use (as the table's asterisk and the plot's hollow markers).
+    rows = [{"id": e.id, "measured_at": e.measured_at.isoformat(), "kind": e.kind,
+             "source_path": e.source_path, "json_path": e.json_path, "excluded": e.excluded,
              **{f"{s.value}_ir_deg": e.ir_deg[s] for s in Side},
              **{f"{s.value}_ir_ci95_deg": e.ci95_deg[s] for s in Side},
-             **{f"{s.value}_er_deg": e.er_deg[s] for s in Side}} for e in entries]
+             **{f"{s.value}_er_deg": e.er_deg[s] for s in Side},
+             **{f"{s.value}_in_trend": e.counts(s) for s in Side},
+             **{f"{s.value}_flags": list(e.leg_quality(s)) for s in Side}} for e in entries]
     diff = {s.value: None if c is None else {
         "previous_deg": c.previous_deg, "latest_deg": c.latest_deg, "delta_deg": c.delta_deg,
         "mdc95_deg": c.mdc95_deg, "combined_ci95_deg": c.combined_ci95_deg,
