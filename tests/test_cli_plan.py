@@ -120,7 +120,13 @@ def test_report_refuses_a_person_whose_history_does_not_hold_the_test(
     (["routines"], "No angles given"),                                         # nothing at all
     (["routines", "--left-er", "20"], "need --left"),                          # ER without IR
     (["routines", "--left", "28", "--compensation", "wobble"], "Unknown compensation"),
-    (["routines", "--left", "120"], "within ±90°"),                             # implausible
+    (["routines", "--left", "120"], "--left must be within ±90°"),              # implausible
+    # the option the user typed is named, and no Python word ("ir_deg", "(None)")
+    (["routines", "--left", "nan", "--right", "30"], "--left must be a finite number of "
+                                                     "degrees, got nan; re-measure it, or "
+                                                     "leave that leg out"),
+    (["routines", "--left", "30", "--left-er", "200"], "--left-er must be within ±90°"),
+    (["routines", "--left", "30", "--left-ci", "-1"], "--left-ci must be a finite number"),
     (["routines", str(DATA / "seated_clip.json"), "--left", "30"], "not both"),
     # ER is a positive magnitude; "-40" (ER written as a negative rotation, as the README's
     # sign convention has it) used to give a total arc of -10° without a word.
@@ -129,6 +135,15 @@ def test_report_refuses_a_person_whose_history_does_not_hold_the_test(
 ])
 def test_routines_errors(args: list[str], message: str) -> None:
     assert failed_with(run(*args), message)
+
+
+def test_routines_for_a_refused_test_gives_the_refusal(tmp_path: Path) -> None:
+    # It had said "Neither leg was measured ... re-run the test with the lower legs in view".
+    data = read_result(DATA / "seated_clip.json")
+    data["protocol"] = {"valid": False, "reason": "the knees are above the hips"}
+    (tmp_path / "floor.json").write_text(json.dumps(data))
+    assert failed_with(run("routines", tmp_path / "floor.json"),
+                       "is not the seated test (the knees are above the hips)")
 
 
 def test_routines_bad_json(tmp_path: Path) -> None:

@@ -62,6 +62,14 @@ def _leg(ir: float | None, er: float | None, ci: float | None, side: str) -> Leg
     if er is not None and er < 0:
         raise InputError(f"--{side}-er is the external rotation as a positive number of degrees "
                          f"(40 for 40° of ER), got {er:g}; drop the minus sign.")
+    from hiprom.plan.bands import check_angle, check_error
+
+    # Checked here so that the message names the option the user typed, not a parameter.
+    check_angle(ir, f"--{side}")
+    if er is not None:
+        check_angle(er, f"--{side}-er")
+    if ci is not None:
+        check_error(ci, f"--{side}-ci")
     return LegInput(ir, er, DEFAULT_CI95_DEG if ci is None else ci)
 
 
@@ -77,6 +85,11 @@ def _plan_inputs(result: Path | None, angles: dict[str, float | None],
             raise InputError(f"Pass a result JSON or angles, not both (got {', '.join(given)}); "
                              "drop one.")
         data = read_result(result)
+        protocol = data.get("protocol") or {}
+        if protocol.get("valid") is False:  # refused: say why, not "neither leg measured"
+            reason = protocol.get("reason") or "see the result's protocol.reason"
+            raise InputError(f"{result} is not the seated test ({reason}), so it has no "
+                             "routine; measure the seated test again")
         left, right = leg_inputs(data)
         return left, right, [*result_compensations(data), *compensation]
     left = _leg(angles["left"], angles["left_er"], angles["left_ci"], "left")

@@ -152,7 +152,7 @@ def check_angle(value: float, name: str) -> float:
     """Return ``value`` as float, or raise InputError if it is not a plausible angle."""
     if not _is_number(value) or not math.isfinite(value):
         raise InputError(f"{name} must be a finite number of degrees, got {value!r}; "
-                         "re-measure or leave the leg out (None).")
+                         "re-measure it, or leave that leg out.")
     if abs(value) > _MAX_ABS_ANGLE_DEG:
         raise InputError(f"{name} must be within ±{_MAX_ABS_ANGLE_DEG:.0f}°, got {value}; "
                          "check the sign and units (degrees).")
