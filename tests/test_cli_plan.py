@@ -103,15 +103,20 @@ def test_report_refuses_a_person_whose_history_does_not_hold_the_test(
                                                  "sha256": "b" * 64}}, person="bob")
     monkeypatch.setenv("HIPROM_PERSON", "bob")
     refused = run("report", test, "--out", tmp_path / "r.html")
-    assert failed_with(refused, "saved in the history of 'gus', not 'bob'"), refused.output
+    assert failed_with(refused, "is a test in the history of 'gus', not of 'bob'"), refused.output
     assert "--person 'gus'" in refused.output and not (tmp_path / "r.html").exists()
     assert run("report", test, "--person", "GUS", "--out", tmp_path / "g.html").exit_code == 0
     assert "Progress of GUS" in (tmp_path / "g.html").read_text()
+    # Told by content: a copy elsewhere is still gus's test.
+    copy = tmp_path / "copy.json"
+    shutil.copy(test, copy)
+    assert failed_with(run("report", copy, "--out", tmp_path / "c.html"), "of 'gus'")
     monkeypatch.delenv("HIPROM_PERSON")
     assert run("report", test, "--out", tmp_path / "n.html").exit_code == 0
     # A result in nobody's history may be reported with any person's trend.
     other = tmp_path / "elsewhere.json"
-    shutil.copy(test, other)
+    other.write_text(json.dumps(read_result(test) | {"source": {
+        **read_result(test)["source"], "sha256": "c" * 64}}))
     assert run("report", other, "--person", "bob", "--out", tmp_path / "b.html").exit_code == 0
 
 

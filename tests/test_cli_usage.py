@@ -116,3 +116,39 @@ def test_ctrl_c_in_any_command_prints_the_one_interrupt_line(args, monkeypatch, 
     assert stop.value.code == 130
     err = capsys.readouterr().err
     assert err.count(INTERRUPTED) == 1 and "Traceback" not in err, err
+
+
+def test_stopping_the_app_with_ctrl_c_prints_no_interrupt_warning(tmp_path, monkeypatch,
+                                                                   capsys):
+    # Ctrl+C is how the app is stopped; "nothing partial was kept — run the same command
+    # again" would tell the user something went wrong.
+    from hiprom.app import runner
+    from hiprom.cli.common import INTERRUPTED
+    from hiprom.cli.main import main
+
+    def serve(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "serve", serve)
+    monkeypatch.setattr(sys, "argv", ["hiprom", "app", "--no-browser", "--port", "0", "-q",
+                                      "-o", str(tmp_path / "o")])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 130
+    assert INTERRUPTED not in capsys.readouterr().err
+
+
+def test_a_stop_signal_the_user_ignores_stays_ignored():
+    # Under nohup SIGHUP is ignored; closing the terminal must not stop measure or live.
+    import signal
+
+    from hiprom.cli.main import stop_signals_as_interrupt
+
+    saved = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stop_signals_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, saved)

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from builders import MODEL_BODY, landmarks, seated_xy
 from hiprom.core.landmarks import LandmarkName, Landmarks
-from hiprom.errors import CameraDisconnected, LiveError, SourceError
+from hiprom.errors import CameraDisconnected, InputError, LiveError, SourceError
 from hiprom.live.session import LiveOptions, run_live
 from hiprom.live.states import Key, Phase
 from hiprom.media.document import result_document
@@ -168,10 +168,18 @@ def interrupted_session(tmp_path: Path, *, at_s: float | None, threaded: bool = 
             return Key.NEXT
         return None
 
-    return run_live(
-        LiveOptions(headless=True, out_dir=tmp_path / "out", threaded=threaded),
-        backend_factory=lambda mode: TimedBackend(alternating, started),
-        frames=frames, on_frame=on_frame)
+    import signal
+
+    # Python's own Ctrl-C handler, whatever the test runner's (a runner started in the
+    # background ignores SIGINT, and interrupt_main then does nothing).
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return run_live(
+            LiveOptions(headless=True, out_dir=tmp_path / "out", threaded=threaded),
+            backend_factory=lambda mode: TimedBackend(alternating, started),
+            frames=frames, on_frame=on_frame)
+    finally:
+        signal.signal(signal.SIGINT, saved)
 
 
 @pytest.mark.reliability(case="Ctrl-C in the middle of a live test",
@@ -189,6 +197,22 @@ def test_ctrl_c_mid_test_keeps_the_reps(tmp_path, threaded):
     assert (tmp_path / "out" / "live.csv").is_file()
 
 
+def test_ctrl_c_before_any_rep_saves_nothing(tmp_path):
+    # Stopped during the neutral: an empty "test" had been saved (and entered the history).
+    result = interrupted_session(tmp_path, at_s=3.0)
+    assert result.interrupted and result.measurement is None and result.written == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_on_the_result_screen_keeps_a_complete_test(tmp_path):
+    # The six reps are done by 35 s; Ctrl-C at 45 s closes a finished test, not a cut one.
+    result = interrupted_session(tmp_path, at_s=45.0)
+    assert not result.interrupted
+    data = json.loads((tmp_path / "out" / "live.json").read_text())
+    assert data["source"]["truncated"] is False and "truncated" not in data["quality"]
+    assert data["legs"]["right"]["internal_rotation_deg"] == pytest.approx(40.0, abs=0.5)
+
+
 def test_the_live_cli_says_ctrl_c_kept_the_reps_and_exits_130(tmp_path, monkeypatch):
     import hiprom.live.session as live_session
 
@@ -198,18 +222,22 @@ def test_the_live_cli_says_ctrl_c_kept_the_reps_and_exits_130(tmp_path, monkeypa
     run = CliRunner().invoke(_cli(), ["live", "--source", str(SAMPLE), "--headless", "--out",
                                       str(tmp_path / "o"), "--person", "Ada"])
     assert run.exit_code == 130, run.output
-    assert "interrupted; the reps measured so far are saved" in run.output
-    assert "Traceback" not in run.output
+    assert "interrupted; the reps measured so far are saved" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     from hiprom.report.history import load_history
 
     assert len(load_history("Ada")) == 1, "an interrupted test is kept like one ended with q"
 
-    monkeypatch.setattr(live_session, "run_live",
-                        lambda options: interrupted_session(tmp_path / "early", at_s=None))
-    early = CliRunner().invoke(_cli(), ["live", "--source", str(SAMPLE), "--headless",
-                                        "--out", str(tmp_path / "o")])
-    assert early.exit_code == 130, early.output
-    assert "interrupted before anything was measured; nothing was saved" in early.output
+    for at_s in (None, 3.0):   # before the first frame; during the neutral
+        monkeypatch.setattr(live_session, "run_live", lambda options, a=at_s: (
+            interrupted_session(tmp_path / f"early-{a}", at_s=a)))
+        early = CliRunner().invoke(_cli(), ["live", "--source", str(SAMPLE), "--headless",
+                                            "--out", str(tmp_path / "o"), "--person", "Bo"])
+        assert early.exit_code == 130, early.output
+        assert early.stderr.strip() == ("interrupted before anything was measured; nothing "
+                                        "was saved"), early.stderr
+    with pytest.raises(InputError, match="No saved results for person 'Bo'"):
+        load_history("Bo")
 
 
 @pytest.mark.mediapipe
@@ -219,20 +247,33 @@ def test_a_stopped_live_process_saves_what_it_measured(tmp_path, signame):
     """The real command, played at its own pace and stopped half way by a signal."""
     import signal
 
+    from hiprom.app.headless import default_sigint
+
     out = tmp_path / "out"
     env = {**os.environ, "HIPROM_HOME": str(tmp_path / "home")}
-    proc = subprocess.Popen([sys.executable, "-m", "hiprom.cli.main", "live", "--source",
+    # default_sigint: a test runner started in the background ignores SIGINT, and so would
+    # the child; at a terminal Ctrl-C reaches Python's handler.
+    proc = subprocess.Popen([sys.executable, "-m", "hiprom.cli.main", "-v", "live", "--source",
                              str(SAMPLE), "--headless", "--realtime", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    time.sleep(8.0)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=default_sigint)
+    seen = []
+    for line in proc.stderr:   # wait for the model, however long it takes to load
+        seen.append(line)
+        if "first frame analysed" in line:
+            break
+    # The sample holds the left leg 3.0-5.0 s into it, the right 7.5-9.5 s, and ends at 11.5.
+    time.sleep(6.5)
     assert proc.poll() is None, "the clip ended before the signal: play a longer one"
     proc.send_signal(getattr(signal, signame))
     stdout, stderr = proc.communicate(timeout=60)
+    stderr = "".join(seen) + stderr
     assert proc.returncode == 130, (stdout, stderr)
     assert "interrupted; the reps measured so far are saved" in stderr, stderr
     assert "Traceback" not in stderr
     data = json.loads((out / "seated_ir_left_right.json").read_text())
     assert data["source"]["truncated"] is True
+    assert data["legs"]["left"]["internal_rotation_deg"] is not None   # the held rep is kept
 
 
 class DeadCamera:

@@ -23,8 +23,11 @@ def _pages(pdf: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def clip_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pdf") / "clip.pdf"
-    return hiprom.write_report(DATA / "seated_clip.json", out, person="Ada Lovelace",
-                               clinician="J. Smith, PT", clinic="Hip Lab")
+    # Module-scoped, so set up before the per-test history isolation: isolate it here.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HIPROM_HOME", str(tmp_path_factory.mktemp("home")))
+        return hiprom.write_report(DATA / "seated_clip.json", out, person="Ada Lovelace",
+                                   clinician="J. Smith, PT", clinic="Hip Lab")
 
 
 def test_one_test_fits_on_three_a4_pages(clip_pdf: Path) -> None:

@@ -70,8 +70,13 @@ def app_command(
         out_console.print(f"results go to {printable(out.resolve())}; Ctrl+C stops the app",
                           soft_wrap=True)
     with sock:
-        serve(sock, out_dir=out, person=person, open_browser=browser, quiet=quiet,
-              show_faces=show_faces)
+        try:
+            serve(sock, out_dir=out, person=person, open_browser=browser, quiet=quiet,
+                  show_faces=show_faces)
+        except KeyboardInterrupt:
+            # Ctrl+C is how the app is stopped (its start line says so): each test was saved
+            # when it ended, so there is nothing to warn about; 130 as for any interrupt.
+            raise typer.Exit(130) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -24,13 +24,17 @@ __all__ = ["BLUR_FACES_DEFAULT", "FAST_RETIRED", "INTERRUPTED", "NOT_SAVED", "PE
 PERSON_ENV = "HIPROM_PERSON"
 
 
-def checked_person(name: str | None) -> str | None:
+def checked_person(ctx: typer.Context, param: Any, name: str | None) -> str | None:
     """``--person``'s callback: a name the history cannot take is a usage error, at once.
 
     Checked when the command line is read, so a bad name stops the command before anything
-    is measured or served (it had been found only when saving each finished test).
+    is measured or served (it had been found only when saving each finished test). A blank
+    HIPROM_PERSON counts as unset, as an empty one does.
     """
     if name is None:
+        return None
+    source = ctx.get_parameter_source(param.name) if param is not None else None
+    if not name.strip() and source is not None and source.name == "ENVIRONMENT":
         return None
     from hiprom.report.history import check_person
 

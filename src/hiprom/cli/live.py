@@ -39,7 +39,9 @@ def live(
         "--source", exists=True, dir_okay=False,
         help="Feed a video file through the same loop instead of a camera (no keys needed).",
     )] = None,
-    headless: Annotated[bool, typer.Option(help="Run without a window.")] = False,
+    headless: Annotated[bool, typer.Option(
+        help="Run without a window (with --source: a camera test needs SPACE pressed).")
+    ] = False,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Folder for the result files [default: hiprom-results/live-<time>].",
     )] = None,
@@ -62,7 +64,8 @@ def live(
 ) -> None:
     """Guided seated hip rotation self-test: SPACE start/next, r redo a rep, q or Esc quit."""
     from hiprom.cli.app import no_display_reason
-    from hiprom.cli.main import _stop_signals_as_interrupt, err_console, fail, out_console
+    from hiprom.cli.main import err_console, fail, out_console, stop_signals_as_interrupt
+    from hiprom.live.save import has_values
     from hiprom.live.session import DEFAULT_OUT_PARENT, LiveOptions, run_live, save_history
     from hiprom.media.document import refusal, result_document
 
@@ -83,10 +86,11 @@ def live(
                           realtime=realtime, linger_s=linger,
                           measure=MeasureOptions(model=model), show_faces=show_faces)
     try:
-        with _stop_signals_as_interrupt():  # SIGTERM, SIGHUP: stop like Ctrl-C, keep the reps
+        with stop_signals_as_interrupt():  # SIGTERM, SIGHUP: stop like Ctrl-C, keep the reps
             result = run_live(options)
         m = result.measurement
-        if m is not None and m.valid and history and person:  # a refused test: files only
+        if m is not None and m.valid and has_values(m) and history and person:
+            # a refused test, or one with no value (quit before any rep): files only
             json_path = next((p for p in result.written if p.suffix == ".json"), None)
             if json_path is not None:
                 save_history(m, person, json_path)

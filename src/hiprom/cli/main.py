@@ -127,12 +127,13 @@ def interrupted() -> typer.Exit:
 
 
 @contextlib.contextmanager
-def _stop_signals_as_interrupt() -> Iterator[None]:
+def stop_signals_as_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP end the block like Ctrl-C (a KeyboardInterrupt).
 
     ``timeout``, a job scheduler or a closed terminal stop a run with these; by default they
     kill the process at once, leaving the temporary files of the set being written. As an
-    interrupt, the set is removed and the one interrupt line printed (exit 130).
+    interrupt, the command does what it does on Ctrl-C (``measure`` removes the set being
+    written, ``live`` saves the reps so far), and exits 130.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -141,8 +142,9 @@ def _stop_signals_as_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    # A signal the user chose to ignore (``nohup`` ignores SIGHUP) stays ignored.
     stops = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
-             if s is not None]
+             if s is not None and signal.getsignal(s) is not signal.SIG_IGN]
     saved = {s: signal.signal(s, interrupt) for s in stops}
     try:
         yield
@@ -281,7 +283,7 @@ def measure(
     except InputError as err:
         raise fail(str(err)) from None
     try:
-        with _stop_signals_as_interrupt():
+        with stop_signals_as_interrupt():
             failed = _measure_all(paths, out, options, annotate=annotate, exports=exports,
                                   person=person, history=history, quiet=quiet,
                                   show_faces=show_faces)
@@ -402,13 +404,6 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print(INTERRUPTED, soft_wrap=True, markup=False, highlight=False)
         sys.exit(130)
-    except SystemExit as stop:
-        # Typer turns a Ctrl-C that no command caught into exit code 130 silently; a
-        # command that handled its own interrupt raised its Exit without that cause.
-        if isinstance(stop.__context__, typer.Exit) and isinstance(
-                stop.__context__.__cause__, KeyboardInterrupt):
-            err_console.print(INTERRUPTED, soft_wrap=True, markup=False, highlight=False)
-        raise
 
 
 if __name__ == "__main__":

@@ -85,9 +85,9 @@ def _plan_inputs(result: Path | None, angles: dict[str, float | None],
             raise InputError(f"Pass a result JSON or angles, not both (got {', '.join(given)}); "
                              "drop one.")
         data = read_result(result)
-        protocol = data.get("protocol") or {}
-        if protocol.get("valid") is False:  # refused: say why, not "neither leg measured"
-            reason = protocol.get("reason") or "see the result's protocol.reason"
+        from hiprom.media.document import refusal
+
+        if (reason := refusal(data)) is not None:  # say why, not "neither leg measured"
             raise InputError(f"{result} is not the seated test ({reason}), so it has no "
                              "routine; measure the seated test again")
         left, right = leg_inputs(data)

@@ -115,4 +115,12 @@ class OneLineUsageGroup(TyperGroup):
             return " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))
 
         with _one_line(command):
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt:
+                # A command that keeps work on Ctrl-C catches it itself and says so; for the
+                # rest, the one interrupt line (typer would exit 130 without a word).
+                from hiprom.cli.common import INTERRUPTED
+
+                sys.stderr.write(INTERRUPTED + "\n")
+                raise typer.Exit(130) from None

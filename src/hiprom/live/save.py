@@ -87,8 +87,13 @@ def _key_frame(m: Measurement, stash: dict[int, tuple[int, np.ndarray]], path: P
 
 
 def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Path, *,
-                 custom_model: bool, interrupted: bool) -> tuple[Measurement | None, list[Path]]:
-    """Build and write the session's files; returns the measurement and the paths."""
+                 custom_model: bool, interrupted: bool, only_with_values: bool = False,
+                 ) -> tuple[Measurement | None, list[Path]]:
+    """Build and write the session's files; returns the measurement and the paths.
+
+    With ``only_with_values``, a session in which no leg has a value writes nothing and
+    returns ``(None, [])`` (a test stopped before its first rep).
+    """
     n = len(worker.phases)
     records = worker.analysis.records[:n]
     if not records:
@@ -104,6 +109,8 @@ def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Pa
     m = build_session(records, guide, source, model=_model(custom_model, options.measure),
                       quality=("truncated",) if interrupted else (), options=options.measure,
                       tracker=worker.analysis.tracker)
+    if only_with_values and not has_values(m):
+        return None, []
     stem = file.stem if file else "live"
     blur = not options.show_faces
     with AtomicFiles() as files:  # the session's files appear together or not at all
@@ -115,6 +122,12 @@ def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Pa
                              blur_faces=blur)
             written += [key] if key is not None else []
     return m, written
+
+
+def has_values(m: Measurement) -> bool:
+    """Whether any leg of ``m`` has a held IR or ER value."""
+    return any(leg.internal_rotation_deg is not None or leg.external_rotation_deg is not None
+               for leg in m.legs.values())
 
 
 def save_history(m: Measurement, person: str, json_path: Path) -> bool:

@@ -21,6 +21,7 @@ and the saving in :mod:`hiprom.live.save`; their public names are re-exported he
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -205,11 +206,11 @@ def run_live(options: LiveOptions, *, backend_factory: BackendFactory | None = N
     out_dir = options.out_dir or _default_out()
     ui = _Ui(options, result, on_frame)
 
-    def finalise(interrupted: bool) -> None:
+    def finalise(interrupted: bool, *, only_with_values: bool = False) -> None:
         if result.measurement is None:
             result.measurement, result.written = save_session(
                 worker, guide, options, out_dir, custom_model=backend_factory is not None,
-                interrupted=interrupted)
+                interrupted=interrupted, only_with_values=only_with_values)
         if result.measurement is not None:
             result.frames_analysed = len(result.measurement.timestamps_s)
             ui.screen = result_lines(result_document(result.measurement), out_dir)
@@ -232,8 +233,12 @@ def run_live(options: LiveOptions, *, backend_factory: BackendFactory | None = N
                 thread.join(timeout=5.0)
             if not thread.is_alive():  # stopped: tally its last reps (again is harmless)
                 guide.settle()
+            if guide.phase is Phase.RESULT:  # the test was complete: saved, nothing lost
+                finalise(False)
+                return result
             result.interrupted = True
-            finalise(guide.phase is not Phase.RESULT)
+            # Stopped before any value was measured: nothing to keep, so nothing is saved.
+            finalise(True, only_with_values=True)
             return result
         error = worker.newest.error
         if error is not None and not (isinstance(error, HipromError) and worker.phases):
@@ -241,7 +246,8 @@ def run_live(options: LiveOptions, *, backend_factory: BackendFactory | None = N
         result.error = error  # a camera that failed mid-test: save what was measured
         finalise(not auto and guide.phase is not Phase.RESULT)
         if snap is not None and ui.window and ui.screen and not guide.finished:
-            _linger(ui, snap, options.linger_s if auto else None)
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C closes the saved result
+                _linger(ui, snap, options.linger_s if auto else None)
     finally:
         worker.stop.set()
         if thread.is_alive():

@@ -215,6 +215,8 @@ class Worker:
             with self.factory(self.o.mode) as backend:
                 for record in iter_records(self.frames(), backend, options=self.o.measure,
                                            analysis=self.analysis):
+                    if not self.phases:
+                        log.debug("live: first frame analysed")  # the model is up
                     snap = self.step(record)
                     if after_step is not None:
                         after_step(snap)

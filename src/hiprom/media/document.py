@@ -85,6 +85,6 @@ def refusal(result: Mapping[str, Any]) -> str | None:
     screen that shows the result (the app's card, the live window).
     """
     protocol = result.get("protocol") or {}
-    if protocol.get("valid", True):
+    if protocol.get("valid") is not False:  # true, or no verdict recorded: not a refusal
         return None
     return str(protocol.get("reason") or "the picture does not look like the seated test")

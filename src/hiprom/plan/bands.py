@@ -162,7 +162,8 @@ def check_angle(value: float, name: str) -> float:
 def check_error(value: float, name: str) -> float:
     """Return ``value`` as float, or raise InputError if it is not a finite error ≥ 0."""
     if not _is_number(value) or not math.isfinite(value) or value < 0:
-        raise InputError(f"{name} must be a finite number of degrees ≥ 0, got {value!r}.")
+        raise InputError(f"{name} must be a finite number of degrees ≥ 0, got {value!r}; "
+                         "give the half-width of the 95% interval, e.g. 3.5.")
     return float(value)
 
 

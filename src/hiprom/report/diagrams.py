@@ -433,7 +433,7 @@ def build_history_plot_png(entries: Sequence[HistoryEntry], *, person: str | Non
             when, ir, ci, _ = zip(*bad, strict=True)
             ax.errorbar(when, ir, yerr=ci, color=_COLOURS[side], marker="o", mfc="white",
                         capsize=4, lw=0, elinewidth=1, ls="none",
-                        label=f"{side.value} IR, not in trend (flagged or excluded)")
+                        label=f"{side.value} IR, not in trend")
     ax.set_ylabel("internal rotation (°)")
     if entries:
         first, last = entries[0].measured_at, entries[-1].measured_at
@@ -441,7 +441,10 @@ def build_history_plot_png(entries: Sequence[HistoryEntry], *, person: str | Non
         span = (f"{first:%Y-%m-%d}" if f"{first:%Y-%m-%d}" == f"{last:%Y-%m-%d}"
                 else f"{first:%Y-%m-%d} to {last:%Y-%m-%d}")
         ax.set_title(f"{who}seated hip IR, {span}", fontsize=10, loc="left")
-    fig.legend(loc="outside upper center", frameon=False, ncol=4, fontsize=8)
+    # Up to five entries, two of them long: three columns would run past a half-page figure.
+    n_entries = len(ax.get_legend_handles_labels()[0])
+    fig.legend(loc="outside upper center", frameon=False, ncol=n_entries if n_entries <= 3 else 2,
+               fontsize=8)
     # Dates as a person reads them at any span (days apart, or minutes on one day); the
     # default formatter wrote "29:18.000000" for tests seconds apart.
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter

@@ -62,7 +62,7 @@ __all__ = [
     "delete_result",
     "list_people",
     "load_history",
-    "people_with_file",
+    "people_with_test",
     "read_result",
     "save_result",
     "set_excluded",
@@ -169,8 +169,10 @@ def check_person(person: str) -> str:
     """Return the stripped name, or raise InputError."""
     name = person.strip() if isinstance(person, str) else ""
     if not name or len(name) > _MAX_NAME or not name.isprintable():
+        text = str(person)
+        shown = repr(text) if len(text) <= 40 else f"{text[:40]!r}… ({len(text)} characters)"
         raise InputError(f"Person name must be 1–{_MAX_NAME} printable characters, got "
-                         f"{person!r}; pass e.g. --person alex.")
+                         f"{shown}; pass e.g. --person alex.")
     return name
 
 
@@ -288,17 +290,21 @@ def list_people(*, db_path: str | Path | None = None) -> tuple[str, ...]:
     return tuple(r[0] for r in rows)
 
 
-def people_with_file(json_path: str | Path, *, db_path: str | Path | None = None
+def people_with_test(result: Mapping[str, Any], *, db_path: str | Path | None = None
                      ) -> tuple[str, ...]:
-    """The people whose history holds the test saved as ``json_path`` (sorted; often one)."""
+    """The people whose history holds the test ``result`` records (the same input), sorted.
+
+    Matched by content, as :func:`save_result` keys a test, so a moved, copied or
+    overwritten result file is still told apart.
+    """
     path = Path(db_path) if db_path is not None else default_db_path()
     if not path.is_file():
         return ()
     with closing(_connect(path, create=False)) as conn:
         rows = conn.execute(
             "SELECT DISTINCT p.name FROM results r JOIN persons p ON p.id = r.person_id "
-            "WHERE r.json_path = ? ORDER BY p.name COLLATE NOCASE",
-            (str(Path(json_path).resolve()),)).fetchall()
+            "WHERE r.input_key = ? ORDER BY p.name COLLATE NOCASE",
+            (input_key(result),)).fetchall()
     return tuple(r[0] for r in rows)
 
 

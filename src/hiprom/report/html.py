@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from hiprom._version import __version__
-from hiprom.errors import InputError
+from hiprom.errors import InputError, printable
 from hiprom.plan.assessment import DISCLAIMER, TARGET_HIGH_DEG, TARGET_LOW_DEG
 from hiprom.plan.interpret import leg_inputs, result_compensations
 from hiprom.plan.references import REFERENCES, ReferenceKind
@@ -44,9 +44,10 @@ from hiprom.report.history import (
     HistoryEntry,
     changes_since_last,
     load_history,
-    people_with_file,
+    people_with_test,
     read_result,
 )
+from hiprom.results.files import input_key
 from hiprom.vocabulary import Side
 
 __all__ = [
@@ -193,14 +194,16 @@ def load_report_inputs(
     """
     if result_path is None and person is None:
         raise InputError("Nothing to report; pass a result JSON or --person NAME.")
-    if result_path is not None and person is not None:
-        _check_owner(Path(result_path), person, db_path)
+    result = read_result(result_path) if result_path is not None else None
+    if result is not None and person is not None:
+        _check_owner(Path(str(result_path)), result, person, db_path)
     history = load_history(person, db_path=db_path) if person is not None else ()
-    if result_path is None and not history:
+    if result is None and not history:
         raise InputError(f"Person {person!r} has no saved tests yet; measure first.")
     json_path = Path(result_path) if result_path is not None else (
         Path(history[-1].json_path) if history[-1].json_path else None)
-    result = read_result(result_path) if result_path is not None else history[-1].result
+    if result is None:
+        result = history[-1].result
     same = [e for e in history if _same_test(e.result, result)]
     series = None
     if json_path is not None and json_path.with_suffix(".csv").is_file():
@@ -210,26 +213,24 @@ def load_report_inputs(
                         same[-1].measured_at if same else None)
 
 
-def _check_owner(json_path: Path, person: str, db_path: str | Path | None) -> None:
+def _check_owner(json_path: Path, result: Mapping[str, Any], person: str,
+                 db_path: str | Path | None) -> None:
     """Refuse to put ``person``'s name and history on a test saved as someone else's.
 
     A name left in HIPROM_PERSON would otherwise head another patient's handover report.
     A result in nobody's history may be reported for anyone the user names.
     """
-    owners = people_with_file(json_path, db_path=db_path)
+    owners = people_with_test(result, db_path=db_path)
     if owners and person.strip().casefold() not in {o.casefold() for o in owners}:
         whose = " and ".join(repr(o) for o in owners)
-        raise InputError(f"{json_path} is saved in the history of {whose}, not {person!r} "
-                         f"(from --person or HIPROM_PERSON); pass --person {owners[0]!r}, or "
-                         "report it without a person")
+        raise InputError(f"{printable(json_path)} is a test in the history of {whose}, not of "
+                         f"{person!r}; pass --person {owners[0]!r}, or report it without a "
+                         "person (HIPROM_PERSON= hiprom report … if that variable is set)")
 
 
 def _same_test(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Return whether two results come from the same input (same source hash and kind)."""
-    sa, sb = a.get("source") or {}, b.get("source") or {}
-    if sa.get("sha256") and sa.get("kind") != "live":
-        return (sa.get("sha256"), sa.get("kind")) == (sb.get("sha256"), sb.get("kind"))
-    return a == b
+    """Return whether two results come from the same input (the history's own key)."""
+    return input_key(a) == input_key(b)
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -646,7 +647,8 @@ def _history(entries: Sequence[HistoryEntry], person: str | None) -> str:
     return (f'<section id="history"><h2>Progress of {escape(person or "this person")}</h2>'
             f'<div class="history"><figure>'
             f"{_img(build_history_plot_png(entries, person=person), 'IR per test')}"
-            "<figcaption>IR per test with its 95% interval.</figcaption></figure><div>"
+            "<figcaption>IR per test with its 95% interval; a hollow marker is left out of the "
+            "trend (flagged or excluded).</figcaption></figure><div>"
             f"<h3>Change since the last test</h3>{changes}{more}</div></div>"
             f'<table class="{"all-tests" if len(entries) > 1 else ""}"><tr><th>Test (UTC)</th>'
             '<th class="num">Left IR</th><th class="num">Right IR</th><th>Flags</th></tr>'
