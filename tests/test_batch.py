@@ -319,6 +319,11 @@ def test_the_count_line_counts_each_input_once(tmp_path, fake):
 
     retried = run_batch(replace(config, retry_failed=True), score_fn=module.score)
     assert tuple(retried.tally()) == (0, 3, 1, 0, 1)
+    # The store's record of each run counts the same way.
+    with sqlite3.connect(tmp_path / "out" / DEFAULT_STORE_NAME) as db:
+        runs = db.execute("SELECT n_inputs, n_scored, n_skipped, n_failed FROM runs "
+                          "ORDER BY run_id").fetchall()
+    assert runs == [(4, 3, 0, 1), (4, 0, 3, 1), (4, 0, 3, 1)]
 
 
 def test_failed_inputs_are_retried_only_when_asked(tmp_path, fake):

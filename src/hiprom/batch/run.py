@@ -464,8 +464,9 @@ def _run_locked(config: BatchConfig, inputs: Sequence[BatchInput], *, score_fn: 
         report.results = store.results(key, paths=[r.path for r, _, _ in records])
         report.failures = [(s.input.path, s.failure) for s in report.results
                            if s.status != "ok"]
-        store.finish_run(run_id, n_inputs=len(inputs), n_scored=report.n_scored,
-                         n_skipped=report.n_skipped, n_failed=len(report.failures))
+        count = report.tally()  # by input path, as the terminal's count line: they add up
+        store.finish_run(run_id, n_inputs=len(inputs), n_scored=count.scored_now,
+                         n_skipped=count.from_store, n_failed=count.failed)
     from hiprom.batch.summary import write_exports
 
     report.exports = write_exports(report.results, config.out_dir)
