@@ -200,7 +200,9 @@ def test_the_app_takes_the_person_from_hiprom_person_as_the_other_commands_do(
     assert CliRunner().invoke(app, [*args, "--person", "ada"]).exit_code == 0
     monkeypatch.delenv("HIPROM_PERSON")
     assert CliRunner().invoke(app, args).exit_code == 0
-    assert served == ["eve", "ada", "default"]
+    monkeypatch.setenv("HIPROM_PERSON", "   ")   # blank counts as unset, as empty does
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert served == ["eve", "ada", "default", "default"]
 
 
 @pytest.mark.reliability(case="a person name the history cannot take (blank, 70 characters) "

@@ -24,7 +24,8 @@ __all__ = ["BLUR_FACES_DEFAULT", "FAST_RETIRED", "INTERRUPTED", "NOT_SAVED", "PE
 PERSON_ENV = "HIPROM_PERSON"
 
 
-def checked_person(ctx: typer.Context, param: Any, name: str | None) -> str | None:
+def checked_person(ctx: typer.Context, param: typer.CallbackParam,
+                   name: str | None) -> str | None:
     """``--person``'s callback: a name the history cannot take is a usage error, at once.
 
     Checked when the command line is read, so a bad name stops the command before anything
