@@ -36,7 +36,8 @@ def checked_person(ctx: typer.Context, param: typer.CallbackParam,
         return None
     source = ctx.get_parameter_source(param.name) if param is not None else None
     if not name.strip() and source is not None and source.name == "ENVIRONMENT":
-        return None
+        default = param.default if param is not None else None
+        return None if default is None else str(default)   # as if unset: the default
     from hiprom.report.history import check_person
 
     try:
