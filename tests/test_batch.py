@@ -545,7 +545,7 @@ def test_hostile_manifest_and_names_cannot_inject_formulas(tmp_path, fake):
     write_inputs(tmp_path / "in", {name: f"IR -5 {30 + i}" for i, name in
                                      enumerate(names)} | {"fail.mp4": "FAIL"})
     hostile = {"patient_id": "=cmd|' /C calc'!A0", "session_date": "@SUM(1+1)",
-               "side_tested": "-left", "notes": '+HYPERLINK("http://evil.example","x")'}
+               "side_tested": "left", "notes": '+HYPERLINK("http://evil.example","x")'}
     manifest = tmp_path / "manifest.csv"
     with manifest.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, ["path", *hostile])
@@ -566,12 +566,71 @@ def test_hostile_manifest_and_names_cannot_inject_formulas(tmp_path, fake):
     assert {r["patient_id"] for r in ok} == {"'=cmd|' /C calc'!A0"}
     assert {r["notes"] for r in ok} == {"'" + hostile["notes"]}
     assert {r["session_date"] for r in ok} == {"'@SUM(1+1)"}
-    assert {r["side_tested"] for r in ok} == {"'-left"}
+    assert {r["side_tested"] for r in ok} == {"left"}   # a side that is not one is refused
     failed = [r for r in rows if r["status"] == "failed"]
     # The manifest reader strips surrounding blanks; the formula behind them is still quoted.
     assert {(r["patient_id"], r["notes"]) for r in failed} == {("'=1+1", "'=2+2")}
     assert {r["internal_rotation_deg"] for r in ok if r["leg"] == "left"} == {"-5.0"}
     assert sorted(Path(r["path"]).name for r in ok if r["leg"] == "left") == sorted(names)
+
+
+def _manifest(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, ["path", "patient_id", "side_tested"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.mark.reliability(case="a manifest's side_tested that is not a side (`sideways`)",
+                         outcome="exit 1 before anything runs: one line with the manifest's "
+                                 "line number (was: kept in results.csv while the clip was "
+                                 "measured as auto)")
+def test_a_manifest_side_must_be_a_side_and_l_r_are_understood(tmp_path, fake):
+    module, _, _ = fake
+    write_inputs(tmp_path / "in", {"a.mp4": "IR 40 30", "b.mp4": "IR 38 37"})
+    bad = _manifest(tmp_path / "bad.csv", [{"path": "in/a.mp4", "side_tested": "L"},
+                                           {"path": "in/b.mp4", "side_tested": "sideways"}])
+    with pytest.raises(InputError, match=r"bad.csv line 3: side_tested 'sideways' is not left, "
+                                         r"right, both or auto"):
+        run_batch(BatchConfig(sources=(str(bad),), out_dir=tmp_path / "o1", workers=1),
+                  score_fn=module.score)
+    good = _manifest(tmp_path / "good.csv", [{"path": "in/a.mp4", "side_tested": "L"},
+                                             {"path": "in/b.mp4", "side_tested": " r "}])
+    run_batch(BatchConfig(sources=(str(good),), out_dir=tmp_path / "o2", workers=1),
+              score_fn=module.score)
+    sides = {(Path(r["path"]).name, r["side_tested"]) for r in read_results_csv(tmp_path / "o2")}
+    assert sides == {("a.mp4", "left"), ("b.mp4", "right")}
+
+
+@pytest.mark.reliability(case="a manifest's side_tested changed between runs, or two copies of "
+                              "one file given different sides",
+                         outcome="each side is scored on its own (was: the first scoring served "
+                                 "both, and results.csv named one leg while holding the "
+                                 "other's value)")
+def test_the_tested_side_is_part_of_what_a_stored_result_answers(tmp_path, fake):
+    module, calls, _ = fake
+    write_inputs(tmp_path / "in", {"a.mp4": "IR 40 30", "copy.mp4": "IR 40 30"})
+    out = tmp_path / "out"
+    first = _manifest(tmp_path / "m1.csv", [{"path": "in/a.mp4", "side_tested": "left"},
+                                            {"path": "in/copy.mp4", "side_tested": "right"}])
+    report = run_batch(BatchConfig(sources=(str(first),), out_dir=out, workers=1),
+                       score_fn=module.score)
+    assert len(calls_of(calls)) == 2 and report.tally().same_content == 0
+    again = run_batch(BatchConfig(sources=(str(first),), out_dir=out, workers=1),
+                      score_fn=module.score)
+    assert len(calls_of(calls)) == 2 and again.tally().from_store == 2
+    changed = _manifest(tmp_path / "m2.csv", [{"path": "in/a.mp4", "side_tested": "right"},
+                                              {"path": "in/copy.mp4", "side_tested": "right"}])
+    last = run_batch(BatchConfig(sources=(str(changed),), out_dir=out, workers=1),
+                     score_fn=module.score)
+    # a.mp4 under its new side is the copy's (content, side): scored once before, reused
+    assert len(calls_of(calls)) == 2 and last.tally().from_store == 2
+    assert {(Path(r["path"]).name, r["side_tested"]) for r in read_results_csv(out)} == {
+        ("a.mp4", "right"), ("copy.mp4", "right")}
+    both = _manifest(tmp_path / "m3.csv", [{"path": "in/a.mp4", "side_tested": "both"}])
+    run_batch(BatchConfig(sources=(str(both),), out_dir=out, workers=1), score_fn=module.score)
+    assert len(calls_of(calls)) == 3, "a side not scored before is scored"
 
 
 # --------------------------------------------------------------------------- safety

@@ -39,6 +39,9 @@ VIDEO_SUFFIXES = frozenset({
     ".mts", ".m2ts",
 })
 MANIFEST_FIELDS = ("patient_id", "session_date", "side_tested", "notes")
+#: ``side_tested`` as a manifest may spell it (any case), and what it means.
+SIDE_WORDS = {"left": "left", "l": "left", "right": "right", "r": "right", "both": "both",
+              "auto": "auto"}
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,14 @@ def _read_manifest(path: Path) -> list[BatchInput]:
             if value is None:
                 raise InputError(f"manifest {path} line {line}: empty path; fill it or drop it")
             meta = {k: _cell(row, k) for k in MANIFEST_FIELDS}
+            if (side := meta["side_tested"]) is not None:
+                # An unknown word had been kept in results.csv while the clip was measured
+                # as auto: the table then named one leg and held the other's value.
+                meta["side_tested"] = SIDE_WORDS.get(side.strip().lower())
+                if meta["side_tested"] is None:
+                    raise InputError(f"manifest {path} line {line}: side_tested {side!r} is "
+                                     "not left, right, both or auto (L and R also do); fix "
+                                     "it or leave the cell empty")
             if is_url(value):
                 inputs.append(BatchInput(Path(PurePosixPath(value).name), url=value, **meta))
                 continue

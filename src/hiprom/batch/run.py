@@ -339,12 +339,30 @@ def _output_dir(out_dir: Path, record: InputRecord) -> Path:
     return out_dir / "videos" / f"{Path(record.path).stem}-{record.sha256[:12]}"
 
 
+def _manifest_side(record: InputRecord) -> TestedSide | None:
+    """The manifest's ``side_tested`` for this input (checked when the manifest was read)."""
+    side = (record.side_tested or "").strip().lower()
+    return TestedSide(side) if side in {s.value for s in TestedSide} else None
+
+
 def _options_for(record: InputRecord, options: MeasureOptions) -> MeasureOptions:
     """The batch's options, with the manifest's ``side_tested`` (left/right/both) if given."""
-    side = (record.side_tested or "").strip().lower()
-    if side in {s.value for s in TestedSide}:
-        return replace(options, side=TestedSide(side))
-    return options
+    side = _manifest_side(record)
+    return options if side is None else replace(options, side=side)
+
+
+def _keyed_by_side(record: InputRecord, options: MeasureOptions) -> InputRecord:
+    """The record keyed by what its numbers depend on: its content, and its tested side.
+
+    The manifest's side changes which leg is scored, so a side changed between runs, or two
+    copies of one file given different sides, must not share one stored result (the table
+    had named one leg and held the other's value). The side joins the key only when it
+    differs from the batch's own ``--side``.
+    """
+    side = _manifest_side(record)
+    if side is None or side is options.side or record.sha256.startswith("unreadable:"):
+        return record
+    return replace(record, sha256=f"{record.sha256}:{side.value}")
 
 
 def _plan(records: Sequence[tuple[InputRecord, int, str | None]], statuses: dict[str, str],
@@ -439,7 +457,8 @@ def _run_locked(config: BatchConfig, inputs: Sequence[BatchInput], *, score_fn: 
     report = BatchReport(n_inputs=len(inputs), store_path=store_path)
     with ResultStore(store_path) as store:
         run_id = store.begin_run(hiprom_version=__version__, settings_key=key, settings=settings)
-        records = fingerprint_all(inputs)
+        records = [(_keyed_by_side(r, config.options), frames, reason)
+                   for r, frames, reason in fingerprint_all(inputs)]
         store.record_inputs([r for r, _, _ in records], run_id=run_id)
         jobs, unreadable, report.n_skipped = _plan(records, store.statuses(key), config)
         report.run_now = {job.sha256 for job in jobs} | {r.sha256 for r, _ in unreadable}
