@@ -280,6 +280,25 @@ def test_unmatched_duplicated_and_excluded_rows_are_listed_not_dropped(clinic):
     assert (m.n_reference_rows, m.n_hiprom_legs) == (11, 8)
 
 
+def test_ids_results_csv_quoted_against_formulas_still_pair(tmp_path):
+    # results.csv writes "=1+1" as "'=1+1" so a spreadsheet shows it as text; the reader
+    # had kept the quote, so such a patient or session could never be paired.
+    from hiprom.media.sinks import csv_text
+
+    rows = [{"path": f"/v/{i}.mp4", "leg": leg, "patient_id": csv_text(pid),
+             "session_date": csv_text(session), "internal_rotation_deg": str(30 + i)}
+            for i, (pid, session) in enumerate([("=1+1", "-2026-03-02"), ("@P2", "+1"),
+                                                ("'P3", "s1")])
+            for leg in ("left", "right")]
+    results = write_results(tmp_path / "results.csv", rows)
+    reference = write_reference(tmp_path / "reference.csv", [
+        {"patient_id": pid, "session": session, "leg": "left", "reference_deg": "31"}
+        for pid, session in (("=1+1", "-2026-03-02"), ("@P2", "+1"), ("'P3", "s1"))])
+    m = run_agreement(results, reference).matching
+    assert [p.subject for p in m.pairs] == ["=1+1", "@P2", "'P3"]
+    assert not m.unmatched_reference
+
+
 def test_pairing_by_path_in_a_folder_of_result_jsons(tmp_path):
     folder = tmp_path / "results"
     folder.mkdir()

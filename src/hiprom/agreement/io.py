@@ -313,6 +313,8 @@ def _results_csv(path: Path) -> list[HipromLeg]:
         raise InputError(f"RESULTS {path} is not a hiprom batch results.csv (lacks "
                          f"{', '.join(missing)}); pass the results.csv of hiprom batch or a "
                          "folder of result JSONs.")
+    from hiprom.media.sinks import from_csv_text
+
     legs = []
     for line, row in rows:
         where = f"{path.name} line {line}"
@@ -328,8 +330,10 @@ def _results_csv(path: Path) -> list[HipromLeg]:
         quality = tuple(q for q in (_text(row.get("leg_quality")) or "").split(";") if q)
         status = _text(row.get("status")) or "ok"
         reason = _csv_exclusion(status, row, leg, ir)
-        legs.append(HipromLeg(source, leg, ir, ci, _text(row.get("patient_id")),
-                              _text(row.get("session_date")), quality, where, reason))
+        # results.csv quotes text a spreadsheet would run ("'=1+1"); pair on the text itself.
+        patient, session = (_text(from_csv_text(row.get(k) or ""))
+                            for k in ("patient_id", "session_date"))
+        legs.append(HipromLeg(source, leg, ir, ci, patient, session, quality, where, reason))
     return legs
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "VideoSink",
     "atomic_path",
     "csv_text",
+    "from_csv_text",
     "remove_stale_parts",
     "to_jsonable",
     "write_bytes_atomic",
@@ -259,6 +260,17 @@ def csv_text(value: str) -> str:
 
     """
     return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def from_csv_text(cell: str) -> str:
+    """Undo :func:`csv_text`: the text hiprom meant, for a reader of its own CSV.
+
+    Examples:
+        >>> from_csv_text("'=1+1"), from_csv_text("'quoted"), from_csv_text("P017")
+        ('=1+1', "'quoted", 'P017')
+
+    """
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell
 
 
 def to_jsonable(obj: Any) -> Any:
