@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -152,3 +153,16 @@ def test_a_stop_signal_the_user_ignores_stays_ignored():
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, saved)
+
+
+@pytest.mark.parametrize(("command", "flags"), [
+    ("batch", "--every-frame or --annotate"),
+    ("measure", "--every-frame, --annotate or --export"),
+])
+def test_stride_with_every_frame_names_only_the_commands_own_flags(command, flags, tmp_path):
+    # batch's message had named --export, which only measure has.
+    clip = str(Path(__file__).resolve().parents[1] / "samples" / "seated_ir_left_right.mp4")
+    run = CliRunner().invoke(app, [command, clip, "--stride", "2", "--every-frame", "-o",
+                                   str(tmp_path / "o")])
+    assert run.exit_code == 1, run.output
+    assert f"cannot go with {flags}; drop one" in " ".join(run.output.split()), run.output

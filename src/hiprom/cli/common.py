@@ -196,11 +196,14 @@ def _os_error_line(err: OSError, prefix: str, path: Path) -> str:
             or f"{where}: {printable(err.strerror or err).lower()}; pick another folder")
 
 
-def sampling_options(*, every_frame: bool, stride: int, **fields: Any) -> MeasureOptions:
+def sampling_options(*, every_frame: bool, stride: int,
+                     implied_by: str = "--every-frame or --annotate",
+                     **fields: Any) -> MeasureOptions:
     """``MeasureOptions`` from the sampling flags ``measure`` and ``batch`` share.
 
-    Adaptive sampling unless ``--every-frame`` (or what implies it: ``--annotate``,
-    ``--export``) or ``--stride N`` asks otherwise.
+    Adaptive sampling unless ``--every-frame`` (or what implies it: ``--annotate``, and
+    ``measure``'s ``--export``) or ``--stride N`` asks otherwise. ``implied_by`` names the
+    command's own flags that ask for every frame, for the message.
 
     Raises:
         InputError: ``--every-frame`` together with ``--stride N``.
@@ -208,7 +211,7 @@ def sampling_options(*, every_frame: bool, stride: int, **fields: Any) -> Measur
     """
     if every_frame and stride > 1:
         raise InputError("--stride N analyses every N-th frame, so it cannot go with "
-                         "--every-frame, --annotate or --export; drop one")
+                         f"{implied_by}; drop one")
     return MeasureOptions(every_frame=every_frame, stride=stride, **fields)
 
 

@@ -278,6 +278,7 @@ def measure(
     try:
         out = out_dir(out, "hiprom-results")
         options = sampling_options(every_frame=every_frame or annotate or bool(exports),
+                                   implied_by="--every-frame, --annotate or --export",
                                    stride=stride, mirrored=mirrored, subject=subject,
                                    side=side, model=model)
     except InputError as err:
