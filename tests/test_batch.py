@@ -603,6 +603,18 @@ def test_a_manifest_side_must_be_a_side_and_l_r_are_understood(tmp_path, fake):
     assert sides == {("a.mp4", "left"), ("b.mp4", "right")}
 
 
+def test_a_manifest_keeps_its_cells_when_a_folder_named_the_file_first(tmp_path):
+    # `hiprom batch in manifest.csv` had scored in/a.mp4 as the folder's bare mention:
+    # no patient, date, side or notes, and both legs scored.
+    write_inputs(tmp_path / "in", {"a.mp4": "IR 40 30", "P9_b.mp4": "IR 38 37"})
+    manifest = _manifest(tmp_path / "m.csv", [
+        {"path": "in/a.mp4", "patient_id": "P1", "side_tested": "left"},
+        {"path": "in/P9_b.mp4", "patient_id": "P2"}])
+    inputs = collect_inputs([tmp_path / "in", manifest], id_pattern=r"(?P<id>P\d+)_")
+    found = {i.path.name: (i.patient_id, i.side_tested) for i in inputs}
+    assert found == {"a.mp4": ("P1", "left"), "P9_b.mp4": ("P2", None)}, found
+
+
 @pytest.mark.reliability(case="a manifest's side_tested changed between runs, or two copies of "
                               "one file given different sides",
                          outcome="each side is scored on its own (was: the first scoring served "

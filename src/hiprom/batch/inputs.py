@@ -182,8 +182,9 @@ def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = No
 
     Folders and globs keep files with a video ending (:data:`VIDEO_SUFFIXES`) or a photo
     ending (:data:`hiprom.media.sources.IMAGE_SUFFIXES`); files
-    named explicitly or in a manifest are kept whatever their ending. The first mention
-    of a file wins. ``id_pattern`` fills ``patient_id`` when a manifest did not, searched
+    named explicitly or in a manifest are kept whatever their ending. A file mentioned twice
+    is one input: the first mention, with the manifest cells it lacked filled from a later
+    one. ``id_pattern`` fills ``patient_id`` when a manifest did not, searched
     in the file name first, then in the whole path. Folders and globs skip what lies in
     ``exclude`` (the batch's own output folder, when it is inside a scanned folder: its key
     frames and annotated videos are not footage); files named explicitly are still taken.
@@ -203,16 +204,26 @@ def collect_inputs(sources: Iterable[str | Path], *, id_pattern: str | None = No
     for source in sources:
         for item in _expand(str(source), skip):
             if item.url is not None:
-                if item.url not in seen:
-                    seen[item.url] = _with_id(item, pattern)
-                continue
-            # One file reached by two names counts once. realpath, unlike Path.resolve, does
-            # not raise on a symlink loop: the looping name is kept and fails when hashed.
-            key = Path(os.path.realpath(item.path))
-            if key not in seen:
-                seen[key] = _with_id(replace(item, path=Path(os.path.abspath(item.path))),
-                                     pattern)
-    return list(seen.values())
+                key: Path | str = item.url
+            else:
+                # One file reached by two names counts once. realpath, unlike Path.resolve,
+                # does not raise on a symlink loop: the looping name is kept and fails when
+                # hashed.
+                key = Path(os.path.realpath(item.path))
+                item = replace(item, path=Path(os.path.abspath(item.path)))
+            seen[key] = item if key not in seen else _fill(seen[key], item)
+    # After merging, so that a manifest's patient_id wins over one found in the name.
+    return [_with_id(item, pattern) for item in seen.values()]
+
+
+def _fill(first: BatchInput, later: BatchInput) -> BatchInput:
+    """The first mention of a file, with the identifiers it left empty taken from a later one.
+
+    A folder followed by a manifest that names some of its files had lost the manifest's
+    patient, date, side and notes for them (the folder's bare mention came first).
+    """
+    return replace(first, **{k: getattr(later, k) for k in MANIFEST_FIELDS
+                             if getattr(first, k) is None and getattr(later, k) is not None})
 
 
 def _fingerprint(item: BatchInput) -> tuple[InputRecord, int, str | None]:
