@@ -58,6 +58,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}.path{word-break:break
 table.sortable th{cursor:pointer;white-space:nowrap}table.sortable td a{margin-right:6px}
 table.sortable td.num,table.sortable td:nth-child(3){white-space:nowrap;word-break:normal}
 .scroll{overflow-x:auto}
+table.sortable td{overflow-wrap:anywhere}table.sortable td:nth-child(1){min-width:7em}
+table.sortable td:nth-child(9),table.sortable td:nth-child(10){min-width:9em}
 """
 
 
@@ -324,7 +326,7 @@ def _video_rows(results: Sequence[StoredResult],
                       _value_cell(legs[leg], "external_rotation_deg")]
         # a refused video's leg flags describe a picture that is not the test: its verdict
         # cell says why it was refused, and the flags would only add noise
-        quality = ([item.error_message or ""] if item.status != "ok" else
+        quality = ([item.failure] if item.status != "ok" else   # the reason, no path
                    _flags(item) if _valid(item) else ["–"])
         cells += [f"<td>{_esc(_verdict_words(item))}</td>",
                   f"<td>{_esc('; '.join(quality) or 'clean')}</td>", f"<td>{files}</td>"]
