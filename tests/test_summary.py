@@ -177,3 +177,14 @@ def test_a_video_is_refused_on_the_page_exactly_when_results_csv_says_refused():
     assert {r["path"]: r["status"] for r in iter_leg_rows([unknown, refused])} == {
         "/c/unknown.mp4": "ok", "/c/refused.mp4": "refused"}
 
+
+
+def test_a_failed_videos_row_gives_its_reason_without_the_path():
+    # The raw message carried the full path, an unbreakable token that pushed the table's
+    # last column off the page.
+    failed = stored("/clinic/deep/folder/broken.mp4", None, None, status="failed",
+                    error="Video /clinic/deep/folder/broken.mp4 is empty (0 bytes)")
+    page = build_summary_html([failed])
+    row = page.split('<table class="sortable">', 1)[1].split("</tr>", 2)[1]
+    assert "Video broken.mp4 is empty (0 bytes)" in row and "/clinic/deep" not in row
+    assert "table.sortable td{overflow-wrap:anywhere}" in page
