@@ -299,6 +299,28 @@ def test_ids_results_csv_quoted_against_formulas_still_pair(tmp_path):
     assert not m.unmatched_reference
 
 
+def test_one_recording_under_two_paths_is_a_duplicate_not_two_readings(tmp_path):
+    # A copy of a clip scored under a second name had been paired as an independent
+    # reading: "4 pairs, 2 people" from one recording, and intervals too narrow.
+    same = "ab" * 32
+    results = write_results(tmp_path / "results.csv", [
+        {"path": path, "leg": leg, "patient_id": pid, "input_sha256": sha,
+         "internal_rotation_deg": ir}
+        for path, pid, sha in (("/v/P1.mp4", "P1", same), ("/v/sub/P1_copy.mp4", "P1b", same),
+                               ("/v/P2.mp4", "P2", "cd" * 32), ("/v/P3.mp4", "P3", "ef" * 32),
+                               ("/v/P4.mp4", "P4", "01" * 32))
+        for leg, ir in (("left", "30"), ("right", "40"))])
+    reference = write_reference(tmp_path / "reference.csv", [
+        {"patient_id": pid, "leg": "left", "reference_deg": "31"}
+        for pid in ("P1", "P1b", "P2", "P3", "P4")])
+    m = run_agreement(results, reference).matching
+    assert [p.subject for p in m.pairs] == ["P2", "P3", "P4"]
+    content = [d for d in m.duplicates if "identical bytes" in d["reason"]]
+    assert {d["key"]["leg"] for d in content} == {"left", "right"}
+    assert all("under 2 paths" in d["reason"] for d in content)
+    assert {r["patient_id"] for r in m.unmatched_reference} == {"P1", "P1b"}
+
+
 def test_pairing_by_path_in_a_folder_of_result_jsons(tmp_path):
     folder = tmp_path / "results"
     folder.mkdir()

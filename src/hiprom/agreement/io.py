@@ -71,6 +71,8 @@ class HipromLeg:
         quality: The leg's quality flags.
         where: Where it was read ("results.csv line 7", "clip.json").
         excluded_reason: Why it is not a valid measurement, or None when it is.
+        content: The input's content hash (results.csv ``input_sha256``, a JSON's
+            ``source.sha256``), or None: one recording under two paths is one reading.
 
     """
 
@@ -83,6 +85,7 @@ class HipromLeg:
     quality: tuple[str, ...]
     where: str
     excluded_reason: str | None = None
+    content: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -333,7 +336,8 @@ def _results_csv(path: Path) -> list[HipromLeg]:
         # results.csv quotes text a spreadsheet would run ("'=1+1"); pair on the text itself.
         patient, session = (_text(from_csv_text(row.get(k) or ""))
                             for k in ("patient_id", "session_date"))
-        legs.append(HipromLeg(source, leg, ir, ci, patient, session, quality, where, reason))
+        legs.append(HipromLeg(source, leg, ir, ci, patient, session, quality, where, reason,
+                              _text(row.get("input_sha256"))))
     return legs
 
 
@@ -382,8 +386,10 @@ def _results_json(files: Iterable[Path]) -> list[HipromLeg]:
             quality = tuple(str(q) for q in entry.get("quality") or ())
             reason = _leg_exclusion(ir, (entry.get("verdict") or {}).get("code"), None, leg,
                                     ";".join(quality))
+            digest = (result.get("source") or {}).get("sha256")
             legs.append(HipromLeg(source, leg, ir, entry.get("internal_rotation_ci95_deg"),
-                                  None, None, quality, file.name, reason))
+                                  None, None, quality, file.name, reason,
+                                  str(digest) if digest else None))
     return legs
 
 
@@ -471,6 +477,8 @@ class _Index:
                 return [], (f"no hiprom result for patient {row.patient_id} session "
                             f"{row.session} ({row.leg} leg); results have session_date: {have}")
             found = same
+        if any((_norm(h.source, Path.cwd()), h.leg) in self.duplicated for h in found):
+            return [], "its hiprom result appears more than once (see duplicates)"
         return found, ""
 
 
@@ -483,6 +491,22 @@ def _duplicate_results(legs: Sequence[HipromLeg]) -> tuple[set[tuple[str, str]],
                "where": [h.where for h in v],
                "reason": "the same input and leg appear more than once in RESULTS; none is used"}
               for v in dups.values()]
+    # One recording under several paths (a copy, a second export) is one reading, not two:
+    # paired twice it would narrow every interval as if it were independent.
+    by_content: dict[tuple[str, str], list[HipromLeg]] = defaultdict(list)
+    for leg in legs:
+        if leg.content:
+            by_content[(leg.content, leg.leg)].append(leg)
+    for (content, side), same in by_content.items():
+        paths = sorted({_norm(h.source, Path.cwd()) for h in same})
+        if len(paths) < 2:
+            continue
+        for path in paths:
+            dups[(path, side)] = same
+        listed.append({"side": "results", "key": {"content": content[:12], "leg": side},
+                       "where": [h.where for h in same],
+                       "reason": f"one recording (identical bytes) under {len(paths)} paths in "
+                                 "RESULTS; none is used"})
     return set(dups), listed
 
 
