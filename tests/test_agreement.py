@@ -496,7 +496,15 @@ def test_bad_input_is_one_clear_line_and_exit_1(tmp_path, case, message):
     elif case == "by_absent":
         extra = ["--by", "camera"]
     result = run(res, ref, "-o", tmp_path / "out", *extra)
-    assert failed_with(result, message), result.output
+    if case in ("no_overlap", "one_pair"):   # the line, then each reading that did not pair
+        head, *details = [ln for ln in result.output.splitlines() if ln.strip()]
+        assert result.exit_code == 1 and message in head and head.startswith("error")
+        assert all(ln.startswith("  reference line ") for ln in details), details
+        # every reference row that did not pair is listed, not only the first (6 rows, none
+        # pairs; 1 row, and it pairs)
+        assert len(details) == (6 if case == "no_overlap" else 0), details
+    else:
+        assert failed_with(result, message), result.output
     assert not (tmp_path / "out").exists()
 
 

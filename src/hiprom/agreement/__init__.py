@@ -40,6 +40,7 @@ __all__ = [
     "BY_COLUMNS",
     "AgreementReport",
     "GroupResult",
+    "TooFewPairsError",
     "run_agreement",
     "write_agreement",
 ]
@@ -130,11 +131,26 @@ def _stats(pairs: Sequence[Pair]) -> AgreementStats:
                            [p.subject for p in pairs])
 
 
+class TooFewPairsError(InputError):
+    """Too few pairs to compare; ``details`` lists every reading that did not pair, and why.
+
+    The message is one line; a command line prints ``details`` under it, so that nothing is
+    dropped silently (it had named only the first reason).
+    """
+
+    def __init__(self, message: str, details: Sequence[str]) -> None:
+        super().__init__(message)
+        self.details = tuple(details)
+
+
 def _check_pairs(matching: Matching) -> None:
-    """Raise a one-line InputError when there are too few pairs to compare."""
+    """Raise :class:`TooFewPairsError` when there are too few pairs to compare."""
     n = len(matching.pairs)
     if n >= MIN_PAIRS:
         return
+    details = [*(f"reference line {r['line']}: {r['reason']}" for r in (
+        *matching.unmatched_reference, *matching.excluded)),
+        *(f"duplicated ({d['side']}): {d['reason']}" for d in matching.duplicates)]
     first = next((f"line {r['line']}: {r['reason']}" for r in (
         *matching.unmatched_reference, *matching.excluded)), None)
     counts = (f"{matching.n_reference_rows} reference rows, {matching.n_hiprom_legs} hiprom "
@@ -142,11 +158,12 @@ def _check_pairs(matching: Matching) -> None:
               f"{len(matching.excluded)} excluded, {len(matching.duplicates)} duplicated")
     hint = f"; first: {first}" if first else ""
     if n == 0:
-        raise InputError(f"No reference reading pairs with a valid hiprom value ({counts}"
-                         f"{hint}); check that path or patient_id, session and leg agree.")
-    raise InputError(f"Only {n} reference reading(s) pair with a valid hiprom value ({counts}"
-                     f"{hint}); agreement needs at least {MIN_PAIRS} pairs, and a study about "
-                     "30 (docs/VALIDATION.md).")
+        raise TooFewPairsError(f"No reference reading pairs with a valid hiprom value ({counts}"
+                               f"{hint}); check that path or patient_id, session and leg agree.",
+                               details)
+    raise TooFewPairsError(f"Only {n} reference reading(s) pair with a valid hiprom value "
+                           f"({counts}{hint}); agreement needs at least {MIN_PAIRS} pairs, and "
+                           "a study about 30 (docs/VALIDATION.md).", details)
 
 
 def _groups(pairs: Sequence[Pair], by: str, columns: Sequence[str]) -> tuple[GroupResult, ...]:

@@ -51,12 +51,16 @@ def _one_line_errors(func: F) -> F:
     """Turn HipromError and file-system errors into one red line and exit code 1."""
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from hiprom.cli.main import fail  # late: the main app registers this module
+        from hiprom.cli.main import err_console, fail  # late: main registers this module
 
         try:
             return func(*args, **kwargs)
         except HipromError as err:  # fail() prints plain text: brackets survive
-            raise fail(str(err)) from None
+            stop = fail(str(err))
+            for line in getattr(err, "details", ()):  # each reading that did not pair
+                err_console.print("  " + printable(line), soft_wrap=True, markup=False,
+                                  highlight=False)
+            raise stop from None
         except OSError as err:
             raise fail(describe_os_error(err) or f"{err.strerror or err} ({err.filename}); "
                        "check the path and permissions.") from None
