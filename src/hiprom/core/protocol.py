@@ -203,6 +203,11 @@ class LegResult:
         """95% half-width of the internal-rotation end range."""
         return self.internal_rotation_ci95_deg
 
+    @property
+    def measured(self) -> bool:
+        """Whether a held end range (IR or ER) was measured on this leg."""
+        return self.internal_rotation_deg is not None or self.external_rotation_deg is not None
+
 
 def build_leg_series(timestamps_s: npt.ArrayLike, measurements: Sequence[LegMeasurement | None],
                      side: Side) -> LegSeries:

@@ -126,8 +126,7 @@ def save_session(worker: Worker, guide: Guide, options: LiveOptions, out_dir: Pa
 
 def has_values(m: Measurement) -> bool:
     """Whether any leg of ``m`` has a held IR or ER value."""
-    return any(leg.internal_rotation_deg is not None or leg.external_rotation_deg is not None
-               for leg in m.legs.values())
+    return any(leg.measured for leg in m.legs.values())
 
 
 def save_history(m: Measurement, person: str, json_path: Path) -> bool:

@@ -222,9 +222,7 @@ def summarise_records(records: Sequence[FrameRecord], *, resolution_wh: tuple[in
         neutral=neutral[side], no_neutral_sd_deg=terms.no_neutral_sd_deg) for side in SIDES}
     for side in SIDES:
         extra = {"pivot_rejected"} if side in rejected else set()
-        measured = (legs[side].internal_rotation_deg is not None
-                    or legs[side].external_rotation_deg is not None)
-        if measured and abs(view[side]) >= STEEP_VIEW_DEG:  # NaN: not estimated, no flag
+        if legs[side].measured and abs(view[side]) >= STEEP_VIEW_DEG:  # NaN: no estimate
             extra.add("steep_view")
         if extra:
             legs[side] = replace(legs[side], quality=tuple(sorted({*legs[side].quality, *extra})))
