@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -403,8 +402,7 @@ def main() -> None:
             raise
         raise SystemExit(fail(message).exit_code) from None
     except KeyboardInterrupt:
-        err_console.print(INTERRUPTED, soft_wrap=True, markup=False, highlight=False)
-        sys.exit(130)
+        raise SystemExit(interrupted().exit_code) from None
 
 
 if __name__ == "__main__":
