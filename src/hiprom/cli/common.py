@@ -34,10 +34,9 @@ def checked_person(ctx: typer.Context, param: typer.CallbackParam,
     """
     if name is None:
         return None
-    source = ctx.get_parameter_source(param.name) if param is not None else None
+    source = ctx.get_parameter_source(str(param.name))
     if not name.strip() and source is not None and source.name == "ENVIRONMENT":
-        default = param.default if param is not None else None
-        return None if default is None else str(default)   # as if unset: the default
+        return None if param.default is None else str(param.default)  # as if unset
     from hiprom.report.history import check_person
 
     try:

@@ -268,11 +268,13 @@ def _check_target(target: Path, suffixes: tuple[str, ...], what: str,
                          f"{target.with_suffix(suffixes[0]).name}).")
 
 
-def _check_suffix(target: Path, suffixes: tuple[str, ...], what: str, option: str) -> None:
+def _check_suffix(target: Path, suffixes: tuple[str, ...], what: str, option: str,
+                  hint: str = "") -> None:
     """Refuse a file name whose ending says another format than the one written.
 
     A PDF named ``.html``, an HTML report named ``.pdf`` or ``.txt``, or a PNG named ``.jpg``
-    opens in the wrong program or not at all.
+    opens in the wrong program or not at all. ``hint`` ends the message (another way to get
+    what the name asks for).
 
     Raises:
         InputError: ``target``'s suffix is not one of ``suffixes``.
@@ -281,8 +283,7 @@ def _check_suffix(target: Path, suffixes: tuple[str, ...], what: str, option: st
     if target.suffix.lower() not in suffixes:
         ending = f"ends in {target.suffix}" if target.suffix else "has no file ending"
         raise InputError(f"{option} {target} {ending}, but {what} is written there; name it "
-                         f"{target.with_suffix(suffixes[0]).name}" + (
-                             " (or pass --pdf for a PDF)" if suffixes[0] == ".html" else ""))
+                         f"{target.with_suffix(suffixes[0]).name}{hint}")
 
 
 # ---------------------------------------------------------------------------- report
@@ -322,8 +323,10 @@ def _report(
                      else Path(f"hiprom-report-{_slug(str(person))}.{kind.value}"))
     _check_target(target, (".html", ".htm", ".pdf"), "report", source=result)
     if out is not None:
-        _check_suffix(out, (".pdf",) if kind is ReportFormat.PDF else (".html", ".htm"),
-                      f"the {kind.value.upper()} report", "--out")
+        pdf_wanted = kind is ReportFormat.PDF
+        _check_suffix(out, (".pdf",) if pdf_wanted else (".html", ".htm"),
+                      f"the {kind.value.upper()} report", "--out",
+                      hint="" if pdf_wanted else " (or pass --pdf for a PDF)")
     write_report(result, target, format=kind, person=person, clinician=clinician,
                  clinic=clinic)
     if not quiet:
