@@ -142,7 +142,8 @@ def test_every_output_gets_the_normal_file_mode(measurement, tmp_path, umask, mo
 
 def test_cli_measure_ctrl_c_prints_one_line_and_exits_130(tmp_path, monkeypatch):
     import hiprom.pipeline.measure
-    from hiprom.cli.main import INTERRUPTED, app
+    from hiprom.cli.common import INTERRUPTED
+    from hiprom.cli.main import app
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

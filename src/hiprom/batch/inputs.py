@@ -22,6 +22,7 @@ from hiprom._hashing import sha256_file
 from hiprom.batch.remote import expand_url, fingerprint_url, is_url
 from hiprom.batch.store import InputRecord
 from hiprom.errors import HipromError, InputError, printable
+from hiprom.pipeline.analysis import TestedSide
 
 __all__ = [
     "MANIFEST_FIELDS",
@@ -39,9 +40,9 @@ VIDEO_SUFFIXES = frozenset({
     ".mts", ".m2ts",
 })
 MANIFEST_FIELDS = ("patient_id", "session_date", "side_tested", "notes")
-#: ``side_tested`` as a manifest may spell it (any case), and what it means.
-SIDE_WORDS = {"left": "left", "l": "left", "right": "right", "r": "right", "both": "both",
-              "auto": "auto"}
+#: ``side_tested`` as a manifest may spell it (any case): ``--side``'s words, and L and R.
+SIDE_WORDS = {s.value: s.value for s in TestedSide} | {"l": TestedSide.LEFT.value,
+                                                       "r": TestedSide.RIGHT.value}
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from hiprom.batch.engines import (
     worker_name,
 )
 from hiprom.batch.inputs import (
+    SIDE_WORDS,
     VIDEO_SUFFIXES,
     BatchInput,
     collect_inputs,
@@ -340,9 +341,9 @@ def _output_dir(out_dir: Path, record: InputRecord) -> Path:
 
 
 def _manifest_side(record: InputRecord) -> TestedSide | None:
-    """The manifest's ``side_tested`` for this input (checked when the manifest was read)."""
-    side = (record.side_tested or "").strip().lower()
-    return TestedSide(side) if side in {s.value for s in TestedSide} else None
+    """The manifest's ``side_tested`` for this input, in the manifest's own vocabulary."""
+    side = SIDE_WORDS.get((record.side_tested or "").strip().lower())
+    return None if side is None else TestedSide(side)
 
 
 def _options_for(record: InputRecord, options: MeasureOptions) -> MeasureOptions:

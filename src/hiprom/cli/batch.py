@@ -33,10 +33,10 @@ from hiprom.batch.store import OutcomeRecord
 from hiprom.cli.common import (
     BLUR_FACES_DEFAULT,
     FAST_RETIRED,
-    INTERRUPTED,
     ModelOption,
     ShowFacesOption,
     SideOption,
+    interrupted,
     out_dir,
     sampling_options,
 )
@@ -237,8 +237,7 @@ def batch(
     except KeyboardInterrupt:
         # Committed inputs stay in the store; the workers were stopped and every per-video
         # file is renamed into place only when complete, so a rerun finishes the rest.
-        err_console.print(INTERRUPTED, soft_wrap=True, markup=False, highlight=False)
-        raise typer.Exit(code=130) from None
+        raise interrupted() from None
     _print_report(report, out_console, err_console, quiet=quiet)
     raise typer.Exit(code=report.exit_code)
 

@@ -16,7 +16,7 @@ from hiprom.pipeline.analysis import MeasureOptions, TestedSide
 
 __all__ = ["BLUR_FACES_DEFAULT", "FAST_RETIRED", "INTERRUPTED", "NOT_SAVED", "PERSON_ENV",
            "ModelOption", "PersonOption", "ShowFacesOption", "SideOption", "check_out_dir",
-           "checked_person",
+           "checked_person", "interrupted",
            "out_dir",
            "sampling_options"]
 
@@ -53,8 +53,17 @@ PersonOption = Annotated[str | None, typer.Option(
 #: Printed once when a test was measured but not saved.
 NOT_SAVED = ("not saved to a history: pass --person NAME (or set HIPROM_PERSON) to track "
              "progress over weeks")
-#: What ``measure`` and ``batch`` print on Ctrl-C (SIGINT); they exit with 130 (128 + 2).
+#: What a command prints on Ctrl-C (SIGINT) when it keeps nothing partial; it exits 130.
 INTERRUPTED = "interrupted; nothing partial was kept — run the same command again to finish"
+
+
+def interrupted() -> typer.Exit:
+    """Print the one interrupt line to stderr and return the Exit (code 130) to raise."""
+    from hiprom.cli.consoles import console
+
+    console(stderr=True).print(INTERRUPTED, soft_wrap=True, markup=False, highlight=False)
+    return typer.Exit(code=130)
+
 #: Printed when the retired ``--fast`` flag is given (it is accepted and does nothing).
 FAST_RETIRED = ("--fast is retired: clips are sampled adaptively by default (sparsely where "
                 "nothing moves, every frame where the legs move), which is faster at the same "

@@ -27,12 +27,12 @@ from hiprom._version import __version__
 from hiprom.backends.base import PoseModel
 from hiprom.cli.common import (
     FAST_RETIRED,
-    INTERRUPTED,
     NOT_SAVED,
     ModelOption,
     PersonOption,
     ShowFacesOption,
     SideOption,
+    interrupted,
     out_dir,
     sampling_options,
 )
@@ -117,12 +117,6 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     err_console.print(Text.assemble(("error: ", "bold red"), printable(message)),
                       soft_wrap=True)
     return typer.Exit(code=code)
-
-
-def interrupted() -> typer.Exit:
-    """Print the one interrupt line to stderr and return the Exit (code 130) to raise."""
-    err_console.print(INTERRUPTED, soft_wrap=True, markup=False, highlight=False)
-    return typer.Exit(code=130)
 
 
 @contextlib.contextmanager

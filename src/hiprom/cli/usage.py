@@ -120,6 +120,6 @@ class OneLineUsageGroup(TyperGroup):
             except KeyboardInterrupt:
                 # A command that keeps work on Ctrl-C catches it itself and says so; for the
                 # rest, the one interrupt line (typer would exit 130 without a word).
-                from hiprom.cli.main import interrupted  # late: main imports this module
+                from hiprom.cli.common import interrupted
 
                 raise interrupted() from None
