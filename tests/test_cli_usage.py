@@ -160,9 +160,22 @@ def test_a_stop_signal_the_user_ignores_stays_ignored():
     ("measure", "--every-frame, --annotate or --export"),
 ])
 def test_stride_with_every_frame_names_only_the_commands_own_flags(command, flags, tmp_path):
-    # batch's message had named --export, which only measure has.
+    # batch's message had named --export, which only measure has. Two flags that cannot go
+    # together are a usage error (exit 2, like any other bad command line; it was 1), found
+    # before the output folder is made.
     clip = str(Path(__file__).resolve().parents[1] / "samples" / "seated_ir_left_right.mp4")
     run = CliRunner().invoke(app, [command, clip, "--stride", "2", "--every-frame", "-o",
                                    str(tmp_path / "o")])
-    assert run.exit_code == 1, run.output
+    assert run.exit_code == 2, run.output
     assert f"cannot go with {flags}; drop one" in " ".join(run.output.split()), run.output
+    assert len(run.output.strip().splitlines()) == 1, run.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_export_with_stride_is_a_usage_error(tmp_path):
+    clip = str(Path(__file__).resolve().parents[1] / "samples" / "seated_ir_left_right.mp4")
+    run = CliRunner().invoke(app, ["measure", clip, "--stride", "2", "--export", "mot", "-o",
+                                   str(tmp_path / "o")])
+    assert run.exit_code == 2, run.output
+    assert "--export needs every frame analysed; drop --stride" in run.output, run.output
+    assert not (tmp_path / "o").exists()

@@ -206,10 +206,10 @@ def batch(
             raise typer.Exit(code=1)
         err_console.print(Text.assemble(("note: ", "yellow"), BLUR_FACES_DEFAULT),
                           soft_wrap=True)
+    options = sampling_options(every_frame=every_frame or annotate, stride=stride,
+                               mirrored=mirrored, subject=subject, side=side, model=model)
     try:
         out = out_dir(out, "hiprom-batch")
-        options = sampling_options(every_frame=every_frame or annotate, stride=stride,
-                                   mirrored=mirrored, subject=subject, side=side, model=model)
     except HipromError as err:
         err_console.print(Text.assemble(("error: ", "bold red"), printable(err)),
                           soft_wrap=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +19,17 @@ __all__ = ["BLUR_FACES_DEFAULT", "FAST_RETIRED", "INTERRUPTED", "NOT_SAVED", "PE
            "ModelOption", "PersonOption", "ShowFacesOption", "SideOption", "check_out_dir",
            "checked_person", "interrupted",
            "out_dir",
-           "sampling_options"]
+           "sampling_options", "usage_error"]
+
+#: click's UsageError as typer raises it (typer carries its own copy of click, or uses
+#: click itself: see hiprom.cli.usage); the command group shows it in one line, exit 2.
+_UsageError: Any = sys.modules[typer.BadParameter.__module__].UsageError
+
+
+def usage_error(message: str) -> Exception:
+    """A usage error to raise from a command: one line ``message; see … --help``, exit 2."""
+    error: Exception = _UsageError(message)
+    return error
 
 #: The environment variable that names the person when ``--person`` is not given.
 PERSON_ENV = "HIPROM_PERSON"
@@ -214,12 +225,13 @@ def sampling_options(*, every_frame: bool, stride: int,
     command's own flags that ask for every frame, for the message.
 
     Raises:
-        InputError: ``--every-frame`` together with ``--stride N``.
+        UsageError: ``--every-frame`` together with ``--stride N`` (click's: exit code 2),
+            raised before anything is created.
 
     """
     if every_frame and stride > 1:
-        raise InputError("--stride N analyses every N-th frame, so it cannot go with "
-                         f"{implied_by}; drop one")
+        raise usage_error("--stride N analyses every N-th frame, so it cannot go with "
+                          f"{implied_by}; drop one")
     return MeasureOptions(every_frame=every_frame, stride=stride, **fields)
 
 

@@ -35,6 +35,7 @@ from hiprom.cli.common import (
     interrupted,
     out_dir,
     sampling_options,
+    usage_error,
 )
 from hiprom.cli.consoles import console, titled_table
 from hiprom.cli.usage import OneLineUsageGroup
@@ -265,15 +266,15 @@ def measure(
     """
     exports = tuple(export or ())
     if exports and stride > 1:
-        raise fail("--export needs every frame analysed; drop --stride")
+        raise usage_error("--export needs every frame analysed; drop --stride")
     if fast:
         err_console.print(Text.assemble(("note: ", "yellow"), FAST_RETIRED), soft_wrap=True)
+    options = sampling_options(every_frame=every_frame or annotate or bool(exports),
+                               implied_by="--every-frame, --annotate or --export",
+                               stride=stride, mirrored=mirrored, subject=subject,
+                               side=side, model=model)
     try:
         out = out_dir(out, "hiprom-results")
-        options = sampling_options(every_frame=every_frame or annotate or bool(exports),
-                                   implied_by="--every-frame, --annotate or --export",
-                                   stride=stride, mirrored=mirrored, subject=subject,
-                                   side=side, model=model)
     except InputError as err:
         raise fail(str(err)) from None
     try:
