@@ -188,3 +188,16 @@ def test_a_failed_videos_row_gives_its_reason_without_the_path():
     row = page.split('<table class="sortable">', 1)[1].split("</tr>", 2)[1]
     assert "Video broken.mp4 is empty (0 bytes)" in row and "/clinic/deep" not in row
     assert "table.sortable td{overflow-wrap:anywhere}" in page
+
+
+def test_one_recording_under_two_paths_is_one_value_in_the_histograms():
+    # The same bytes found twice (a copy in another folder) had been drawn as two hips.
+    first = stored("/c/a/clip.mp4", 41.0, 38.0)
+    copy = replace(stored("/c/b/clip.mp4", 41.0, 38.0),
+                   input=replace(first.input, path="/c/b/clip.mp4"))
+    other = stored("/c/other.mp4", 30.0, 33.0)
+    sided = replace(copy, input=replace(copy.input, side_tested="left"))  # scored anew
+    page = build_summary_html([first, copy, other, sided])
+    assert page.split("Left leg: n = ")[1].startswith("3,"), page
+    assert page.split("Right leg: n = ")[1].startswith("3,"), page
+    assert "<b>4</b>scored" in page   # every input is still listed and counted

@@ -123,10 +123,19 @@ def _valid(item: StoredResult) -> bool:
 
 
 def _ir_values(results: Sequence[StoredResult], leg: str) -> list[float]:
-    """Clean IR values of ``leg`` in valid, scored results (what the histograms show)."""
+    """Clean IR values of ``leg`` in valid, scored results (what the histograms show).
+
+    A recording found under several paths (identical bytes, scored for the same side) is
+    one value: a copy is not a second hip.
+    """
     values = []
+    seen: set[tuple[str, str | None]] = set()
     for item in results:
+        recording = (item.input.sha256, item.input.side_tested)
+        if recording in seen:
+            continue
         if item.status == "ok" and _valid(item):
+            seen.add(recording)
             value = _clean_ir(_legs(item)[leg])
             # Only what a hip can do: a tampered store must not stretch the histogram's axis.
             if value is not None and abs(value) <= 90.0:
