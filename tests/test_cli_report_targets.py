@@ -108,6 +108,35 @@ def test_an_os_error_on_a_temporary_file_names_the_final_file(result_json, tmp_p
     assert made and ".part" not in line and f"{tmp_path / 'r.html'}" in line, line
 
 
+@pytest.mark.reliability(case="`hiprom report ada.json -o /proc/r.html`: a folder that exists "
+                              "but takes no new files",
+                         outcome="exit 1, one line: the file cannot be created there, pick "
+                                 "another folder (was: '/proc/r.html does not exist')")
+def test_a_folder_that_takes_no_new_files_is_named_as_such(result_json, tmp_path,
+                                                           monkeypatch):
+    import errno
+
+    import hiprom.media.sinks as sinks
+    from hiprom.errors import describe_os_error
+
+    # Our own temporary file's ENOENT is about its folder; anyone else's is a missing path.
+    assert describe_os_error(FileNotFoundError(
+        errno.ENOENT, "No such file", "/proc/.r.j85o9fiv.part.html")) == (
+        "/proc/r.html cannot be created: nothing can be created in /proc; pick another folder")
+    assert describe_os_error(FileNotFoundError(errno.ENOENT, "No such file", "/in/clip.mp4")) == (
+        "/in/clip.mp4 does not exist; check the path")
+
+    def refuse(*args, **kwargs):  # what creating a file in /proc does, as root
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory",
+                                str(tmp_path / ".r.j85o9fiv.part.html"))
+
+    monkeypatch.setattr(sinks.tempfile, "mkstemp", refuse)
+    result = runner.invoke(app, ["report", str(result_json), "-o", str(tmp_path / "r.html")])
+    line = _one_error_line(result)
+    assert "cannot be created: nothing can be created in" in line, line
+    assert "does not exist" not in line and ".part" not in line, line
+
+
 @pytest.mark.reliability(case="a report or plot file name whose ending says another format "
                               "(`--format html -o r.pdf`, `--pdf -o r.html`, `-o r.txt`, "
                               "`--plot trend.jpg`)",

@@ -176,15 +176,18 @@ def test_measure_out_named_like_a_file_is_refused_not_made_a_folder(tmp_path, ph
 
 
 @pytest.mark.reliability(case="`hiprom measure a.png b.png --out X` where X (or the folder it "
-                              "would be made in) may not be written to, or is on a read-only "
-                              "disk", outcome="exit 1, one line about --out before anything is "
-                              "measured (was: each input measured, then the same line once "
-                              "per input)")
+                              "would be made in) may not be written to, is on a read-only "
+                              "disk, or takes no new files (`/proc`)",
+                         outcome="exit 1, one line about --out before anything is measured "
+                                 "(was: each input measured, then the same line once per "
+                                 "input)")
 @pytest.mark.parametrize(("code", "words"), [
     (errno.EACCES, ": permission denied; pick a location you may write to, or fix its "
                    "permissions"),
     (errno.EROFS, " is on a read-only file system; pick a location on a writable disk"),
-], ids=["permission", "read-only"])
+    # /proc as root: the folder is there, but creating in it says ENOENT ("does not exist")
+    (errno.ENOENT, ": nothing can be created in this folder; pick another folder"),
+], ids=["permission", "read-only", "takes-nothing"])
 @pytest.mark.parametrize("exists", [True, False], ids=["existing", "new"])
 def test_measure_out_that_cannot_be_written_is_one_line_for_all_inputs(
         tmp_path, photo, monkeypatch, code, words, exists):

@@ -101,8 +101,16 @@ def describe_os_error(err: OSError, path: str | os.PathLike[str] | None = None) 
     if template is None:
         return None
     where = err.filename if err.filename is not None else path
-    return template.format(path=_final_name(os.fsdecode(where)) if where is not None
-                           else "the output")
+    if where is None:
+        return template.format(path="the output")
+    name = os.fsdecode(where)
+    final = _final_name(name)
+    if err.errno == errno.ENOENT and final != name:
+        # Creating our own temporary file failed: its folder was there (it is checked
+        # first), so the folder does not take new files (/proc, a vanished mount).
+        folder = os.path.dirname(final) or "."
+        return f"{final} cannot be created: nothing can be created in {folder}; pick another folder"
+    return template.format(path=final)
 
 
 #: The temporary name a file is written under before it is renamed into place

@@ -171,7 +171,11 @@ def _cannot_hold_results(out: Path, prefix: str) -> str | None:
         new = target != out
         if new:
             target = target.absolute()
-        _try_writing(target, new=new)
+        try:
+            _try_writing(target, new=new)
+        except FileNotFoundError:  # the folder is there, but nothing can be made in it
+            return (f"{prefix}{printable(target)}: nothing can be created in this folder; "
+                    "pick another folder")
     except OSError as err:  # cannot even look (no permission), or writing failed
         return _os_error_line(err, prefix, target or out)
     return None
