@@ -86,7 +86,7 @@ def test_every_frame_and_stride_conflict(tmp_path):
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"x")
     result = runner.invoke(app, ["measure", str(clip), "--every-frame", "--stride", "2"])
-    assert result.exit_code == 1 and "--stride" in result.output
+    assert result.exit_code == 2 and "--stride" in result.output
 
 
 def _damaged_clip(synth_media):

@@ -80,4 +80,4 @@ def test_cli_export_flags(tmp_path):
     assert (tmp_path / f"{SAMPLE.stem}.c3d").read_bytes()[1:2] == b"\x50"  # C3D key byte
     run = CliRunner().invoke(app, ["measure", str(SAMPLE), "-o", str(tmp_path), "--stride", "2",
                                    "--export", "mot"])
-    assert run.exit_code == 1 and "every frame" in run.output
+    assert run.exit_code == 2 and "every frame" in run.output
