@@ -207,12 +207,13 @@ def _view_band(c: Case) -> str:
 
 
 def measure_all(media: list[Path], out_dir: Path, workers: int, model: str = "full",
-                side: str = "auto") -> float:
+                side: str = "auto", second_network: bool = False) -> float:
     """Run `hiprom measure` on the media; returns the wall time in seconds."""
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "hiprom.cli.main", "measure", *map(str, media),
-           "--out", str(out_dir), "--quiet", "--no-history", "--model", model, "--side", side]
+           "--out", str(out_dir), "--quiet", "--no-history", "--model", model, "--side", side,
+           *(["--second-network"] if second_network else [])]
     subprocess.run(cmd, check=False)
     return time.perf_counter() - t0
 
@@ -228,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-measure", action="store_true", help="reuse results already in --out")
     ap.add_argument("--model", default="full", choices=["full", "heavy", "lite"],
                     help="the pose network hiprom measures with")
+    ap.add_argument("--second-network", action="store_true",
+                    help="hiprom measure --second-network (MoveNet's knees and ankles too)")
     ap.add_argument("--still-sd", type=float, default=None,
                     help="photos' systematic SD the results were made with (default: hiprom's)")
     ap.add_argument("--split", choices=["fit", "holdout"], default=None,
@@ -256,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     media = [args.data / json.loads(t.read_text())["media"] for t in truths]
     wall = 0.0 if args.skip_measure else measure_all(media, args.out, 1, args.model,
-                                                      args.side)
+                                                      args.side, args.second_network)
     cases = [c for t in truths for c in _cases_for(t, args.out, args.side)]
     lines = [f"{len(truths)} media, {len(cases)} end-range values, measured in {wall:.0f} s", ""]
     clean = [c for c in cases if c.compensation is None]

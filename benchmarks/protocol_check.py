@@ -66,11 +66,12 @@ def _label(path: Path) -> tuple[str, str, bool] | None:
 
 
 def measure_item(path: Path, group: str, split: str, is_test: bool,
-                 model: str = "full") -> Item:
+                 model: str = "full", second_network: bool = False) -> Item:
     """Run the pipeline on one file and keep the check's features."""
     kind = "still" if is_image(path) else "clip"
     try:
-        m = measure_path(path, options=MeasureOptions(model=PoseModel(model)))
+        m = measure_path(path, options=MeasureOptions(model=PoseModel(model),
+                                                      second_network=second_network))
     except HipromError as err:
         return Item(path.name, group, split, is_test, kind, {}, 0.0, str(err))
     protocol = m.protocol.to_dict() if m.protocol is not None else {}
@@ -80,7 +81,7 @@ def measure_item(path: Path, group: str, split: str, is_test: bool,
 
 
 def collect(data: list[Path], footage: list[Path], cache: Path | None,
-            model: str = "full") -> list[Item]:
+            model: str = "full", second_network: bool = False) -> list[Item]:
     """Measure every labelled render and footage item (cached by name)."""
     known: dict[str, Item] = {}
     if cache is not None and cache.exists():
@@ -95,7 +96,8 @@ def collect(data: list[Path], footage: list[Path], cache: Path | None,
         todo += [(p, "footage", "check", False) for p in sorted(folder.iterdir())
                  if p.suffix.lower() in MEDIA]
     for n, (path, group, split, is_test) in enumerate(todo, 1):
-        item = known.get(path.name) or measure_item(path, group, split, is_test, model)
+        item = known.get(path.name) or measure_item(path, group, split, is_test, model,
+                                                    second_network)
         items.append(item)
         if cache is not None and path.name not in known:
             known[path.name] = item
@@ -231,9 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit", action="store_true", help="propose limits from the fit split")
     ap.add_argument("--model", choices=["full", "heavy", "lite"], default="full",
                     help="the pose network (the features depend on it; one cache per model)")
+    ap.add_argument("--second-network", action="store_true",
+                    help="measure with --second-network (its own cache: the knees move)")
     ap.add_argument("--markdown", type=Path, default=None)
     args = ap.parse_args(argv)
-    items = collect(args.data, [f for f in args.footage if f.is_dir()], args.cache, args.model)
+    items = collect(args.data, [f for f in args.footage if f.is_dir()], args.cache, args.model,
+                    args.second_network)
     bundled = LIMITS_BY_MODEL[args.model]
     parts = [table(items, bundled, f"Bundled limits ({args.model}): " + ", ".join(
         f"{f.name} {getattr(bundled, f.name)}" for f in fields(bundled)))]

@@ -151,12 +151,20 @@ def plain_loop(videos: list[Path]) -> tuple[int, float, float]:
     return frames, time.perf_counter() - t0, cpu_s() - c0
 
 
+#: The ``--models`` name of full with ``--second-network`` (MoveNet's knees and ankles too).
+SECOND_NETWORK = "full+movenet"
+
+
 def arm_options(arm: str, model: str | None):  # noqa: ANN201 - MeasureOptions
     """``MeasureOptions`` of an arm: ``adaptive`` (default), ``every-frame``, ``stride N``."""
     from hiprom.backends.base import PoseModel
     from hiprom.pipeline.analysis import MeasureOptions
 
-    extra = {"model": PoseModel(model)} if model is not None else {}
+    extra: dict[str, object] = {}
+    if model == SECOND_NETWORK:
+        extra["second_network"] = True
+    elif model is not None:
+        extra["model"] = PoseModel(model)
     if arm == "every-frame":
         return MeasureOptions(every_frame=True, **extra)
     if arm.startswith("stride"):

@@ -220,7 +220,29 @@ def test_cli_sampling_flags_reach_the_batch_settings(tmp_path, monkeypatch, flag
 def test_cli_every_frame_and_stride_conflict(tmp_path):
     result = CliRunner().invoke(cli_app(), ["batch", str(tmp_path), "-q", "--every-frame",
                                             "--stride", "2"])
-    assert result.exit_code == 1 and "--stride" in result.output
+    assert result.exit_code == 2 and "--stride" in result.output
+
+
+def test_the_second_network_reaches_the_options_and_keys_its_results_apart(tmp_path,
+                                                                           monkeypatch):
+    import hiprom.cli.batch
+    from hiprom.batch.run import BatchReport, settings_dict
+    from hiprom.batch.store import settings_key
+
+    seen = []
+    monkeypatch.setattr(hiprom.cli.batch, "run_batch",
+                        lambda config, **_: seen.append(config) or BatchReport())
+    for flags in ([], ["--second-network"]):
+        result = CliRunner().invoke(cli_app(), ["batch", str(tmp_path), "-q", *flags])
+        assert result.exit_code == 0, result.output
+    plain, second = seen
+    assert not plain.options.second_network and second.options.second_network
+    # Off, the settings are those of stores made before the option existed (their results
+    # stay reusable); on, they differ, so a plain result is never served for it.
+    assert "second_network" not in settings_dict(plain)["options"]
+    assert settings_dict(second)["options"]["second_network"] is True
+    assert settings_dict(second)["options"]["second_network_sha256"]
+    assert settings_key(settings_dict(plain)) != settings_key(settings_dict(second))
 
 
 def test_annotated_batch_analyses_every_frame(tmp_path, fake):

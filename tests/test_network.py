@@ -111,6 +111,15 @@ def test_measure_makes_no_network_request(tmp_path, require_tool):
 
 @pytest.mark.slow
 @pytest.mark.mediapipe
+def test_measure_with_the_second_network_makes_no_network_request(tmp_path, require_tool):
+    # The LiteRT runtime that runs MoveNet is a second native library: checked as well.
+    _assert_offline(require_tool("strace"), tmp_path, "measure", str(CLIP), "--second-network",
+                    "--out", str(tmp_path / "o"), "--no-history", "--quiet")
+    assert (tmp_path / "o" / f"{CLIP.stem}.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.mediapipe
 def test_batch_with_two_workers_makes_no_network_request(tmp_path, require_tool):
     folder = tmp_path / "footage"
     folder.mkdir()

@@ -211,8 +211,19 @@ def settings_dict(config: BatchConfig) -> dict[str, Any]:
         model = model_info()["sha256"]
     except OSError:
         model = None
+    options = to_jsonable(asdict(config.options))
+    if not options.get("second_network"):
+        # Added after stores existed: left out when off, so their keys stay the same.
+        options.pop("second_network", None)
+    else:
+        from hiprom.backends import movenet
+
+        try:
+            options["second_network_sha256"] = model_info(movenet.model_path())["sha256"]
+        except OSError:
+            options["second_network_sha256"] = None
     return {
-        "options": to_jsonable(asdict(config.options)),
+        "options": options,
         "annotate": config.annotate,
         "blur_faces": config.blur_faces,
         "model_sha256": model,

@@ -34,6 +34,7 @@ from hiprom.cli.common import (
     BLUR_FACES_DEFAULT,
     FAST_RETIRED,
     ModelOption,
+    SecondNetworkOption,
     ShowFacesOption,
     SideOption,
     interrupted,
@@ -171,6 +172,7 @@ def batch(
     subject: Annotated[PersonPolicy, typer.Option(
         help="Who to measure when several people are in view.")] = PersonPolicy.AUTO,
     model: ModelOption = PoseModel.FULL,
+    second_network: SecondNetworkOption = False,
     side: SideOption = TestedSide.AUTO,
     every_frame: Annotated[bool, typer.Option(
         "--every-frame", help="Analyse every frame of each clip (the default samples clips "
@@ -207,7 +209,8 @@ def batch(
         err_console.print(Text.assemble(("note: ", "yellow"), BLUR_FACES_DEFAULT),
                           soft_wrap=True)
     options = sampling_options(every_frame=every_frame or annotate, stride=stride,
-                               mirrored=mirrored, subject=subject, side=side, model=model)
+                               mirrored=mirrored, subject=subject, side=side, model=model,
+                               second_network=second_network)
     try:
         out = out_dir(out, "hiprom-batch")
     except HipromError as err:

@@ -16,7 +16,8 @@ from hiprom.errors import InputError, describe_os_error, is_utf8_path, printable
 from hiprom.pipeline.analysis import MeasureOptions, TestedSide
 
 __all__ = ["BLUR_FACES_DEFAULT", "FAST_RETIRED", "INTERRUPTED", "NOT_SAVED", "PERSON_ENV",
-           "ModelOption", "PersonOption", "ShowFacesOption", "SideOption", "check_out_dir",
+           "ModelOption", "PersonOption", "SecondNetworkOption", "ShowFacesOption",
+           "SideOption", "check_out_dir",
            "checked_person", "interrupted",
            "out_dir",
            "sampling_options", "usage_error"]
@@ -236,6 +237,10 @@ def sampling_options(*, every_frame: bool, stride: int,
     if every_frame and stride > 1:
         raise usage_error("--stride N analyses every N-th frame, so it cannot go with "
                           f"{implied_by}; drop one")
+    model = fields.get("model", PoseModel.FULL)
+    if fields.get("second_network") and model is not PoseModel.FULL:
+        raise usage_error(f"--second-network was checked with the full pose network only, "
+                          f"not --model {model.value}; drop one")
     return MeasureOptions(every_frame=every_frame, stride=stride, **fields)
 
 
@@ -244,6 +249,12 @@ ModelOption = Annotated[PoseModel, typer.Option(
     help="Pose network: full (default), heavy (a second opinion, about 3x slower) or lite "
          "(fastest; errs about twice as much as full, so its 95% intervals are wider, "
          "most with the camera high above the knees).")]
+#: ``--second-network`` for the commands that measure files.
+SecondNetworkOption = Annotated[bool, typer.Option(
+    "--second-network", help="Also run a second pose network (MoveNet Thunder) and average "
+    "its knees and ankles with the first's: errs less where one network is misled (long "
+    "trousers in the seat's colour, a camera below the knees), at about twice the time per "
+    "frame (docs/ACCURACY.md). With the full network only.")]
 #: ``--show-faces`` for the commands that export images (faces are blurred by default).
 ShowFacesOption = Annotated[bool, typer.Option(
     "--show-faces", help="Do not blur faces in the images written (key frame, annotated "

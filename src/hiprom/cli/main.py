@@ -30,6 +30,7 @@ from hiprom.cli.common import (
     NOT_SAVED,
     ModelOption,
     PersonOption,
+    SecondNetworkOption,
     ShowFacesOption,
     SideOption,
     interrupted,
@@ -242,6 +243,7 @@ def measure(
         PersonPolicy, typer.Option(help="Who to measure when several people are in view.")
     ] = PersonPolicy.AUTO,
     model: ModelOption = PoseModel.FULL,
+    second_network: SecondNetworkOption = False,
     side: SideOption = TestedSide.AUTO,
     every_frame: Annotated[bool, typer.Option(
         "--every-frame", help="Analyse every frame of a clip (the default samples it "
@@ -272,7 +274,7 @@ def measure(
     options = sampling_options(every_frame=every_frame or annotate or bool(exports),
                                implied_by="--every-frame, --annotate or --export",
                                stride=stride, mirrored=mirrored, subject=subject,
-                               side=side, model=model)
+                               side=side, model=model, second_network=second_network)
     try:
         out = out_dir(out, "hiprom-results")
     except InputError as err:

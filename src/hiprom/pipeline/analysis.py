@@ -24,7 +24,7 @@ from hiprom.core.calibration import terms_for
 from hiprom.core.geometry import LegMeasurement, measure_legs
 from hiprom.core.landmarks import Landmarks
 from hiprom.core.selection import PersonPolicy, PersonTracker
-from hiprom.errors import MeasurementError
+from hiprom.errors import InputError, MeasurementError
 from hiprom.media.frames import Frame
 from hiprom.vocabulary import MIN_VISIBILITY
 
@@ -96,6 +96,10 @@ class MeasureOptions:
             None (the default) takes ``model``'s fitted base; the benchmark refits it.
         still_augment: for photos, also measure a mirrored copy and average, which cancels
             the model's left/right asymmetric bias.
+        second_network: also run a second pose network, MoveNet Thunder, on every analysed
+            frame and average its knee and ankle points with BlazePose's
+            (:mod:`hiprom.backends.movenet`; ``--second-network``). Only with the full
+            network, the one it was checked with; about twice the time per frame.
 
     """
 
@@ -115,6 +119,13 @@ class MeasureOptions:
     side: TestedSide = TestedSide.AUTO
     check_posture: bool = True
     model: PoseModel = PoseModel.FULL
+    second_network: bool = False
+
+    def __post_init__(self) -> None:
+        if self.second_network and PoseModel(self.model) is not PoseModel.FULL:
+            raise InputError(f"the second network was checked with the full pose network "
+                             f"only, not {PoseModel(self.model).value}; drop --model or "
+                             "--second-network")
 
     @property
     def hip_centre_offset(self) -> float:

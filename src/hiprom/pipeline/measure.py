@@ -63,29 +63,44 @@ ADAPTIVE_CROWD_CHECK_S = 3.0
 
 def default_backend_factory(mode: RunningMode, *, follow_several: bool = False,
                             crowd_check_s: float = 1.0,
-                            model: PoseModel = PoseModel.FULL) -> PoseBackend:
+                            model: PoseModel = PoseModel.FULL,
+                            second_network: bool = False) -> PoseBackend:
     """The bundled MediaPipe model in the given mode.
 
     Clips track one subject and look for other people every ``crowd_check_s`` seconds of
     video (see :class:`~hiprom.backends.mediapipe.MediaPipeBackend`); with
     ``follow_several`` (an explicit ``--subject largest|center`` choice) and for stills,
-    up to 2 people are found in every frame.
+    up to 2 people are found in every frame. With ``second_network`` the knees and ankles
+    are averaged with MoveNet Thunder's (:mod:`hiprom.backends.movenet`).
     """
     from hiprom.backends.mediapipe import MediaPipeBackend
 
+    backend: PoseBackend
     if mode is RunningMode.VIDEO and not follow_several:
-        return MediaPipeBackend(mode=mode, num_poses=1, crowd_check_s=crowd_check_s,
-                                model=model)
-    return MediaPipeBackend(mode=mode, num_poses=2, model=model)
+        backend = MediaPipeBackend(mode=mode, num_poses=1, crowd_check_s=crowd_check_s,
+                                   model=model)
+    else:
+        backend = MediaPipeBackend(mode=mode, num_poses=2, model=model)
+    if not second_network:
+        return backend
+    from hiprom.backends.movenet import SecondNetworkBackend
+
+    return SecondNetworkBackend(backend)
 
 
 def _model_of(backend_factory: BackendFactory | None,
-              model: PoseModel = PoseModel.FULL) -> dict[str, str]:
+              options: MeasureOptions) -> dict[str, Any]:
+    """The result's ``model``: the pose network's name and sha256 (and the second's)."""
     if backend_factory is not None:
         return {"name": "custom", "sha256": ""}
     from hiprom.backends.mediapipe import model_info
 
-    return model_info(model=model)
+    info: dict[str, Any] = model_info(model=options.model)
+    if options.second_network:
+        from hiprom.backends import movenet
+
+        info["second_network"] = model_info(movenet.model_path())
+    return info
 
 
 def _per_frame(analysis: Analysis, attr: str) -> np.ndarray:
@@ -255,7 +270,8 @@ def measure_clip(
     if backend_factory is None:
         several = options.subject is not PersonPolicy.AUTO
         backend = default_backend_factory(RunningMode.VIDEO, follow_several=several,
-                                          crowd_check_s=crowd_check_s, model=options.model)
+                                          crowd_check_s=crowd_check_s, model=options.model,
+                                          second_network=options.second_network)
     else:
         backend = backend_factory(RunningMode.VIDEO)
     with backend:
@@ -273,7 +289,7 @@ def measure_clip(
         decode_gaps=tuple(video.gaps), decode_gap_s=video.gap_s,
     )
     return measurement_from_analysis(
-        analysis, source, model=_model_of(backend_factory, options.model),
+        analysis, source, model=_model_of(backend_factory, options),
         quality=_whole_input_flags(analysis, bool(video.truncated), bool(video.gaps)),
         options=options,
     )
@@ -315,7 +331,8 @@ def measure_still(
     """Measure a photo (see :func:`measure_path`)."""
     frame = next(iter(iter_images([path])))
     image = np.ascontiguousarray(frame.image_bgr[:, ::-1]) if options.mirrored else frame.image_bgr
-    factory = backend_factory or partial(default_backend_factory, model=options.model)
+    factory = backend_factory or partial(default_backend_factory, model=options.model,
+                                         second_network=options.second_network)
     with factory(RunningMode.IMAGE) as backend:
         passes = _still_landmarks(image, backend)
     if not options.still_augment:
@@ -342,7 +359,7 @@ def measure_still(
                         resolution_wh=frame.resolution_wh, mirrored=options.mirrored,
                         sha256=sha256 or sha256_file(path))
     m = measurement_from_analysis(analysis, source,
-                                  model=_model_of(backend_factory, options.model),
+                                  model=_model_of(backend_factory, options),
                                   options=options)
     tested, note = _tested_in_still(
         {side: combined.leg(side).rotation_deg for side in SIDES}, options)
