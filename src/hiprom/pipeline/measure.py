@@ -19,7 +19,7 @@ from hiprom.core.geometry import LegMeasurement
 from hiprom.core.landmarks import Landmarks
 from hiprom.core.posture import check_seated_test, limits_for
 from hiprom.core.protocol import (
-    Rep,
+    LegResult,
     summarise_still,
 )
 from hiprom.core.selection import PersonPolicy, PersonTracker
@@ -135,7 +135,7 @@ def measurement_from_analysis(
                                 options=options, exclude=exclude)
     legs, rotation, fulcrum = summary.legs, summary.rotation_deg, summary.fulcrum
     tested: dict[str, bool] = {
-        side: _tested_in_clip(side, legs[side].reps, rotation[side], options) for side in SIDES}
+        side: _tested_in_clip(side, legs[side], rotation[side], options) for side in SIDES}
     protocol = (check_seated_test([r.legs for r in analysis.records],
                                   limits=limits_for(options.model),
                                   min_visibility=options.min_visibility,
@@ -167,26 +167,35 @@ def measurement_from_analysis(
         fulcrum=fulcrum,
         protocol=protocol,
         tested=tested,
+        side_note=(UNTESTED_CLIP_NOTE if options.side is TestedSide.AUTO
+                   and not any(tested.values()) else None),
     )
 
+
+#: The note of a clip in which neither leg moved from its posture (``--side auto``).
+UNTESTED_CLIP_NOTE = ("neither leg moved from its starting posture, so neither was tested: "
+                      "film from the neutral (shins hanging vertical) through the turn, or "
+                      "pass --side left or --side right to score a leg held still")
 
 #: A leg that moves this far (5th to 95th percentile of its angle) was tested, hold or not.
 EXCURSION_DEG = 6.0
 
 
-def _tested_in_clip(side: str, reps: Sequence[Rep], rotation_deg: np.ndarray,
+def _tested_in_clip(side: str, leg: LegResult, rotation_deg: np.ndarray,
                     options: MeasureOptions) -> bool:
     """Whether ``side`` was tested in a clip (see ``MeasureOptions.side``).
 
-    A leg with a rep that was used was tested. Otherwise the leg's movement decides: a
-    resting leg's landmarks can wobble into a short "rep" that is never used, and that
-    does not make it tested.
+    A leg with a rep that was used, measured from its own neutral, was tested. Otherwise
+    the leg's movement decides: a resting leg's landmarks can wobble into a short "rep"
+    that is never used, and a resting leg that never hangs vertical has no neutral, so its
+    posture for the whole clip reads as one long "rep" against vertical; neither makes it
+    tested unless the leg also moved.
     """
     if options.side is TestedSide.BOTH:
         return True
     if options.side is not TestedSide.AUTO:
         return side == options.side.value
-    if any(rep.used for rep in reps):
+    if leg.neutral_hold is not None and any(rep.used for rep in leg.reps):
         return True
     finite = rotation_deg[np.isfinite(rotation_deg)]
     if finite.size < 2:
