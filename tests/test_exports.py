@@ -26,7 +26,11 @@ def measured():
 
 
 def _read_mot(path: Path) -> tuple[dict[str, str], list[str], np.ndarray]:
-    lines = path.read_text().splitlines()
+    return _read_mot_text(path.read_text())
+
+
+def _read_mot_text(text: str) -> tuple[dict[str, str], list[str], np.ndarray]:
+    lines = text.splitlines()
     end = lines.index("endheader")
     header = dict(line.split("=", 1) for line in lines[1:end] if "=" in line)
     columns = lines[end + 1].split("\t")
@@ -64,12 +68,69 @@ def test_c3d_reads_back_points_angles_and_rate(measured, tmp_path):
     assert np.all(knees_x[np.isfinite(knees_x)] > 0)
 
 
-def test_exports_refuse_a_strided_measurement(measured):
+def test_c3d_refuses_a_strided_measurement_and_mot_keeps_its_times(measured):
     from dataclasses import replace
+
+    from hiprom.media.exports import c3d_bytes
 
     strided = replace(measured, frame_index=measured.frame_index * 2)
     with pytest.raises(InputError, match="every frame"):
-        mot_text(strided)
+        c3d_bytes(strided)
+    _, _, rows = _read_mot_text(mot_text(strided))
+    np.testing.assert_allclose(rows[:, 0], measured.timestamps_s, atol=1e-6)
+
+
+def _gapped(measured):
+    """``measured`` with frames 60-75 lost, as a variable-rate or damaged clip has them."""
+    from dataclasses import replace
+
+    keep = np.r_[0:60, 76:len(measured.timestamps_s)]
+    return replace(measured, timestamps_s=measured.timestamps_s[keep],
+                   frame_index=np.arange(keep.size),
+                   rotation_deg={k: v[keep] for k, v in measured.rotation_deg.items()},
+                   landmarks_xy=measured.landmarks_xy[keep])
+
+
+@pytest.mark.reliability(case="`--export c3d` of a clip whose frames are not evenly spaced "
+                              "(variable frame rate, dropped frames, a damaged section)",
+                         outcome="one line: no .c3d written, use the .mot, which keeps each "
+                                 "frame's time; JSON, CSV and .mot written; exit 1 (was: a "
+                                 "C3D at the average rate, frames up to 0.4 s early)")
+def test_c3d_refuses_uneven_frames_and_the_rest_is_written(measured, tmp_path, monkeypatch):
+    import hiprom.pipeline.measure
+
+    gapped = _gapped(measured)
+    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", lambda *a, **k: gapped)
+    run = CliRunner().invoke(app, ["measure", str(SAMPLE), "-o", str(tmp_path), "-q",
+                                   "--export", "mot", "--export", "c3d", "--no-history"])
+    assert run.exit_code == 1, run.output
+    [line] = run.output.strip().splitlines()
+    assert "no .c3d written" in line and ".mot export keeps each frame's own time" in line
+    assert not (tmp_path / f"{SAMPLE.stem}.c3d").exists()
+    assert (tmp_path / f"{SAMPLE.stem}.json").is_file()
+    _, _, rows = _read_mot(tmp_path / f"{SAMPLE.stem}.mot")
+    np.testing.assert_allclose(rows[:, 0], gapped.timestamps_s, atol=1e-6)
+
+
+@pytest.mark.reliability(case="`--export mot` of an input refused as not the seated test",
+                         outcome="no .mot or .c3d (the JSON keeps the refusal); the line "
+                                 "says nothing was exported (was: angles of a standing person "
+                                 "exported as hip rotation)")
+def test_a_refused_input_is_not_exported(measured, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import hiprom.pipeline.measure
+    from hiprom.core.posture import PostureCheck
+
+    refused = replace(measured, protocol=PostureCheck(valid=False, reason="not seated",
+                                                      features={}, usable_fraction=1.0))
+    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", lambda *a, **k: refused)
+    run = CliRunner().invoke(app, ["measure", str(SAMPLE), "-o", str(tmp_path), "-q",
+                                   "--export", "mot", "--no-history"])
+    assert run.exit_code == 1, run.output
+    assert "not the seated test" in run.output and "nothing exported" in run.output
+    assert not (tmp_path / f"{SAMPLE.stem}.mot").exists()
+    assert (tmp_path / f"{SAMPLE.stem}.json").is_file()
 
 
 def test_cli_export_flags(tmp_path):
@@ -81,3 +142,41 @@ def test_cli_export_flags(tmp_path):
     run = CliRunner().invoke(app, ["measure", str(SAMPLE), "-o", str(tmp_path), "--stride", "2",
                                    "--export", "mot"])
     assert run.exit_code == 2 and "every frame" in run.output
+
+
+@pytest.mark.reliability(case="`hiprom measure` into a folder holding an earlier run's files of "
+                              "the same name (`clip.mot`, `clip.annotated.webm` of another "
+                              "input or other options)",
+                         outcome="the new result replaces the set: files it does not write are "
+                                 "removed when it is in place, and named (was: an old .mot "
+                                 "beside a new clip.json, disagreeing with it)")
+def test_an_earlier_runs_files_of_the_same_name_are_replaced_as_a_set(measured, tmp_path,
+                                                                      monkeypatch):
+    import hiprom.pipeline.measure
+
+    monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", lambda *a, **k: measured)
+    first = CliRunner().invoke(app, ["measure", str(SAMPLE), "-o", str(tmp_path),
+                                     "--export", "mot", "--export", "c3d", "--no-history"])
+    assert first.exit_code == 0, first.output
+    unrelated = tmp_path / f"{SAMPLE.stem}.notes.txt"   # not a result file: kept
+    unrelated.write_text("mine")
+    again = CliRunner().invoke(app, ["measure", str(SAMPLE), "-o", str(tmp_path),
+                                     "--no-history"])
+    assert again.exit_code == 0, again.output
+    assert not (tmp_path / f"{SAMPLE.stem}.mot").exists()
+    assert not (tmp_path / f"{SAMPLE.stem}.c3d").exists()
+    assert (tmp_path / f"{SAMPLE.stem}.json").is_file() and unrelated.read_text() == "mine"
+    assert f"removed an earlier run's {SAMPLE.stem}.c3d, {SAMPLE.stem}.mot" in " ".join(
+        again.output.split()), again.output
+
+
+def test_an_aborted_set_removes_nothing(tmp_path):
+    from hiprom.media.sinks import AtomicFiles
+
+    old = tmp_path / "clip.mot"
+    old.write_text("old")
+    with pytest.raises(RuntimeError), AtomicFiles() as files:
+        files.path(tmp_path / "clip.json").write_text("{}")
+        files.remove_on_commit(old)
+        raise RuntimeError("interrupted")
+    assert old.read_text() == "old" and not (tmp_path / "clip.json").exists()

@@ -329,7 +329,7 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
     """Measure and write each input (its files as one set); returns how many failed."""
     from hiprom.media.document import result_document
     from hiprom.media.exports import write_exports
-    from hiprom.media.outputs import write_outputs
+    from hiprom.media.outputs import drop_stale_results, write_outputs
     from hiprom.media.sinks import AtomicFiles
     from hiprom.pipeline.measure import measure_path
 
@@ -338,6 +338,7 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
         try:
             with _frame_progress(printable(Path(path).name), enabled=not quiet) as progress:
                 m = measure_path(path, options=options, progress=progress)
+            not_exported: list[str] = []
             with AtomicFiles() as files:  # JSON, CSV, images, exports: all or none
                 written = write_outputs(m, out, annotate=annotate, files=files, stem=stem,
                                         blur_faces=not show_faces)
@@ -345,8 +346,13 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
                     err_console.print(f"{printable(path)}: a photo has no per-frame series "
                                       "to export",
                                       soft_wrap=True)
-                elif exports:
-                    written += write_exports(m, out, exports, files=files, stem=stem)
+                elif exports and m.valid:  # a refused input's angles are not a test's
+                    for kind in exports:
+                        try:
+                            written += write_exports(m, out, (kind,), files=files, stem=stem)
+                        except InputError as err:  # the others are still written
+                            not_exported.append(f"no .{kind.value} written: {err}")
+                drop_stale_results(out, stem, files)
             result = result_document(m)
             if history and person and m.valid:   # a refused input is nobody's test
                 from hiprom.report.history import save_result
@@ -354,8 +360,13 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
                 save_result(result, person=person, json_path=written[0])
             if not m.valid:   # written for the record, but not a test: a failed input
                 failed += 1
-                fail(f"{path}: not the seated test: {m.protocol.reason if m.protocol else ''}")
+                fail(f"{path}: not the seated test: {m.protocol.reason if m.protocol else ''}"
+                     + ("; nothing exported" if exports else ""))
                 continue
+            if not_exported:  # the result is written; the export asked for is not
+                failed += 1
+                for line in not_exported:
+                    fail(f"{path}: {line}")
         except HipromError as err:
             failed += 1
             named = printable(path) in printable(err)   # messages may name it escaped
@@ -372,6 +383,10 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
             _summary_table(result)
             out_console.print("wrote " + ", ".join(printable(p) for p in written),
                               soft_wrap=True)
+            if files.removed:
+                out_console.print("removed an earlier run's " + ", ".join(
+                    printable(p.name) for p in files.removed) + " (they no longer matched "
+                    "the result)", soft_wrap=True)
     return failed
 
 

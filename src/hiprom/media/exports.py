@@ -44,18 +44,29 @@ class ExportFormat(StrEnum):
     C3D = "c3d"
 
 
-def _check_every_frame(m: Measurement) -> None:
+def _check_clip(m: Measurement) -> None:
     if m.source.kind == "still":
         raise InputError(f"{m.source.path} is a photo; exports need a clip")
+
+
+def _check_even_frames(m: Measurement) -> None:
+    """C3D has one frame rate and no times: every frame, evenly spaced, or nothing."""
+    _check_clip(m)
     steps = np.diff(m.frame_index)
     if steps.size and not np.all(steps == 1):
-        raise InputError("exports need every frame analysed; measure again with "
+        raise InputError("C3D needs every frame analysed; measure again with "
                          "--every-frame (and without --stride)")
+    rate = float(m.source.fps or 30.0)
+    gaps = np.diff(m.timestamps_s)
+    if m.source.decode_gaps or (gaps.size and np.abs(gaps * rate - 1.0).max() > 0.25):
+        raise InputError("C3D holds one frame rate, and this clip's frames are not evenly "
+                         "spaced (a damaged section or a variable frame rate): the .mot "
+                         "export keeps each frame's own time")
 
 
 def mot_text(m: Measurement, *, name: str = "hiprom") -> str:
-    """The OpenSim motion file of ``m``'s per-frame hip rotation."""
-    _check_every_frame(m)
+    """The OpenSim motion file of ``m``'s per-frame hip rotation (each row its own time)."""
+    _check_clip(m)
     t = m.timestamps_s - m.timestamps_s[0]
     columns = ("time", "hip_rotation_l", "hip_rotation_r")
     lines = [name, "version=1", f"nRows={t.size}", f"nColumns={len(columns)}", "inDegrees=yes",
@@ -85,7 +96,7 @@ def _points(m: Measurement, i: int) -> npt.NDArray[np.float32]:
 
 def c3d_bytes(m: Measurement) -> bytes:
     """A C3D file of ``m``'s 2-D leg points and hip rotation angles."""
-    _check_every_frame(m)
+    _check_even_frames(m)
     try:
         import c3d
     except ImportError as err:

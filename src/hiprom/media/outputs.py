@@ -34,7 +34,12 @@ from hiprom.media.sources import iter_images, iter_video, read_frame
 from hiprom.results.measurement import CSV_COLUMNS, Measurement, json_number
 from hiprom.vocabulary import LATERAL_SIGN, SIDES
 
-__all__ = ["annotate_frame", "key_frame_index", "write_outputs"]
+__all__ = ["RESULT_SUFFIXES", "annotate_frame", "drop_stale_results", "key_frame_index",
+           "write_outputs"]
+
+#: Every file ``hiprom measure`` may write for an input ``<stem>``: ``<stem><suffix>``.
+RESULT_SUFFIXES = (".json", ".csv", ".keyframe.png", ".annotated.webm", ".annotated.png",
+                   ".mot", ".c3d")
 
 log = logging.getLogger(__name__)
 FrameHook = Callable[[np.ndarray, int], np.ndarray]
@@ -281,6 +286,19 @@ def write_outputs(
         if key_frame and key_image is not None:
             written.append(write_image(out / f"{stem}.keyframe.png", key_image, group=files))
     return written
+
+
+def drop_stale_results(out_dir: str | Path, stem: str, files: AtomicFiles) -> None:
+    """Have ``files`` remove, when committed, ``<stem>``'s result files it does not write.
+
+    An earlier run's ``clip.mot`` or ``clip.annotated.webm`` beside this run's ``clip.json``
+    would disagree with it (another input of the same name, other options); the set
+    replaces the result as a whole.
+    """
+    for suffix in RESULT_SUFFIXES:
+        target = Path(out_dir) / f"{stem}{suffix}"
+        if not files.pending(target):
+            files.remove_on_commit(target)
 
 
 @contextlib.contextmanager
