@@ -80,13 +80,16 @@ def test_c3d_refuses_a_strided_measurement_and_mot_keeps_its_times(measured):
     np.testing.assert_allclose(rows[:, 0], measured.timestamps_s, atol=1e-6)
 
 
-def _gapped(measured):
-    """``measured`` with frames 60-75 lost, as a variable-rate or damaged clip has them."""
+def _gapped(measured, damaged: bool):
+    """``measured`` with frames 60-75 lost: to a damaged section (frame numbers and the
+    decoder's gap record skip them) or to a variable frame rate (numbered on, times jump)."""
     from dataclasses import replace
 
     keep = np.r_[0:60, 76:len(measured.timestamps_s)]
     return replace(measured, timestamps_s=measured.timestamps_s[keep],
-                   frame_index=np.arange(keep.size),
+                   frame_index=measured.frame_index[keep] if damaged else np.arange(keep.size),
+                   source=replace(measured.source,
+                                  decode_gaps=((1.97, 2.53),) if damaged else ()),
                    rotation_deg={k: v[keep] for k, v in measured.rotation_deg.items()},
                    landmarks_xy=measured.landmarks_xy[keep])
 
@@ -96,10 +99,12 @@ def _gapped(measured):
                          outcome="one line: no .c3d written, use the .mot, which keeps each "
                                  "frame's time; JSON, CSV and .mot written; exit 1 (was: a "
                                  "C3D at the average rate, frames up to 0.4 s early)")
-def test_c3d_refuses_uneven_frames_and_the_rest_is_written(measured, tmp_path, monkeypatch):
+@pytest.mark.parametrize("damaged", [True, False], ids=["damaged", "variable-rate"])
+def test_c3d_refuses_uneven_frames_and_the_rest_is_written(measured, tmp_path, monkeypatch,
+                                                           damaged):
     import hiprom.pipeline.measure
 
-    gapped = _gapped(measured)
+    gapped = _gapped(measured, damaged)
     monkeypatch.setattr(hiprom.pipeline.measure, "measure_path", lambda *a, **k: gapped)
     run = CliRunner().invoke(app, ["measure", str(SAMPLE), "-o", str(tmp_path), "-q",
                                    "--export", "mot", "--export", "c3d", "--no-history"])

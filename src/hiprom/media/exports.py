@@ -52,16 +52,19 @@ def _check_clip(m: Measurement) -> None:
 def _check_even_frames(m: Measurement) -> None:
     """C3D has one frame rate and no times: every frame, evenly spaced, or nothing."""
     _check_clip(m)
-    steps = np.diff(m.frame_index)
-    if steps.size and not np.all(steps == 1):
-        raise InputError("C3D needs every frame analysed; measure again with "
-                         "--every-frame (and without --stride)")
     rate = float(m.source.fps or 30.0)
     gaps = np.diff(m.timestamps_s)
-    if m.source.decode_gaps or (gaps.size and np.abs(gaps * rate - 1.0).max() > 0.25):
+    steps = np.diff(m.frame_index)
+    analysed_all = not steps.size or bool(np.all(steps == 1))
+    # A damaged section skips frames too: say so before asking for every frame.
+    if m.source.decode_gaps or (analysed_all and gaps.size
+                                and np.abs(gaps * rate - 1.0).max() > 0.25):
         raise InputError("C3D holds one frame rate, and this clip's frames are not evenly "
                          "spaced (a damaged section or a variable frame rate): the .mot "
                          "export keeps each frame's own time")
+    if not analysed_all:
+        raise InputError("C3D needs every frame analysed; measure again with "
+                         "--every-frame (and without --stride)")
 
 
 def mot_text(m: Measurement, *, name: str = "hiprom") -> str:
