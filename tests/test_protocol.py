@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from builders import Body, landmarks, seated_xy
+from hiprom.core.calibration import STILL_CALIBRATED_SHANK_PX
 from hiprom.core.geometry import measure_legs
 from hiprom.core.landmarks import LandmarkName, Landmarks
 from hiprom.core.protocol import (
@@ -365,14 +366,37 @@ def test_build_leg_series_from_measurements():
 
 def test_summarise_still_single_image():
     m = measure_legs(_landmarks(33.0, -12.0), correct_view=False)
-    left = summarise_still(m, side="left", systematic_sd_deg=0.8, keypoint_sd_px=3.0)
-    noise = np.degrees(np.sqrt(2) * 3.0 / 300.0)
+    left = summarise_still(m, side="left", systematic_sd_deg=0.8, keypoint_sd_px=3.0,
+                           calibrated_shank_px=400.0)
+    noise = np.degrees(np.sqrt(2) * 3.0 / 300.0)   # the shank is 300 px
     assert left.internal_rotation_deg == pytest.approx(33.0, abs=1e-3)
     assert left.ci95_deg == pytest.approx(1.96 * np.hypot(noise, 0.8), rel=1e-3)
     assert "no_neutral" in left.quality
     right = summarise_still(m, side="right")
     assert right.internal_rotation_deg is None
     assert right.external_rotation_deg == pytest.approx(12.0, abs=1e-3)
+
+
+@pytest.mark.reliability(case="the same photo at a higher resolution (a phone's 4032 px, or "
+                              "upscaled)",
+                         outcome="the same 95% interval beyond the shank lengths the photo "
+                                 "interval was calibrated on (was: ±8.9° at 640 px, ±4.9° at "
+                                 "12000 px for one scene)")
+def test_a_photos_interval_does_not_narrow_with_its_resolution():
+    # The network sees the person at its own input size, so upscaling adds no precision;
+    # the interval was calibrated on shanks up to STILL_CALIBRATED_SHANK_PX.
+    lm = _landmarks(33.0, -12.0)
+    shank = STILL_CALIBRATED_SHANK_PX
+    cis = []
+    for scale in (shank / 300.0, 1.0, 4.0):    # shank 144 px, 300 px, 1200 px
+        scaled = Landmarks(lm.xy * scale, lm.visibility,
+                           (round(lm.resolution_wh[0] * scale), round(lm.resolution_wh[1] * scale)))
+        cis.append(summarise_still(measure_legs(scaled, correct_view=False), side="left",
+                                   systematic_sd_deg=2.5).ci95_deg)
+    assert cis[0] == pytest.approx(cis[1], rel=1e-6) == pytest.approx(cis[2], rel=1e-6)
+    smaller = Landmarks(lm.xy * 0.3, lm.visibility, lm.resolution_wh)   # a 90 px shank
+    assert summarise_still(measure_legs(smaller, correct_view=False), side="left",
+                           systematic_sd_deg=2.5).ci95_deg > cis[0] + 0.5
 
 
 def test_summarise_still_invisible_leg_gives_none_and_flags():

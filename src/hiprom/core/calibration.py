@@ -68,6 +68,13 @@ HIP_CENTRE_OFFSET_BY_MODEL: dict[str, float] = {"full": 0.16, "heavy": 0.16, "li
 #: half they held 94–100% (docs/ACCURACY.md).
 STILL_SYSTEMATIC_SD_BY_MODEL: dict[str, float] = {"full": 2.5, "heavy": 1.3, "lite": 5.85}
 STILL_SYSTEMATIC_SD_DEG = STILL_SYSTEMATIC_SD_BY_MODEL["full"]
+#: The longest image shank (pixels) among those photos. A photo's statistical term assumes
+#: a keypoint error of a few pixels; the pose network sees the person scaled to its own
+#: input, so in a larger picture of the same scene the error grows with it. Beyond this
+#: shank length the term is held at its value here: no photo's interval gets narrower than
+#: any the SD above was calibrated with (a phone photo upscaled the same scene's ±8.9° to
+#: ±4.9°).
+STILL_CALIBRATED_SHANK_PX = 144.0
 #: A clip leg with no neutral hold is measured as an absolute angle, so the per-frame angle's
 #: error at a true neutral enters its values. Over the 90 clean clip legs of validation and
 #: validation2's fit part (61 clips; the median angle read in the frames where the leg is

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hiprom.core import filters as flt
+from hiprom.core.calibration import STILL_CALIBRATED_SHANK_PX
 from hiprom.core.geometry import LegMeasurement
 from hiprom.core.holds import Hold, Prepared, make_hold, prepare, still_segments
 from hiprom.errors import InputError
@@ -550,10 +551,13 @@ def _leg_flags(series: LegSeries, reps: list[Rep],
 
 
 def summarise_still(measurement: LegMeasurement, *, side: Side, systematic_sd_deg: float = 0.8,
-                    keypoint_sd_px: float = 3.0) -> LegResult:
+                    keypoint_sd_px: float = 3.0,
+                    calibrated_shank_px: float = STILL_CALIBRATED_SHANK_PX) -> LegResult:
     """Result of one leg from a single image (no neutral, no hold).
 
-    The per-frame noise is √2·keypoint_sd_px / shank length (radians, clinical notes §5); the
+    The per-frame noise is √2·keypoint_sd_px / shank length (radians, clinical notes §5),
+    with the shank length taken at most ``calibrated_shank_px`` (the keypoint error grows
+    with the picture: see :data:`~hiprom.core.calibration.STILL_CALIBRATED_SHANK_PX`); the
     95% half-width combines it with ``systematic_sd_deg``. A positive angle is reported as
     IR, a negative one as a positive ER magnitude.
 
@@ -561,12 +565,15 @@ def summarise_still(measurement: LegMeasurement, *, side: Side, systematic_sd_de
         measurement: the frame's :class:`~hiprom.core.geometry.LegMeasurement`.
         side: ``"left"`` or ``"right"``.
         systematic_sd_deg: SD of the method's systematic error, added in quadrature.
-        keypoint_sd_px: assumed SD of one keypoint, pixels.
+        keypoint_sd_px: assumed SD of one keypoint, pixels, at shanks up to
+            ``calibrated_shank_px``.
+        calibrated_shank_px: the longest shank the interval was calibrated on.
 
     """
     leg = measurement.leg(side)
     quality = {"no_neutral"} | ({"labels_swapped"} if measurement.labels_swapped else set())
-    noise = float(np.degrees(np.sqrt(2.0) * keypoint_sd_px / leg.shank_length_px)) if (
+    shank = min(leg.shank_length_px, calibrated_shank_px)
+    noise = float(np.degrees(np.sqrt(2.0) * keypoint_sd_px / shank)) if (
         leg.shank_length_px > 0) else float("nan")
     value = leg.rotation_deg
     if leg.visibility < MIN_VISIBILITY:
