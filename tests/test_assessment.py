@@ -153,6 +153,11 @@ def test_asymmetry_against_mdc95(left, right, mdc95, diff, side, exceeds, marked
     assert "No validated threshold" in result.sentence
 
 
+def test_the_stored_difference_carries_no_float_dust():
+    # |27.4 - 18.37| is not exactly 9.03 in floating point; the JSON had kept the dust.
+    assert asymmetry(27.4, 18.37).to_dict()["difference_deg"] == 9.03
+
+
 @pytest.mark.parametrize(("left", "right", "says"), [
     (None, 30.0, "only the right hip's internal rotation is reported"),
     (30.0, None, "only the left hip's internal rotation is reported"),

@@ -179,3 +179,12 @@ def test_export_with_stride_is_a_usage_error(tmp_path):
     assert run.exit_code == 2, run.output
     assert "--export needs every frame analysed; drop --stride" in run.output, run.output
     assert not (tmp_path / "o").exists()
+
+
+def test_a_file_name_starting_with_a_dash_gets_a_hint(tmp_path):
+    # click reads "-dash.png" as the options -d -a ...; the line said only "no such option".
+    run = CliRunner().invoke(app, ["measure", "-dash.png"])
+    assert run.exit_code == 2, run.output
+    assert "no such option: -d" in run.output and "write ./ before it" in run.output
+    long = CliRunner().invoke(app, ["measure", "--bogus", "x.png"])
+    assert "write ./" not in long.output      # a mistyped long option gets no such hint

@@ -75,6 +75,12 @@ def usage_line(err: UsageError, command: str) -> str:
     message = _sentence_part(err.format_message())
     if message.endswith("?"):  # "... Did you mean 'measure'?" already says what to do
         return message
+    option = getattr(err, "option_name", None)
+    if (isinstance(err, _click_errors.NoSuchOption) and option
+            and not option.startswith("--")):
+        # ``hiprom measure -clip.mp4``: a file name that starts with a dash reads as options
+        return (f"{message}; a file whose name starts with '-'? write ./ before it (or put -- "
+                f"before the files); see {command} --help")
     return f"{message}; see {command} --help"
 
 

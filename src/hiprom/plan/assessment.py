@@ -154,7 +154,9 @@ class Asymmetry:
         return {
             "left_ir_deg": self.left_ir_deg,
             "right_ir_deg": self.right_ir_deg,
-            "difference_deg": self.difference_deg,
+            # |left − right| of two 2-decimal values: round off the float subtraction's dust
+            "difference_deg": (None if self.difference_deg is None
+                               else round(self.difference_deg, 2)),
             "restricted_side": side,
             "exceeds_error": self.exceeds_error,
             "marked": self.marked,
