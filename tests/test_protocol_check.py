@@ -35,17 +35,27 @@ class _Rep:
         self.used = used
 
 
+class _Leg:
+    """What _tested_in_clip reads of a LegResult: its reps and its neutral hold."""
+
+    def __init__(self, reps, neutral=None):
+        self.reps, self.neutral_hold = reps, neutral
+
+
 def test_a_resting_leg_s_unused_wobble_rep_does_not_make_it_tested():
     rng = np.random.default_rng(0)
     resting = 19.2 + rng.normal(0, 1.0, 120)           # hangs rotated, wobbles a little
     swung = np.r_[np.zeros(40), np.linspace(0, 40, 20), np.full(40, 40.0), np.zeros(20)]
     auto = MeasureOptions()
-    assert not _tested_in_clip("left", [_Rep(False)], resting, auto)
-    assert _tested_in_clip("left", [_Rep(True)], resting, auto)
+    assert not _tested_in_clip("left", _Leg([_Rep(False)]), resting, auto)
+    # a used rep from the leg's own neutral makes it tested; against no neutral it is only
+    # the leg's resting posture read against vertical
+    assert _tested_in_clip("left", _Leg([_Rep(True)], neutral=object()), resting, auto)
+    assert not _tested_in_clip("left", _Leg([_Rep(True)]), resting, auto)
     # a leg that swung but whose reps were all set aside was still tested
-    assert _tested_in_clip("right", [_Rep(False)], swung, auto)
-    assert _tested_in_clip("right", [], swung, auto)
-    assert _tested_in_clip("left", [], resting, MeasureOptions(side=Side_.BOTH))
+    assert _tested_in_clip("right", _Leg([_Rep(False)]), swung, auto)
+    assert _tested_in_clip("right", _Leg([]), swung, auto)
+    assert _tested_in_clip("left", _Leg([]), resting, MeasureOptions(side=Side_.BOTH))
 
 
 def test_no_frame_is_not_the_test():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from builders import frame_record, held_angles, seated_xy
 from hiprom.media.document import result_document
 from hiprom.pipeline.analysis import Analysis, MeasureOptions
+from hiprom.pipeline.analysis import TestedSide as Side_
 from hiprom.pipeline.measure import UNTESTED_CLIP_NOTE, measurement_from_analysis
 from hiprom.results.measurement import SourceInfo
 
@@ -51,3 +52,22 @@ def test_a_clip_in_which_no_leg_moved_says_so():
     doc = result_document(m)
     assert doc["protocol"]["note"] == UNTESTED_CLIP_NOTE
     assert "--side left" in UNTESTED_CLIP_NOTE
+
+
+def test_naming_the_leg_that_did_not_move_gets_a_note():
+    tested = held_angles([(2.0, 0.0), (2.0, 40.0), (2.0, 0.0), (1.0, 0.0)])
+    n = len(tested)
+    records = [frame_record(i, seated_xy(tested[i], 0.0), fps=FPS) for i in range(n)]
+    source = SourceInfo(path="synthetic.mp4", kind="clip", fps=FPS, n_frames=n,
+                        duration_s=n / FPS, resolution_wh=(640, 480), mirrored=False)
+
+    def measured(side: Side_):
+        return measurement_from_analysis(
+            Analysis(records=records, resolution_wh=(640, 480)), source,
+            model={"name": "fake", "sha256": ""},
+            options=MeasureOptions(check_posture=False, side=side))
+
+    wrong = result_document(measured(Side_.RIGHT))
+    assert wrong["legs"]["left"]["tested"] is False
+    assert "only the left leg moved" in wrong["protocol"]["note"]
+    assert result_document(measured(Side_.LEFT))["protocol"].get("note") is None

@@ -167,9 +167,26 @@ def measurement_from_analysis(
         fulcrum=fulcrum,
         protocol=protocol,
         tested=tested,
-        side_note=(UNTESTED_CLIP_NOTE if options.side is TestedSide.AUTO
-                   and not any(tested.values()) else None),
+        side_note=_clip_side_note(legs, rotation, tested, options),
     )
+
+
+def _clip_side_note(legs: dict[str, LegResult], rotation: dict[str, np.ndarray],
+                    tested: dict[str, bool], options: MeasureOptions) -> str | None:
+    """A note when the legs' movement contradicts which leg was (said to be) tested."""
+    if options.side is TestedSide.AUTO:
+        return None if any(tested.values()) else UNTESTED_CLIP_NOTE
+    if options.side is TestedSide.BOTH:
+        return None
+    auto = replace(options, side=TestedSide.AUTO)
+    moved = {str(side): _tested_in_clip(side, legs[side], rotation[side], auto)
+             for side in SIDES}
+    named = options.side.value
+    other = "left" if named == "right" else "right"
+    if moved[other] and not moved[named]:
+        return (f"--side {named} named the {named} leg, but only the {other} leg moved: "
+                f"was the {other} leg the one tested? (--side auto finds it)")
+    return None
 
 
 #: The note of a clip in which neither leg moved from its posture (``--side auto``).
