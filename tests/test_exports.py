@@ -68,6 +68,25 @@ def test_c3d_reads_back_points_angles_and_rate(measured, tmp_path):
     assert np.all(knees_x[np.isfinite(knees_x)] > 0)
 
 
+@pytest.mark.filterwarnings("ignore:No analog data")   # the file has none, on purpose
+def test_c3d_gaps_read_as_gaps_not_as_the_last_value(measured, tmp_path):
+    # The c3d writer reuses its frame buffer: an invalid point kept the previous frame's
+    # coordinates, so a reader that ignores residuals drew a flat line through the gap.
+    from dataclasses import replace
+
+    c3d = pytest.importorskip("c3d")
+    rotation = {k: v.copy() for k, v in measured.rotation_deg.items()}
+    rotation["left"][50:60] = np.nan
+    (path,) = write_exports(replace(measured, rotation_deg=rotation), tmp_path,
+                            (ExportFormat.C3D,))
+    with path.open("rb") as handle:
+        frames = [points for _, points, _ in c3d.Reader(handle).read_frames()]
+    gap = np.array([f[6] for f in frames[50:60]])
+    assert np.all(gap[:, 3] < 0) and np.all(gap[:, :3] == 0.0), gap[:3]
+    assert frames[49][6][3] >= 0 and frames[49][6][0] == pytest.approx(rotation["left"][49],
+                                                                       abs=1e-3)
+
+
 def test_c3d_refuses_a_strided_measurement_and_mot_keeps_its_times(measured):
     from dataclasses import replace
 

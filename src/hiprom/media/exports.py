@@ -106,16 +106,36 @@ def c3d_bytes(m: Measurement) -> bytes:
         raise MissingExtraError('C3D export needs the c3d package: pip install '
                                 '"hiprom[research]"') from err
     rate = float(m.source.fps or 30.0)
-    writer = c3d.Writer(point_rate=rate, point_units="px  ")
+    writer = c3d.Writer(point_rate=rate, point_units="px  ")   # float32 points
     empty = np.zeros((0, 0), np.float32)
-    writer.add_frames([(_points(m, i), empty) for i in range(len(m.timestamps_s))])
+    frames = [_points(m, i) for i in range(len(m.timestamps_s))]
+    writer.add_frames([(points, empty) for points in frames])
     writer.set_point_labels(list(C3D_POINTS))
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The file holds no analog channels on purpose; c3d warns about that.
         warnings.filterwarnings("ignore", message="No analog data", category=UserWarning)
         writer.write(buffer)
-    return buffer.getvalue()
+    return _zero_invalid_points(bytearray(buffer.getvalue()), frames)
+
+
+def _zero_invalid_points(data: bytearray, frames: list[npt.NDArray[np.float32]]) -> bytes:
+    """``data`` with each invalid point's coordinates 0 (its residual stays −1).
+
+    The ``c3d`` writer reuses one buffer for every frame and sets only the residual of an
+    invalid point, so its coordinates kept the last valid frame's values: a reader that
+    ignores residuals drew a flat line through a gap. The points are float32 (x, y, z,
+    residual) per point per frame from the data block the header's 9th word names.
+    """
+    start = 512 * (int.from_bytes(data[16:18], "little") - 1)
+    if not frames:
+        return bytes(data)
+    raw = np.frombuffer(data, np.float32, len(frames) * frames[0].shape[0] * 4, start)
+    raw = raw.reshape(len(frames), frames[0].shape[0], 4).copy()
+    invalid = np.array([f[:, 3] < 0 for f in frames])
+    raw[invalid, :3] = 0.0
+    data[start:start + raw.nbytes] = raw.tobytes()
+    return bytes(data)
 
 
 def write_exports(m: Measurement, out_dir: str | Path, formats: tuple[ExportFormat, ...], *,
