@@ -56,8 +56,8 @@ def test_a_missing_argument_is_one_line(args, expected):
     (["bogus"], "error: no such command 'bogus'; see hiprom --help"),
     (["measure", "clip.mp4", "--bogus"], "error: no such option: --bogus (Possible options: "
                                          "--out); see hiprom measure --help"),
-    (["measure", "clip.mp4", "--model", "huge"], "error: invalid value for '--model': Value "
-     "error, 'huge' is not one of 'full', 'heavy', 'lite'; see hiprom measure --help"),
+    (["measure", "clip.mp4", "--model", "huge"], "error: invalid value for '--model': 'huge' "
+     "is not one of 'full', 'heavy', 'lite'; see hiprom measure --help"),
     # an option without its value: click's error names no command, the group does
     (["measure", "clip.mp4", "--stride"], "error: option '--stride' requires an argument; "
                                           "see hiprom measure --help"),
@@ -188,3 +188,9 @@ def test_a_file_name_starting_with_a_dash_gets_a_hint(tmp_path):
     assert "no such option: -d" in run.output and "write ./ before it" in run.output
     long = CliRunner().invoke(app, ["measure", "--bogus", "x.png"])
     assert "write ./" not in long.output      # a mistyped long option gets no such hint
+
+
+def test_a_bad_choice_reads_without_the_validators_prefix():
+    run = CliRunner().invoke(app, ["measure", "x.mp4", "--subject", "foo"])
+    assert run.exit_code == 2, run.output
+    assert "Value error" not in run.output and "'foo' is not one of" in run.output, run.output

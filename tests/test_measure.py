@@ -104,7 +104,8 @@ def test_crowd_search_runs_once_per_30_measured_frames(clip_and_backend, monkeyp
     path, factory = clip_and_backend
     seen = []
 
-    def default_factory(mode, *, follow_several=False, crowd_check_s=1.0, model=None):
+    def default_factory(mode, *, follow_several=False, crowd_check_s=1.0, model=None,
+                        second_network=False):
         seen.append(crowd_check_s)
         return factory(mode)
 

@@ -20,7 +20,8 @@ STILL = Path(__file__).resolve().parents[1] / "samples" / "still_right_ir45_far.
 
 def _readme_table() -> dict[str, tuple[str, int]]:
     text = (MODELS / "README.md").read_text()
-    rows = re.findall(r"^\| `((?:pose_landmarker_\w+\.task)|(?:face_detection_\w+\.tflite))` "
+    rows = re.findall(r"^\| `((?:pose_landmarker_\w+\.task)|(?:face_detection_\w+\.tflite)|"
+                      r"(?:movenet_\w+\.tflite))` "
                       r"\| `([0-9a-f]{64})` \| ([\d,]+) \|", text, flags=re.MULTILINE)
     return {name: (digest, int(size.replace(",", ""))) for name, digest, size in rows}
 

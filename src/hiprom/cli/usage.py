@@ -72,7 +72,8 @@ def usage_line(err: UsageError, command: str) -> str:
         example = EXAMPLES.get(command.split()[-1])
         todo = f"e.g. {example}" if example else f"see {command} --help"
         return f"no {name} given{what}; {todo}"
-    message = _sentence_part(err.format_message())
+    # typer's own validation words a bad value "Value error, 'x' is not one of ...".
+    message = _sentence_part(err.format_message().replace("Value error, ", "", 1))
     if message.endswith("?"):  # "... Did you mean 'measure'?" already says what to do
         return message
     option = getattr(err, "option_name", None)
