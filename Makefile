@@ -111,6 +111,15 @@ accuracy: validation validation2 compensation
 		--out build/accuracy-holdout --markdown build/accuracy-holdout.md
 	$(PY) benchmarks/accuracy.py --data $(VALIDATION2) --split holdout --side both \
 		--out build/accuracy-holdout-both --markdown build/accuracy-holdout-both.md
+	# --second-network (docs/ACCURACY.md "Second network"): both parts, with and without
+	for p in holdout fit; do \
+	  $(PY) benchmarks/accuracy.py --data $(VALIDATION2) --split $$p --second-network \
+		--out build/accuracy-$$p-second --markdown build/accuracy-$$p-second.md || exit 1; \
+	  $(PY) benchmarks/accuracy.py --data $(VALIDATION2) --split $$p --kind still --side both \
+		--second-network --out build/accuracy-$$p-both-second \
+		--markdown build/accuracy-$$p-both-second.md || exit 1; done
+	$(PY) benchmarks/accuracy.py --data $(VALIDATION2) --split fit \
+		--out build/accuracy-fit --markdown build/accuracy-fit.md
 	$(PY) benchmarks/accuracy.py --data $(VALIDATION) --out build/accuracy --markdown build/accuracy.md
 
 # A quick check on a subset that renders and measures in well under 15 minutes (12
@@ -137,12 +146,18 @@ protocol-check: install
 	$(PY) benchmarks/protocol_check.py --data $(POSTURES) --data $(VALIDATION2) \
 		--footage ../shared/footage --cache build/protocol-check.json --fit \
 		--markdown build/protocol-check.md
+	$(PY) benchmarks/protocol_check.py --data $(POSTURES) --data $(VALIDATION2) \
+		--footage ../shared/footage --cache build/protocol-check-second.json --second-network \
+		--markdown build/protocol-check-second.md
 
 throughput: install
 	$(PY) benchmarks/throughput.py --repeats 5 --models full heavy lite \
 		--title "Single-rep clips" --markdown build/throughput-clips.md
 	$(PY) benchmarks/throughput.py --repeats 3 --protocol-length 3 --mirror \
 		--title "Whole-test recordings" --markdown build/throughput-whole.md
+	$(PY) benchmarks/throughput.py --repeats 3 --models full full+movenet \
+		--title "Single-rep clips, with and without --second-network" \
+		--markdown build/throughput-second.md
 
 dask-scaling: install-test
 	$(PY) benchmarks/dask_scaling.py --repeats 3 --markdown build/dask-scaling.md
