@@ -329,7 +329,7 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
     """Measure and write each input (its files as one set); returns how many failed."""
     from hiprom.media.document import result_document
     from hiprom.media.exports import write_exports
-    from hiprom.media.outputs import drop_stale_results, write_outputs
+    from hiprom.media.outputs import unmatched_results, write_outputs
     from hiprom.media.sinks import AtomicFiles
     from hiprom.pipeline.measure import measure_path
 
@@ -352,7 +352,12 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
                             written += write_exports(m, out, (kind,), files=files, stem=stem)
                         except InputError as err:  # the others are still written
                             not_exported.append(f"no .{kind.value} written: {err}")
-                drop_stale_results(out, stem, files)
+                unmatched = unmatched_results(out, stem, files)
+            for other in unmatched:   # said even with --quiet and for a refused input
+                err_console.print(Text.assemble(
+                    ("note: ", "yellow"), f"{printable(other)} was not written by this run "
+                    "and was left as it is: if an earlier run wrote it, it may not match "
+                    f"{printable(Path(out) / (stem + '.json'))}"), soft_wrap=True)
             result = result_document(m)
             if history and person and m.valid:   # a refused input is nobody's test
                 from hiprom.report.history import save_result
@@ -383,10 +388,6 @@ def _measure_all(paths: list[Path], out: Path, options: MeasureOptions, *, annot
             _summary_table(result)
             out_console.print("wrote " + ", ".join(printable(p) for p in written),
                               soft_wrap=True)
-            if files.removed:
-                out_console.print("removed an earlier run's " + ", ".join(
-                    printable(p.name) for p in files.removed) + " (they no longer matched "
-                    "the result)", soft_wrap=True)
     return failed
 
 

@@ -34,7 +34,7 @@ from hiprom.media.sources import iter_images, iter_video, read_frame
 from hiprom.results.measurement import CSV_COLUMNS, Measurement, json_number
 from hiprom.vocabulary import LATERAL_SIGN, SIDES
 
-__all__ = ["RESULT_SUFFIXES", "annotate_frame", "drop_stale_results", "key_frame_index",
+__all__ = ["RESULT_SUFFIXES", "annotate_frame", "key_frame_index", "unmatched_results",
            "write_outputs"]
 
 #: Every file ``hiprom measure`` may write for an input ``<stem>``: ``<stem><suffix>``.
@@ -288,17 +288,17 @@ def write_outputs(
     return written
 
 
-def drop_stale_results(out_dir: str | Path, stem: str, files: AtomicFiles) -> None:
-    """Have ``files`` remove, when committed, ``<stem>``'s result files it does not write.
+def unmatched_results(out_dir: str | Path, stem: str, files: AtomicFiles) -> list[Path]:
+    """Files named like ``<stem>``'s results that the set ``files`` does not rewrite.
 
     An earlier run's ``clip.mot`` or ``clip.annotated.webm`` beside this run's ``clip.json``
-    would disagree with it (another input of the same name, other options); the set
-    replaces the result as a whole.
+    may disagree with it (another input of the same name, other options); but a file of
+    that name may as well be the user's own (a lab's ``trial01.c3d``), so it is named,
+    never removed.
     """
-    for suffix in RESULT_SUFFIXES:
-        target = Path(out_dir) / f"{stem}{suffix}"
-        if not files.pending(target):
-            files.remove_on_commit(target)
+    return [target for suffix in RESULT_SUFFIXES
+            if (target := Path(out_dir) / f"{stem}{suffix}").is_file()
+            and not files.pending(target)]
 
 
 @contextlib.contextmanager

@@ -125,17 +125,7 @@ class AtomicFiles:
 
     def __init__(self) -> None:
         self._temps: dict[Path, Path] = {}
-        self._stale: set[Path] = set()
         self._closed = False
-        #: Files :meth:`remove_on_commit` named that the commit removed.
-        self.removed: list[Path] = []
-
-    def remove_on_commit(self, final: str | Path) -> None:
-        """Remove ``final`` once the set is in place (an earlier run's file it outdates).
-
-        Nothing is removed if the set is aborted, or if the set itself writes ``final``.
-        """
-        self._stale.add(Path(final))
 
     def path(self, final: str | Path) -> Path:
         """Return a new temporary path for ``final`` (creating its folder)."""
@@ -179,11 +169,7 @@ class AtomicFiles:
                 os.replace(tmp, final)
                 del self._temps[final]
                 done.append(final)
-            for stale in sorted(self._stale - set(done)):
-                if stale.is_file():
-                    stale.unlink()
-                    self.removed.append(stale)
-            for folder in {p.parent for p in [*done, *self.removed]}:
+            for folder in {p.parent for p in done}:
                 _fsync(folder, folder=True)
         except BaseException:
             for final in done:  # all or nothing: a set is never left half in place
