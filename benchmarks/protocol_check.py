@@ -80,10 +80,31 @@ def measure_item(path: Path, group: str, split: str, is_test: bool,
                 float(protocol.get("usable_fraction") or 0.0), None)
 
 
+def _check_cache_settings(cache: Path, settings: dict) -> None:
+    """Refuse a cache made with other settings (the features depend on them).
+
+    The settings sit beside the cache (``<cache>.settings.json``); a cache without them
+    predates the check and is taken for a plain run of the network it was made with.
+    """
+    side = cache.with_name(cache.name + ".settings.json")
+    if side.exists():
+        made = json.loads(side.read_text())
+        if made != settings:
+            raise SystemExit(f"{cache} was made with {made}, not {settings}: pass another "
+                             "--cache")
+    elif cache.exists() and settings.get("second_network"):
+        raise SystemExit(f"{cache} was made without --second-network: pass another --cache")
+    else:
+        side.parent.mkdir(parents=True, exist_ok=True)
+        side.write_text(json.dumps(settings))
+
+
 def collect(data: list[Path], footage: list[Path], cache: Path | None,
             model: str = "full", second_network: bool = False) -> list[Item]:
     """Measure every labelled render and footage item (cached by name)."""
     known: dict[str, Item] = {}
+    if cache is not None:
+        _check_cache_settings(cache, {"model": model, "second_network": second_network})
     if cache is not None and cache.exists():
         known = {d["name"]: Item(**d) for d in json.loads(cache.read_text())}
     items: list[Item] = []
@@ -234,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", choices=["full", "heavy", "lite"], default="full",
                     help="the pose network (the features depend on it; one cache per model)")
     ap.add_argument("--second-network", action="store_true",
-                    help="measure with --second-network (its own cache: the knees move)")
+                    help="measure with --second-network (give it its own --cache: the knees "
+                         "move; a cache made otherwise is refused)")
     ap.add_argument("--markdown", type=Path, default=None)
     args = ap.parse_args(argv)
     items = collect(args.data, [f for f in args.footage if f.is_dir()], args.cache, args.model,

@@ -87,25 +87,33 @@ def test_an_os_error_on_a_temporary_file_names_the_final_file(result_json, tmp_p
                                                               monkeypatch):
     import errno
 
-    import hiprom.media.sinks as sinks
     from hiprom.errors import describe_os_error
 
     assert describe_os_error(PermissionError(
         errno.EACCES, "Permission denied", "/x/.clip.ab_9cd01.part.json")) == (
         "/x/clip.json: permission denied; pick a location you may write to, or fix its "
         "permissions")
+    line = _report_with_temporary_file_refused(result_json, tmp_path, monkeypatch,
+                                               PermissionError, errno.EPERM)
+    assert ".part" not in line and f"{tmp_path / 'r.html'}" in line, line
+
+
+def _report_with_temporary_file_refused(result_json, tmp_path, monkeypatch, kind, code):
+    """``hiprom report`` whose temporary file cannot be made (``kind(code)``): its line."""
+    import os
+
+    import hiprom.media.sinks as sinks
+
     made = []
 
     def refuse(*args, **kwargs):
         made.append(kwargs)
-        raise PermissionError(errno.EPERM, "Operation not permitted",
-                              str(tmp_path / ".r.j85o9fiv.part.html"))
+        raise kind(code, os.strerror(code), str(tmp_path / ".r.j85o9fiv.part.html"))
 
     monkeypatch.setattr(sinks.tempfile, "mkstemp", refuse)
     result = runner.invoke(app, ["report", str(result_json), "-o", str(tmp_path / "r.html")])
-    assert result.exit_code == 1, result.output
-    [line] = result.output.splitlines()
-    assert made and ".part" not in line and f"{tmp_path / 'r.html'}" in line, line
+    assert made, "the report never tried to write"
+    return _one_error_line(result)
 
 
 @pytest.mark.reliability(case="`hiprom report ada.json -o /proc/r.html`: a folder that exists "
@@ -116,7 +124,6 @@ def test_a_folder_that_takes_no_new_files_is_named_as_such(result_json, tmp_path
                                                            monkeypatch):
     import errno
 
-    import hiprom.media.sinks as sinks
     from hiprom.errors import describe_os_error
 
     # Our own temporary file's ENOENT is about its folder; anyone else's is a missing path.
@@ -126,13 +133,9 @@ def test_a_folder_that_takes_no_new_files_is_named_as_such(result_json, tmp_path
     assert describe_os_error(FileNotFoundError(errno.ENOENT, "No such file", "/in/clip.mp4")) == (
         "/in/clip.mp4 does not exist; check the path")
 
-    def refuse(*args, **kwargs):  # what creating a file in /proc does, as root
-        raise FileNotFoundError(errno.ENOENT, "No such file or directory",
-                                str(tmp_path / ".r.j85o9fiv.part.html"))
-
-    monkeypatch.setattr(sinks.tempfile, "mkstemp", refuse)
-    result = runner.invoke(app, ["report", str(result_json), "-o", str(tmp_path / "r.html")])
-    line = _one_error_line(result)
+    # what creating a file in /proc does, as root
+    line = _report_with_temporary_file_refused(result_json, tmp_path, monkeypatch,
+                                               FileNotFoundError, errno.ENOENT)
     assert "cannot be created: nothing can be created in" in line, line
     assert "does not exist" not in line and ".part" not in line, line
 

@@ -51,7 +51,7 @@ def test_a_clip_in_which_no_leg_moved_says_so():
     assert m.tested == {"left": False, "right": False}
     doc = result_document(m)
     assert doc["protocol"]["note"] == UNTESTED_CLIP_NOTE
-    assert "--side left" in UNTESTED_CLIP_NOTE
+    assert "--side left or right" in UNTESTED_CLIP_NOTE
 
 
 def test_naming_the_leg_that_did_not_move_gets_a_note():

@@ -1,10 +1,11 @@
 """A second pose network on the knees and ankles (``--second-network``).
 
 BlazePose's knee and ankle points err in ways of their own (long trousers in the seat's
-colour, a camera below the knees); Google's MoveNet Thunder, a network trained on other
-data (COCO keypoints), errs differently: over validation2's 958 leg-frames their shank
-angle errors correlate only 0.56. :class:`SecondNetworkBackend` wraps a BlazePose backend
-and replaces each person's knee and ankle points by the mean of both networks' points;
+colour, a camera below the knees); Google's MoveNet Thunder, another network with its own
+training data and the 17 COCO keypoints, errs differently: over validation2's 958
+leg-frames their shank angle errors correlate only 0.56. :class:`SecondNetworkBackend`
+wraps a BlazePose backend and replaces each person's knee and ankle points by the mean of
+both networks' points where MoveNet is sure of its point and both name the same joint;
 everything else (hips, visibility, the person search) stays BlazePose's. docs/ACCURACY.md
 has what it changes and what it costs.
 
@@ -28,7 +29,8 @@ from hiprom.backends.base import PoseBackend
 from hiprom.core.landmarks import LandmarkName, Landmarks
 from hiprom.errors import BackendError
 
-__all__ = ["MODEL_NAME", "SecondNetworkBackend", "model_path", "refine_points"]
+__all__ = ["MAX_GAP_SHANKS", "MIN_SCORE", "MODEL_NAME", "SecondNetworkBackend", "model_path",
+           "refine_points"]
 
 #: The bundled second network (models/README.md).
 MODEL_NAME = "movenet_thunder.tflite"
@@ -38,6 +40,15 @@ INPUT_SIZE = 256
 CROP_SCALE = 1.2
 #: A person needs this many finite BlazePose points to place the crop.
 MIN_POINTS = 20
+#: MoveNet's score below which its point is not used: what its model card advises for
+#: occluded or out-of-frame keypoints, which it still places, with a low score.
+MIN_SCORE = 0.3
+#: Farther than this from BlazePose's point (in BlazePose's shank lengths), the two
+#: networks are not looking at the same joint (another person, a hidden leg: 1.4-3.7 shanks
+#: apart on the shared footage): not averaged. Not a tuned limit: on the renders the two
+#: disagree by far less, and a gate at 0.3 shanks dropped the very points averaging mends
+#: (validation2's fit clips: 1.31° → 1.41° mean, largest 5.68° → 7.79°).
+MAX_GAP_SHANKS = 1.0
 #: BlazePose's knee and ankle landmarks, by the model's own side labels.
 _BLAZEPOSE = {"left": (LandmarkName.LEFT_KNEE, LandmarkName.LEFT_ANKLE),
               "right": (LandmarkName.RIGHT_KNEE, LandmarkName.RIGHT_ANKLE)}
@@ -68,15 +79,17 @@ def refine_points(points: npt.ArrayLike, keypoints: npt.ArrayLike) -> npt.NDArra
 
     Args:
         points: ``(33, 2)`` one person's BlazePose points, pixels.
-        keypoints: ``(17, 2)`` MoveNet's points of the same person, pixels.
+        keypoints: ``(17, 3)`` MoveNet's points of the same person: x, y (pixels), score.
 
     The two networks' side labels are paired by which pairing puts the knees closer (a
-    network may swap left and right on its own); a point stays BlazePose's where either is
-    not finite.
+    network may swap left and right on its own). A point stays BlazePose's where either is
+    not finite, where MoveNet's score is below :data:`MIN_SCORE`, or where the two lie
+    more than :data:`MAX_GAP_SHANKS` of BlazePose's shank apart.
 
     Examples:
-        >>> bp = np.zeros((33, 2)); mn = np.zeros((17, 2))
-        >>> bp[25], bp[26], mn[13], mn[14] = (10, 0), (20, 0), (21, 0), (12, 0)
+        >>> bp = np.zeros((33, 2)); mn = np.zeros((17, 3))
+        >>> bp[25], bp[26], bp[27], bp[28] = (10, 0), (20, 0), (10, 40), (20, 40)
+        >>> mn[13], mn[14], mn[15], mn[16] = (21, 0, .9), (12, 0, .9), (21, 40, .9), (12, 40, .9)
         >>> refine_points(bp, mn)[[25, 26], 0].tolist()  # MoveNet's labels were swapped
         [11.0, 20.5]
 
@@ -84,15 +97,20 @@ def refine_points(points: npt.ArrayLike, keypoints: npt.ArrayLike) -> npt.NDArra
     out = np.array(points, dtype=np.float64)
     kp = np.asarray(keypoints, dtype=np.float64)
     b_left, b_right = out[_BLAZEPOSE["left"][0]], out[_BLAZEPOSE["right"][0]]
-    m_left, m_right = kp[_MOVENET["left"][0]], kp[_MOVENET["right"][0]]
+    m_left, m_right = kp[_MOVENET["left"][0], :2], kp[_MOVENET["right"][0], :2]
     if not (np.isfinite([b_left, b_right, m_left, m_right]).all()):
         return out.astype(np.float32)
     same = (np.hypot(*(b_left - m_left)) + np.hypot(*(b_right - m_right))
             <= np.hypot(*(b_left - m_right)) + np.hypot(*(b_right - m_left)))
     for side, other in (("left", "right"), ("right", "left")):
+        knee, ankle = _BLAZEPOSE[side]
+        shank = float(np.hypot(*(out[ankle] - out[knee])))
         for b, m in zip(_BLAZEPOSE[side], _MOVENET[side if same else other], strict=True):
-            if np.isfinite(kp[m]).all() and np.isfinite(out[b]).all():
-                out[b] = (out[b] + kp[m]) / 2
+            agree = (np.isfinite(kp[m]).all() and np.isfinite(out[b]).all()
+                     and kp[m, 2] >= MIN_SCORE
+                     and np.hypot(*(kp[m, :2] - out[b])) <= MAX_GAP_SHANKS * shank)
+            if agree:
+                out[b] = (out[b] + kp[m, :2]) / 2
     return out.astype(np.float32)
 
 
@@ -145,7 +163,10 @@ class SecondNetworkBackend:
 
     def keypoints(self, image_rgb: npt.NDArray[np.uint8],
                   points: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | None:
-        """MoveNet's ``(17, 2)`` points of the person at ``points``, pixels; None if no crop."""
+        """MoveNet's ``(17, 3)`` points of the person at ``points`` (x, y in pixels, score).
+
+        None when the person's points cannot place a crop.
+        """
         import cv2
 
         crop = _crop(points)
@@ -159,9 +180,9 @@ class SecondNetworkBackend:
                                flags=cv2.INTER_LINEAR)
         self._interpreter.set_tensor(self._in, patch[None].astype(np.int32))
         self._interpreter.invoke()
-        yx = np.asarray(self._interpreter.get_tensor(self._out), np.float64)[0, 0, :, :2]
-        return np.column_stack([yx[:, 1] * INPUT_SIZE * scale + x0,
-                                yx[:, 0] * INPUT_SIZE * scale + y0])
+        yxs = np.asarray(self._interpreter.get_tensor(self._out), np.float64)[0, 0]
+        return np.column_stack([yxs[:, 1] * INPUT_SIZE * scale + x0,
+                                yxs[:, 0] * INPUT_SIZE * scale + y0, yxs[:, 2]])
 
     def __call__(self, image_rgb: npt.NDArray[np.uint8], *, timestamp_s: float) -> Landmarks:
         """BlazePose's landmarks with each person's knees and ankles refined."""
@@ -183,9 +204,14 @@ class SecondNetworkBackend:
         self.inner.close()
 
     def __enter__(self) -> SecondNetworkBackend:
-        self.inner.__enter__()
         if self._interpreter is None:
-            self._open()
+            self._open()   # first: a second network that cannot load leaves nothing open
+        try:
+            self.inner.__enter__()
+        except BaseException:
+            with native_stderr_silenced():
+                self._interpreter = None
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -252,9 +252,9 @@ ModelOption = Annotated[PoseModel, typer.Option(
 #: ``--second-network`` for the commands that measure files.
 SecondNetworkOption = Annotated[bool, typer.Option(
     "--second-network", help="Also run a second pose network (MoveNet Thunder) and average "
-    "its knees and ankles with the first's: errs less where one network is misled (long "
-    "trousers in the seat's colour, a camera below the knees), at about twice the time per "
-    "frame (docs/ACCURACY.md). With the full network only.")]
+    "its knees and ankles with the first's: on clips it errs less where one network is "
+    "misled (long trousers in the seat's colour, a camera below the knees); photos do not "
+    "gain. About twice the time per frame (docs/ACCURACY.md). With the full network only.")]
 #: ``--show-faces`` for the commands that export images (faces are blurred by default).
 ShowFacesOption = Annotated[bool, typer.Option(
     "--show-faces", help="Do not blur faces in the images written (key frame, annotated "

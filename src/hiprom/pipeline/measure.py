@@ -191,8 +191,8 @@ def _clip_side_note(legs: dict[str, LegResult], rotation: dict[str, np.ndarray],
 
 #: The note of a clip in which neither leg moved from its posture (``--side auto``).
 UNTESTED_CLIP_NOTE = ("neither leg moved from its starting posture, so neither was tested: "
-                      "film from the neutral (shins hanging vertical) through the turn, or "
-                      "pass --side left or --side right to score a leg held still")
+                      "film from the neutral (shins hanging vertical) through the turn "
+                      "(hiprom measure --side left or right scores a leg held still)")
 
 #: A leg that moves this far (5th to 95th percentile of its angle) was tested, hold or not.
 EXCURSION_DEG = 6.0
