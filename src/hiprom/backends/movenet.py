@@ -197,10 +197,13 @@ class SecondNetworkBackend:
                 xy[person] = refine_points(points, keypoints)
         return replace(landmarks, xy=xy)
 
-    def close(self) -> None:
-        """Release both networks."""
+    def _release(self) -> None:
         with native_stderr_silenced():  # LiteRT says goodbye to its CPU delegate on stderr
             self._interpreter = None
+
+    def close(self) -> None:
+        """Release both networks."""
+        self._release()
         self.inner.close()
 
     def __enter__(self) -> SecondNetworkBackend:
@@ -209,8 +212,7 @@ class SecondNetworkBackend:
         try:
             self.inner.__enter__()
         except BaseException:
-            with native_stderr_silenced():
-                self._interpreter = None
+            self._release()
             raise
         return self
 

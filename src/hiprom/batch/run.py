@@ -207,10 +207,12 @@ def settings_dict(config: BatchConfig) -> dict[str, Any]:
     from hiprom.backends.mediapipe import model_info
     from hiprom.media.sinks import to_jsonable
 
-    try:
-        model = model_info()["sha256"]
-    except OSError:
-        model = None
+    def sha256(path: Path | None = None) -> str | None:
+        try:
+            return model_info(path)["sha256"]
+        except OSError:
+            return None
+
     options = to_jsonable(asdict(config.options))
     if not options.get("second_network"):
         # Added after stores existed: left out when off, so their keys stay the same.
@@ -218,15 +220,12 @@ def settings_dict(config: BatchConfig) -> dict[str, Any]:
     else:
         from hiprom.backends import movenet
 
-        try:
-            options["second_network_sha256"] = model_info(movenet.model_path())["sha256"]
-        except OSError:
-            options["second_network_sha256"] = None
+        options["second_network_sha256"] = sha256(movenet.model_path())
     return {
         "options": options,
         "annotate": config.annotate,
         "blur_faces": config.blur_faces,
-        "model_sha256": model,
+        "model_sha256": sha256(),
     }
 
 

@@ -230,18 +230,18 @@ def sampling_options(*, every_frame: bool, stride: int,
     command's own flags that ask for every frame, for the message.
 
     Raises:
-        UsageError: ``--every-frame`` together with ``--stride N`` (click's: exit code 2),
-            raised before anything is created.
+        UsageError: ``--every-frame`` together with ``--stride N``, or options that
+            ``MeasureOptions`` refuses together (click's: exit code 2), raised before
+            anything is created.
 
     """
     if every_frame and stride > 1:
         raise usage_error("--stride N analyses every N-th frame, so it cannot go with "
                           f"{implied_by}; drop one")
-    model = fields.get("model", PoseModel.FULL)
-    if fields.get("second_network") and model is not PoseModel.FULL:
-        raise usage_error(f"--second-network was checked with the full pose network only, "
-                          f"not --model {model.value}; drop one")
-    return MeasureOptions(every_frame=every_frame, stride=stride, **fields)
+    try:
+        return MeasureOptions(every_frame=every_frame, stride=stride, **fields)
+    except InputError as err:   # options that cannot go together (--second-network, --model)
+        raise usage_error(str(err)) from None
 
 
 #: ``--model`` for the commands that measure files.

@@ -26,6 +26,7 @@ import numpy.typing as npt
 from hiprom.core.geometry import assign_sides
 from hiprom.core.landmarks import LEG_LANDMARKS
 from hiprom.errors import InputError, MissingExtraError
+from hiprom.media.camera import DEFAULT_CAMERA_FPS
 from hiprom.media.sinks import AtomicFiles, write_bytes_atomic
 from hiprom.results.measurement import Measurement
 from hiprom.vocabulary import SIDES
@@ -49,10 +50,15 @@ def _check_clip(m: Measurement) -> None:
         raise InputError(f"{m.source.path} is a photo; exports need a clip")
 
 
+def _frame_rate(m: Measurement) -> float:
+    """The clip's frame rate (the camera default when the file does not say)."""
+    return float(m.source.fps or DEFAULT_CAMERA_FPS)
+
+
 def _check_even_frames(m: Measurement) -> None:
     """C3D has one frame rate and no times: every frame, evenly spaced, or nothing."""
     _check_clip(m)
-    rate = float(m.source.fps or 30.0)
+    rate = _frame_rate(m)
     gaps = np.diff(m.timestamps_s)
     steps = np.diff(m.frame_index)
     analysed_all = not steps.size or bool(np.all(steps == 1))
@@ -105,8 +111,7 @@ def c3d_bytes(m: Measurement) -> bytes:
     except ImportError as err:
         raise MissingExtraError('C3D export needs the c3d package: pip install '
                                 '"hiprom[research]"') from err
-    rate = float(m.source.fps or 30.0)
-    writer = c3d.Writer(point_rate=rate, point_units="px  ")   # float32 points
+    writer = c3d.Writer(point_rate=_frame_rate(m), point_units="px  ")   # float32 points
     empty = np.zeros((0, 0), np.float32)
     frames = [_points(m, i) for i in range(len(m.timestamps_s))]
     writer.add_frames([(points, empty) for points in frames])
